@@ -1,0 +1,204 @@
+/* tagbase.h — the public API of libtagbase, the customer data, tag and marketing engine.
+ *
+ * Rules that hold for the whole API (stated once, like jq's jv.h):
+ *
+ *  - Every function that can fail returns 0 on success or a negative TB_E* code; tb_strerror()
+ *    names the code, and the handle the call was made on keeps a detail message saying what, where
+ *    and why (tb_errmsg(), tb_gen_errmsg(), ...). Detail messages never contain personal data in
+ *    clear: ID numbers, mobiles, names and card numbers are masked.
+ *  - Pointers passed in are borrowed: the library copies what it keeps. A function that hands back
+ *    memory the caller must release says "caller frees with X". Ownership never depends on whether
+ *    the call succeeded: on failure, out-parameters are set to NULL and nothing is owed.
+ *  - The library never exits, aborts or prints to stdout on bad input or when out of memory.
+ *  - Handles are not thread-safe unless the function says so: use one handle per thread, or lock.
+ */
+#ifndef TAGBASE_H
+#define TAGBASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TB_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors
+ */
+
+/* The one error enum. Codes are negative so that "rc < 0" means failure everywhere. */
+typedef enum tb_err {
+    TB_OK = 0,
+    TB_ERR = -1,       /* unspecified failure (a bug if ever seen: report it) */
+    TB_ENOMEM = -2,    /* out of memory */
+    TB_EINVAL = -3,    /* invalid argument from the caller */
+    TB_EIO = -4,       /* operating-system I/O failure (the detail names the path and errno) */
+    TB_ENOENT = -5,    /* no such file, directory, record or name */
+    TB_EEXIST = -6,    /* already exists */
+    TB_EBUSY = -7,     /* locked by another process (data directory, database) */
+    TB_ECORRUPT = -8,  /* stored bytes fail their checks: checksum, magic, length, structure */
+    TB_EFORMAT = -9,   /* input does not follow its format (the detail names line, field, byte) */
+    TB_EVERSION = -10, /* written by an incompatible version of tagbase */
+    TB_ERANGE = -11,   /* value out of range */
+    TB_ESTORE = -12,   /* the meta store (SQLite) failed; the detail carries its message */
+    TB_EPERM = -13,    /* not allowed */
+    TB_ENOTSUP = -14,  /* not supported */
+    TB_ELIMIT = -15,   /* a configured size or count limit was exceeded */
+} tb_err;
+
+/* Returns a static, lowercase, human-readable name of an error code ("data directory is locked").
+ * Unknown codes give "unknown error". Thread-safe. */
+const char *tb_strerror(int rc);
+
+/* ---------------------------------------------------------------------------------------------
+ * Logging: levels, to stderr by default. Thread-safe.
+ */
+
+typedef enum tb_log_level {
+    TB_LOG_ERROR = 0,
+    TB_LOG_WARN = 1,
+    TB_LOG_INFO = 2,
+    TB_LOG_DEBUG = 3,
+} tb_log_level;
+
+/* Sets the most verbose level that is written (default TB_LOG_INFO, or the level named by the
+ * environment variable TAGBASE_LOG: error, warn, info, debug). */
+void tb_log_set_level(tb_log_level level);
+tb_log_level tb_log_get_level(void);
+
+/* Parses "error", "warn", "info" or "debug". Returns 0, or TB_EINVAL for any other text. */
+int tb_log_level_parse(const char *name, tb_log_level *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * The data directory and its meta store
+ *
+ * One tb_db is one open data directory: a version stamp (tagbase.version), a lock (LOCK) held by
+ * the one process allowed to write, and the meta store meta.db (SQLite, WAL mode).
+ */
+
+typedef struct tb_db tb_db;
+
+typedef enum tb_open_flags {
+    TB_OPEN_READONLY = 1 << 0, /* no lock taken; writes fail with TB_EPERM */
+    TB_OPEN_CREATE = 1 << 1,   /* create the directory, stamp and meta store when absent */
+} tb_open_flags;
+
+/* Where the data directory is when the user did not say: $TAGBASE_DATA, else "./tagbase-data".
+ * Returns a pointer to static storage or to the environment; do not free. */
+const char *tb_default_data_dir(void);
+
+/* Opens the data directory `dir`. Unless TB_OPEN_READONLY, takes the writer lock; a second writer
+ * gets TB_EBUSY with the holder's pid in the detail. Applies pending meta-store migrations.
+ * On success *out is the handle (caller frees with tb_db_close); on failure *out is NULL and, if
+ * `errbuf` is not NULL, up to `errlen` bytes of detail are written there. */
+int tb_db_open(const char *dir, unsigned flags, tb_db **out, char *errbuf, size_t errlen);
+
+/* Closes the handle: finalises statements, checkpoints the WAL, releases the lock. NULL is a no-op. */
+void tb_db_close(tb_db *db);
+
+/* The detail message of the last failed call on `db` ("" if none). Valid until the next call. */
+const char *tb_errmsg(const tb_db *db);
+
+/* The directory the handle was opened on. Borrowed, valid until tb_db_close. */
+const char *tb_db_path(const tb_db *db);
+
+/* The meta store's schema version after migrations (PRAGMA user_version). */
+int tb_db_schema_version(tb_db *db, int *out);
+
+/* Reads or writes a setting in the meta store (a small key/value table). tb_db_get_setting sets
+ * *out to a copy (caller frees with free) or returns TB_ENOENT. */
+int tb_db_get_setting(tb_db *db, const char *key, char **out);
+int tb_db_set_setting(tb_db *db, const char *key, const char *value);
+
+/* ---------------------------------------------------------------------------------------------
+ * Extract inventory: the batch of warehouse extracts a directory holds (manifest.json + files),
+ * read, counted and recorded in the meta store. The first step of the pipeline's acquisition.
+ */
+
+typedef struct tb_inventory tb_inventory;
+
+/* Reads `dir`/manifest.json, then reads every file it lists with the extract reader (Hive text or
+ * CSV, as the manifest says), counting rows and checking each row's field count. Records the batch
+ * and its files in the meta store (replacing an earlier record of the same batch date). On success
+ * *out holds the result (caller frees with tb_inventory_free). */
+int tb_inventory_scan(tb_db *db, const char *dir, tb_inventory **out);
+void tb_inventory_free(tb_inventory *inv);
+
+/* Accessors for the result of tb_inventory_scan. Strings are borrowed from `inv`. */
+const char *tb_inventory_batch(const tb_inventory *inv); /* "YYYYMMDD" */
+size_t tb_inventory_nfiles(const tb_inventory *inv);
+const char *tb_inventory_file_name(const tb_inventory *inv, size_t i);
+const char *tb_inventory_file_type(const tb_inventory *inv, size_t i); /* business type */
+const char *tb_inventory_file_kind(const tb_inventory *inv, size_t i); /* data kind */
+uint64_t tb_inventory_file_rows(const tb_inventory *inv, size_t i);     /* rows read */
+uint64_t tb_inventory_file_bytes(const tb_inventory *inv, size_t i);
+uint64_t tb_inventory_file_bad_width(const tb_inventory *inv, size_t i); /* wrong field count */
+
+/* ---------------------------------------------------------------------------------------------
+ * tagbase gen: a synthetic bank, deterministic by seed
+ */
+
+typedef enum tb_gen_format {
+    TB_GEN_HIVE = 0, /* \x01-separated fields, \N for NULL, no quoting, '\n' rows */
+    TB_GEN_CSV = 1,  /* RFC 4180, UTF-8 with BOM, CRLF rows, one GB18030 file */
+} tb_gen_format;
+
+typedef struct tb_gen_opts {
+    uint64_t customers; /* number of bank customers (core system), >= 1 */
+    uint64_t seed;      /* same seed and options give byte-identical output */
+    int batch_date;     /* YYYYMMDD, the extract's business date */
+    double dirty;       /* 0..0.5: share of rows with one injected defect each */
+    tb_gen_format format;
+    const char *out_dir; /* created if absent; must not already hold a manifest.json */
+    int threads;         /* 0 = as many as cores */
+} tb_gen_opts;
+
+typedef struct tb_gen tb_gen;
+
+/* Creates a generator for `opts` (copied). Returns 0 and *out (caller frees with tb_gen_free), or
+ * TB_EINVAL with *out NULL when an option is out of range; `errbuf` then says which. */
+int tb_gen_create(const tb_gen_opts *opts, tb_gen **out, char *errbuf, size_t errlen);
+
+/* Writes every file and, last, manifest.json (crash-safely: a directory with a manifest is
+ * complete). Returns 0 or a TB_E* code with the detail in tb_gen_errmsg. */
+int tb_gen_run(tb_gen *g);
+
+const char *tb_gen_errmsg(const tb_gen *g);
+void tb_gen_free(tb_gen *g);
+
+/* ---------------------------------------------------------------------------------------------
+ * Identity validators of the standards the domain brings. Thread-safe, no allocation.
+ */
+
+/* GB 11643 resident ID: 18 characters, region 6 digits, birth date valid, ISO 7064 MOD 11-2 check
+ * character (0-9 or X). Returns 1 when valid, 0 otherwise. */
+int tb_valid_resident_id(const char *s, size_t len);
+
+/* The GB 11643 check character ('0'..'9' or 'X') for 17 leading digits; 0 if they are not digits. */
+char tb_resident_id_check(const char *digits17);
+
+/* GB 32100 unified social credit code: 18 characters over 0-9 A-H J-N P-R T-U W-Y, mod 31 check.
+ * Returns 1 when valid, 0 otherwise. */
+int tb_valid_uscc(const char *s, size_t len);
+
+/* The GB 32100 check character for 17 leading characters; 0 if one is outside the charset. */
+char tb_uscc_check(const char *chars17);
+
+/* Mainland mobile: 11 digits, ^1[3-9][0-9]{9}$. Returns 1 when valid. */
+int tb_valid_mobile(const char *s, size_t len);
+
+/* Luhn check over an all-digit string of 12..19 digits. Returns 1 when valid. */
+int tb_valid_luhn(const char *s, size_t len);
+
+/* The Luhn check digit ('0'..'9') to append to `digits` (len digits); 0 if not all digits. */
+char tb_luhn_check(const char *digits, size_t len);
+
+/* Validates a calendar date YYYYMMDD (as an int) between 1900-01-01 and 2199-12-31. */
+int tb_valid_date(int yyyymmdd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TAGBASE_H */

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# deps.sh — installs the Debian packages tagbase needs, and only those. Idempotent: when every
+# package is already installed it changes nothing and never runs apt-get update.
+#
+#   scripts/deps.sh          build, unit tests, black-box tests, make run
+#   scripts/deps.sh fuzz     the above plus clang's libFuzzer and sanitizer runtimes
+set -euo pipefail
+
+# One line per package, with why we need it.
+base=(
+  gcc                 # the compiler (C17)
+  make                # GNU make
+  libc6-dev           # C library headers
+  libsqlite3-dev      # meta store (src/store)
+  libjansson-dev      # JSON: manifests, API bodies
+  libcmocka-dev       # unit tests
+  nodejs              # black-box tests (node:test) and, later, the web console build
+)
+fuzz=(
+  clang               # libFuzzer targets (make fuzz)
+  libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for clang
+)
+
+want=("${base[@]}")
+for group in "$@"; do
+  case "$group" in
+    fuzz) want+=("${fuzz[@]}") ;;
+    *) echo "deps.sh: unknown group '$group' (known: fuzz)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "deps.sh: installing ${missing[*]}" >&2
+if [[ $(id -u) -ne 0 ]]; then
+  sudo=sudo
+else
+  sudo=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

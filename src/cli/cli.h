@@ -1,0 +1,27 @@
+/* cli.h — the tagbase command's subcommands and the small helpers they share. */
+#ifndef TB_CLI_H
+#define TB_CLI_H
+
+#include <stdint.h>
+#include "tagbase.h"
+
+/* Each subcommand gets argv with argv[0] = its own name and returns the process exit status:
+ * 0 success, 1 failure (message already printed to stderr), 2 usage error. */
+int tb__cmd_gen(int argc, char **argv);
+int tb__cmd_init(int argc, char **argv);
+int tb__cmd_scan(int argc, char **argv);
+int tb__cmd_status(int argc, char **argv);
+
+/* Prints "tagbase CMD: message" to stderr and returns 1 (or 2 for usage, via tb__cli_usage). */
+int tb__cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int tb__cli_usage(const char *cmd, const char *usage);
+
+/* Parses a whole decimal number into *out; returns 0, or -1 when `s` is not one or is out of
+ * [min, max]. */
+int tb__cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Handles the common --data DIR option: if argv[*i] is --data (or --data=DIR), stores the
+ * directory in *dir, advances *i past it and returns 1; returns -1 when the value is missing. */
+int tb__cli_data_opt(int argc, char **argv, int *i, const char **dir);
+
+#endif

@@ -1,0 +1,99 @@
+/* main.c — the tagbase command: dispatches to subcommands. The only main() of the project. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("tagbase %s\n", TB_VERSION_STRING);
+    return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"gen", tb__cmd_gen, "write a synthetic bank's warehouse extracts and events (deterministic)"},
+    {"init", tb__cmd_init, "create or upgrade a data directory and its meta store"},
+    {"scan", tb__cmd_scan, "read a batch directory of extracts, count and record it"},
+    {"status", tb__cmd_status, "show the data directory, its schema and recorded batches"},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "show this list"},
+};
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("usage: tagbase COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        printf("  %-8s %s\n", commands[i].name, commands[i].summary);
+    printf("\nThe data directory is --data DIR, else $TAGBASE_DATA, else ./tagbase-data.\n"
+           "Log level: TAGBASE_LOG=error|warn|info|debug. 'tagbase COMMAND --help' for options.\n");
+    return 0;
+}
+
+int tb__cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "tagbase %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int tb__cli_usage(const char *cmd, const char *usage)
+{
+    fprintf(stderr, "usage: tagbase %s %s\n", cmd, usage);
+    return 2;
+}
+
+int tb__cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9') return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+int tb__cli_data_opt(int argc, char **argv, int *i, const char **dir)
+{
+    const char *a = argv[*i];
+    if (strncmp(a, "--data=", 7) == 0) {
+        *dir = a + 7;
+        return 1;
+    }
+    if (strcmp(a, "--data") != 0) return 0;
+    if (*i + 1 >= argc) return -1;
+    *dir = argv[++*i];
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cmd_help(0, NULL);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) return cmd_help(0, NULL);
+    if (strcmp(name, "--version") == 0) return cmd_version(0, NULL);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(name, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "tagbase: unknown command '%s' (try 'tagbase help')\n", name);
+    return 2;
+}
