@@ -77,7 +77,8 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD    = build/fuzz
 FUZZ_FLAGS    = $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-fuzz: deps
+fuzz:
+	@scripts/deps.sh fuzz
 	@mkdir -p $(FUZZ_BUILD)
 	@set -e; for f in $(FUZZ_SRC); do \
 	  n=$$(basename $$f .c); \
@@ -86,7 +87,9 @@ fuzz: deps
 	done
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run.sh $(notdir $(FUZZ_SRC:.c=))
 
-bench: $(BIN)
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
 	@set -e; for b in bench/*.sh; do echo "== $$b"; BUILD=$(BUILD) $$b; done
 
 run: deps

@@ -75,7 +75,9 @@ int tb_log_level_parse(const char *name, tb_log_level *out);
  * The data directory and its meta store
  *
  * One tb_db is one open data directory: a version stamp (tagbase.version), a lock (LOCK) held by
- * the one process allowed to write, and the meta store meta.db (SQLite, WAL mode).
+ * the one process allowed to write, and the meta store meta.db (SQLite, WAL mode). docs/storage.md
+ * describes the layout. A handle is not thread-safe: use one per thread. Any number of read-only
+ * handles, in any processes, may be open beside the one writer.
  */
 
 typedef struct tb_db tb_db;
@@ -85,12 +87,25 @@ typedef enum tb_open_flags {
     TB_OPEN_CREATE = 1 << 1,   /* create the directory, stamp and meta store when absent */
 } tb_open_flags;
 
+/* What tb_db_open did to the directory (tb_db_info.actions), for tools that report it. */
+typedef enum tb_db_action {
+    TB_DB_CREATED = 1 << 0,  /* the directory was initialised: stamp and meta store written */
+    TB_DB_MIGRATED = 1 << 1, /* meta-store migrations were applied */
+} tb_db_action;
+
 /* Where the data directory is when the user did not say: $TAGBASE_DATA, else "./tagbase-data".
  * Returns a pointer to static storage or to the environment; do not free. */
 const char *tb_default_data_dir(void);
 
 /* Opens the data directory `dir`. Unless TB_OPEN_READONLY, takes the writer lock; a second writer
- * gets TB_EBUSY with the holder's pid in the detail. Applies pending meta-store migrations.
+ * (another process, or another handle in this one) gets TB_EBUSY with the holder's pid in the
+ * detail. A writer applies pending meta-store migrations; a reader does not (it sees the schema
+ * as it is). With TB_OPEN_CREATE (and not TB_OPEN_READONLY), a missing or empty directory is
+ * initialised.
+ * Errors: TB_ENOENT (no directory, or an empty one, without TB_OPEN_CREATE; meta.db missing),
+ * TB_EVERSION (a non-empty directory without a stamp, or a stamp or meta-store schema newer than
+ * this binary), TB_ECORRUPT (an unreadable stamp), TB_EBUSY, TB_EIO, TB_ESTORE, TB_ENOMEM,
+ * TB_EINVAL.
  * On success *out is the handle (caller frees with tb_db_close); on failure *out is NULL and, if
  * `errbuf` is not NULL, up to `errlen` bytes of detail are written there. */
 int tb_db_open(const char *dir, unsigned flags, tb_db **out, char *errbuf, size_t errlen);
@@ -104,13 +119,44 @@ const char *tb_errmsg(const tb_db *db);
 /* The directory the handle was opened on. Borrowed, valid until tb_db_close. */
 const char *tb_db_path(const tb_db *db);
 
-/* The meta store's schema version after migrations (PRAGMA user_version). */
+/* The meta store's schema version after migrations (PRAGMA user_version, read from the store). */
 int tb_db_schema_version(tb_db *db, int *out);
 
 /* Reads or writes a setting in the meta store (a small key/value table). tb_db_get_setting sets
- * *out to a copy (caller frees with free) or returns TB_ENOENT. */
+ * *out to a copy (caller frees with free) or returns TB_ENOENT with *out NULL. tb_db_set_setting
+ * inserts or replaces (TB_EPERM on a read-only handle, TB_EINVAL for an empty key). */
 int tb_db_get_setting(tb_db *db, const char *key, char **out);
 int tb_db_set_setting(tb_db *db, const char *key, const char *value);
+
+/* A snapshot of the handle's state, for status displays. */
+typedef struct tb_db_info {
+    int format_version; /* of tagbase.version */
+    int schema_version; /* of the meta store, now */
+    int schema_at_open; /* of the meta store before this handle's migrations (0: new store) */
+    unsigned actions;   /* TB_DB_* flags: what opening did */
+    int readonly;       /* 1 for a TB_OPEN_READONLY handle */
+    int lock_held;      /* 1 when a writer holds LOCK: this handle, or another process */
+    long lock_pid;      /* the writer's pid when known, else 0 */
+} tb_db_info;
+
+/* Fills *out. For a read-only handle the lock is probed now (without disturbing a writer that
+ * holds it); for a writer it is the handle's own. Returns 0 or TB_ESTORE / TB_EIO. */
+int tb_db_get_info(tb_db *db, tb_db_info *out);
+
+/* One row of the meta store's batch table, as tb_db_list_batches passes it. Strings are borrowed
+ * for the duration of the callback only. */
+typedef struct tb_db_batch {
+    const char *batch_date; /* "YYYYMMDD" */
+    const char *source_dir; /* the directory that was scanned */
+    const char *scanned_at; /* "yyyy-MM-dd HH:mm:ss" */
+    int64_t files;
+    int64_t rows;
+} tb_db_batch;
+
+/* Calls fn(batch, arg) for each recorded batch, oldest batch date first; `fn` must not use `db`.
+ * A non-zero return from `fn` stops the walk and is returned as is. Returns 0, or TB_ESTORE (e.g. on a read-only handle
+ * of a store older than schema 1). */
+int tb_db_list_batches(tb_db *db, int (*fn)(const tb_db_batch *batch, void *arg), void *arg);
 
 /* ---------------------------------------------------------------------------------------------
  * Extract inventory: the batch of warehouse extracts a directory holds (manifest.json + files),
@@ -126,46 +172,62 @@ typedef struct tb_inventory tb_inventory;
 int tb_inventory_scan(tb_db *db, const char *dir, tb_inventory **out);
 void tb_inventory_free(tb_inventory *inv);
 
-/* Accessors for the result of tb_inventory_scan. Strings are borrowed from `inv`. */
+/* Accessors for the result of tb_inventory_scan. Strings are borrowed from `inv`; an index past
+ * the last file gives NULL or 0. */
 const char *tb_inventory_batch(const tb_inventory *inv); /* "YYYYMMDD" */
 size_t tb_inventory_nfiles(const tb_inventory *inv);
 const char *tb_inventory_file_name(const tb_inventory *inv, size_t i);
 const char *tb_inventory_file_type(const tb_inventory *inv, size_t i); /* business type */
 const char *tb_inventory_file_kind(const tb_inventory *inv, size_t i); /* data kind */
 uint64_t tb_inventory_file_rows(const tb_inventory *inv, size_t i);     /* rows read */
+uint64_t tb_inventory_file_expected_rows(const tb_inventory *inv, size_t i); /* per manifest */
 uint64_t tb_inventory_file_bytes(const tb_inventory *inv, size_t i);
 uint64_t tb_inventory_file_bad_width(const tb_inventory *inv, size_t i); /* wrong field count */
+/* "ok" when the file holds the rows its manifest states and, where the manifest says how many rows
+ * have a wrong field count, exactly that many; else what differs. Static text. */
+const char *tb_inventory_file_check(const tb_inventory *inv, size_t i);
 
 /* ---------------------------------------------------------------------------------------------
  * tagbase gen: a synthetic bank, deterministic by seed
+ *
+ * Writes one batch directory: the warehouse extracts of every business type, external and model
+ * tags, mobile-banking events (JSON Lines), reference files, the identity truth, defects.tsv and,
+ * last, manifest.json. docs/gen.md describes every file, column, code table and defect kind.
  */
 
 typedef enum tb_gen_format {
-    TB_GEN_HIVE = 0, /* \x01-separated fields, \N for NULL, no quoting, '\n' rows */
-    TB_GEN_CSV = 1,  /* RFC 4180, UTF-8 with BOM, CRLF rows, one GB18030 file */
+    TB_GEN_HIVE = 0, /* \x01-separated fields, \N for NULL, no quoting, '\n' rows, no header */
+    TB_GEN_CSV = 1,  /* RFC 4180, header, UTF-8 with BOM, CRLF rows; cards.csv in GB18030 */
 } tb_gen_format;
 
 typedef struct tb_gen_opts {
-    uint64_t customers; /* number of bank customers (core system), >= 1 */
-    uint64_t seed;      /* same seed and options give byte-identical output */
-    int batch_date;     /* YYYYMMDD, the extract's business date */
+    uint64_t customers; /* number of bank customers (core system), 1..100000000 */
+    uint64_t seed;      /* 0..2^53-1; same seed and options give byte-identical output */
+    int batch_date;     /* YYYYMMDD, the extract's business date, 20000101..21991231 */
     double dirty;       /* 0..0.5: share of rows with one injected defect each */
     tb_gen_format format;
     const char *out_dir; /* created if absent; must not already hold a manifest.json */
-    int threads;         /* 0 = as many as cores */
+    int threads;         /* 0 = as many as cores, at most 64; never changes the output */
 } tb_gen_opts;
 
 typedef struct tb_gen tb_gen;
 
-/* Creates a generator for `opts` (copied). Returns 0 and *out (caller frees with tb_gen_free), or
- * TB_EINVAL with *out NULL when an option is out of range; `errbuf` then says which. */
+/* Creates a generator for `opts` (copied, out_dir included). Returns 0 and *out (caller frees with
+ * tb_gen_free), or TB_EINVAL (TB_ENOMEM) with *out NULL when an option is out of range; `errbuf`
+ * (may be NULL) then names the option and what it expects. Touches no file. */
 int tb_gen_create(const tb_gen_opts *opts, tb_gen **out, char *errbuf, size_t errlen);
 
 /* Writes every file and, last, manifest.json (crash-safely: a directory with a manifest is
- * complete). Returns 0 or a TB_E* code with the detail in tb_gen_errmsg. */
+ * complete). Call once per handle. Returns 0, or TB_EEXIST (the directory already holds a
+ * manifest: a batch is never overwritten), TB_EIO (the detail names the path and errno),
+ * TB_ENOMEM, TB_ENOTSUP (no GB18030 converter), with the detail in tb_gen_errmsg. Uses
+ * opts.threads worker threads internally; the handle itself is not thread-safe. */
 int tb_gen_run(tb_gen *g);
 
+/* The detail of the last failed call on `g` ("" if none). Borrowed, valid until the next call. */
 const char *tb_gen_errmsg(const tb_gen *g);
+
+/* Frees the generator (closing any file a failed run left open). NULL is a no-op. */
 void tb_gen_free(tb_gen *g);
 
 /* ---------------------------------------------------------------------------------------------

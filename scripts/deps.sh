@@ -4,6 +4,7 @@
 #
 #   scripts/deps.sh          build, unit tests, black-box tests, make run
 #   scripts/deps.sh fuzz     the above plus clang's libFuzzer and sanitizer runtimes
+#   scripts/deps.sh bench    the above plus hyperfine
 set -euo pipefail
 
 # One line per package, with why we need it.
@@ -16,6 +17,9 @@ base=(
   libcmocka-dev       # unit tests
   nodejs              # black-box tests (node:test) and, later, the web console build
 )
+bench=(
+  hyperfine           # timing of whole commands in bench/*.sh
+)
 fuzz=(
   clang               # libFuzzer targets (make fuzz)
   libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for clang
@@ -25,7 +29,8 @@ want=("${base[@]}")
 for group in "$@"; do
   case "$group" in
     fuzz) want+=("${fuzz[@]}") ;;
-    *) echo "deps.sh: unknown group '$group' (known: fuzz)" >&2; exit 2 ;;
+    bench) want+=("${bench[@]}") ;;
+    *) echo "deps.sh: unknown group '$group' (known: fuzz, bench)" >&2; exit 2 ;;
   esac
 done
 

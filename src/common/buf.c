@@ -86,6 +86,7 @@ int tb__buf_put_i64(tb__buf *b, int64_t v)
 
 int tb__buf_put_fixed(tb__buf *b, int64_t v, int scale)
 {
+    if (scale < 0 || scale > 19) return TB_EINVAL; /* 10^scale must fit in 64 bits, and frac[] */
     uint64_t p = 1;
     for (int i = 0; i < scale; i++) p *= 10;
     uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;

@@ -41,6 +41,7 @@ tb_log_level tb_log_get_level(void)
 
 void tb_log_set_level(tb_log_level level)
 {
+    if ((int)level < TB_LOG_ERROR || (int)level > TB_LOG_DEBUG) return; /* not a level: ignored */
     atomic_store(&g_level, (int)level);
 }
 
@@ -53,6 +54,7 @@ void tb__log_set_stream(FILE *f)
 
 void tb__log(tb_log_level level, const char *component, const char *fmt, ...)
 {
+    if ((int)level < TB_LOG_ERROR || (int)level > TB_LOG_DEBUG) return;
     if ((int)level > (int)tb_log_get_level()) return;
 
     char line[2048];
@@ -65,6 +67,9 @@ void tb__log(tb_log_level level, const char *component, const char *fmt, ...)
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, tags[level], component ? component : "tagbase");
     if (n < 0) return;
+    /* A header longer than the line (a very long component name) is cut, leaving room for a
+     * message; without this the size below would wrap around. */
+    if ((size_t)n > sizeof line / 2) n = (int)(sizeof line / 2);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

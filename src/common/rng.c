@@ -59,7 +59,10 @@ uint64_t tb__rng_below(tb__rng *r, uint64_t n)
 int64_t tb__rng_range(tb__rng *r, int64_t lo, int64_t hi)
 {
     if (hi <= lo) return lo;
-    return lo + (int64_t)tb__rng_below(r, (uint64_t)(hi - lo) + 1);
+    /* Unsigned arithmetic: hi - lo overflows int64_t for wide ranges such as the whole type. */
+    uint64_t span = (uint64_t)hi - (uint64_t)lo;
+    uint64_t x = span == UINT64_MAX ? tb__rng_next(r) : tb__rng_below(r, span + 1);
+    return (int64_t)((uint64_t)lo + x);
 }
 
 double tb__rng_unit(tb__rng *r)

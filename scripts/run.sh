@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# run.sh — the main job behind `make run`: a data directory, demo data when there is none, the
+# batch loaded and summarised. (The server and console join here when they exist.)
+#
+# Environment: TAGBASE_DATA (default ./tagbase-data), TAGBASE_DEMO_CUSTOMERS (default 1000000),
+# TAGBASE_DEMO_SEED (42), TAGBASE_DEMO_DATE (20261121), BUILD (build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+bin="$PWD/$BUILD/tagbase"
+data=${TAGBASE_DATA:-./tagbase-data}
+customers=${TAGBASE_DEMO_CUSTOMERS:-1000000}
+seed=${TAGBASE_DEMO_SEED:-42}
+date=${TAGBASE_DEMO_DATE:-20261121}
+landing="$data/landing/$date"
+
+"$bin" init --data "$data"
+
+if ! compgen -G "$data/landing/*/manifest.json" >/dev/null; then
+  echo "run: no extracts in '$data/landing': generating a demo bank of $customers customers (seed $seed, batch $date)"
+  rm -rf "$landing" # a half-written directory from an interrupted run (it has no manifest)
+  start=$(date +%s)
+  "$bin" gen --customers "$customers" --seed "$seed" --date "$date" --dirty 0.001 --out "$landing"
+  echo "run: generated in $(( $(date +%s) - start )) s"
+fi
+
+for dir in "$data"/landing/*/; do
+  [[ -f "$dir/manifest.json" ]] || continue
+  "$bin" scan --data "$data" "${dir%/}"
+done
+"$bin" status --data "$data"

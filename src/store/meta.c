@@ -1,0 +1,412 @@
+/* meta.c — the meta store: meta.db (SQLite in WAL mode) inside the data directory, its schema
+ * migrations, the statement cache and transaction helpers engines use (meta.h), and settings. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "store/store_int.h"
+
+/* How long a statement waits for a lock another connection holds (a reader's checkpoint, a second
+ * handle) before failing with SQLITE_BUSY. Writers are already serialised by LOCK, so waits are
+ * short; this only has to outlast them. */
+#define BUSY_TIMEOUT_MS 5000
+
+/* The schema, one script per version, applied in order, each in its own transaction together with
+ * the PRAGMA user_version that records it. Never edit a script that has shipped: add the next
+ * one (and raise TB__META_SCHEMA_VERSION). Static text: this is the only place sqlite3_exec runs.
+ */
+static const char *const migrations[] = {
+    /* 1: settings, and the inventory of extract batches (tagbase scan) */
+    "CREATE TABLE setting (\n"
+    "    key        TEXT PRIMARY KEY,\n"
+    "    value      TEXT NOT NULL,\n"
+    "    updated_at TEXT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE batch (\n"
+    "    batch_date    TEXT PRIMARY KEY,\n"
+    "    source_dir    TEXT NOT NULL,\n"
+    "    scanned_at    TEXT NOT NULL,\n"
+    "    files         INTEGER NOT NULL,\n"
+    "    rows          INTEGER NOT NULL,\n"
+    "    manifest_json TEXT\n"
+    ");\n"
+    "CREATE TABLE extract_file (\n"
+    "    batch_date    TEXT NOT NULL REFERENCES batch ON DELETE CASCADE,\n"
+    "    name          TEXT NOT NULL,\n"
+    "    business_type TEXT NOT NULL,\n"
+    "    data_kind     TEXT NOT NULL,\n"
+    "    format        TEXT NOT NULL,\n"
+    "    encoding      TEXT NOT NULL,\n"
+    "    bytes         INTEGER NOT NULL,\n"
+    "    rows          INTEGER NOT NULL,\n"
+    "    bad_width     INTEGER NOT NULL,\n"
+    "    PRIMARY KEY (batch_date, name)\n"
+    ");\n"
+    "PRAGMA user_version = 1;\n",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == TB__META_SCHEMA_VERSION,
+               "one migration script per schema version");
+
+sqlite3 *tb__db_sqlite(tb_db *db)
+{
+    return db->sql;
+}
+
+tb__errbuf *tb__db_err(tb_db *db)
+{
+    return &db->err;
+}
+
+int tb__db_check_writable(tb_db *db)
+{
+    if (db->flags & TB_OPEN_READONLY)
+        return tb__seterr(&db->err, TB_EPERM, "data directory '%s' was opened read-only", db->path);
+    return 0;
+}
+
+int tb__meta_seterr_sqlite(tb_db *db, int sqlite_rc, const char *what)
+{
+    int code = TB_ESTORE;
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_NOMEM:
+        code = TB_ENOMEM;
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        code = TB_ECORRUPT;
+        break;
+    case SQLITE_READONLY:
+        code = TB_EPERM;
+        break;
+    default:
+        break;
+    }
+    /* The connection's message is specific ("UNIQUE constraint failed: batch.batch_date") but
+     * only if it belongs to this error; otherwise fall back to the code's generic text. */
+    const char *msg = sqlite3_errstr(sqlite_rc);
+    if (db->sql && (sqlite3_extended_errcode(db->sql) & 0xff) == (sqlite_rc & 0xff))
+        msg = sqlite3_errmsg(db->sql);
+    return tb__seterr(&db->err, code, "%s: %s", what, msg);
+}
+
+int tb__meta_stmt(tb_db *db, tb__stmt_id id, const char *sql, sqlite3_stmt **out)
+{
+    *out = NULL;
+    assert((unsigned)id < TB__STMT_COUNT);
+    if ((unsigned)id >= TB__STMT_COUNT)
+        return tb__seterr(&db->err, TB_EINVAL, "statement id %d out of range", (int)id);
+    sqlite3_stmt *st = db->stmt[id];
+    if (st) {
+        assert(strcmp(sqlite3_sql(st), sql) == 0); /* one id, one statement */
+        tb__meta_stmt_done(st); /* in case a caller forgot: never hand out a half-run statement */
+        *out = st;
+        return 0;
+    }
+    /* PERSISTENT: these live as long as the handle, so let SQLite keep them out of its lookaside.
+     */
+    int rc = sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) {
+        char what[160];
+        snprintf(what, sizeof what, "cannot prepare '%.100s'", sql);
+        return tb__meta_seterr_sqlite(db, rc, what);
+    }
+    if (!st) return tb__seterr(&db->err, TB_EINVAL, "empty SQL for statement id %d", (int)id);
+    db->stmt[id] = st;
+    *out = st;
+    return 0;
+}
+
+void tb__meta_stmt_done(sqlite3_stmt *st)
+{
+    if (!st) return;
+    /* The return value of reset repeats the last step's error, which the step already reported. */
+    (void)sqlite3_reset(st);
+    (void)sqlite3_clear_bindings(st);
+}
+
+int tb__meta_run(tb_db *db, sqlite3_stmt *st, const char *what)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* a RETURNING clause's rows: the caller asked only for the effect */
+    }
+    int err = rc == SQLITE_DONE ? 0 : tb__meta_seterr_sqlite(db, rc, what);
+    tb__meta_stmt_done(st);
+    return err;
+}
+
+int tb__meta_begin(tb_db *db)
+{
+    int rc = tb__db_check_writable(db);
+    if (rc) return rc;
+    if (!sqlite3_get_autocommit(db->sql))
+        return tb__seterr(&db->err, TB_EINVAL, "a meta-store transaction is already open");
+    sqlite3_stmt *st;
+    rc = tb__meta_stmt(db, TB__STMT_BEGIN, "BEGIN IMMEDIATE", &st);
+    if (rc) return rc;
+    return tb__meta_run(db, st, "cannot begin a meta-store transaction");
+}
+
+int tb__meta_commit(tb_db *db)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_COMMIT, "COMMIT", &st);
+    if (rc == 0) rc = tb__meta_run(db, st, "cannot commit a meta-store transaction");
+    /* A COMMIT that fails (SQLITE_BUSY, I/O) leaves the transaction open; end it here so that
+     * the caller's "it's over either way" holds. */
+    if (rc) tb__meta_rollback(db);
+    return rc;
+}
+
+void tb__meta_rollback(tb_db *db)
+{
+    if (!db->sql || sqlite3_get_autocommit(db->sql)) return; /* nothing open */
+    tb__errbuf saved = db->err; /* the caller's error is the one worth reporting */
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ROLLBACK, "ROLLBACK", &st);
+    if (rc == 0) rc = tb__meta_run(db, st, "cannot roll back a meta-store transaction");
+    if (rc) tb__log_warn("store", "%s", db->err.msg);
+    db->err = saved;
+}
+
+/* Runs one static PRAGMA and, when `expect` is given, checks the value it reports: SQLite answers
+ * "delete" to "journal_mode=WAL" when it cannot switch, rather than failing. */
+static int pragma(tb_db *db, const char *path, const char *sql, const char *expect)
+{
+    char what[TB__ERRMSG_MAX / 2];
+    snprintf(what, sizeof what, "meta store '%s': cannot run '%s'", path, sql);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return tb__meta_seterr_sqlite(db, rc, what);
+    int mismatch = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *got = (const char *)sqlite3_column_text(st, 0);
+        if (expect && (!got || strcmp(got, expect) != 0)) mismatch = 1;
+    }
+    int err = rc == SQLITE_DONE ? 0 : tb__meta_seterr_sqlite(db, rc, what);
+    sqlite3_finalize(st);
+    if (!err && mismatch)
+        err = tb__seterr(&db->err, TB_ESTORE, "%s: the store did not switch to '%s'", what, expect);
+    return err;
+}
+
+int tb_db_schema_version(tb_db *db, int *out)
+{
+    *out = 0;
+    tb__clearerr(&db->err);
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_USER_VERSION, "PRAGMA user_version", &st);
+    if (rc) return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int(st, 0);
+        rc = 0;
+    } else {
+        rc = tb__meta_seterr_sqlite(db, rc, "cannot read the meta-store schema version");
+    }
+    tb__meta_stmt_done(st);
+    return rc;
+}
+
+/* Applies migration `v` + 1 in one transaction together with the user_version it sets, so that a
+ * crash or failure leaves the store at a well-defined version that the next open continues from. */
+static int apply_migration(tb_db *db, int v)
+{
+    char what[96];
+    snprintf(what, sizeof what, "cannot apply meta-store migration %d", v + 1);
+    int rc = tb__meta_begin(db);
+    if (rc) return rc;
+    int src = sqlite3_exec(db->sql, migrations[v], NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        rc = tb__meta_seterr_sqlite(db, src, what);
+        goto out_rollback;
+    }
+    int now;
+    rc = tb_db_schema_version(db, &now);
+    if (rc) goto out_rollback;
+    if (now != v + 1) { /* a script that forgot its PRAGMA user_version: a bug of ours */
+        rc = tb__seterr(&db->err, TB_ERR, "%s: it left user_version at %d", what, now);
+        goto out_rollback;
+    }
+    return tb__meta_commit(db);
+
+out_rollback:
+    tb__meta_rollback(db);
+    return rc;
+}
+
+/* Brings a writer's store up to TB__META_SCHEMA_VERSION, one migration at a time. */
+static int migrate(tb_db *db)
+{
+    for (int v = db->schema; v < TB__META_SCHEMA_VERSION; v++) {
+        int rc = apply_migration(db, v);
+        if (rc) return rc;
+        db->schema = v + 1;
+        db->actions |= TB_DB_MIGRATED;
+        tb__log_debug("store", "meta store of '%s' migrated to schema %d", db->path, v + 1);
+    }
+    return 0;
+}
+
+int tb__meta_open(tb_db *db, int create)
+{
+    int writer = !(db->flags & TB_OPEN_READONLY);
+    char *path = tb__db_join(db, TB__META_FILE);
+    if (!path) return tb__seterr(&db->err, TB_ENOMEM, "out of memory");
+
+    int rc;
+    char what[TB__ERRMSG_MAX / 2];
+    snprintf(what, sizeof what, "cannot open meta store '%s'", path);
+    int oflags = (writer ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
+                 (writer && create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX |
+                 SQLITE_OPEN_EXRESCODE;
+    int src = sqlite3_open_v2(path, &db->sql, oflags, NULL);
+    if (src != SQLITE_OK) {
+        rc = tb__meta_seterr_sqlite(db, src, what);
+        goto out_free;
+    }
+    /* Hardening: no writable_schema tricks, no double-quoted strings silently taken as literals,
+     * no SQL functions run from inside the schema. */
+    sqlite3_db_config(db->sql, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    sqlite3_db_config(db->sql, SQLITE_DBCONFIG_DQS_DDL, 0, (int *)NULL);
+    sqlite3_db_config(db->sql, SQLITE_DBCONFIG_DQS_DML, 0, (int *)NULL);
+    sqlite3_db_config(db->sql, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    sqlite3_busy_timeout(db->sql, BUSY_TIMEOUT_MS);
+
+    /* Foreign keys are per connection and off by default; extract_file depends on them. */
+    rc = pragma(db, path, "PRAGMA foreign_keys = ON", NULL);
+    if (rc) goto out_free;
+    if (writer) {
+        /* WAL: readers (status, the server) never block the writer nor it them. It is persistent
+         * in the file, so readers find it set. synchronous=FULL: the WAL is fsynced at every
+         * commit, so a commit that returned survives a power cut; NORMAL could lose the last
+         * ones. Our commits are few and large (a batch, a definition, an approval), so the cost
+         * is one fsync each; see docs/storage.md. */
+        rc = pragma(db, path, "PRAGMA journal_mode = WAL", "wal");
+        if (rc) goto out_free;
+        rc = pragma(db, path, "PRAGMA synchronous = FULL", NULL);
+        if (rc) goto out_free;
+    }
+
+    rc = tb_db_schema_version(db, &db->schema_open);
+    if (rc) goto out_free;
+    db->schema = db->schema_open;
+    if (db->schema > TB__META_SCHEMA_VERSION) {
+        rc = tb__seterr(&db->err, TB_EVERSION,
+                        "meta store '%s' has schema version %d; this tagbase %s knows up to %d: "
+                        "upgrade tagbase",
+                        path, db->schema, TB_VERSION_STRING, TB__META_SCHEMA_VERSION);
+        goto out_free;
+    }
+    /* Readers take the schema as they find it: they must not write, and an older store still
+     * answers what it has. tagbase init (a writer) upgrades it. */
+    if (writer) rc = migrate(db);
+
+out_free:
+    free(path);
+    return rc;
+}
+
+void tb__meta_close(tb_db *db)
+{
+    for (int i = 0; i < TB__STMT_COUNT; i++) {
+        sqlite3_finalize(db->stmt[i]);
+        db->stmt[i] = NULL;
+    }
+    if (!db->sql) return;
+    tb__meta_rollback(db); /* a transaction a caller left open is not committed behind its back */
+    if (!(db->flags & TB_OPEN_READONLY)) {
+        /* Copy the WAL into the database while we still hold LOCK. SQLite would also do it when
+         * the last connection closes, but not while a reader is open. */
+        int rc = sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            tb__log_debug("store", "checkpoint of '%s' failed: %s", db->path, sqlite3_errstr(rc));
+    }
+    int rc = sqlite3_close(db->sql);
+    if (rc != SQLITE_OK)
+        tb__log_warn("store", "cannot close meta store of '%s': %s", db->path, sqlite3_errstr(rc));
+    db->sql = NULL;
+}
+
+int tb_db_get_setting(tb_db *db, const char *key, char **out)
+{
+    *out = NULL;
+    tb__clearerr(&db->err);
+    if (!key || !*key) return tb__seterr(&db->err, TB_EINVAL, "empty setting name");
+    sqlite3_stmt *st;
+    int rc =
+        tb__meta_stmt(db, TB__STMT_SETTING_GET, "SELECT value FROM setting WHERE key = ?1", &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        *out = strdup(v ? v : "");
+        rc = *out ? 0 : tb__seterr(&db->err, TB_ENOMEM, "out of memory");
+    } else if (src == SQLITE_DONE) {
+        rc = tb__seterr(&db->err, TB_ENOENT, "setting '%s' is not set", key);
+    } else {
+        char what[128];
+        snprintf(what, sizeof what, "cannot read setting '%.64s'", key);
+        rc = tb__meta_seterr_sqlite(db, src, what);
+    }
+    tb__meta_stmt_done(st);
+    return rc;
+}
+
+int tb_db_set_setting(tb_db *db, const char *key, const char *value)
+{
+    tb__clearerr(&db->err);
+    if (!key || !*key || !value)
+        return tb__seterr(&db->err, TB_EINVAL, "setting needs a name and a value");
+    int rc = tb__db_check_writable(db);
+    if (rc) return rc;
+    /* Times are Asia/Shanghai (UTC+8, no daylight saving) like every time the product shows. */
+    sqlite3_stmt *st;
+    rc = tb__meta_stmt(db, TB__STMT_SETTING_SET,
+                       "INSERT INTO setting (key, value, updated_at) VALUES (?1, ?2, "
+                       "strftime('%Y-%m-%d %H:%M:%S', 'now', '+8 hours')) "
+                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                       "updated_at = excluded.updated_at",
+                       &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    char what[128];
+    snprintf(what, sizeof what, "cannot write setting '%.64s'", key);
+    return tb__meta_run(db, st, what);
+}
+
+int tb_db_list_batches(tb_db *db, int (*fn)(const tb_db_batch *batch, void *arg), void *arg)
+{
+    tb__clearerr(&db->err);
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_BATCH_LIST,
+                           "SELECT batch_date, source_dir, scanned_at, files, rows FROM batch "
+                           "ORDER BY batch_date",
+                           &st);
+    if (rc) return rc;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *date = (const char *)sqlite3_column_text(st, 0);
+        const char *dir = (const char *)sqlite3_column_text(st, 1);
+        const char *at = (const char *)sqlite3_column_text(st, 2);
+        tb_db_batch b = {
+            .batch_date = date ? date : "",
+            .source_dir = dir ? dir : "",
+            .scanned_at = at ? at : "",
+            .files = sqlite3_column_int64(st, 3),
+            .rows = sqlite3_column_int64(st, 4),
+        };
+        rc = fn(&b, arg);
+        if (rc) goto out_done;
+    }
+    if (src != SQLITE_DONE) rc = tb__meta_seterr_sqlite(db, src, "cannot list batches");
+
+out_done:
+    tb__meta_stmt_done(st);
+    return rc;
+}

@@ -1,0 +1,100 @@
+/* meta.h — the meta store's interface for engines: run your own prepared statements on the data
+ * directory's SQLite database (meta.db), inside transactions, with errors on the handle.
+ *
+ * How an engine writes to the meta store (the whole pattern):
+ *
+ *     sqlite3_stmt *st;
+ *     int rc = tb__meta_begin(db);                         // BEGIN IMMEDIATE; TB_EPERM if
+ * read-only if (rc) return rc; rc = tb__meta_stmt(db, TB__STMT_BATCH_UPSERT, "INSERT INTO
+ * batch(...) VALUES (?1, ?2, ...) ON CONFLICT ...", &st); if (rc) goto out_rollback;
+ *     sqlite3_bind_text(st, 1, date, -1, SQLITE_TRANSIENT);   // bind values, never format SQL
+ *     rc = tb__meta_run(db, st, "cannot record batch");     // steps to SQLITE_DONE, resets
+ *     if (rc) goto out_rollback;
+ *     return tb__meta_commit(db);                           // rolls back itself if it fails
+ * out_rollback:
+ *     tb__meta_rollback(db);
+ *     return rc;
+ *
+ * Queries step the statement themselves (SQLITE_ROW...) and must end with tb__meta_stmt_done(st)
+ * on every path: an un-reset SELECT keeps a read transaction open, which stops WAL checkpoints.
+ *
+ * Rules: SQL text is static (a literal at the call site); values are bound, never formatted into
+ * SQL. Schema changes are new entries in the migration list in meta.c, never edits of old ones.
+ * Handles are not thread-safe: one tb_db per thread.
+ */
+#ifndef TB_STORE_META_H
+#define TB_STORE_META_H
+
+#include <sqlite3.h>
+
+#include "common/err.h"
+#include "tagbase.h"
+
+/* The newest meta-store schema this binary knows (the number of migrations in meta.c). A store
+ * with a larger PRAGMA user_version is refused with TB_EVERSION. */
+#define TB__META_SCHEMA_VERSION 1
+
+/* Ids of cached prepared statements: each is prepared once per handle, on first use, from the
+ * SQL text given with it, and finalised by tb_db_close. Engines add one id per statement, grouped
+ * under their name, and keep the SQL at the call site. An id must always come with the same SQL. */
+typedef enum tb__stmt_id {
+    /* store (meta.c) */
+    TB__STMT_BEGIN,
+    TB__STMT_COMMIT,
+    TB__STMT_ROLLBACK,
+    TB__STMT_USER_VERSION,
+    TB__STMT_SETTING_GET,
+    TB__STMT_SETTING_SET,
+    TB__STMT_BATCH_LIST,
+    /* pipeline: batch inventory (inventory.c) */
+    TB__STMT_INV_BATCH_DELETE,
+    TB__STMT_INV_BATCH_INSERT,
+    TB__STMT_INV_FILE_INSERT,
+    /* engines: add ids above this line */
+    TB__STMT_COUNT
+} tb__stmt_id;
+
+/* The handle's SQLite connection, for engines that need more than the helpers (e.g.
+ * sqlite3_last_insert_rowid, sqlite3_changes). Borrowed, valid until tb_db_close. Never close it,
+ * never change its pragmas, never begin or end transactions on it except through the helpers. */
+sqlite3 *tb__db_sqlite(tb_db *db);
+
+/* The handle's detail-message buffer, so engine code can record its own errors where tb_errmsg
+ * reads them: `return tb__seterr(tb__db_err(db), TB_EFORMAT, "...");`. Borrowed. */
+tb__errbuf *tb__db_err(tb_db *db);
+
+/* Returns 0 when the handle may write, else TB_EPERM with a detail ("opened read-only"). Call it
+ * first in any write path that does not start with tb__meta_begin. */
+int tb__db_check_writable(tb_db *db);
+
+/* Turns a failed SQLite call's result code into ours and records "`what`: <sqlite3_errmsg>" on the
+ * handle; returns the code. SQLITE_NOMEM -> TB_ENOMEM, SQLITE_CORRUPT / SQLITE_NOTADB ->
+ * TB_ECORRUPT, SQLITE_READONLY -> TB_EPERM, everything else -> TB_ESTORE. `what` says what we
+ * were doing, lowercase, with the subject quoted: "cannot record batch '20240131'". */
+int tb__meta_seterr_sqlite(tb_db *db, int sqlite_rc, const char *what);
+
+/* Gives the cached statement `id`, preparing it from `sql` on first use. The statement is reset
+ * and has no bindings. On success *out is borrowed from the handle (do not finalise it); release
+ * it with tb__meta_stmt_done or tb__meta_run. On failure *out is NULL (TB_ESTORE, TB_ENOMEM). */
+int tb__meta_stmt(tb_db *db, tb__stmt_id id, const char *sql, sqlite3_stmt **out);
+
+/* Resets `st` and clears its bindings so it holds no read lock and no borrowed text. NULL is a
+ * no-op. Always succeeds (a step error was already reported by the step). */
+void tb__meta_stmt_done(sqlite3_stmt *st);
+
+/* Steps a statement that returns no rows (INSERT, UPDATE, DELETE) until SQLITE_DONE, then calls
+ * tb__meta_stmt_done. Returns 0, or the mapped error with "`what`: ..." on the handle. */
+int tb__meta_run(tb_db *db, sqlite3_stmt *st, const char *what);
+
+/* Transactions. tb__meta_begin starts one with BEGIN IMMEDIATE (the write lock is taken at once,
+ * so a transaction never fails half-way for lack of it); TB_EPERM on a read-only handle,
+ * TB_EINVAL if one is already open (transactions do not nest: the outermost caller owns it).
+ * tb__meta_commit commits; if that fails, it rolls back and returns the error, so the
+ * transaction is over either way. tb__meta_rollback ends an open transaction without keeping
+ * anything; it is a no-op when none is open (after a failed commit, say), so cleanup code may call
+ * it unconditionally. It keeps the detail of the error that made the caller roll back. */
+int tb__meta_begin(tb_db *db);
+int tb__meta_commit(tb_db *db);
+void tb__meta_rollback(tb_db *db);
+
+#endif
