@@ -110,7 +110,8 @@ const char *tb_default_data_dir(void);
  * `errbuf` is not NULL, up to `errlen` bytes of detail are written there. */
 int tb_db_open(const char *dir, unsigned flags, tb_db **out, char *errbuf, size_t errlen);
 
-/* Closes the handle: finalises statements, checkpoints the WAL, releases the lock. NULL is a no-op. */
+/* Closes the handle: finalises statements, checkpoints the WAL, releases the lock (rolling back a
+ * transaction left open). NULL is a no-op. */
 void tb_db_close(tb_db *db);
 
 /* The detail message of the last failed call on `db` ("" if none). Valid until the next call. */
@@ -154,8 +155,8 @@ typedef struct tb_db_batch {
 } tb_db_batch;
 
 /* Calls fn(batch, arg) for each recorded batch, oldest batch date first; `fn` must not use `db`.
- * A non-zero return from `fn` stops the walk and is returned as is. Returns 0, or TB_ESTORE (e.g. on a read-only handle
- * of a store older than schema 1). */
+ * A non-zero return from `fn` stops the walk and is returned as is. Returns 0, or TB_ESTORE (e.g.
+ * on a read-only handle of a store older than schema 1). */
 int tb_db_list_batches(tb_db *db, int (*fn)(const tb_db_batch *batch, void *arg), void *arg);
 
 /* ---------------------------------------------------------------------------------------------
@@ -177,9 +178,9 @@ void tb_inventory_free(tb_inventory *inv);
 const char *tb_inventory_batch(const tb_inventory *inv); /* "YYYYMMDD" */
 size_t tb_inventory_nfiles(const tb_inventory *inv);
 const char *tb_inventory_file_name(const tb_inventory *inv, size_t i);
-const char *tb_inventory_file_type(const tb_inventory *inv, size_t i); /* business type */
-const char *tb_inventory_file_kind(const tb_inventory *inv, size_t i); /* data kind */
-uint64_t tb_inventory_file_rows(const tb_inventory *inv, size_t i);     /* rows read */
+const char *tb_inventory_file_type(const tb_inventory *inv, size_t i);       /* business type */
+const char *tb_inventory_file_kind(const tb_inventory *inv, size_t i);       /* data kind */
+uint64_t tb_inventory_file_rows(const tb_inventory *inv, size_t i);          /* rows read */
 uint64_t tb_inventory_file_expected_rows(const tb_inventory *inv, size_t i); /* per manifest */
 uint64_t tb_inventory_file_bytes(const tb_inventory *inv, size_t i);
 uint64_t tb_inventory_file_bad_width(const tb_inventory *inv, size_t i); /* wrong field count */
@@ -238,7 +239,8 @@ void tb_gen_free(tb_gen *g);
  * character (0-9 or X). Returns 1 when valid, 0 otherwise. */
 int tb_valid_resident_id(const char *s, size_t len);
 
-/* The GB 11643 check character ('0'..'9' or 'X') for 17 leading digits; 0 if they are not digits. */
+/* The GB 11643 check character ('0'..'9' or 'X') for 17 leading digits; 0 if they are not digits.
+ */
 char tb_resident_id_check(const char *digits17);
 
 /* GB 32100 unified social credit code: 18 characters over 0-9 A-H J-N P-R T-U W-Y, mod 31 check.

@@ -42,7 +42,8 @@ static void print_json(const tb_inventory *inv, const char *dir)
                tb_inventory_file_kind(inv, i), (unsigned long long)tb_inventory_file_rows(inv, i),
                (unsigned long long)tb_inventory_file_expected_rows(inv, i),
                (unsigned long long)tb_inventory_file_bad_width(inv, i),
-               (unsigned long long)tb_inventory_file_bytes(inv, i), tb_inventory_file_check(inv, i));
+               (unsigned long long)tb_inventory_file_bytes(inv, i),
+               tb_inventory_file_check(inv, i));
     }
     printf("]}\n");
 }
@@ -87,8 +88,9 @@ int tb__cmd_scan(int argc, char **argv)
     } else {
         print_table(inv, dir);
     }
-    if (status) fprintf(stderr, "tagbase scan: some files differ from their manifest "
-                                "(truncated or replaced?)\n");
+    if (status)
+        fprintf(stderr, "tagbase scan: some files differ from their manifest "
+                        "(truncated or replaced?)\n");
     tb_inventory_free(inv);
     tb_db_close(db);
     return status;

@@ -94,7 +94,8 @@ char *tb__arena_printf(tb__arena *a, const char *fmt, ...)
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     char *p = NULL;
-    if (n >= 0 && (p = tb__arena_alloc(a, (size_t)n + 1)) != NULL) vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    if (n >= 0 && (p = tb__arena_alloc(a, (size_t)n + 1)) != NULL)
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
     return p;
 }

@@ -13,7 +13,8 @@ int tb__buf_reserve(tb__buf *b, size_t extra)
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     char *p = realloc(b->data, cap);
     if (!p) return TB_ENOMEM;
     b->data = p;
@@ -88,7 +89,8 @@ int tb__buf_put_fixed(tb__buf *b, int64_t v, int scale)
 {
     if (scale < 0 || scale > 19) return TB_EINVAL; /* 10^scale must fit in 64 bits, and frac[] */
     uint64_t p = 1;
-    for (int i = 0; i < scale; i++) p *= 10;
+    for (int i = 0; i < scale; i++)
+        p *= 10;
     uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     int rc = 0;
     if (v < 0) rc = tb__buf_putc(b, '-');

@@ -11,7 +11,10 @@ typedef struct tb__buf {
     size_t cap;
 } tb__buf;
 
-#define TB__BUF_INIT {NULL, 0, 0}
+#define TB__BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Ensures room for `extra` more bytes plus the NUL. Returns 0 or TB_ENOMEM. */
 int tb__buf_reserve(tb__buf *b, size_t extra);

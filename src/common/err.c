@@ -9,23 +9,40 @@
 const char *tb_strerror(int rc)
 {
     switch (rc) {
-    case TB_OK: return "success";
-    case TB_ERR: return "unspecified failure";
-    case TB_ENOMEM: return "out of memory";
-    case TB_EINVAL: return "invalid argument";
-    case TB_EIO: return "input/output error";
-    case TB_ENOENT: return "not found";
-    case TB_EEXIST: return "already exists";
-    case TB_EBUSY: return "locked by another process";
-    case TB_ECORRUPT: return "stored data is corrupt";
-    case TB_EFORMAT: return "input does not follow its format";
-    case TB_EVERSION: return "incompatible version";
-    case TB_ERANGE: return "value out of range";
-    case TB_ESTORE: return "meta store failure";
-    case TB_EPERM: return "not permitted";
-    case TB_ENOTSUP: return "not supported";
-    case TB_ELIMIT: return "limit exceeded";
-    default: return "unknown error";
+    case TB_OK:
+        return "success";
+    case TB_ERR:
+        return "unspecified failure";
+    case TB_ENOMEM:
+        return "out of memory";
+    case TB_EINVAL:
+        return "invalid argument";
+    case TB_EIO:
+        return "input/output error";
+    case TB_ENOENT:
+        return "not found";
+    case TB_EEXIST:
+        return "already exists";
+    case TB_EBUSY:
+        return "locked by another process";
+    case TB_ECORRUPT:
+        return "stored data is corrupt";
+    case TB_EFORMAT:
+        return "input does not follow its format";
+    case TB_EVERSION:
+        return "incompatible version";
+    case TB_ERANGE:
+        return "value out of range";
+    case TB_ESTORE:
+        return "meta store failure";
+    case TB_EPERM:
+        return "not permitted";
+    case TB_ENOTSUP:
+        return "not supported";
+    case TB_ELIMIT:
+        return "limit exceeded";
+    default:
+        return "unknown error";
     }
 }
 

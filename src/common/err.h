@@ -16,7 +16,8 @@ typedef struct tb__errbuf {
 /* Records code and a printf-style detail in `eb` and returns `code`, so callers can write
  * `return tb__seterr(&db->err, TB_EIO, "cannot open '%s': %s", path, strerror(errno));`.
  * Never pass personal data in clear: mask it first (mask.h). */
-int tb__seterr(tb__errbuf *eb, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int tb__seterr(tb__errbuf *eb, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Like tb__seterr but appends ": <strerror(errnum)>" to the message. */
 int tb__seterr_errno(tb__errbuf *eb, int code, int errnum, const char *fmt, ...)

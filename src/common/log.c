@@ -63,8 +63,9 @@ void tb__log(tb_log_level level, const char *component, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     static const char *const tags[] = {"ERROR", "WARN ", "INFO ", "DEBUG"};
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02d %02d:%02d:%02d.%03ld %s %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+    int n = snprintf(line, sizeof line,
+                     "%04d-%02d-%02d %02d:%02d:%02d.%03ld %s %s: ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, tags[level], component ? component : "tagbase");
     if (n < 0) return;
     /* A header longer than the line (a very long component name) is cut, leaving room for a

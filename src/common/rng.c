@@ -90,7 +90,8 @@ double tb__rng_lognormal(tb__rng *r, double median, double sigma)
 unsigned tb__rng_weighted(tb__rng *r, const unsigned *w, unsigned n)
 {
     uint64_t total = 0;
-    for (unsigned i = 0; i < n; i++) total += w[i];
+    for (unsigned i = 0; i < n; i++)
+        total += w[i];
     uint64_t x = tb__rng_below(r, total);
     for (unsigned i = 0; i < n; i++) {
         if (x < w[i]) return i;

@@ -34,7 +34,8 @@ int tb_valid_resident_id(const char *s, size_t len)
         if (s[i] < '0' || s[i] > '9') return 0;
     if (s[0] == '0') return 0; /* region codes start at 11 */
     int birth = 0;
-    for (int i = 6; i < 14; i++) birth = birth * 10 + (s[i] - '0');
+    for (int i = 6; i < 14; i++)
+        birth = birth * 10 + (s[i] - '0');
     if (!tb_valid_date(birth)) return 0;
     char c = tb_resident_id_check(s);
     char last = s[17] == 'x' ? 'X' : s[17];

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gen/gen_int.h"
+#include "store/file.h"
 
 #define GEN_MAX_THREADS 64
 #define GEN_MAX_SEED    9007199254740991ULL /* 2^53 - 1: exact in every JSON reader */
@@ -142,27 +143,6 @@ static int write_file(tb_gen *g, gen_file f, const char *p, size_t n)
     int rc = write_all(g, g->fd[f], path, p, n);
     if (!rc) g->bytes[f] += n;
     return rc;
-}
-
-/* Creates `dir` and its missing parents (like mkdir -p). */
-static int make_dirs(tb_gen *g, const char *dir)
-{
-    char tmp[4096];
-    size_t n = strlen(dir);
-    if (n >= sizeof tmp) return tb__seterr(&g->err, TB_EINVAL, "out path is too long");
-    memcpy(tmp, dir, n + 1);
-    for (size_t k = 1; k <= n; k++) {
-        if (tmp[k] != '/' && tmp[k] != '\0') continue;
-        char c = tmp[k];
-        tmp[k] = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return tb__seterr_errno(&g->err, TB_EIO, errno, "cannot create directory '%s'", tmp);
-        tmp[k] = c;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return tb__seterr(&g->err, TB_EIO, "'%s' is not a directory", dir);
-    return 0;
 }
 
 static int open_files(tb_gen *g)
@@ -592,7 +572,7 @@ static json_t *manifest_json(const tb_gen *g)
     return m;
 }
 
-/* Writes manifest.json via a temp file, fsync, rename and a directory fsync: a directory that
+/* Writes manifest.json crash-safely (temp file, fsync, rename, directory fsync): a directory that
  * holds a manifest holds a complete batch. */
 static int write_manifest(tb_gen *g)
 {
@@ -601,32 +581,11 @@ static int write_manifest(tb_gen *g)
     char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(m);
     if (!text) return tb__seterr(&g->err, TB_ENOMEM, "out of memory writing the manifest");
-    char tmp[4096], path[4096];
-    snprintf(tmp, sizeof tmp, "%s/manifest.json.tmp", g->dir);
+    size_t len = strlen(text);
+    text[len] = '\n'; /* json_dumps' NUL becomes the final newline; the length says where to stop */
+    char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", g->dir);
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = tb__seterr_errno(&g->err, TB_EIO, errno, "cannot create '%s'", tmp);
-        goto out_free;
-    }
-    rc = write_all(g, fd, tmp, text, strlen(text));
-    if (!rc) rc = write_all(g, fd, tmp, "\n", 1);
-    int rc2 = sync_close(g, &fd, tmp);
-    if (!rc) rc = rc2;
-    if (rc) goto out_unlink;
-    if (rename(tmp, path) != 0) {
-        rc = tb__seterr_errno(&g->err, TB_EIO, errno, "cannot rename '%s' to '%s'", tmp, path);
-        goto out_unlink;
-    }
-    int dfd = open(g->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0)
-        rc = tb__seterr_errno(&g->err, TB_EIO, errno, "cannot fsync directory '%s'", g->dir);
-    if (dfd >= 0) close(dfd);
-    goto out_free;
-out_unlink:
-    unlink(tmp);
-out_free:
+    int rc = tb__file_write_atomic(path, text, len + 1, 0644, &g->err);
     free(text);
     return rc;
 }
@@ -634,7 +593,7 @@ out_free:
 int tb_gen_run(tb_gen *g)
 {
     tb__clearerr(&g->err);
-    int rc = make_dirs(g, g->dir);
+    int rc = tb__mkdir_p(g->dir, 0755, &g->err);
     if (rc) return rc;
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", g->dir);

@@ -76,7 +76,8 @@ static int record(tb_db *db, const tb_inventory *inv, const char *dir, const cha
     char now[20];
     uint64_t total = 0;
     now_text(now);
-    for (size_t i = 0; i < inv->n; i++) total += inv->files[i].rows;
+    for (size_t i = 0; i < inv->n; i++)
+        total += inv->files[i].rows;
 
     int rc = tb__meta_begin(db);
     if (rc) return rc;

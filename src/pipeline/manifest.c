@@ -44,8 +44,11 @@ static int parse_file(tb__manifest *m, json_t *f, size_t i, const char *source, 
     struct {
         const char *const *keys;
         const char **dst;
-    } strs[] = {{k_name, &mf->name},      {k_type, &mf->business_type}, {k_kind, &mf->data_kind},
-                {k_format, &mf->format}, {k_enc, &mf->encoding}};
+    } strs[] = {{k_name, &mf->name},
+                {k_type, &mf->business_type},
+                {k_kind, &mf->data_kind},
+                {k_format, &mf->format},
+                {k_enc, &mf->encoding}};
 
     if (!json_is_object(f))
         return tb__seterr(eb, TB_EFORMAT, "%s: files[%zu] is not an object", source, i);
@@ -77,8 +80,8 @@ static int parse_file(tb__manifest *m, json_t *f, size_t i, const char *source, 
     if (strcmp(fmt, "jsonl") != 0) {
         if (!json_is_array(cols) || json_array_size(cols) == 0)
             return tb__seterr(eb, TB_EFORMAT,
-                              "%s: files[%zu] '%s': 'columns' must be a non-empty array", source,
-                              i, mf->name);
+                              "%s: files[%zu] '%s': 'columns' must be a non-empty array", source, i,
+                              mf->name);
         mf->ncolumns = json_array_size(cols);
     }
 

@@ -36,9 +36,10 @@ typedef struct tb__manifest {
 /* Parses `len` bytes of JSON at `json`. The manifest needs "batch_date" ("YYYYMMDD" or integer)
  * and "files": an array of objects with "name", "business_type", "kind" (or "data_kind"),
  * "format", "encoding", "header", "columns" (array of names or objects with "name") and
- * "rows"; optional "bytes" and "defects": {"wrong_column_count": N}. Unknown keys are ignored. On success fills *m (release with tb__manifest_release);
- * on failure *m holds nothing to release and `eb` says which key of which file is wrong
- * (TB_EFORMAT), or TB_ENOMEM. `source` names the manifest in messages. */
+ * "rows"; optional "bytes" and "defects": {"wrong_column_count": N}. Unknown keys are ignored. On
+ * success fills *m (release with tb__manifest_release); on failure *m holds nothing to release and
+ * `eb` says which key of which file is wrong (TB_EFORMAT), or TB_ENOMEM. `source` names the
+ * manifest in messages. */
 int tb__manifest_parse(const char *json, size_t len, const char *source, tb__manifest *m,
                        tb__errbuf *eb);
 

@@ -4,14 +4,16 @@
  * How an engine writes to the meta store (the whole pattern):
  *
  *     sqlite3_stmt *st;
- *     int rc = tb__meta_begin(db);                         // BEGIN IMMEDIATE; TB_EPERM if
- * read-only if (rc) return rc; rc = tb__meta_stmt(db, TB__STMT_BATCH_UPSERT, "INSERT INTO
- * batch(...) VALUES (?1, ?2, ...) ON CONFLICT ...", &st); if (rc) goto out_rollback;
- *     sqlite3_bind_text(st, 1, date, -1, SQLITE_TRANSIENT);   // bind values, never format SQL
- *     rc = tb__meta_run(db, st, "cannot record batch");     // steps to SQLITE_DONE, resets
+ *     int rc = tb__meta_begin(db);          // BEGIN IMMEDIATE; TB_EPERM if read-only
+ *     if (rc) return rc;
+ *     rc = tb__meta_stmt(db, TB__STMT_X,    // an id of yours, from the enum below
+ *                        "INSERT INTO batch (batch_date, ...) VALUES (?1, ...)", &st);
  *     if (rc) goto out_rollback;
- *     return tb__meta_commit(db);                           // rolls back itself if it fails
- * out_rollback:
+ *     sqlite3_bind_text(st, 1, date, -1, SQLITE_TRANSIENT); // bind values, never format SQL
+ *     rc = tb__meta_run(db, st, "cannot record batch");      // steps to SQLITE_DONE, resets
+ *     if (rc) goto out_rollback;
+ *     return tb__meta_commit(db);           // rolls back itself if it fails
+ *   out_rollback:
  *     tb__meta_rollback(db);
  *     return rc;
  *

@@ -53,11 +53,13 @@ static int setup(void **state)
     mkdir(f->batch, 0755);
     write_file(f->batch, "manifest.json", manifest, sizeof manifest - 1);
     /* The second customer row has a field too few: counted as bad width, still a row. */
-    static const char hive[] = "C1\x01张三\x01" "11010519491231002X\n"
+    static const char hive[] = "C1\x01张三\x01"
+                               "11010519491231002X\n"
                                "C2\x01\\N\n"
                                "C3\x01李四\x01\\N\n";
     write_file(f->batch, "customer.dat", hive, sizeof hive - 1);
-    static const char csv[] = "\xEF\xBB\xBF" "card_no,memo\r\n"
+    static const char csv[] = "\xEF\xBB\xBF"
+                              "card_no,memo\r\n"
                               "4111111111111111,\"a, \"\"quoted\"\"\r\nmemo\"\r\n"
                               "4111111111111112,plain\r\n";
     write_file(f->batch, "card.csv", csv, sizeof csv - 1);
@@ -129,7 +131,9 @@ static void truncated_file_is_seen(void **state)
     assert_string_equal(tb_inventory_file_check(inv, 2), "rows differ from manifest");
 
     /* Same rows, but one more with a wrong field count than the manifest says. */
-    static const char two_bad[] = "C1\x01" "a\x01" "b\nC2\nC3\n";
+    static const char two_bad[] = "C1\x01"
+                                  "a\x01"
+                                  "b\nC2\nC3\n";
     write_file(f->batch, "customer.dat", two_bad, sizeof two_bad - 1);
     tb_inventory_free(inv);
     assert_int_equal(tb_inventory_scan(f->db, f->batch, &inv), 0);

@@ -19,12 +19,13 @@ static void good_manifest(void **state)
     (void)state;
     tb__manifest m;
     tb__errbuf eb = {0};
-    const char *j = "{\"batch_date\":\"20261121\",\"files\":["
-                    "{\"name\":\"customer.dat\",\"business_type\":\"customer\",\"kind\":\"mart\","
-                    "\"format\":\"hive\",\"encoding\":\"UTF-8\",\"header\":false,"
-                    "\"columns\":[\"cust_no\",{\"name\":\"id_no\"}],\"rows\":3,\"bytes\":99},"
-                    "{\"name\":\"events.jsonl\",\"business_type\":\"events\",\"data_kind\":\"events\","
-                    "\"format\":\"jsonl\",\"encoding\":\"UTF-8\",\"rows\":0,\"extra\":1}]}";
+    const char *j =
+        "{\"batch_date\":\"20261121\",\"files\":["
+        "{\"name\":\"customer.dat\",\"business_type\":\"customer\",\"kind\":\"mart\","
+        "\"format\":\"hive\",\"encoding\":\"UTF-8\",\"header\":false,"
+        "\"columns\":[\"cust_no\",{\"name\":\"id_no\"}],\"rows\":3,\"bytes\":99},"
+        "{\"name\":\"events.jsonl\",\"business_type\":\"events\",\"data_kind\":\"events\","
+        "\"format\":\"jsonl\",\"encoding\":\"UTF-8\",\"rows\":0,\"extra\":1}]}";
     assert_int_equal(parse(j, &m, &eb), 0);
     assert_string_equal(m.batch_date, "20261121");
     assert_int_equal(m.nfiles, 2);
