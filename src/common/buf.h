@@ -25,7 +25,7 @@ int tb__buf_printf(tb__buf *b, const char *fmt, ...) __attribute__((format(print
 /* Decimal integers without printf: the generator writes hundreds of millions of them. */
 int tb__buf_put_i64(tb__buf *b, int64_t v);
 int tb__buf_put_u64(tb__buf *b, uint64_t v);
-/* Fixed point: v / 10^scale, e.g. (123456, 2) -> "1234.56". */
+/* Fixed point: v / 10^scale, e.g. (123456, 2) -> "1234.56". TB_EINVAL unless 0 <= scale <= 19. */
 int tb__buf_put_fixed(tb__buf *b, int64_t v, int scale);
 void tb__buf_reset(tb__buf *b); /* length 0, keeps the memory */
 void tb__buf_release(tb__buf *b);

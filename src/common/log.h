@@ -6,7 +6,8 @@
 #include "tagbase.h"
 
 /* Writes one line "2026-11-21 10:00:00.123 INFO  component: message" when `level` is enabled.
- * Thread-safe: one write(2) per line. */
+ * Thread-safe: one write(2) per line. A level outside TB_LOG_ERROR..TB_LOG_DEBUG is ignored; lines
+ * longer than 2 KiB are cut. */
 void tb__log(tb_log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
