@@ -1,4 +1,5 @@
 /* cmd_scan.c — tagbase scan: read a batch directory of extracts, count it, record it. */
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,26 +27,29 @@ static void print_table(const tb_inventory *inv, const char *dir)
            (double)bytes / 1e6);
 }
 
-static void print_json(const tb_inventory *inv, const char *dir)
+static int print_json(const tb_inventory *inv, const char *dir)
 {
-    printf("{\"batch_date\":\"%s\",\"dir\":\"", tb_inventory_batch(inv));
-    for (const char *p = dir; *p; p++) {
-        if (*p == '"' || *p == '\\') putchar('\\');
-        if ((unsigned char)*p >= 0x20) putchar(*p);
+    json_t *files = json_array();
+    json_t *doc = json_pack("{s:s, s:s%, s:o}", "batch_date", tb_inventory_batch(inv), "dir", dir,
+                            strlen(dir), "files", files);
+    for (size_t i = 0; doc && i < tb_inventory_nfiles(inv); i++) {
+        json_t *f = json_pack(
+            "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "name", tb_inventory_file_name(inv, i),
+            "business_type", tb_inventory_file_type(inv, i), "kind", tb_inventory_file_kind(inv, i),
+            "rows", (json_int_t)tb_inventory_file_rows(inv, i), "expected_rows",
+            (json_int_t)tb_inventory_file_expected_rows(inv, i), "bad_width",
+            (json_int_t)tb_inventory_file_bad_width(inv, i), "bytes",
+            (json_int_t)tb_inventory_file_bytes(inv, i), "check", tb_inventory_file_check(inv, i));
+        if (!f || json_array_append_new(files, f) != 0) {
+            json_decref(doc);
+            doc = NULL;
+        }
     }
-    printf("\",\"files\":[");
-    for (size_t i = 0; i < tb_inventory_nfiles(inv); i++) {
-        /* Names, types and kinds came through the manifest check: plain printable text. */
-        printf("%s{\"name\":\"%s\",\"business_type\":\"%s\",\"kind\":\"%s\",\"rows\":%llu,"
-               "\"expected_rows\":%llu,\"bad_width\":%llu,\"bytes\":%llu,\"check\":\"%s\"}",
-               i ? "," : "", tb_inventory_file_name(inv, i), tb_inventory_file_type(inv, i),
-               tb_inventory_file_kind(inv, i), (unsigned long long)tb_inventory_file_rows(inv, i),
-               (unsigned long long)tb_inventory_file_expected_rows(inv, i),
-               (unsigned long long)tb_inventory_file_bad_width(inv, i),
-               (unsigned long long)tb_inventory_file_bytes(inv, i),
-               tb_inventory_file_check(inv, i));
-    }
-    printf("]}\n");
+    /* json_pack refuses text that is not UTF-8 (a directory name, say): say so, print nothing. */
+    if (!doc) return tb__cli_fail("scan", "cannot render the result as JSON (non-UTF-8 path?)");
+    int rc = json_dumpf(doc, stdout, JSON_INDENT(2)) == 0 && fputc('\n', stdout) != EOF ? 0 : 1;
+    json_decref(doc);
+    return rc;
 }
 
 int tb__cmd_scan(int argc, char **argv)
@@ -71,7 +75,8 @@ int tb__cmd_scan(int argc, char **argv)
 
     char err[512];
     tb_db *db;
-    int rc = tb_db_open(data, TB_OPEN_CREATE, &db, err, sizeof err);
+    /* No TB_OPEN_CREATE: a mistyped --data must not start a new, empty data directory. */
+    int rc = tb_db_open(data, 0, &db, err, sizeof err);
     if (rc) return tb__cli_fail("scan", "%s", err);
     tb_inventory *inv;
     rc = tb_inventory_scan(db, dir, &inv);
@@ -84,7 +89,7 @@ int tb__cmd_scan(int argc, char **argv)
     for (size_t i = 0; i < tb_inventory_nfiles(inv); i++)
         if (strcmp(tb_inventory_file_check(inv, i), "ok") != 0) status = 1;
     if (json) {
-        print_json(inv, dir);
+        if (print_json(inv, dir)) status = 1;
     } else {
         print_table(inv, dir);
     }

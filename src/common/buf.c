@@ -64,15 +64,26 @@ int tb__buf_printf(tb__buf *b, const char *fmt, ...)
     return rc;
 }
 
+/* Counting first lets the digits go straight to their place, last digit first. */
+size_t tb__u64_digits(uint64_t v, char out[TB__U64_DIGITS_MAX])
+{
+    size_t n = 1;
+    for (uint64_t t = v; t >= 10; t /= 10)
+        n++;
+    for (size_t i = n; i > 0; i--) {
+        out[i - 1] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return n;
+}
+
 int tb__buf_put_u64(tb__buf *b, uint64_t v)
 {
-    char tmp[24];
-    int i = 24;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return tb__buf_append(b, tmp + i, (size_t)(24 - i));
+    int rc = tb__buf_reserve(b, TB__U64_DIGITS_MAX);
+    if (rc) return rc;
+    b->len += tb__u64_digits(v, b->data + b->len);
+    b->data[b->len] = '\0';
+    return 0;
 }
 
 int tb__buf_put_i64(tb__buf *b, int64_t v)

@@ -23,6 +23,11 @@ int tb__buf_puts(tb__buf *b, const char *s);
 int tb__buf_putc(tb__buf *b, char c);
 int tb__buf_printf(tb__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Decimal integers without printf: the generator writes hundreds of millions of them. */
+/* Writes the decimal digits of `v` (no sign, no leading zeros, "0" for 0) to out[0..n) without a
+ * NUL and returns n, 1..20 (20 = TB__U64_DIGITS_MAX, the length of UINT64_MAX). The one digit
+ * formatter of the code base: tb__buf_put_u64 and the generator's fixed buffers use it. */
+#define TB__U64_DIGITS_MAX 20
+size_t tb__u64_digits(uint64_t v, char out[TB__U64_DIGITS_MAX]);
 int tb__buf_put_i64(tb__buf *b, int64_t v);
 int tb__buf_put_u64(tb__buf *b, uint64_t v);
 /* Fixed point: v / 10^scale, e.g. (123456, 2) -> "1234.56". TB_EINVAL unless 0 <= scale <= 19. */

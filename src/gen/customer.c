@@ -2,6 +2,7 @@
  * household, accounts and holdings of every business type, transactions, external and model
  * tags. All randomness comes from the customer's own stream (seed, i), so customers can be made
  * in any order or thread; links to other customers use only pure functions of their index. */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,43 +88,47 @@ static int branch_of_region(unsigned region)
     return -1;
 }
 
+/* Appends s[0, l) to the address being built in out[0, *n) of `cap` bytes, keeping room for the
+ * NUL. Text that does not fit is cut at a UTF-8 character boundary and marks the address full,
+ * so that nothing is appended after a cut. The callers' buffers hold the longest address the
+ * tables can make, so this never cuts in practice; it only keeps a bad table from overflowing. */
+static void addr_put(char *out, size_t cap, size_t *n, int *full, const char *s, size_t l)
+{
+    if (*full) return;
+    if (*n + l >= cap) {
+        l = cap - 1 - *n;
+        while (l > 0 && ((unsigned char)s[l] & 0xC0) == 0x80) /* s[l] continues a character */
+            l--;
+        *full = 1;
+    }
+    memcpy(out + *n, s, l);
+    *n += l;
+}
+
+/* A street address in `region` (province, city, county, road, number), NUL-terminated in `out`
+ * of `cap` >= 1 bytes (cut at a character boundary when longer, see addr_put). The random draws
+ * are the same whatever `cap` is, so a cut never shifts the rest of the customer's data. */
 static void address(tb__rng *r, unsigned region, char *out, size_t cap)
 {
+    assert(cap > 0);
     const gen_region *g = &tb__gen_regions[region];
     size_t n = 0;
+    int full = 0;
     const char *parts[3] = {g->province, g->city, g->county};
     for (int k = 0; k < 3; k++) {
         if (k == 1 && strcmp(g->city, g->province) == 0) continue; /* 北京市北京市 */
         if (k == 2 && strcmp(g->county, g->city) == 0) continue;   /* 东莞市东莞市 */
-        size_t l = strlen(parts[k]);
-        memcpy(out + n, parts[k], l);
-        n += l;
+        addr_put(out, cap, &n, &full, parts[k], strlen(parts[k]));
     }
     const char *road = tb__gen_roads[tb__rng_below(r, tb__gen_nroads)];
-    size_t l = strlen(road);
-    memcpy(out + n, road, l);
-    n += l;
-    char num[16];
-    int k = 0;
-    unsigned v = 1 + (unsigned)tb__rng_below(r, 899);
-    char tmp[8];
-    int t = 0;
-    do
-        tmp[t++] = (char)('0' + v % 10), v /= 10;
-    while (v);
-    while (t)
-        num[k++] = tmp[--t];
-    memcpy(out + n, num, (size_t)k);
-    n += (size_t)k;
-    memcpy(out + n, "号", 3);
-    n += 3;
+    addr_put(out, cap, &n, &full, road, strlen(road));
+    char num[TB__U64_DIGITS_MAX];
+    addr_put(out, cap, &n, &full, num, tb__u64_digits(1 + tb__rng_below(r, 899), num));
+    addr_put(out, cap, &n, &full, "号", strlen("号"));
     if (tb__rng_chance(r, 0.02)) { /* some systems keep "building, room" with an ASCII comma */
         const char *tail = tb__rng_chance(r, 0.5) ? ",3栋1201室" : ",B座808";
-        l = strlen(tail);
-        memcpy(out + n, tail, l);
-        n += l;
+        addr_put(out, cap, &n, &full, tail, strlen(tail));
     }
-    (void)cap;
     out[n] = '\0';
 }
 

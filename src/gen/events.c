@@ -11,32 +11,35 @@ typedef struct device {
     const char *os, *os_version, *model, *app_version;
 } device;
 
+/* One event line is built in a fixed buffer (no allocation per event), then appended to the
+ * chunk's output by ev_close. Our lines stay far below its size; text that would not fit sets
+ * `over` instead of being dropped, and ev_close turns that into the chunk's error, so a cut-off
+ * JSON line can never be written. */
 typedef struct ev_out {
     char b[1024];
     size_t n;
+    int over; /* 1: some text did not fit; the line is incomplete */
 } ev_out;
 
-static void s_put(ev_out *e, const char *s)
+static void s_putn(ev_out *e, const char *s, size_t l)
 {
-    size_t l = strlen(s);
     if (e->n + l < sizeof e->b) {
         memcpy(e->b + e->n, s, l);
         e->n += l;
+    } else {
+        e->over = 1;
     }
+}
+
+static void s_put(ev_out *e, const char *s)
+{
+    s_putn(e, s, strlen(s));
 }
 
 static void s_u64(ev_out *e, uint64_t v)
 {
-    char t[24];
-    int k = 24;
-    do {
-        t[--k] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    if (e->n + (size_t)(24 - k) < sizeof e->b) {
-        memcpy(e->b + e->n, t + k, (size_t)(24 - k));
-        e->n += (size_t)(24 - k);
-    }
+    char t[TB__U64_DIGITS_MAX];
+    s_putn(e, t, tb__u64_digits(v, t));
 }
 
 static void s_money(ev_out *e, int64_t fen)
@@ -70,6 +73,7 @@ typedef struct session_ctx {
 static void ev_open(session_ctx *s, ev_out *e, const char *name)
 {
     e->n = 0;
+    e->over = 0;
     s_put(e, "{\"type\":\"track\",\"event\":\"");
     s_put(e, name);
     s_put(e, "\",\"time\":");
@@ -99,6 +103,10 @@ static void ev_close(session_ctx *s, ev_out *e, tb__rng *r)
 {
     s_put(e, "}}\n");
     gen_chunk *c = s->c;
+    if (!c->rc && e->over)
+        c->rc = tb__seterr(&c->err, TB_ERR,
+                           "event %llu of customer %llu longer than the %zu-byte line buffer",
+                           (unsigned long long)(s->seq - 1), (unsigned long long)s->i, sizeof e->b);
     if (!c->rc && tb__buf_append(&c->out[GF_EVENTS], e->b, e->n)) c->rc = TB_ENOMEM;
     c->rows[GF_EVENTS]++;
     s->ms += 2000 + (int64_t)tb__rng_below(r, 60000); /* think time before the next event */

@@ -17,7 +17,9 @@
 #include "store/file.h"
 
 #define GEN_MAX_THREADS 64
-#define GEN_MAX_SEED    9007199254740991ULL /* 2^53 - 1: exact in every JSON reader */
+/* Paths are built in 4096-byte buffers from the directory and names of at most 32 bytes. */
+#define GEN_MAX_DIR  4000
+#define GEN_MAX_SEED 9007199254740991ULL /* 2^53 - 1: exact in every JSON reader */
 
 struct tb_gen {
     gen_ctx ctx;
@@ -59,6 +61,8 @@ int tb_gen_create(const tb_gen_opts *opts, tb_gen **out, char *errbuf, size_t er
         rc = tb__seterr(&eb, TB_EINVAL, "format must be hive or csv");
     else if (!opts->out_dir || !*opts->out_dir)
         rc = tb__seterr(&eb, TB_EINVAL, "out must name a directory");
+    else if (strlen(opts->out_dir) > GEN_MAX_DIR)
+        rc = tb__seterr(&eb, TB_EINVAL, "out must be a path of at most %d bytes", GEN_MAX_DIR);
     else if (opts->threads < 0 || opts->threads > GEN_MAX_THREADS)
         rc = tb__seterr(&eb, TB_EINVAL, "threads must be between 0 and %d, got %d", GEN_MAX_THREADS,
                         opts->threads);
@@ -117,17 +121,8 @@ static int is_gb18030(const tb_gen *g, gen_file f)
 
 static int write_all(tb_gen *g, int fd, const char *path, const void *p, size_t n)
 {
-    const char *s = p;
-    while (n) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return tb__seterr_errno(&g->err, TB_EIO, errno, "cannot write '%s'", path);
-        }
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    int errnum = tb__write_full(fd, p, n);
+    return errnum ? tb__seterr_errno(&g->err, TB_EIO, errnum, "cannot write '%s'", path) : 0;
 }
 
 static void file_path(const tb_gen *g, gen_file f, char *path, size_t cap)
@@ -386,8 +381,15 @@ static int run_chunks(tb_gen *g, unsigned threads)
         rc = tb__seterr(&g->err, TB_ENOMEM, "out of memory");
         goto out_free;
     }
-    pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.cv, NULL);
+    if (pthread_mutex_init(&p.mu, NULL) != 0) {
+        rc = tb__seterr(&g->err, TB_ENOMEM, "cannot create a mutex");
+        goto out_free;
+    }
+    if (pthread_cond_init(&p.cv, NULL) != 0) {
+        pthread_mutex_destroy(&p.mu);
+        rc = tb__seterr(&g->err, TB_ENOMEM, "cannot create a condition variable");
+        goto out_free;
+    }
     for (; started < threads; started++)
         if (pthread_create(&tid[started], NULL, worker, &p) != 0) break;
     if (!started) {
@@ -601,7 +603,9 @@ int tb_gen_run(tb_gen *g)
         return tb__seterr(&g->err, TB_EEXIST,
                           "'%s' already exists: refusing to overwrite a complete batch", path);
     if (!g->ctx.cells && (rc = tb__gen_ctx_init(&g->ctx)) != 0)
-        return tb__seterr(&g->err, rc, "out of memory");
+        return tb__seterr(&g->err, rc,
+                          rc == TB_ENOMEM ? "out of memory"
+                                          : "the identity number space is too small (a bug)");
     rc = open_files(g);
     if (rc) return rc;
 

@@ -47,13 +47,8 @@ void tb__gen_col_str(gen_row *r, const char *s)
 
 void tb__gen_col_u64(gen_row *r, uint64_t v)
 {
-    char tmp[24];
-    int k = 24;
-    do {
-        tmp[--k] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    tb__gen_col_strn(r, tmp + k, (size_t)(24 - k));
+    char tmp[TB__U64_DIGITS_MAX];
+    tb__gen_col_strn(r, tmp, tb__u64_digits(v, tmp));
 }
 
 void tb__gen_col_zpad(gen_row *r, uint64_t v, int width)
@@ -65,20 +60,20 @@ void tb__gen_col_zpad(gen_row *r, uint64_t v, int width)
 
 void tb__gen_col_fixed(gen_row *r, int64_t v, int scale)
 {
-    char tmp[32];
-    int k = 32;
-    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    for (int d = 0; d < scale; d++) {
-        tmp[--k] = (char)('0' + a % 10);
-        a /= 10;
+    assert(scale >= 0 && scale <= 9);
+    char tmp[1 + TB__U64_DIGITS_MAX + 1 + 9]; /* sign, integer part, point, fraction */
+    size_t k = 0;
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, p = 1;
+    for (int d = 0; d < scale; d++)
+        p *= 10;
+    if (v < 0) tmp[k++] = '-';
+    k += tb__u64_digits(a / p, tmp + k);
+    if (scale > 0) {
+        tmp[k++] = '.';
+        tb__gen_zpad(tmp + k, a % p, scale);
+        k += (size_t)scale;
     }
-    if (scale > 0) tmp[--k] = '.';
-    do {
-        tmp[--k] = (char)('0' + a % 10);
-        a /= 10;
-    } while (a);
-    if (v < 0) tmp[--k] = '-';
-    tb__gen_col_strn(r, tmp + k, (size_t)(32 - k));
+    tb__gen_col_strn(r, tmp, k);
 }
 
 static void put_date(char *p, int days)

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/arena.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "pipeline/manifest.h"
 #include "pipeline/reader.h"
@@ -61,21 +61,13 @@ static int scan_file(tb_db *db, const char *path, const tb__manifest_file *mf, i
     return rc < 0 ? rc : 0;
 }
 
-static void now_text(char out[20])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(out, 20, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
 /* Replaces the meta store's record of this batch in one transaction. */
 static int record(tb_db *db, const tb_inventory *inv, const char *dir, const char *manifest_json)
 {
     sqlite3_stmt *st;
-    char now[20];
+    char now[TB__TIME_TEXT_LEN];
     uint64_t total = 0;
-    now_text(now);
+    tb__now_text(now);
     for (size_t i = 0; i < inv->n; i++)
         total += inv->files[i].rows;
 
@@ -136,6 +128,7 @@ int tb_inventory_scan(tb_db *db, const char *dir, tb_inventory **out)
     if (rc) return rc;
 
     tb__errbuf *eb = tb__db_err(db);
+    tb__clearerr(eb);
     tb_inventory *inv = calloc(1, sizeof *inv);
     if (!inv) return tb__seterr(eb, TB_ENOMEM, "out of memory");
     tb__arena_init(&inv->arena, 0);

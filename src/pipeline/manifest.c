@@ -1,4 +1,5 @@
 /* manifest.c — reads manifest.json: the list of a batch's files and how each is written. */
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,18 @@ static int safe_name(const char *s)
     if (!*s || *s == '/' || strlen(s) > 255) return 0;
     if (strstr(s, "..") || strchr(s, '/') || strchr(s, '\\')) return 0;
     for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20) return 0;
+        if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"') return 0;
+    return 1;
+}
+
+/* Business types, kinds, formats and encodings are identifiers: they end up in tables, file
+ * names and terminals, so they are held to [A-Za-z0-9_.-]{1,64}. */
+static int safe_word(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-') return 0;
     return 1;
 }
 
@@ -56,6 +68,11 @@ static int parse_file(tb__manifest *m, json_t *f, size_t i, const char *source, 
         const char *v;
         if (!get_string(f, strs[k].keys, &v))
             return tb__seterr(eb, TB_EFORMAT, "%s: files[%zu]: '%s' is missing or not a string",
+                              source, i, strs[k].keys[0]);
+        if (k > 0 && !safe_word(v))
+            return tb__seterr(eb, TB_EFORMAT,
+                              "%s: files[%zu]: '%s' must be 1 to 64 letters, digits, '_', '.' or "
+                              "'-'",
                               source, i, strs[k].keys[0]);
         if (!(*strs[k].dst = dup_str(m, v))) return tb__seterr(eb, TB_ENOMEM, "out of memory");
     }

@@ -10,6 +10,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/utf8.h"
 #include "pipeline/reader.h"
 
 /* Upper bounds on options, so that buffer arithmetic can never overflow. */
@@ -167,49 +168,6 @@ out_nomem:
     return tb__seterr(&r->err, TB_ENOMEM, "'%s': out of memory for %zu fields", r->name, ncap);
 }
 
-/* Returns the index of the first byte that does not start a well-formed UTF-8 character (bad lead
- * byte, bad or missing continuation, overlong, surrogate, above U+10FFFF), or len when all of it
- * is well-formed. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        /* ASCII runs dominate real extracts: test eight bytes at a time. */
-        while (i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ULL) break;
-            i += 8;
-        }
-        if (i >= len) break;
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            return i;
-        }
-        if (i + 1 >= len || s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (size_t k = 2; k < n; k++)
-            if (i + k >= len || (s[i + k] & 0xC0) != 0x80) return i;
-        i += n;
-    }
-    return len;
-}
-
 /* Counts newlines in p[0, n): the line of a byte inside a multi-line CSV record. */
 static uint64_t count_nl(const char *p, size_t n)
 {
@@ -225,8 +183,8 @@ static uint64_t count_nl(const char *p, size_t n)
 /* The optional UTF-8 check over a complete record: names the first bad byte's line and offset. */
 static int check_utf8(tb__reader *r, const char *p, size_t len)
 {
-    size_t bad = utf8_invalid_at((const unsigned char *)p, len);
-    if (bad == len) return 0;
+    size_t bad;
+    if (tb__utf8_validate((const unsigned char *)p, len, &bad) == 0) return 0;
     return fail_at(r, TB_EFORMAT, r->line + count_nl(p, bad), r->base + r->start + bad,
                    "invalid UTF-8 sequence starting with byte 0x%02X, expected well-formed "
                    "UTF-8",

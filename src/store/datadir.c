@@ -64,11 +64,11 @@ static int read_stamp(tb_db *db, int *version)
     }
     if (rc) goto out_free;
 
-    const char *p = text + strlen(STAMP_PREFIX);
     long v = 0;
     int digits = 0;
     if (len < strlen(STAMP_PREFIX) || memcmp(text, STAMP_PREFIX, strlen(STAMP_PREFIX)) != 0)
         goto out_bad;
+    const char *p = text + strlen(STAMP_PREFIX); /* inside the text: checked just above */
     for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++)
         v = v * 10 + (*p - '0');
     if (*p == '\n') p++;
@@ -187,8 +187,11 @@ static int take_lock(tb_db *db)
     }
     char line[32];
     int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n) {
-        rc = tb__seterr_errno(&db->err, TB_EIO, errno, "cannot write lock file '%s'", path);
+    ssize_t w = -1; /* stays -1 when ftruncate fails: then errno says why */
+    if (ftruncate(fd, 0) != 0 || (w = pwrite(fd, line, (size_t)n, 0)) != n) {
+        /* A short write sets no errno: report it as the full disk it almost always is. */
+        rc = tb__seterr_errno(&db->err, TB_EIO, w >= 0 ? ENOSPC : errno,
+                              "cannot write lock file '%s'", path);
         goto out_close;
     }
     db->lock_fd = fd;

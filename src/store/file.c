@@ -27,9 +27,7 @@ static char *parent_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
-/* write(2) until everything is written: short writes and EINTR are normal on some file systems
- * and must never truncate a file silently. Returns 0 or an errno value. */
-static int write_full(int fd, const void *data, size_t len)
+int tb__write_full(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -107,7 +105,7 @@ int tb__afile_open(tb__afile *af, const char *path, mode_t mode, tb__errbuf *eb)
 int tb__afile_write(tb__afile *af, const void *data, size_t len, tb__errbuf *eb)
 {
     if (af->fd < 0) return tb__seterr(eb, TB_EINVAL, "write to a file that is not open");
-    int errnum = write_full(af->fd, data, len);
+    int errnum = tb__write_full(af->fd, data, len);
     if (errnum) return tb__seterr_errno(eb, TB_EIO, errnum, "cannot write '%s'", af->tmp);
     return 0;
 }

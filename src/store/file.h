@@ -58,6 +58,11 @@ void tb__afile_abort(tb__afile *af);
 /* fsyncs directory `dir` so that entries created, renamed or removed in it are durable. */
 int tb__fsync_dir(const char *dir, tb__errbuf *eb);
 
+/* write(2) until all `len` bytes are written: short writes and EINTR are normal on some file
+ * systems and must never truncate a file silently. Returns 0 or an errno value (not a TB_E*
+ * code: the caller names the path in its own message). */
+int tb__write_full(int fd, const void *data, size_t len);
+
 /* Like fsync_dir for the directory that contains `path` ("." for a bare file name). */
 int tb__fsync_parent(const char *path, tb__errbuf *eb);
 

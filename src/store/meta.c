@@ -312,12 +312,15 @@ out_free:
 
 void tb__meta_close(tb_db *db)
 {
+    /* A transaction a caller left open is not committed behind its back. The rollback prepares a
+     * cached statement, so it comes before the statements are finalised: sqlite3_close fails
+     * (and leaks the connection) while any statement is left. */
+    if (db->sql) tb__meta_rollback(db);
     for (int i = 0; i < TB__STMT_COUNT; i++) {
         sqlite3_finalize(db->stmt[i]);
         db->stmt[i] = NULL;
     }
     if (!db->sql) return;
-    tb__meta_rollback(db); /* a transaction a caller left open is not committed behind its back */
     if (!(db->flags & TB_OPEN_READONLY)) {
         /* Copy the WAL into the database while we still hold LOCK. SQLite would also do it when
          * the last connection closes, but not while a reader is open. */

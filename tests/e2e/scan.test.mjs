@@ -27,6 +27,13 @@ test('scan reads every file of a generated batch and agrees with its manifest', 
   assert.equal(r.status, 0, r.stderr);
   const manifest = JSON.parse(readFileSync(join(batch, 'manifest.json'), 'utf8'));
 
+  // scan never creates a data directory: a mistyped --data is an error, not a new empty store.
+  r = run(['scan', '--data', data, batch]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /tagbase scan: .*data/);
+  assert.ok(!existsSync(data));
+  assert.equal(run(['init', '--data', data]).status, 0);
+
   r = run(['scan', '--data', data, '--json', batch]);
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);

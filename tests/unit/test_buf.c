@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -45,6 +46,29 @@ static void integers(void **state)
     assert_int_equal(tb__buf_put_u64(&b, 10), 0);
     assert_string_equal(b.data, "010");
     tb__buf_release(&b);
+}
+
+/* tb__u64_digits at every power of ten and its neighbours, against printf. */
+static void u64_digits(void **state)
+{
+    (void)state;
+    char out[TB__U64_DIGITS_MAX + 1], want[32];
+    uint64_t p = 1;
+    for (int e = 0; e < 20; e++, p *= 10) {
+        const uint64_t vs[] = {p - 1, p, p + 1, p * 9 / 10 * 10 / 9};
+        for (size_t k = 0; k < sizeof vs / sizeof vs[0]; k++) {
+            memset(out, '#', sizeof out);
+            size_t n = tb__u64_digits(vs[k], out);
+            snprintf(want, sizeof want, "%llu", (unsigned long long)vs[k]);
+            assert_int_equal(n, strlen(want));
+            assert_memory_equal(out, want, n);
+            assert_int_equal(out[n < TB__U64_DIGITS_MAX ? n : TB__U64_DIGITS_MAX], '#');
+        }
+    }
+    assert_int_equal(tb__u64_digits(UINT64_MAX, out), 20);
+    assert_memory_equal(out, "18446744073709551615", 20);
+    assert_int_equal(tb__u64_digits(0, out), 1);
+    assert_int_equal(out[0], '0');
 }
 
 static void fixed_point(void **state)
@@ -123,6 +147,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(integers),
+        cmocka_unit_test(u64_digits),
         cmocka_unit_test(fixed_point),
         cmocka_unit_test(growth_and_appends),
     };

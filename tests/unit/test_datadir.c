@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,36 +15,10 @@
 
 #include "tagbase.h"
 
-/* Each test gets a fresh parent directory (the state); the data directory is <state>/d. */
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+#include "helpers.h"
 
-static int setup(void **state)
-{
-    char *dir = strdup("/tmp/tb-test-datadir-XXXXXX");
-    if (!dir || !mkdtemp(dir)) return -1;
-    *state = dir;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    nftw(*state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    char *p;
-    assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
-    return p;
-}
+/* Each test gets a fresh parent directory (the state, see helpers.h); the data directory is
+ * <state>/d. */
 
 static void write_text(const char *path, const char *text)
 {
@@ -58,7 +31,7 @@ static void write_text(const char *path, const char *text)
 /* Creates and closes <parent>/d; returns its path (caller frees). */
 static char *make_datadir(const char *parent)
 {
-    char *d = join(parent, "d");
+    char *d = tbt_join(parent, "d");
     char err[256];
     tb_db *db;
     assert_int_equal(tb_db_open(d, TB_OPEN_CREATE, &db, err, sizeof err), 0);
@@ -68,7 +41,7 @@ static char *make_datadir(const char *parent)
 
 static void create_and_reopen(void **state)
 {
-    char *d = join(*state, "deep/d");
+    char *d = tbt_join(*state, "deep/d");
     char err[256] = "";
     tb_db *db = NULL;
     assert_int_equal(tb_db_open(d, TB_OPEN_CREATE, &db, err, sizeof err), 0);
@@ -85,7 +58,7 @@ static void create_and_reopen(void **state)
     assert_int_equal(info.lock_pid, (long)getpid());
     tb_db_close(db);
 
-    char *stamp = join(d, "tagbase.version");
+    char *stamp = tbt_join(d, "tagbase.version");
     FILE *f = fopen(stamp, "r");
     assert_non_null(f);
     char line[64] = "";
@@ -94,7 +67,7 @@ static void create_and_reopen(void **state)
     assert_string_equal(line, "tagbase-data 1\n");
 
     /* Reopening (with a trailing slash, without CREATE) changes nothing. */
-    char *slashed = join(d, "");
+    char *slashed = tbt_join(d, "");
     assert_int_equal(tb_db_open(slashed, 0, &db, err, sizeof err), 0);
     assert_string_equal(tb_db_path(db), d);
     assert_int_equal(tb_db_get_info(db, &info), 0);
@@ -108,7 +81,7 @@ static void create_and_reopen(void **state)
 
 static void missing_dir_is_enoent(void **state)
 {
-    char *d = join(*state, "absent");
+    char *d = tbt_join(*state, "absent");
     char err[256] = "";
     tb_db *db = (tb_db *)1;
     assert_int_equal(tb_db_open(d, 0, &db, err, sizeof err), TB_ENOENT);
@@ -119,7 +92,7 @@ static void missing_dir_is_enoent(void **state)
     assert_int_equal(access(d, F_OK), -1);
 
     /* An empty directory is not initialised without CREATE, and may be with it. */
-    char *e = join(*state, "empty");
+    char *e = tbt_join(*state, "empty");
     assert_int_equal(mkdir(e, 0700), 0);
     assert_int_equal(tb_db_open(e, 0, &db, err, sizeof err), TB_ENOENT);
     assert_non_null(strstr(err, "not initialised"));
@@ -135,7 +108,7 @@ static void missing_dir_is_enoent(void **state)
 static void stamp_mismatch_is_eversion(void **state)
 {
     char *d = make_datadir(*state);
-    char *stamp = join(d, "tagbase.version");
+    char *stamp = tbt_join(d, "tagbase.version");
     char err[256] = "";
     tb_db *db = (tb_db *)1;
 
@@ -157,12 +130,12 @@ static void stamp_mismatch_is_eversion(void **state)
     assert_non_null(strstr(err, "no version stamp"));
     assert_int_equal(access(stamp, F_OK), -1);
 
-    char *foreign = join(*state, "foreign");
+    char *foreign = tbt_join(*state, "foreign");
     assert_int_equal(mkdir(foreign, 0700), 0);
-    char *junk = join(foreign, "notes.txt");
+    char *junk = tbt_join(foreign, "notes.txt");
     write_text(junk, "hello");
     assert_int_equal(tb_db_open(foreign, TB_OPEN_CREATE, &db, err, sizeof err), TB_EVERSION);
-    char *lock = join(foreign, "LOCK");
+    char *lock = tbt_join(foreign, "LOCK");
     assert_int_equal(access(lock, F_OK), -1); /* we left no LOCK file in someone's directory */
 
     write_text(stamp, "tagbase-data 1\n");
@@ -219,7 +192,7 @@ static void lock_released_after_close(void **state)
         tb_db_close(db);
     }
     /* The pid is gone from LOCK once the lock is released, so nobody reports a stale holder. */
-    char *lock = join(d, "LOCK");
+    char *lock = tbt_join(d, "LOCK");
     struct stat st;
     assert_int_equal(stat(lock, &st), 0);
     assert_int_equal(st.st_size, 0);
@@ -321,13 +294,19 @@ static void default_data_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(create_and_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(missing_dir_is_enoent, setup, teardown),
-        cmocka_unit_test_setup_teardown(stamp_mismatch_is_eversion, setup, teardown),
-        cmocka_unit_test_setup_teardown(second_writer_same_process_is_ebusy, setup, teardown),
-        cmocka_unit_test_setup_teardown(lock_released_after_close, setup, teardown),
-        cmocka_unit_test_setup_teardown(second_writer_forked_child_is_ebusy, setup, teardown),
-        cmocka_unit_test_setup_teardown(lock_held_by_child_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(create_and_reopen, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(missing_dir_is_enoent, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(stamp_mismatch_is_eversion, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(second_writer_same_process_is_ebusy, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(lock_released_after_close, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(second_writer_forked_child_is_ebusy, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(lock_held_by_child_process, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
         cmocka_unit_test(default_data_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,37 +14,9 @@
 
 #include "store/file.h"
 
-/* Each test gets a fresh directory (the state), removed afterwards. */
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+#include "helpers.h"
 
-static int setup(void **state)
-{
-    char *dir = strdup("/tmp/tb-test-file-XXXXXX");
-    if (!dir || !mkdtemp(dir)) return -1;
-    *state = dir;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    chmod(*state, 0700);
-    nftw(*state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    char *p;
-    assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
-    return p;
-}
+/* Each test gets a fresh directory (the state, see helpers.h), removed afterwards. */
 
 /* The number of entries in `dir` other than . and ..: shows that no temp file is left behind. */
 static int count_entries(const char *dir)
@@ -73,7 +44,7 @@ static void assert_content(const char *path, const char *want)
 
 static void atomic_write_replaces_content(void **state)
 {
-    char *path = join(*state, "a.txt");
+    char *path = tbt_join(*state, "a.txt");
     tb__errbuf eb = {0};
     assert_int_equal(tb__file_write_atomic(path, "old", 3, 0640, &eb), 0);
     assert_content(path, "old");
@@ -93,7 +64,7 @@ static void atomic_write_replaces_content(void **state)
 
 static void streaming_write_commits(void **state)
 {
-    char *path = join(*state, "big.bin");
+    char *path = tbt_join(*state, "big.bin");
     tb__errbuf eb = {0};
     tb__afile af;
     assert_int_equal(tb__afile_open(&af, path, 0600, &eb), 0);
@@ -116,7 +87,7 @@ static void streaming_write_commits(void **state)
 
 static void abort_leaves_old_file(void **state)
 {
-    char *path = join(*state, "keep.txt");
+    char *path = tbt_join(*state, "keep.txt");
     tb__errbuf eb = {0};
     assert_int_equal(tb__file_write_atomic(path, "precious", 8, 0640, &eb), 0);
 
@@ -135,7 +106,7 @@ static void abort_leaves_old_file(void **state)
 
 static void read_all_limit_enforced(void **state)
 {
-    char *path = join(*state, "hundred");
+    char *path = tbt_join(*state, "hundred");
     tb__errbuf eb = {0};
     char data[100];
     memset(data, 'x', sizeof data);
@@ -161,7 +132,7 @@ static void read_all_limit_enforced(void **state)
 
 static void read_all_missing_names_path(void **state)
 {
-    char *path = join(*state, "nope");
+    char *path = tbt_join(*state, "nope");
     tb__errbuf eb = {0};
     char *got;
     size_t len;
@@ -177,18 +148,18 @@ static void errors_on_unwritable_dir(void **state)
 {
     tb__errbuf eb = {0};
     /* A path below a regular file fails for everyone, root included. */
-    char *file = join(*state, "plain");
+    char *file = tbt_join(*state, "plain");
     assert_int_equal(tb__file_write_atomic(file, "x", 1, 0640, &eb), 0);
-    char *below = join(file, "x.txt");
+    char *below = tbt_join(file, "x.txt");
     assert_int_equal(tb__file_write_atomic(below, "x", 1, 0640, &eb), TB_EIO);
     assert_non_null(strstr(eb.msg, below));
     assert_non_null(strstr(eb.msg, "Not a directory"));
 
     /* Permission bits stop everyone but root. */
     if (geteuid() != 0) {
-        char *ro = join(*state, "ro");
+        char *ro = tbt_join(*state, "ro");
         assert_int_equal(mkdir(ro, 0500), 0);
-        char *inside = join(ro, "x.txt");
+        char *inside = tbt_join(ro, "x.txt");
         assert_int_equal(tb__file_write_atomic(inside, "x", 1, 0640, &eb), TB_EIO);
         assert_non_null(strstr(eb.msg, "Permission denied"));
         assert_int_equal(count_entries(ro), 0);
@@ -203,23 +174,23 @@ static void errors_on_unwritable_dir(void **state)
 static void mkdir_p_and_fsync_dir(void **state)
 {
     tb__errbuf eb = {0};
-    char *deep = join(*state, "a/b//c/");
+    char *deep = tbt_join(*state, "a/b//c/");
     assert_int_equal(tb__mkdir_p(deep, 0750, &eb), 0);
     assert_int_equal(tb__mkdir_p(deep, 0750, &eb), 0); /* exists: fine */
-    char *c = join(*state, "a/b/c");
+    char *c = tbt_join(*state, "a/b/c");
     struct stat st;
     assert_int_equal(stat(c, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     assert_int_equal(tb__fsync_dir(c, &eb), 0);
 
-    char *file = join(*state, "a/f");
+    char *file = tbt_join(*state, "a/f");
     assert_int_equal(tb__file_write_atomic(file, "x", 1, 0640, &eb), 0);
     assert_int_equal(tb__mkdir_p(file, 0750, &eb), TB_EEXIST);
-    char *under = join(file, "d");
+    char *under = tbt_join(file, "d");
     assert_int_equal(tb__mkdir_p(under, 0750, &eb), TB_EEXIST); /* a component is a file */
     assert_non_null(strstr(eb.msg, file));
 
-    char *missing = join(*state, "missing");
+    char *missing = tbt_join(*state, "missing");
     assert_int_equal(tb__fsync_dir(missing, &eb), TB_ENOENT);
     free(missing);
     free(under);
@@ -231,13 +202,20 @@ static void mkdir_p_and_fsync_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(atomic_write_replaces_content, setup, teardown),
-        cmocka_unit_test_setup_teardown(streaming_write_commits, setup, teardown),
-        cmocka_unit_test_setup_teardown(abort_leaves_old_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(read_all_limit_enforced, setup, teardown),
-        cmocka_unit_test_setup_teardown(read_all_missing_names_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(errors_on_unwritable_dir, setup, teardown),
-        cmocka_unit_test_setup_teardown(mkdir_p_and_fsync_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(atomic_write_replaces_content, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(streaming_write_commits, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(abort_leaves_old_file, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(read_all_limit_enforced, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(read_all_missing_names_path, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(errors_on_unwritable_dir, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(mkdir_p_and_fsync_dir, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,7 @@ static void remove_tree(const char *dir)
 
 static void run(const char *dir, uint64_t seed, int threads, tb_gen_format fmt)
 {
-    tb_gen_opts o = {.customers = 3000,
+    tb_gen_opts o = {.customers = 25000, /* 13 chunks: 3 threads reuse their 6 slots */
                      .seed = seed,
                      .batch_date = 20261121,
                      .dirty = 0.02,
@@ -178,6 +178,11 @@ static void option_errors(void **state)
     o = ok;
     o.out_dir = NULL;
     expect_einval(o, "out");
+    o = ok;
+    static char long_dir[4100];
+    memset(long_dir, 'd', sizeof long_dir - 1);
+    o.out_dir = long_dir; /* would not fit the path buffers: refused, never truncated */
+    expect_einval(o, "at most 4000 bytes");
     o = ok;
     o.threads = 65;
     expect_einval(o, "threads");

@@ -70,6 +70,19 @@ static void bad_manifests(void **state)
     expect_error(j, TB_EFORMAT, "plain file name");
     snprintf(j, sizeof j, "%s\"name\":\"a/b\"}]}", prefix);
     expect_error(j, TB_EFORMAT, "plain file name");
+    snprintf(j, sizeof j, "%s\"name\":\"a\\\"b\"}]}", prefix);
+    expect_error(j, TB_EFORMAT, "plain file name");
+    /* Identifiers reach terminals and JSON output: no control bytes, quotes or spaces. */
+    snprintf(j, sizeof j,
+             "{\"batch_date\":\"20261121\",\"files\":[{\"name\":\"a\",\"business_type\":"
+             "\"x\\u001b[31m\",\"kind\":\"mart\",\"format\":\"hive\",\"encoding\":\"UTF-8\","
+             "\"columns\":[\"a\"],\"rows\":1}]}");
+    expect_error(j, TB_EFORMAT, "'business_type' must be 1 to 64 letters");
+    snprintf(j, sizeof j,
+             "{\"batch_date\":\"20261121\",\"files\":[{\"name\":\"a\",\"business_type\":"
+             "\"x\",\"kind\":\"ma rt\",\"format\":\"hive\",\"encoding\":\"UTF-8\","
+             "\"columns\":[\"a\"],\"rows\":1}]}");
+    expect_error(j, TB_EFORMAT, "'kind' must be");
     snprintf(j, sizeof j, "%s\"name\":\"a\",\"format\":\"xml\"}]}", prefix);
     expect_error(j, TB_EFORMAT, "duplicate"); /* jansson rejects the repeated key */
     snprintf(j, sizeof j, "%s\"name\":\"a\",\"header\":1}]}", prefix);

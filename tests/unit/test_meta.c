@@ -4,7 +4,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,42 +11,17 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/log.h"
 #include "store/meta.h"
 
-/* Each test gets a fresh parent directory (the state); the data directory is <state>/d. */
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+#include "helpers.h"
 
-static int setup(void **state)
-{
-    char *dir = strdup("/tmp/tb-test-meta-XXXXXX");
-    if (!dir || !mkdtemp(dir)) return -1;
-    *state = dir;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    nftw(*state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    char *p;
-    assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
-    return p;
-}
+/* Each test gets a fresh parent directory (the state, see helpers.h); the data directory is
+ * <state>/d. */
 
 static tb_db *open_db(const char *parent, unsigned flags)
 {
-    char *d = join(parent, "d");
+    char *d = tbt_join(parent, "d");
     char err[256] = "";
     tb_db *db = NULL;
     int rc = tb_db_open(d, flags, &db, err, sizeof err);
@@ -114,7 +88,7 @@ static void older_store_is_upgraded_by_writer(void **state)
 {
     tb_db *db = open_db(*state, TB_OPEN_CREATE);
     tb_db_close(db);
-    char *meta = join(*state, "d/meta.db");
+    char *meta = tbt_join(*state, "d/meta.db");
     assert_int_equal(unlink(meta), 0);
     sqlite3 *raw;
     assert_int_equal(sqlite3_open(meta, &raw), SQLITE_OK);
@@ -146,7 +120,7 @@ static void newer_user_version_is_eversion(void **state)
                      SQLITE_OK);
     tb_db_close(db);
 
-    char *d = join(*state, "d");
+    char *d = tbt_join(*state, "d");
     char err[256] = "";
     assert_int_equal(tb_db_open(d, 0, &db, err, sizeof err), TB_EVERSION);
     assert_null(db);
@@ -160,13 +134,13 @@ static void corrupt_store_is_ecorrupt(void **state)
 {
     tb_db *db = open_db(*state, TB_OPEN_CREATE);
     tb_db_close(db);
-    char *meta = join(*state, "d/meta.db");
+    char *meta = tbt_join(*state, "d/meta.db");
     FILE *f = fopen(meta, "w");
     assert_non_null(f);
     for (int i = 0; i < 200; i++)
         fputs("this is not a database file. ", f);
     fclose(f);
-    char *d = join(*state, "d");
+    char *d = tbt_join(*state, "d");
     char err[256] = "";
     assert_int_equal(tb_db_open(d, 0, &db, err, sizeof err), TB_ECORRUPT);
     assert_non_null(strstr(err, "meta.db"));
@@ -311,6 +285,29 @@ static void foreign_keys_enforced(void **state)
     tb_db_close(db);
 }
 
+/* A handle closed inside a transaction rolls it back and closes its connection cleanly: the
+ * rollback must not leave a statement behind that keeps sqlite3_close from succeeding (which
+ * would leak the connection and log a warning). */
+static void close_inside_transaction(void **state)
+{
+    tb_db *db = open_db(*state, TB_OPEN_CREATE);
+    assert_int_equal(tb__meta_begin(db), 0);
+    assert_int_equal(insert_batch(db, "20240131", 1), 0);
+    char *logpath = tbt_join(*state, "log.txt");
+    FILE *log = fopen(logpath, "w+");
+    assert_non_null(log);
+    tb__log_set_stream(log);
+    tb_db_close(db);
+    tb__log_set_stream(NULL);
+    assert_int_equal(ftell(log), 0); /* no "cannot close meta store" */
+    fclose(log);
+    free(logpath);
+
+    db = open_db(*state, TB_OPEN_CREATE);
+    assert_query(db, "SELECT count(*) FROM batch", "0"); /* not committed behind our back */
+    tb_db_close(db);
+}
+
 static void statement_cache_and_errors(void **state)
 {
     tb_db *db = open_db(*state, TB_OPEN_CREATE);
@@ -338,15 +335,25 @@ static void statement_cache_and_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(connection_is_configured, setup, teardown),
-        cmocka_unit_test_setup_teardown(migrations_are_idempotent, setup, teardown),
-        cmocka_unit_test_setup_teardown(older_store_is_upgraded_by_writer, setup, teardown),
-        cmocka_unit_test_setup_teardown(newer_user_version_is_eversion, setup, teardown),
-        cmocka_unit_test_setup_teardown(corrupt_store_is_ecorrupt, setup, teardown),
-        cmocka_unit_test_setup_teardown(settings_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(transactions_and_batches, setup, teardown),
-        cmocka_unit_test_setup_teardown(foreign_keys_enforced, setup, teardown),
-        cmocka_unit_test_setup_teardown(statement_cache_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(connection_is_configured, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(migrations_are_idempotent, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(older_store_is_upgraded_by_writer, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(newer_user_version_is_eversion, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(corrupt_store_is_ecorrupt, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(settings_round_trip, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(transactions_and_batches, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(foreign_keys_enforced, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(statement_cache_and_errors, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(close_inside_transaction, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

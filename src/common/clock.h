@@ -1,0 +1,17 @@
+/* clock.h — the bank's time: timestamps as text in Asia/Shanghai (yyyy-MM-dd HH:mm:ss).
+ * China has kept UTC+8 without daylight saving since 1991, so a fixed offset is exact for any
+ * time we record; the process's TZ setting never changes what is stored. */
+#ifndef TB_COMMON_CLOCK_H
+#define TB_COMMON_CLOCK_H
+
+#include <time.h>
+
+#define TB__TIME_TEXT_LEN 20 /* "2026-11-21 10:00:00" and its NUL */
+
+/* Writes `t` as "yyyy-MM-dd HH:mm:ss" in Asia/Shanghai into out. Returns out. Thread-safe. */
+char *tb__time_text(time_t t, char out[TB__TIME_TEXT_LEN]);
+
+/* The current time, as tb__time_text. */
+char *tb__now_text(char out[TB__TIME_TEXT_LEN]);
+
+#endif

@@ -1,0 +1,53 @@
+/* helpers.h — scratch-directory setup shared by the unit tests that touch the file system
+ * (test_datadir.c, test_file.c, test_meta.c). Include it after <cmocka.h>: the helpers fail the
+ * running test with cmocka's asserts. Each test binary compiles its own copy (static inline), so
+ * no extra object needs linking. */
+#ifndef TB_TESTS_UNIT_HELPERS_H
+#define TB_TESTS_UNIT_HELPERS_H
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static inline int tbt_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* cmocka setup: *state becomes the path of a fresh, empty directory under /tmp (freed and
+ * removed by tbt_teardown_tmpdir). Returns 0, or -1 to make cmocka skip the test as failed. */
+static inline int tbt_setup_tmpdir(void **state)
+{
+    char *dir = strdup("/tmp/tb-test-XXXXXX");
+    if (!dir || !mkdtemp(dir)) {
+        free(dir);
+        return -1;
+    }
+    *state = dir;
+    return 0;
+}
+
+/* cmocka teardown: removes the directory in *state with everything in it (first giving it back
+ * the write permission a test may have taken away) and frees the path. */
+static inline int tbt_teardown_tmpdir(void **state)
+{
+    chmod(*state, 0700);
+    nftw(*state, tbt_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(*state);
+    return 0;
+}
+
+/* "<dir>/<name>"; caller frees. */
+static inline char *tbt_join(const char *dir, const char *name)
+{
+    char *p;
+    assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
+    return p;
+}
+
+#endif
