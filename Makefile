@@ -97,9 +97,11 @@ run: deps
 	@BUILD=$(BUILD) scripts/run.sh
 
 format:
+	@scripts/deps.sh format
 	clang-format -i include/*.h src/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c
 
 format-check:
+	@scripts/deps.sh format
 	clang-format --dry-run -Werror include/*.h src/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c
 
 clean:

@@ -5,6 +5,7 @@
 #   scripts/deps.sh          build, unit tests, black-box tests, make run
 #   scripts/deps.sh fuzz     the above plus clang's libFuzzer and sanitizer runtimes
 #   scripts/deps.sh bench    the above plus hyperfine
+#   scripts/deps.sh format   the above plus clang-format
 set -euo pipefail
 
 # One line per package, with why we need it.
@@ -16,6 +17,9 @@ base=(
   libjansson-dev      # JSON: manifests, API bodies
   libcmocka-dev       # unit tests
   nodejs              # black-box tests (node:test) and, later, the web console build
+)
+format=(
+  clang-format        # make format / make format-check (.clang-format)
 )
 bench=(
   hyperfine           # timing of whole commands in bench/*.sh
@@ -30,7 +34,8 @@ for group in "$@"; do
   case "$group" in
     fuzz) want+=("${fuzz[@]}") ;;
     bench) want+=("${bench[@]}") ;;
-    *) echo "deps.sh: unknown group '$group' (known: fuzz, bench)" >&2; exit 2 ;;
+    format) want+=("${format[@]}") ;;
+    *) echo "deps.sh: unknown group '$group' (known: fuzz, bench, format)" >&2; exit 2 ;;
   esac
 done
 
