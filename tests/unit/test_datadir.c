@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "store/meta.h"
+
 #include "tagbase.h"
 
 #include "helpers.h"
@@ -52,7 +54,7 @@ static void create_and_reopen(void **state)
     assert_int_equal(tb_db_get_info(db, &info), 0);
     assert_int_equal(info.actions, TB_DB_CREATED | TB_DB_MIGRATED);
     assert_int_equal(info.format_version, 1);
-    assert_int_equal(info.schema_version, 1);
+    assert_int_equal(info.schema_version, TB__META_SCHEMA_VERSION);
     assert_int_equal(info.schema_at_open, 0);
     assert_int_equal(info.lock_held, 1);
     assert_int_equal(info.lock_pid, (long)getpid());
@@ -72,7 +74,7 @@ static void create_and_reopen(void **state)
     assert_string_equal(tb_db_path(db), d);
     assert_int_equal(tb_db_get_info(db, &info), 0);
     assert_int_equal(info.actions, 0);
-    assert_int_equal(info.schema_at_open, 1);
+    assert_int_equal(info.schema_at_open, TB__META_SCHEMA_VERSION);
     tb_db_close(db);
     free(slashed);
     free(stamp);
