@@ -189,6 +189,57 @@ uint64_t tb_inventory_file_bad_width(const tb_inventory *inv, size_t i); /* wron
 const char *tb_inventory_file_check(const tb_inventory *inv, size_t i);
 
 /* ---------------------------------------------------------------------------------------------
+ * The customer data pipeline: acquisition -> aggregation -> transmission -> allocation ->
+ * collection (docs/pipeline.md). One call loads a batch of extracts into the business domains,
+ * resolves identities into golden records and writes the batch's profile snapshot.
+ */
+
+typedef struct tb_load_progress {
+    const char *file;     /* the file being read (borrowed, valid during the call) */
+    uint64_t rows;        /* rows read so far in the whole load */
+    uint64_t bytes_done;  /* bytes read so far in the whole load */
+    uint64_t bytes_total; /* bytes of every file of the load */
+    double elapsed;       /* seconds since the load started */
+} tb_load_progress;
+
+typedef struct tb_load_opts {
+    const char *const *inputs; /* batch directories, manifest.json paths or single extract files */
+    size_t ninputs;
+    const char *business_type; /* single files: their business type (required for them) */
+    const char *kind;          /* single files: mart, external or model (default: the standard's) */
+    const char *encoding;      /* single files: UTF-8 (default), GB18030 or GBK */
+    const char *null_token;    /* an extra text meaning NULL, e.g. beeline's "NULL"; NULL: none */
+    int batch_date;            /* YYYYMMDD; 0: the manifest's (required for single files) */
+    /* Called about once a second while rows are read (may be NULL). */
+    void (*progress)(const tb_load_progress *p, void *arg);
+    void *progress_arg;
+} tb_load_opts;
+
+/* Loads the inputs through the five modules as one batch and commits the result atomically:
+ * the business segments of the files, their statistics and quarantined rows, the golden records
+ * and the batch's profile snapshot all appear together, replacing what an earlier load of the same
+ * batch and files wrote; a load that fails or is killed leaves the previous state as it was.
+ * Row-level problems (the data standard, duplicates) quarantine the row and the load goes on;
+ * file-level problems (missing file, unknown business type, wrong header, malformed bytes) reject
+ * that file, the others load, and the call returns TB_EFORMAT after committing them.
+ * On return (0 or TB_EFORMAT) *json_out, when not NULL, is the load's summary as JSON text (caller
+ * frees with free); on other errors it is NULL and tb_errmsg(db) says what went wrong. */
+int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out);
+
+/* The pipeline's status as JSON text (caller frees with free): per batch (or only `batch_date`,
+ * YYYYMMDD, when not NULL) and per file, the rows at each of the five modules, the rejected rows by
+ * rule and field, and data-quality scores (completeness, validity, uniqueness). Read-only. */
+int tb_pipeline_status(tb_db *db, const char *batch_date, char **json_out);
+
+/* Lineage of a customer's profile values as JSON text (caller frees with free): for each
+ * attribute (or only `attribute`), its value in the snapshot of `batch_date` (NULL: the newest),
+ * the business flags (business type, data kind, source system, batch, load) and the source rows
+ * (file and line) that produced it. `customer` is an internal id, or a customer number of any
+ * source system. TB_ENOENT when the customer or the attribute is unknown. */
+int tb_explain(tb_db *db, const char *customer, const char *attribute, const char *batch_date,
+               char **json_out);
+
+/* ---------------------------------------------------------------------------------------------
  * tagbase gen: a synthetic bank, deterministic by seed
  *
  * Writes one batch directory: the warehouse extracts of every business type, external and model

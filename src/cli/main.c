@@ -26,6 +26,13 @@ static const struct command {
     {"init", tb__cmd_init, "create or upgrade a data directory and its meta store"},
     {"scan", tb__cmd_scan, "read a batch directory of extracts, count and record it"},
     {"status", tb__cmd_status, "show the data directory, its schema and recorded batches"},
+    {"standard", tb__cmd_standard,
+     "load, list and show the data standards rows are checked against"},
+    {"load", tb__cmd_load,
+     "load extracts through the five-module pipeline into a profile snapshot"},
+    {"pipeline", tb__cmd_pipeline, "pipeline status: rows per module, rejects by rule, quality"},
+    {"explain", tb__cmd_explain, "lineage: where a customer's values came from"},
+    {"customer", tb__cmd_customer, "master data: find, show, merge and unmerge golden records"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this list"},
 };
@@ -36,7 +43,7 @@ static int cmd_help(int argc, char **argv)
     (void)argv;
     printf("usage: tagbase COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-8s %s\n", commands[i].name, commands[i].summary);
+        printf("  %-9s %s\n", commands[i].name, commands[i].summary);
     printf("\nThe data directory is --data DIR, else $TAGBASE_DATA, else ./tagbase-data.\n"
            "Log level: TAGBASE_LOG=error|warn|info|debug. 'tagbase COMMAND --help' for options.\n");
     return 0;

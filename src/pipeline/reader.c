@@ -1,11 +1,14 @@
 /* reader.c — the extract record reader: chunked reads into one growable buffer, memchr splitting
- * for Hive text and TSV, a resumable RFC 4180 state machine for CSV. */
+ * for Hive text and TSV, a resumable RFC 4180 state machine for CSV, and an optional GB18030 to
+ * UTF-8 conversion (glibc iconv) between the read and the buffer. */
 #include <errno.h>
 #include <fcntl.h>
+#include <iconv.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -78,7 +81,28 @@ struct tb__reader {
     int failed; /* sticky error code, 0 while healthy */
     int at_eof;
     tb__errbuf err;
+
+    /* GB18030 conversion (conv == 1). The parser sees only the converted UTF-8 in buf; these
+     * fields map what it consumes back to offsets in the original bytes. Records start at line
+     * starts, and '\n' is the single byte 0x0A in both encodings (GB18030 never uses it inside a
+     * multi-byte character), so remembering the original offset after each converted newline is
+     * enough to give every record its original offset. */
+    int conv;
+    iconv_t cd;
+    char *raw; /* raw[0, raw_len): bytes read but not converted yet (a cut character) */
+    size_t raw_len, raw_cap;
+    uint64_t raw_conv; /* original bytes converted so far */
+    uint64_t raw_nl;   /* newlines among them */
+    uint64_t *nlq;     /* original offsets just after converted newlines not yet consumed */
+    size_t nlq_head, nlq_len, nlq_cap;
+    uint64_t orig_start; /* original offset of buf[start], always a line start (or after a BOM) */
+    int conv_err;        /* an invalid sequence was met at conv_err_off: raised by the next fill */
+    uint64_t conv_err_off, conv_err_line;
+    unsigned char conv_err_byte;
 };
+
+static int fill_conv(tb__reader *r);
+static uint64_t orig_offset(tb__reader *r, uint64_t line, uint64_t conv_off);
 
 /* Records a format or limit error in the reader's detail, prefixed with the source, line and byte
  * offset that a data engineer needs to find the bad bytes, and makes it sticky. */
@@ -91,6 +115,9 @@ static int fail_at(tb__reader *r, int code, uint64_t line, uint64_t off, const c
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    /* Callers pass offsets into the buffer; for a converted source the user needs the offset in
+     * the file they have, which only matters (and is only computed) on this error path. */
+    if (r->conv) off = orig_offset(r, line, off);
     tb__seterr(&r->err, code, "'%s' line %llu, byte %llu: %s", r->name, (unsigned long long)line,
                (unsigned long long)off, what);
     r->failed = code;
@@ -100,9 +127,8 @@ static int fail_at(tb__reader *r, int code, uint64_t line, uint64_t off, const c
 /* Makes room for one more chunk (moving the unconsumed tail to the front, growing the buffer
  * if that is not enough) and reads it. Offsets relative to buf + start stay valid; pointers into
  * buf do not. */
-static int fill(tb__reader *r)
+static int make_room(tb__reader *r, size_t chunk)
 {
-    size_t chunk = r->opts.chunk_size;
     if (r->cap - r->end < chunk && r->start > 0) {
         /* Only when out of room: then the tail is at most one partial record. */
         size_t keep = r->end - r->start;
@@ -123,6 +149,15 @@ static int fill(tb__reader *r)
         r->buf = p;
         r->cap = ncap;
     }
+    return 0;
+}
+
+static int fill(tb__reader *r)
+{
+    size_t chunk = r->opts.chunk_size;
+    if (r->conv) return fill_conv(r);
+    int rc = make_room(r, chunk);
+    if (rc) return rc;
     size_t room = r->cap - r->end;
     if (room > chunk) room = chunk;
     if (r->fd < 0) {
@@ -146,6 +181,142 @@ static int fill(tb__reader *r)
     if (n == 0) r->eof = 1;
     r->end += (size_t)n;
     return 0;
+}
+
+/* Remembers the original offset after each newline of raw[0, n) (converted just now), for
+ * conv_consume. */
+static int conv_note_newlines(tb__reader *r, size_t n)
+{
+    const char *p = r->raw, *e = r->raw + n;
+    while (p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
+        p++;
+        if (r->nlq_head + r->nlq_len == r->nlq_cap) {
+            if (r->nlq_head > 0) {
+                memmove(r->nlq, r->nlq + r->nlq_head, r->nlq_len * sizeof *r->nlq);
+                r->nlq_head = 0;
+            } else {
+                size_t ncap = r->nlq_cap ? r->nlq_cap * 2 : 256;
+                uint64_t *q = realloc(r->nlq, ncap * sizeof *q);
+                if (!q) {
+                    r->failed = TB_ENOMEM;
+                    return tb__seterr(&r->err, TB_ENOMEM, "'%s': out of memory", r->name);
+                }
+                r->nlq = q;
+                r->nlq_cap = ncap;
+            }
+        }
+        r->nlq[r->nlq_head + r->nlq_len++] = r->raw_conv + (uint64_t)(p - r->raw);
+        r->raw_nl++;
+    }
+    return 0;
+}
+
+/* fill for a GB18030 source: reads up to one chunk of original bytes behind any carried-over
+ * partial character and converts as much as is complete. An invalid sequence is not raised at
+ * once: the valid bytes before it are delivered first and the error comes with the next fill, so
+ * that which records precede the error never depends on the chunk size. */
+static int fill_conv(tb__reader *r)
+{
+    size_t chunk = r->opts.chunk_size;
+    if (r->conv_err) {
+        r->failed = TB_EFORMAT;
+        return tb__seterr(&r->err, TB_EFORMAT,
+                          "'%s' line %llu, byte %llu: invalid GB18030 sequence starting with byte "
+                          "0x%02X",
+                          r->name, (unsigned long long)r->conv_err_line,
+                          (unsigned long long)r->conv_err_off, (unsigned)r->conv_err_byte);
+    }
+    /* One GB18030 byte becomes at most 1.5 UTF-8 bytes (2 -> 3, 4 -> 4), so twice the input
+     * always fits and iconv never stops for lack of room. */
+    int rc = make_room(r, 2 * (chunk + r->raw_len) + 8);
+    if (rc) return rc;
+    size_t want = r->raw_cap - r->raw_len;
+    if (want > chunk) want = chunk;
+    size_t n;
+    if (r->fd < 0) {
+        n = r->mem_len - r->mem_pos;
+        if (n > want) n = want;
+        if (n) memcpy(r->raw + r->raw_len, r->mem + r->mem_pos, n);
+        r->mem_pos += n;
+    } else {
+        ssize_t got;
+        do {
+            got = read(r->fd, r->raw + r->raw_len, want);
+        } while (got < 0 && errno == EINTR);
+        if (got < 0) {
+            r->failed = TB_EIO;
+            return tb__seterr_errno(&r->err, TB_EIO, errno, "cannot read '%s' at byte %llu",
+                                    r->name, (unsigned long long)(r->raw_conv + r->raw_len));
+        }
+        n = (size_t)got;
+    }
+    if (n == 0) {
+        if (r->raw_len == 0) {
+            r->eof = 1;
+            return 0;
+        }
+        r->failed = TB_EFORMAT;
+        return tb__seterr(&r->err, TB_EFORMAT,
+                          "'%s' line %llu, byte %llu: GB18030 sequence cut short by the end of the "
+                          "input",
+                          r->name, (unsigned long long)(r->raw_nl + 1),
+                          (unsigned long long)r->raw_conv);
+    }
+    r->raw_len += n;
+    char *in = r->raw, *out = r->buf + r->end;
+    size_t inleft = r->raw_len, outleft = r->cap - r->end;
+    size_t k = iconv(r->cd, &in, &inleft, &out, &outleft);
+    int e = errno;
+    size_t used = (size_t)(in - r->raw);
+    if ((rc = conv_note_newlines(r, used))) return rc;
+    r->raw_conv += used;
+    r->end = (size_t)(out - r->buf);
+    if (k == (size_t)-1 && e == EILSEQ) {
+        r->conv_err = 1;
+        r->conv_err_off = r->raw_conv;
+        r->conv_err_line = r->raw_nl + 1;
+        r->conv_err_byte = (unsigned char)*in;
+        r->raw_len = 0;
+        return 0;
+    }
+    /* EINVAL: a character cut by the end of this read; keep its bytes for the next one. */
+    memmove(r->raw, in, inleft);
+    r->raw_len = inleft;
+    return 0;
+}
+
+/* The original offset of converted offset `conv_off`, on `line`, inside the current record: the
+ * original offset of that line's start plus the GB18030 length of the converted text before
+ * conv_off on the line, found by converting it back (exact: the mapping is one to one). Only
+ * error details use it, so its cost does not matter. Falls back to the line start. */
+static uint64_t orig_offset(tb__reader *r, uint64_t line, uint64_t conv_off)
+{
+    if (line < r->line || conv_off < r->base + r->start || conv_off > r->base + r->end)
+        return r->orig_start;
+    uint64_t k = line - r->line;
+    if (k > r->nlq_len) return r->orig_start;
+    uint64_t ostart = k == 0 ? r->orig_start : r->nlq[r->nlq_head + k - 1];
+    /* Find the converted start of line `line`: after the k-th newline of the record. */
+    const char *ls = r->buf + r->start, *x = r->buf + (conv_off - r->base);
+    for (uint64_t i = 0; i < k; i++) {
+        const char *nl = memchr(ls, '\n', (size_t)(x - ls));
+        if (!nl) return ostart;
+        ls = nl + 1;
+    }
+    iconv_t back = iconv_open("GB18030", "UTF-8");
+    if (back == (iconv_t)-1) return ostart;
+    uint64_t total = 0;
+    char *in = (char *)ls;
+    size_t inleft = (size_t)(x - ls);
+    while (inleft > 0) {
+        char tmp[256], *out = tmp;
+        size_t outleft = sizeof tmp;
+        size_t rc = iconv(back, &in, &inleft, &out, &outleft);
+        total += (uint64_t)(out - tmp);
+        if (rc == (size_t)-1 && errno != E2BIG) break;
+    }
+    iconv_close(back);
+    return ostart + total;
 }
 
 /* Makes room for one more field; the field count limit is checked by the caller. */
@@ -201,6 +372,17 @@ static int too_many_fields(tb__reader *r, uint64_t line, uint64_t off)
 {
     return fail_at(r, TB_ELIMIT, line, off, "more than the maximum of %zu fields (max_fields)",
                    r->opts.max_fields);
+}
+
+/* Moves orig_start past a record of `k` newlines (inside CSV quotes and its line end) that the
+ * parser has just consumed. A record not `ended` by a newline is the last one: everything
+ * converted has then been consumed. */
+static void conv_consume(tb__reader *r, uint64_t k, int ended)
+{
+    if (k) r->orig_start = r->nlq[r->nlq_head + k - 1];
+    r->nlq_head += (size_t)k;
+    r->nlq_len -= (size_t)k;
+    if (!ended) r->orig_start = r->raw_conv;
 }
 
 static int is_null_text(const tb__reader *r, const char *p, size_t len)
@@ -267,9 +449,10 @@ static int delim_next(tb__reader *r, tb__record *rec)
     rec->fields = r->fields;
     rec->nfields = n;
     rec->line = r->line;
-    rec->offset = r->base + r->start;
+    rec->offset = r->conv ? r->orig_start : r->base + r->start;
     rec->raw = p;
     rec->raw_len = len;
+    if (r->conv) conv_consume(r, nl ? 1 : 0, nl != NULL);
     r->start += consumed;
     r->pos = 0;
     r->line++;
@@ -492,9 +675,13 @@ static int csv_next(tb__reader *r, tb__record *rec)
     rec->fields = r->fields;
     rec->nfields = r->nf;
     rec->line = r->line;
-    rec->offset = r->base + r->start;
+    rec->offset = r->conv ? r->orig_start : r->base + r->start;
     rec->raw = p;
     rec->raw_len = rec_end;
+    if (r->conv) {
+        int ended = consumed && p[consumed - 1] == '\n';
+        conv_consume(r, r->nl + (uint64_t)ended, ended);
+    }
 
     r->line += 1 + r->nl;
     r->start += consumed;
@@ -512,8 +699,10 @@ static int read_record(tb__reader *r, tb__record *rec)
     if (!r->bom_checked) {
         while (r->end - r->start < 3 && !r->eof)
             if ((rc = fill(r))) return rc;
-        if (r->end - r->start >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0)
+        if (r->end - r->start >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0) {
             r->start += 3;
+            r->orig_start = 4; /* U+FEFF is 84 31 95 33 in GB18030 */
+        }
         r->bom_checked = 1;
     }
     if (r->opts.format == TB__READER_CSV) return csv_next(r, rec);
@@ -598,7 +787,7 @@ const char *tb__reader_errmsg(const tb__reader *r)
 
 uint64_t tb__reader_offset(const tb__reader *r)
 {
-    return r->base + r->start;
+    return r->conv ? r->orig_start : r->base + r->start;
 }
 
 void tb__reader_close(tb__reader *r)
@@ -613,6 +802,9 @@ void tb__reader_close(tb__reader *r)
     free(r->null_token);
     free(r->name);
     tb__buf_release(&r->side);
+    if (r->conv) iconv_close(r->cd);
+    free(r->raw);
+    free(r->nlq);
     free(r);
 }
 
@@ -653,12 +845,25 @@ static int create(const char *name, const tb__reader_opts *opts, tb__reader **ou
         put_err(errbuf, errlen, "'%s': max_record, max_fields or chunk_size is too large", name);
         return TB_EINVAL;
     }
+    int conv = 0;
+    if (o.encoding && strcasecmp(o.encoding, "UTF-8") != 0 && strcasecmp(o.encoding, "UTF8") != 0) {
+        /* GB18030 is a superset of GBK and GB2312 (same bytes for every character they have), so
+         * one converter serves all three. */
+        if (strcasecmp(o.encoding, "GB18030") != 0 && strcasecmp(o.encoding, "GBK") != 0 &&
+            strcasecmp(o.encoding, "GB2312") != 0) {
+            put_err(errbuf, errlen, "'%s': unknown encoding '%.32s', expected UTF-8 or GB18030",
+                    name, o.encoding);
+            return TB_EINVAL;
+        }
+        conv = 1;
+    }
 
     tb__reader *r = calloc(1, sizeof *r);
     if (!r) goto out_nomem;
     r->fd = -1;
     r->opts = o;
     r->opts.null_token = NULL;
+    r->opts.encoding = NULL;
     r->sep = (unsigned char)o.sep;
     r->line = 1;
     r->name = strdup(name);
@@ -667,6 +872,19 @@ static int create(const char *name, const tb__reader_opts *opts, tb__reader **ou
         r->null_len = strlen(o.null_token);
         r->null_token = strdup(o.null_token);
         if (!r->null_token) goto out_free;
+    }
+    if (conv) {
+        r->cd = iconv_open("UTF-8", "GB18030");
+        if (r->cd == (iconv_t)-1) {
+            tb__reader_close(r);
+            put_err(errbuf, errlen, "'%s': this system's iconv cannot convert GB18030", name);
+            return TB_ENOTSUP;
+        }
+        r->conv = 1;
+        /* A chunk plus a carried partial character (at most 3 bytes of a 4-byte one). */
+        r->raw_cap = o.chunk_size + 4;
+        r->raw = malloc(r->raw_cap);
+        if (!r->raw) goto out_free;
     }
     r->ustop[r->sep] = r->ustop['\n'] = r->ustop['"'] = r->ustop[0] = 1;
     r->qstop['"'] = r->qstop['\n'] = r->qstop[0] = 1;

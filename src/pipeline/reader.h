@@ -18,6 +18,15 @@
  *    TB_EFORMAT or TB_ELIMIT with a detail naming the source, the line, the byte offset and what
  *    was expected. Errors are sticky: after one, every call returns the same code.
  *
+ * Converted sources (opts.encoding "GB18030"): the parser works on the UTF-8 text, so fields,
+ * raw, max_record and the UTF-8 check are about the converted bytes. Every offset the reader
+ * reports is in the ORIGINAL bytes of the source: tb__record.offset, tb__reader_offset and the
+ * "byte N" of every error detail. Line numbers are the same in both (a newline is one byte 0x0A
+ * in GB18030 too). An invalid GB18030 sequence is TB_EFORMAT "'src' line 12, byte 3456: invalid
+ * GB18030 sequence starting with byte 0xFF", raised only after every record before it; a
+ * character cut off by the end of the input is TB_EFORMAT too. A GB18030 BOM (84 31 95 33) is
+ * skipped like the UTF-8 one. The conversion is bit-exact independent of the chunk size.
+ *
  * Not thread-safe: one reader per thread. Different readers are independent.
  */
 #ifndef TB_PIPELINE_READER_H
@@ -52,6 +61,10 @@ typedef struct tb__reader_opts {
     size_t max_record;      /* longest record in bytes without its line end; 0: default */
     size_t max_fields;      /* most fields per record; 0: default */
     size_t chunk_size;      /* bytes read at a time; 0: default. Tiny values are for tests. */
+    const char *encoding;   /* the source's encoding. NULL, "UTF-8" or "UTF8": bytes as they are
+                               (no conversion, no cost). "GB18030", "GBK" or "GB2312" (any case;
+                               GB18030 covers the other two): converted to UTF-8 with iconv as
+                               the chunks are read. See "Converted sources" above. Not kept. */
 } tb__reader_opts;
 
 /* One field. `ptr` is never NULL (an empty field points at a valid, zero-length place). */
@@ -66,9 +79,11 @@ typedef struct tb__record {
     const tb__field *fields;
     size_t nfields;  /* >= 1: a blank line is one empty field */
     uint64_t line;   /* 1-based line number where the record starts */
-    uint64_t offset; /* byte offset of the record's first byte from the start of the source
-                        (a skipped BOM counts: the first record of a BOM file is at 3) */
-    const char *raw; /* the record's bytes as read, without its line end (\n or \r\n) */
+    uint64_t offset; /* byte offset of the record's first byte from the start of the source,
+                        in the original bytes also for a converted source (a skipped BOM counts:
+                        the first record of a UTF-8 BOM file is at 3) */
+    const char *raw; /* the record's bytes as read (converted to UTF-8 for a converted source),
+                        without its line end (\n or \r\n) */
     size_t raw_len;
 } tb__record;
 
@@ -77,9 +92,9 @@ typedef struct tb__reader tb__reader;
 /* Opens the file at `path` for reading (read(2) in chunks; files of any size). `opts` may be NULL
  * for Hive text with defaults. On success returns 0 and *out (caller frees with tb__reader_close).
  * On failure *out is NULL, the code is TB_ENOENT (no such file), TB_EIO (cannot open or stat) or
- * TB_EINVAL (bad options: an unknown format, a separator that is \n or \r or '"' in CSV, or
- * max_record or chunk_size above 1 GiB, max_fields above 1,048,576), and up to `errlen` bytes of
- * detail are written to `errbuf` when it is not NULL. */
+ * TB_EINVAL (bad options: an unknown format or encoding, a separator that is \n or \r or '"' in
+ * CSV, or max_record or chunk_size above 1 GiB, max_fields above 1,048,576), and up to `errlen`
+ * bytes of detail are written to `errbuf` when it is not NULL. */
 int tb__reader_open_file(const char *path, const tb__reader_opts *opts, tb__reader **out,
                          char *errbuf, size_t errlen);
 
@@ -104,7 +119,8 @@ int tb__reader_header(tb__reader *r, tb__record *rec);
 /* The detail message of the last error ("" if none). Borrowed, valid until the next call. */
 const char *tb__reader_errmsg(const tb__reader *r);
 
-/* Bytes of the source consumed so far (records returned, including line ends and the BOM). */
+/* Bytes of the source consumed so far (records returned, including line ends and the BOM), in
+ * original bytes for a converted source. */
 uint64_t tb__reader_offset(const tb__reader *r);
 
 /* Closes the file (if any) and frees the reader. NULL is a no-op. */

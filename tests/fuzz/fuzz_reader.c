@@ -1,6 +1,9 @@
 /* fuzz_reader.c — libFuzzer target for src/pipeline/reader.c: every format over arbitrary bytes,
  * with big and tiny chunk sizes and small limits, checking that the chunk size never changes the
- * result (same records, same error, same detail) and that records respect the limits. */
+ * result (same records, same error, same detail) and that records respect the limits; and the
+ * same over the GB18030 conversion, whose records must equal those of the UTF-8 reader on the
+ * input converted in one piece by iconv. */
+#include <iconv.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +14,11 @@
 #include "tagbase.h"
 
 /* Reads everything with `o` and serialises what came out, so runs can be compared byte for byte. */
-static void run(const uint8_t *data, size_t size, const tb__reader_opts *o, tb__buf *out)
+static void run(const uint8_t *data, size_t size, const tb__reader_opts *o, tb__buf *out,
+                int fields_only)
 {
+    /* A converted source's raw text is UTF-8, not a slice of the input. */
+    int conv = o->encoding != NULL;
     tb__reader *r = NULL;
     char eb[256];
     tb__buf_reset(out);
@@ -36,13 +42,18 @@ static void run(const uint8_t *data, size_t size, const tb__reader_opts *o, tb__
     while ((rc = tb__reader_next(r, &rec)) == 1) {
         if (rec.nfields < 1 || rec.nfields > max_fields || rec.raw_len > max_record)
             __builtin_trap();
-        if (rec.offset > size || rec.raw_len > size - rec.offset) __builtin_trap();
+        if (rec.offset > size || (!conv && rec.raw_len > size - rec.offset)) __builtin_trap();
         if (rec.offset < last_off || rec.line <= last_line) __builtin_trap();
-        if (memcmp(rec.raw, data + rec.offset, rec.raw_len) != 0) __builtin_trap();
+        if (!conv && memcmp(rec.raw, data + rec.offset, rec.raw_len) != 0) __builtin_trap();
+        if (conv && rec.offset > 0 && data[rec.offset - 1] != '\n' && rec.offset != 4)
+            __builtin_trap(); /* records start at line starts (or after a 4-byte BOM) */
         last_off = rec.offset + 1;
         last_line = rec.line;
-        tb__buf_printf(out, "R%llu,%llu,%zu,%zu:", (unsigned long long)rec.line,
-                       (unsigned long long)rec.offset, rec.raw_len, rec.nfields);
+        if (fields_only)
+            tb__buf_printf(out, "R%llu,%zu:", (unsigned long long)rec.line, rec.nfields);
+        else
+            tb__buf_printf(out, "R%llu,%llu,%zu,%zu:", (unsigned long long)rec.line,
+                           (unsigned long long)rec.offset, rec.raw_len, rec.nfields);
         for (size_t i = 0; i < rec.nfields; i++) {
             const tb__field *f = &rec.fields[i];
             if (!f->ptr || f->len > max_record) __builtin_trap();
@@ -50,7 +61,10 @@ static void run(const uint8_t *data, size_t size, const tb__reader_opts *o, tb__
             tb__buf_append(out, f->ptr, f->len);
         }
     }
-    tb__buf_printf(out, "E%d;%s", rc, tb__reader_errmsg(r));
+    if (fields_only)
+        tb__buf_printf(out, "E%d;", rc);
+    else
+        tb__buf_printf(out, "E%d;%s", rc, tb__reader_errmsg(r));
     /* Errors are sticky and EOF stays EOF. */
     if (tb__reader_next(r, &rec) != rc) __builtin_trap();
     if (rc == 0 && tb__reader_offset(r) != size) __builtin_trap();
@@ -165,6 +179,47 @@ static void ref_parse(const uint8_t *d, size_t size, const tb__reader_opts *o, t
     tb__buf_release(&val);
 }
 
+/* The input converted from GB18030 in one iconv call; 0 when it is not valid GB18030. */
+static int convert_all(const uint8_t *data, size_t size, tb__buf *out)
+{
+    static iconv_t cd = (iconv_t)-1;
+    if (cd == (iconv_t)-1) cd = iconv_open("UTF-8", "GB18030");
+    tb__buf_reset(out);
+    if (tb__buf_reserve(out, size * 2 + 8)) return 0;
+    char *in = (char *)data, *o = out->data;
+    size_t inleft = size, outleft = size * 2 + 8;
+    iconv(cd, NULL, NULL, NULL, NULL);
+    if (iconv(cd, &in, &inleft, &o, &outleft) == (size_t)-1) return 0;
+    out->len = (size_t)(o - out->data);
+    return 1;
+}
+
+/* The GB18030 path: chunk size never matters, and on valid input the records (lines, fields) are
+ * those of the UTF-8 reader over the whole input converted at once. */
+static void fuzz_gb18030(const uint8_t *data, size_t size, uint8_t p)
+{
+    static tb__buf a = TB__BUF_INIT, b = TB__BUF_INIT, u = TB__BUF_INIT;
+    tb__reader_opts o;
+    memset(&o, 0, sizeof o);
+    o.format = (tb__reader_format)(p % 3);
+    o.flags = (p >> 2) & 3;
+    o.encoding = "GB18030";
+    if (p & 16) o.max_record = 1 + (p % 23);
+    run(data, size, &o, &a, 0);
+    o.chunk_size = 1;
+    run(data, size, &o, &b, 0);
+    if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) __builtin_trap();
+    o.chunk_size = 2 + (p >> 5);
+    run(data, size, &o, &b, 0);
+    if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) __builtin_trap();
+    if (!convert_all(data, size, &u)) return;
+    o.chunk_size = 0;
+    run(data, size, &o, &a, 1);
+    o.encoding = NULL;
+    run((const uint8_t *)u.data, u.len, &o, &b, 1);
+    if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) __builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static tb__buf a = TB__BUF_INIT, b = TB__BUF_INIT;
@@ -177,28 +232,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (p & 4) o.null_token = (p & 8) ? "NULL" : "";
         if (p & 16) o.sep = fmt == 1 ? ';' : '|';
         /* Default limits: big chunk against the reference, chunk 1 and a small odd chunk. */
-        run(data, size, &o, &a);
+        run(data, size, &o, &a, 0);
         if (a.len >= 3 && memcmp(a.data + a.len - 3, "E0;", 3) == 0) {
             ref_parse(data, size, &o, &b);
             if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) __builtin_trap();
         }
         o.chunk_size = 1;
-        run(data, size, &o, &b);
+        run(data, size, &o, &b, 0);
         if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) __builtin_trap();
         o.chunk_size = 3 + (p >> 5);
-        run(data, size, &o, &b);
+        run(data, size, &o, &b, 0);
         if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) __builtin_trap();
         /* Small limits: again the chunk size must not matter. */
         o.max_record = 1 + (p % 23);
         o.max_fields = 1 + (p % 5);
         o.chunk_size = 0;
-        run(data, size, &o, &a);
+        run(data, size, &o, &a, 0);
         o.chunk_size = 1;
-        run(data, size, &o, &b);
+        run(data, size, &o, &b, 0);
         if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) __builtin_trap();
         o.chunk_size = 2 + (p >> 6);
-        run(data, size, &o, &b);
+        run(data, size, &o, &b, 0);
         if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) __builtin_trap();
     }
+    fuzz_gb18030(data, size, p);
     return 0;
 }

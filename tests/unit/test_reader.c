@@ -1,6 +1,7 @@
 /* test_reader.c — tests src/pipeline/reader.c: every format, BOM, header, NULL conventions, CRLF,
  * records across chunk boundaries, limits, each error with its line and offset, and the golden
- * and corrupt inputs under tests/data/reader/. */
+ * and corrupt inputs under tests/data/reader/, and GB18030 sources converted on read. */
+#include <iconv.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -510,6 +511,164 @@ static void big_file_streaming(void **state)
     unlink(path);
 }
 
+/* ---- GB18030 sources ------------------------------------------------------------------------ */
+
+/* Converts UTF-8 text to the given encoding with iconv (the test's own, independent of the
+ * reader's converter use); caller frees. */
+static char *iconv_all(const char *to, const char *from, const char *s, size_t len, size_t *outlen)
+{
+    iconv_t cd = iconv_open(to, from);
+    assert_true(cd != (iconv_t)-1);
+    size_t cap = len * 2 + 16;
+    char *out = malloc(cap), *o = out, *in = (char *)s;
+    size_t inleft = len, outleft = cap;
+    assert_int_not_equal(iconv(cd, &in, &inleft, &o, &outleft), (size_t)-1);
+    iconv_close(cd);
+    *outlen = cap - outleft;
+    return out;
+}
+
+/* Chinese names (two-byte GB18030), a CJK Extension B character and U+00E9 (four-byte GB18030),
+ * quoted fields with separators and newlines, CRLF, an empty line, a last record without a line
+ * end but with a newline inside quotes. */
+static const char k_cn_csv[] = "cust_no,name,city,note\r\n"
+                               "C001,张三,北京,\"普通客户\"\r\n"
+                               "C002,欧阳娜娜,上海,\"多行\n备注,含逗号\"\n"
+                               "C003,𠀀𠀁,Café,\"引号\"\"里\"\n"
+                               "\n"
+                               "C004,李四,,NULL\n"
+                               "C005,王小明,深圳,\"末\n行\"";
+
+static char *dump_with(const char *data, size_t len, tb__reader_opts *o)
+{
+    tb__reader *r = NULL;
+    char eb[256];
+    assert_int_equal(tb__reader_open_mem(data, len, "t.dat", o, &r, eb, sizeof eb), 0);
+    char *d = dump_reader(r, o->flags);
+    tb__reader_close(r);
+    return d;
+}
+
+/* Strips the "line@offset:" prefixes so that a GB18030 dump can be compared with its UTF-8 twin
+ * (fields and lines equal; offsets differ by design). */
+static void strip_offsets(char *d)
+{
+    char *w = d;
+    for (char *p = d; *p;) {
+        char *at = strchr(p, '@');
+        char *nl = strchr(p, '\n');
+        if (at && (!nl || at < nl) && at > p && at[-1] >= '0' && at[-1] <= '9') {
+            char *colon = strchr(at, ':');
+            memmove(w, p, (size_t)(at - p));
+            w += at - p;
+            p = colon;
+        }
+        nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+        memmove(w, p, n);
+        w += n;
+        p += n;
+    }
+    *w = '\0';
+}
+
+static void gb18030_round_trip(void **state)
+{
+    (void)state;
+    size_t glen;
+    char *gb = iconv_all("GB18030", "UTF-8", k_cn_csv, strlen(k_cn_csv), &glen);
+    assert_true(glen < strlen(k_cn_csv)); /* really converted: Chinese is 2 bytes, not 3 */
+    const char *encs[] = {"GB18030", "gbk"};
+    for (int fl = 0; fl < 2; fl++) {
+        tb__reader_opts o = {.format = TB__READER_CSV, .null_token = "NULL"};
+        o.flags = TB__READER_HEADER | (fl ? TB__READER_VALIDATE_UTF8 : 0);
+        char *want = dump_with(k_cn_csv, strlen(k_cn_csv), &o);
+        strip_offsets(want);
+        assert_non_null(strstr(want, "EOF"));
+        for (size_t chunk = 0; chunk <= 13; chunk++) {
+            o.chunk_size = chunk;
+            o.encoding = encs[chunk & 1];
+            char *got = dump_with(gb, glen, &o);
+            strip_offsets(got);
+            if (strcmp(got, want) != 0) {
+                print_error("chunk %zu:\n--- got\n%s--- want\n%s", chunk, got, want);
+                fail();
+            }
+            free(got);
+
+            /* Every record offset is in the GB18030 bytes: a line start whose bytes convert to
+             * the record's raw text; the reader ends at the end of the original input. */
+            tb__reader *r;
+            assert_int_equal(tb__reader_open_mem(gb, glen, "t.dat", &o, &r, NULL, 0), 0);
+            tb__record rec;
+            int rc, n = 0;
+            while ((rc = tb__reader_next(r, &rec)) == 1) {
+                assert_true(rec.offset > 0 && rec.offset < glen && gb[rec.offset - 1] == '\n');
+                size_t ul;
+                char *u = iconv_all("UTF-8", "GB18030", gb + rec.offset, glen - rec.offset, &ul);
+                assert_true(ul >= rec.raw_len);
+                assert_memory_equal(u, rec.raw, rec.raw_len);
+                free(u);
+                n++;
+            }
+            assert_int_equal(rc, 0);
+            assert_int_equal(n, 6);
+            assert_int_equal(tb__reader_offset(r), glen);
+            tb__reader_close(r);
+        }
+        free(want);
+    }
+    free(gb);
+}
+
+static void gb18030_errors(void **state)
+{
+    (void)state;
+    tb__reader_opts o = {.format = TB__READER_CSV, .encoding = "GB18030"};
+    /* Line 3 starts at byte 4 + 7 = 11 ("a,b\n", "\xD5\xC5\xC8\xFD,1\n"); 0xFF is never valid. */
+    const char bad[] = "a,b\n\xD5\xC5\xC8\xFD,1\nxy\xFF\xFF,2\nz,3\n";
+    for (size_t chunk = 0; chunk <= 9; chunk++) {
+        o.chunk_size = chunk;
+        char *d = dump_with(bad, sizeof bad - 1, &o);
+        assert_string_equal(d, "1@0:a|b\n"
+                               "2@4:\\xE5\\xBC\\xA0\\xE4\\xB8\\x89|1\n"
+                               "ERR -9 't.dat' line 3, byte 13: invalid GB18030 sequence starting "
+                               "with byte 0xFF\n");
+        free(d);
+    }
+    /* A character cut by the end of the input. */
+    const char cut[] = "a,\xD5\xC5\xC8";
+    o.chunk_size = 0;
+    char *d = dump_with(cut, sizeof cut - 1, &o);
+    assert_non_null(strstr(d, "ERR -9 't.dat' line 1, byte 4: GB18030 sequence cut short"));
+    free(d);
+    /* A CSV error after Chinese text: the byte is counted in the original bytes (4 for 张三, then
+     * ,"x" = 4 more), not in the 10 bytes the UTF-8 text has there. */
+    const char q[] = "ok\n\xD5\xC5\xC8\xFD,\"x\"y\n";
+    for (size_t chunk = 0; chunk <= 5; chunk++) {
+        o.chunk_size = chunk;
+        d = dump_with(q, sizeof q - 1, &o);
+        assert_non_null(strstr(d, "ERR -9 't.dat' line 2, byte 11: character after a closing"));
+        free(d);
+    }
+    /* A GB18030 BOM is skipped and counted. */
+    const char bom[] = "\x84\x31\x95\x33x\n";
+    d = dump_with(bom, sizeof bom - 1, &o);
+    assert_string_equal(d, "1@4:x\nEOF\n");
+    free(d);
+    /* Unknown encodings are refused; UTF-8 by name is the plain path. */
+    tb__reader *r;
+    char eb[256];
+    o.encoding = "latin1";
+    assert_int_equal(tb__reader_open_mem("", 0, "t.dat", &o, &r, eb, sizeof eb), TB_EINVAL);
+    assert_null(r);
+    assert_non_null(strstr(eb, "unknown encoding"));
+    o.encoding = "utf-8";
+    d = dump_with("\xD5\xC5\n", 3, &o);
+    assert_string_equal(d, "1@0:\\xD5\\xC5\nEOF\n");
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -520,7 +679,8 @@ int main(void)
         cmocka_unit_test(delimited_errors),   cmocka_unit_test(utf8_validation),
         cmocka_unit_test(errors_are_sticky),  cmocka_unit_test(bad_options),
         cmocka_unit_test(open_file_errors),   cmocka_unit_test(golden_files),
-        cmocka_unit_test(big_file_streaming),
+        cmocka_unit_test(big_file_streaming), cmocka_unit_test(gb18030_round_trip),
+        cmocka_unit_test(gb18030_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,211 @@
+/* cmd_customer.c — tagbase customer: find (search before create), show (masked golden record),
+ * merge and unmerge golden records. Thin: parses, calls src/pipeline/identity.h, renders. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "pipeline/identity.h"
+
+static const char usage[] = "find QUERY [--json] | show GID|CUST_NO [--json] | "
+                            "merge GID_INTO GID_FROM --reason TEXT | unmerge GID  "
+                            "[--data DIR] [--user NAME]";
+
+struct opts {
+    const char *dir, *user, *reason;
+    int json;
+    const char *pos[3];
+    int npos;
+};
+
+/* Returns 0, or 2 after printing the usage. */
+static int parse(int argc, char **argv, struct opts *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        int d = tb__cli_data_opt(argc, argv, &i, &o->dir);
+        if (d < 0) return tb__cli_usage("customer", usage) ? 2 : 2;
+        if (d) continue;
+        if (strcmp(argv[i], "--json") == 0) {
+            o->json = 1;
+        } else if ((strcmp(argv[i], "--user") == 0 || strcmp(argv[i], "--reason") == 0) &&
+                   i + 1 < argc) {
+            *(argv[i][2] == 'u' ? &o->user : &o->reason) = argv[i + 1];
+            i++;
+        } else if (argv[i][0] == '-' || o->npos == 3) {
+            tb__cli_usage("customer", usage);
+            return 2;
+        } else {
+            o->pos[o->npos++] = argv[i];
+        }
+    }
+    if (!o->dir) o->dir = tb_default_data_dir();
+    if (!o->user) o->user = getenv("USER");
+    if (!o->user || !*o->user) o->user = "unknown";
+    return 0;
+}
+
+static int open_db(const struct opts *o, unsigned flags, tb_db **db)
+{
+    char err[512];
+    if (tb_db_open(o->dir, flags, db, err, sizeof err) != 0)
+        return tb__cli_fail("customer", "%s", err);
+    return 0;
+}
+
+static int print_doc(json_t *doc)
+{
+    int rc = json_dumpf(doc, stdout, JSON_INDENT(2)) == 0 && fputc('\n', stdout) != EOF ? 0 : 1;
+    json_decref(doc);
+    return rc ? tb__cli_fail("customer", "cannot write output") : 0;
+}
+
+static int cmd_find(tb_db *db, const struct opts *o)
+{
+    tb__candidate *c;
+    size_t n;
+    if (tb__customer_find(db, o->pos[1], 0, &c, &n) != 0)
+        return tb__cli_fail("customer", "%s", tb_errmsg(db));
+    int rc = 0;
+    if (o->json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < n; i++)
+            json_array_append_new(
+                arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "gid",
+                               (json_int_t)c[i].gid, "kind",
+                               c[i].kind == TB__PARTY_COMPANY ? "company" : "person", "name",
+                               c[i].name, "cert_no", c[i].cert, "mobile", c[i].mobile,
+                               "cust_type", c[i].cust_type, "reasons", c[i].reasons, "score",
+                               c[i].score));
+        rc = arr ? print_doc(arr) : tb__cli_fail("customer", "out of memory");
+    } else if (n == 0) {
+        printf("no matching customer\n");
+    } else {
+        printf("%-10s %-8s %-16s %-20s %-12s %s\n", "gid", "kind", "name", "cert", "mobile",
+               "why");
+        for (size_t i = 0; i < n; i++)
+            printf("%-10u %-8s %-16s %-20s %-12s %s\n", c[i].gid,
+                   c[i].kind == TB__PARTY_COMPANY ? "company" : "person", c[i].name, c[i].cert,
+                   c[i].mobile, c[i].reasons);
+    }
+    tb__customer_candidates_free(c);
+    return rc;
+}
+
+static void print_text(json_t *doc)
+{
+    json_t *m = json_object_get(doc, "merged_into");
+    printf("gid %lld  %s  cert %s  cust_type %s\n",
+           (long long)json_integer_value(json_object_get(doc, "gid")),
+           json_string_value(json_object_get(doc, "kind")),
+           json_is_string(json_object_get(doc, "cert_no"))
+               ? json_string_value(json_object_get(doc, "cert_no"))
+               : "-",
+           json_is_string(json_object_get(doc, "cust_type"))
+               ? json_string_value(json_object_get(doc, "cust_type"))
+               : "-");
+    if (json_is_integer(m)) printf("merged into gid %lld\n", (long long)json_integer_value(m));
+    const char *k;
+    json_t *v;
+    printf("attributes:\n");
+    json_object_foreach(json_object_get(doc, "attributes"), k, v)
+        printf("  %-11s %-24s %s %s\n", k, json_string_value(json_object_get(v, "value")),
+               json_string_value(json_object_get(v, "source")),
+               json_string_value(json_object_get(v, "as_of")));
+    size_t i;
+    printf("keys:\n");
+    json_array_foreach(json_object_get(doc, "keys"), i, v)
+        printf("  %-6s %s\n", json_string_value(json_object_get(v, "system")),
+               json_string_value(json_object_get(v, "key")));
+    json_array_foreach(json_object_get(doc, "relations"), i, v)
+    {
+        if (i == 0) printf("relations:\n");
+        printf("  %-10s %-16s %s\n", json_string_value(json_object_get(v, "type")),
+               json_string_value(json_object_get(v, "target")),
+               json_is_string(json_object_get(v, "role"))
+                   ? json_string_value(json_object_get(v, "role"))
+                   : "");
+    }
+    json_array_foreach(json_object_get(doc, "history"), i, v)
+    {
+        if (i == 0) printf("history:\n");
+        printf("  %s %-11s %s -> %s (%s)\n", json_string_value(json_object_get(v, "batch_date")),
+               json_string_value(json_object_get(v, "field")),
+               json_string_value(json_object_get(v, "old")),
+               json_string_value(json_object_get(v, "new")),
+               json_string_value(json_object_get(v, "source")));
+    }
+    json_array_foreach(json_object_get(doc, "conflicts"), i, v)
+    {
+        if (i == 0) printf("conflicts:\n");
+        printf("  %s %-11s %s (%s) vs %s (%s), chose %s\n",
+               json_string_value(json_object_get(v, "batch_date")),
+               json_string_value(json_object_get(v, "field")),
+               json_string_value(json_object_get(v, "value_a")),
+               json_string_value(json_object_get(v, "source_a")),
+               json_string_value(json_object_get(v, "value_b")),
+               json_string_value(json_object_get(v, "source_b")),
+               json_string_value(json_object_get(v, "chosen")));
+    }
+}
+
+static int parse_gid(tb_db *db, const char *s, uint32_t *gid)
+{
+    int rc = tb__customer_resolve(db, s, gid);
+    if (rc == TB_ENOENT) return tb__cli_fail("customer", "no customer '%s'", s);
+    if (rc) return tb__cli_fail("customer", "%s", tb_errmsg(db));
+    return 0;
+}
+
+int tb__cmd_customer(int argc, char **argv)
+{
+    struct opts o;
+    if (parse(argc, argv, &o)) return 2;
+    const char *sub = o.npos ? o.pos[0] : "";
+    int want = strcmp(sub, "find") == 0 || strcmp(sub, "show") == 0 || strcmp(sub, "unmerge") == 0
+                   ? 2
+               : strcmp(sub, "merge") == 0 ? 3
+                                           : 0;
+    if (!want || o.npos != want) return tb__cli_usage("customer", usage);
+    if (strcmp(sub, "merge") == 0 && !o.reason) return tb__cli_usage("customer", usage);
+    int write = sub[0] == 'm' || sub[0] == 'u';
+    tb_db *db;
+    /* Reads open read-only, so find and show work while a load holds the writer lock. */
+    if (open_db(&o, write ? 0 : TB_OPEN_READONLY, &db)) return 1;
+    int rc = 0;
+    uint32_t a, b;
+    if (strcmp(sub, "find") == 0) {
+        rc = cmd_find(db, &o);
+    } else if (strcmp(sub, "show") == 0) {
+        json_t *doc;
+        if ((rc = parse_gid(db, o.pos[1], &a)) == 0) {
+            if (tb__customer_view(db, a, &doc) != 0) {
+                rc = tb__cli_fail("customer", "%s", tb_errmsg(db));
+            } else if (o.json) {
+                rc = print_doc(doc);
+            } else {
+                print_text(doc);
+                json_decref(doc);
+            }
+        }
+    } else if (strcmp(sub, "merge") == 0) {
+        int64_t id;
+        if ((rc = parse_gid(db, o.pos[1], &a)) == 0 && (rc = parse_gid(db, o.pos[2], &b)) == 0) {
+            if (tb__customer_merge(db, a, b, o.user, o.reason, &id) != 0)
+                rc = tb__cli_fail("customer", "%s", tb_errmsg(db));
+            else
+                printf("merged gid %u into gid %u (merge %lld)\n", b, a, (long long)id);
+        }
+    } else {
+        if ((rc = parse_gid(db, o.pos[1], &a)) == 0) {
+            if (tb__customer_unmerge(db, a, o.user) != 0)
+                rc = tb__cli_fail("customer", "%s", tb_errmsg(db));
+            else
+                printf("unmerged gid %u\n", a);
+        }
+    }
+    tb_db_close(db);
+    return rc;
+}

@@ -1,0 +1,1195 @@
+/* identity.c — identity resolution in memory: the id map (system keys and certificates to dense
+ * gids), golden records with survivorship, conflicts, history and relations, and their loading
+ * from and persisting to the meta store. Master-data queries on the store are in identity_md.c. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/mask.h"
+#include "common/rng.h"
+#include "pipeline/identity.h"
+#include "store/meta.h"
+
+#define MAX_SYSTEMS   64
+#define SYS_NAME_MAX  31
+#define SRC_NONE      0xff
+#define POOL_LIMIT    UINT32_MAX /* offsets are 32-bit: 4 GiB of distinct strings */
+#define LOAD_NUM      7          /* tables grow past 7/10 full */
+#define LOAD_DEN      10
+#define MERGE_HOPS    64 /* longer merged_into chains mean a cycle: corrupt */
+#define DEFAULT_PRIO  10
+#define PARTY_DIRTY   1
+
+/* One golden record. Values are offsets into the string pool (0: NULL); day is as_of clamped to
+ * 0..65535 days (1970..2149), enough for any business date, and halves the array. */
+struct party {
+    uint32_t val[TB__F_COUNT];
+    uint16_t day[TB__F_COUNT];
+    uint8_t src[TB__F_COUNT]; /* system index, SRC_NONE when val is 0 */
+    uint8_t kind;
+    uint8_t flags;
+    uint32_t cert, cert_type; /* pool offsets */
+    uint32_t merged;          /* TB__GID_NONE unless merged away */
+    uint32_t first_key;       /* head of the party's key list, UINT32_MAX if none */
+};
+
+struct keyent {
+    uint32_t off;  /* the key text in the pool */
+    uint32_t gid;  /* as stored: may be merged away, follow with root() */
+    uint32_t next; /* next key of the same party */
+    uint8_t sys;
+};
+
+/* Open addressing with linear probing; slot empty when h == 0 (hashes are forced odd). The
+ * stored 64-bit hash makes almost every mismatch a single compare; equality is still verified on
+ * the strings, so colliding hashes never merge two keys. */
+struct htab {
+    uint64_t *h;
+    uint32_t *v;
+    size_t cap; /* power of two or 0 */
+    size_t n;
+};
+
+struct hist {
+    uint32_t gid, old_off, new_off;
+    uint8_t field, sys;
+};
+
+struct conflict {
+    uint32_t gid, a_off, b_off;
+    uint8_t field, a_sys, b_sys, chosen_b;
+};
+
+struct relation {
+    uint32_t gid, target_off, target_gid, role_off;
+    uint8_t type;
+};
+
+struct nment {
+    uint32_t off, gid; /* "name\x1fmobile" in the pool */
+};
+
+struct sysinfo {
+    char name[SYS_NAME_MAX + 1];
+    int prio;
+};
+
+struct tb__idres {
+    tb__errbuf err;
+    char *pool; /* all strings, NUL-terminated; offset 0 is the empty NULL marker */
+    size_t pool_len, pool_cap;
+    struct party *party;
+    uint16_t *touched; /* per party: fields given by a row in this session (conflict detection) */
+    uint32_t nparty, party_cap, nsaved_party, nlive;
+    struct keyent *keys;
+    uint32_t nkeys, keys_cap, nsaved_keys;
+    struct htab keytab, certtab, interntab, nmtab;
+    struct nment *nm;
+    uint32_t nnm, nm_cap;
+    struct sysinfo sys[MAX_SYSTEMS];
+    unsigned nsys;
+    uint8_t rule[TB__F_COUNT];
+    unsigned match;
+    struct hist *hist;
+    size_t nhist, hist_cap;
+    struct conflict *confl;
+    size_t nconfl, confl_cap;
+    struct relation *rel;
+    size_t nrel, rel_cap;
+    tb__idres_stats stats;
+};
+
+static const char *const field_names[TB__F_COUNT] = {
+    "name",       "gender",   "birth_date", "mobile",   "address", "province",  "city",
+    "occupation", "industry", "risk_level", "org",      "manager", "cust_type",
+};
+
+static const char *const rel_names[] = {NULL, "household", "group", "legal_rep", "manager"};
+
+const char *tb__field_name(int field)
+{
+    return field >= 0 && field < TB__F_COUNT ? field_names[field] : NULL;
+}
+
+int tb__field_by_name(const char *name)
+{
+    for (int f = 0; f < TB__F_COUNT; f++)
+        if (strcmp(field_names[f], name) == 0) return f;
+    return -1;
+}
+
+const char *tb__rel_name(int type)
+{
+    return type >= 1 && type <= TB__REL_MANAGER ? rel_names[type] : NULL;
+}
+
+int tb__rel_by_name(const char *name)
+{
+    for (int t = 1; t <= TB__REL_MANAGER; t++)
+        if (strcmp(rel_names[t], name) == 0) return t;
+    return 0;
+}
+
+const char *tb__idres_errmsg(const tb__idres *r)
+{
+    return r->err.msg;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Hashing and the string pool
+ */
+
+/* Eight bytes at a time through the splitmix finaliser: keys are short (12-20 bytes), so this
+ * beats byte-wise FNV by ~3x and mixes well enough for linear probing. */
+static uint64_t hash_bytes(const char *s, size_t n, uint64_t seed)
+{
+    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = tb__mix64(h ^ w);
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = tb__mix64(h ^ w ^ ((uint64_t)n << 56));
+    return h | 1; /* 0 marks an empty slot */
+}
+
+static int pool_reserve(tb__idres *r, size_t extra)
+{
+    if (r->pool_len + extra <= r->pool_cap) return 0;
+    if (r->pool_len + extra > POOL_LIMIT)
+        return tb__seterr(&r->err, TB_ELIMIT, "identity string pool is full (4 GiB)");
+    size_t cap = r->pool_cap ? r->pool_cap : (1u << 20);
+    while (cap < r->pool_len + extra) cap *= 2;
+    if (cap > POOL_LIMIT) cap = POOL_LIMIT;
+    char *p = realloc(r->pool, cap);
+    if (!p) return tb__seterr(&r->err, TB_ENOMEM, "out of memory growing the string pool");
+    r->pool = p;
+    r->pool_cap = cap;
+    return 0;
+}
+
+/* Appends without a capacity check: callers reserved first, so that a row either applies fully
+ * or not at all. */
+static uint32_t pool_put(tb__idres *r, const char *s, size_t n)
+{
+    assert(r->pool_len + n + 1 <= r->pool_cap);
+    uint32_t off = (uint32_t)r->pool_len;
+    memcpy(r->pool + off, s, n);
+    r->pool[off + n] = '\0';
+    r->pool_len += n + 1;
+    return off;
+}
+
+static inline const char *pstr(const tb__idres *r, uint32_t off)
+{
+    return off ? r->pool + off : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Hash tables
+ */
+
+static int ht_grow(struct htab *t, size_t want)
+{
+    if ((t->n + want) * LOAD_DEN <= t->cap * LOAD_NUM) return 0;
+    size_t cap = t->cap ? t->cap : 1024;
+    while ((t->n + want) * LOAD_DEN > cap * LOAD_NUM) cap *= 2;
+    uint64_t *h = calloc(cap, sizeof *h);
+    uint32_t *v = malloc(cap * sizeof *v);
+    if (!h || !v) {
+        free(h);
+        free(v);
+        return TB_ENOMEM;
+    }
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->h[i]) continue;
+        size_t j = t->h[i] & (cap - 1);
+        while (h[j]) j = (j + 1) & (cap - 1);
+        h[j] = t->h[i];
+        v[j] = t->v[i];
+    }
+    free(t->h);
+    free(t->v);
+    t->h = h;
+    t->v = v;
+    t->cap = cap;
+    return 0;
+}
+
+static void ht_release(struct htab *t)
+{
+    free(t->h);
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+typedef int (*ht_eq)(const tb__idres *r, uint32_t v, const void *probe);
+
+/* Returns the slot holding a value equal to `probe`, or the empty slot where it would go
+ * (*found 0). The table must have room (ht_grow) or be non-empty with free slots. */
+static size_t ht_find(const tb__idres *r, const struct htab *t, uint64_t h, ht_eq eq,
+                      const void *probe, int *found)
+{
+    *found = 0;
+    if (!t->cap) return 0;
+    size_t i = h & (t->cap - 1);
+    while (t->h[i]) {
+        if (t->h[i] == h && eq(r, t->v[i], probe)) {
+            *found = 1;
+            return i;
+        }
+        i = (i + 1) & (t->cap - 1);
+    }
+    return i;
+}
+
+static void ht_set(struct htab *t, size_t slot, uint64_t h, uint32_t v)
+{
+    t->h[slot] = h;
+    t->v[slot] = v;
+    t->n++;
+}
+
+struct key_probe {
+    uint8_t sys;
+    const char *key;
+    size_t len;
+};
+
+static int key_eq(const tb__idres *r, uint32_t v, const void *probe)
+{
+    const struct key_probe *p = probe;
+    const struct keyent *k = &r->keys[v];
+    return k->sys == p->sys && memcmp(r->pool + k->off, p->key, p->len + 1) == 0;
+}
+
+static uint64_t key_hash(uint8_t sys, const char *key, size_t len)
+{
+    return hash_bytes(key, len, 0x6b65790000000000ULL + sys);
+}
+
+struct cert_probe {
+    uint8_t kind;
+    const char *cert;
+    size_t len;
+};
+
+static int cert_eq(const tb__idres *r, uint32_t v, const void *probe)
+{
+    const struct cert_probe *p = probe;
+    const struct party *pt = &r->party[v];
+    return pt->kind == p->kind && pt->cert &&
+           memcmp(r->pool + pt->cert, p->cert, p->len + 1) == 0;
+}
+
+static uint64_t cert_hash(uint8_t kind, const char *cert, size_t len)
+{
+    return hash_bytes(cert, len, 0x6365727400000000ULL + kind);
+}
+
+struct str_probe {
+    const char *s;
+    size_t len;
+};
+
+static int intern_eq(const tb__idres *r, uint32_t v, const void *probe)
+{
+    const struct str_probe *p = probe;
+    return memcmp(r->pool + v, p->s, p->len + 1) == 0;
+}
+
+static int nm_eq(const tb__idres *r, uint32_t v, const void *probe)
+{
+    const struct str_probe *p = probe;
+    return memcmp(r->pool + r->nm[v].off, p->s, p->len + 1) == 0;
+}
+
+/* Interns a value: codes and repeated values (province, org, manager, household ids) are stored
+ * once, which is most of the attribute bytes of a bank. Pool and table must have room. */
+static uint32_t intern(tb__idres *r, const char *s, size_t len)
+{
+    struct str_probe p = {s, len};
+    uint64_t h = hash_bytes(s, len, 0x696e7465726e0000ULL);
+    int found;
+    size_t slot = ht_find(r, &r->interntab, h, intern_eq, &p, &found);
+    if (found) return r->interntab.v[slot];
+    uint32_t off = pool_put(r, s, len);
+    ht_set(&r->interntab, slot, h, off);
+    return off;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Systems and configuration
+ */
+
+static int sys_index(tb__idres *r, const char *name, int add)
+{
+    for (unsigned i = 0; i < r->nsys; i++)
+        if (strcmp(r->sys[i].name, name) == 0) return (int)i;
+    if (!add) return TB_ENOENT;
+    size_t n = strlen(name);
+    if (n == 0 || n > SYS_NAME_MAX)
+        return tb__seterr(&r->err, TB_EINVAL, "system name must be 1..%d bytes, got %zu",
+                          SYS_NAME_MAX, n);
+    if (r->nsys >= MAX_SYSTEMS)
+        return tb__seterr(&r->err, TB_EINVAL, "more than %d source systems", MAX_SYSTEMS);
+    struct sysinfo *s = &r->sys[r->nsys];
+    memcpy(s->name, name, n + 1);
+    /* Defaults: the core system is the bank's master, the card system an older satellite. */
+    s->prio = strcmp(name, "core") == 0 ? 100 : strcmp(name, "card") == 0 ? 50 : DEFAULT_PRIO;
+    return (int)r->nsys++;
+}
+
+int tb__idres_set_priority(tb__idres *r, const char *system, int priority)
+{
+    int i = sys_index(r, system ? system : "", 1);
+    if (i < 0) return i;
+    r->sys[i].prio = priority;
+    return 0;
+}
+
+int tb__idres_set_rule(tb__idres *r, int field, tb__surv_rule rule)
+{
+    if (field < 0 || field >= TB__F_COUNT || rule < TB__SURV_PRIORITY || rule > TB__SURV_FIRST)
+        return tb__seterr(&r->err, TB_EINVAL, "survivorship rule %d for field %d is not valid",
+                          (int)rule, field);
+    r->rule[field] = (uint8_t)rule;
+    return 0;
+}
+
+static int nm_add(tb__idres *r, const char *name, const char *mobile, uint32_t gid);
+
+void tb__idres_set_match(tb__idres *r, unsigned flags)
+{
+    unsigned was = r->match;
+    r->match = flags & TB__MATCH_NAME_MOBILE;
+    if (!(was & TB__MATCH_NAME_MOBILE) && (r->match & TB__MATCH_NAME_MOBILE)) {
+        /* Parties loaded before the rule was switched on must be findable by it too. Failing to
+         * index one only loses a possible match, so errors are not fatal here. */
+        for (uint32_t g = 0; g < r->nparty; g++) {
+            const struct party *p = &r->party[g];
+            if (p->kind == TB__PARTY_PERSON && p->merged == TB__GID_NONE &&
+                p->val[TB__F_NAME] && p->val[TB__F_MOBILE])
+                (void)nm_add(r, pstr(r, p->val[TB__F_NAME]), pstr(r, p->val[TB__F_MOBILE]), g);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Growth helpers: everything a row may need is reserved before anything is changed.
+ */
+
+static int grow_sz(void **ptr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) c *= 2;
+    void *p = realloc(*ptr, c * elem);
+    if (!p) return TB_ENOMEM;
+    *ptr = p;
+    *cap = c;
+    return 0;
+}
+
+static int grow_u32(void **ptr, uint32_t *cap, size_t need, size_t elem)
+{
+    if (need > UINT32_MAX - 1) return TB_ELIMIT;
+    size_t c = *cap;
+    int rc = grow_sz(ptr, &c, need, elem);
+    if (rc) return rc;
+    *cap = (uint32_t)(c > UINT32_MAX ? UINT32_MAX : c);
+    return 0;
+}
+
+static int reserve_party(tb__idres *r, size_t extra)
+{
+    uint32_t cap = r->party_cap;
+    int rc = grow_u32((void **)&r->party, &cap, (size_t)r->nparty + extra, sizeof *r->party);
+    if (rc == 0 && cap != r->party_cap) {
+        uint16_t *t = realloc(r->touched, (size_t)cap * sizeof *t);
+        if (!t) return TB_ENOMEM;
+        memset(t + r->party_cap, 0, (size_t)(cap - r->party_cap) * sizeof *t);
+        r->touched = t;
+        r->party_cap = cap;
+    }
+    return rc;
+}
+
+static int reserve_keys(tb__idres *r, size_t extra)
+{
+    return grow_u32((void **)&r->keys, &r->keys_cap, (size_t)r->nkeys + extra, sizeof *r->keys);
+}
+
+static uint32_t new_party(tb__idres *r, uint8_t kind)
+{
+    uint32_t gid = r->nparty++;
+    struct party *p = &r->party[gid];
+    memset(p, 0, sizeof *p);
+    memset(p->src, SRC_NONE, sizeof p->src);
+    p->kind = kind;
+    p->merged = TB__GID_NONE;
+    p->first_key = UINT32_MAX;
+    r->touched[gid] = 0;
+    r->nlive++;
+    return gid;
+}
+
+static void add_key(tb__idres *r, uint8_t sys, uint32_t off, uint32_t gid, size_t slot, uint64_t h)
+{
+    uint32_t k = r->nkeys++;
+    r->keys[k] = (struct keyent){.off = off, .gid = gid, .next = UINT32_MAX, .sys = sys};
+    /* Append at the tail so a party's keys list in the order they were first seen. */
+    uint32_t *link = &r->party[gid].first_key;
+    while (*link != UINT32_MAX) link = &r->keys[*link].next;
+    *link = k;
+    ht_set(&r->keytab, slot, h, k);
+}
+
+static uint32_t root(const tb__idres *r, uint32_t gid)
+{
+    for (int hop = 0; hop < MERGE_HOPS && r->party[gid].merged != TB__GID_NONE; hop++)
+        gid = r->party[gid].merged;
+    return gid;
+}
+
+static int nm_add(tb__idres *r, const char *name, const char *mobile, uint32_t gid)
+{
+    size_t ln = strlen(name), lm = strlen(mobile);
+    int rc = pool_reserve(r, ln + lm + 2);
+    if (rc == 0) rc = ht_grow(&r->nmtab, 1);
+    if (rc == 0) rc = grow_u32((void **)&r->nm, &r->nm_cap, (size_t)r->nnm + 1, sizeof *r->nm);
+    if (rc) return rc;
+    char buf[512];
+    if (ln + lm + 2 > sizeof buf) return 0; /* absurd lengths never match anything anyway */
+    memcpy(buf, name, ln);
+    buf[ln] = '\x1f';
+    memcpy(buf + ln + 1, mobile, lm + 1);
+    struct str_probe p = {buf, ln + lm + 1};
+    uint64_t h = hash_bytes(buf, p.len, 0x6e6d000000000000ULL);
+    int found;
+    size_t slot = ht_find(r, &r->nmtab, h, nm_eq, &p, &found);
+    if (found) return 0; /* the first holder keeps the pair */
+    r->nm[r->nnm] = (struct nment){.off = pool_put(r, buf, p.len), .gid = gid};
+    ht_set(&r->nmtab, slot, h, r->nnm++);
+    return 0;
+}
+
+static int nm_lookup(const tb__idres *r, const char *name, const char *mobile, uint32_t *gid)
+{
+    char buf[512];
+    size_t ln = strlen(name), lm = strlen(mobile);
+    if (!r->nmtab.cap || ln + lm + 2 > sizeof buf) return TB_ENOENT;
+    memcpy(buf, name, ln);
+    buf[ln] = '\x1f';
+    memcpy(buf + ln + 1, mobile, lm + 1);
+    struct str_probe p = {buf, ln + lm + 1};
+    int found;
+    size_t slot = ht_find(r, &r->nmtab, hash_bytes(buf, p.len, 0x6e6d000000000000ULL), nm_eq, &p,
+                          &found);
+    if (!found) return TB_ENOENT;
+    *gid = root(r, r->nm[r->nmtab.v[slot]].gid);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Observe
+ */
+
+static inline int given(const char *s)
+{
+    return s && *s;
+}
+
+static uint16_t clamp_day(int32_t d)
+{
+    return d < 0 ? 0 : d > 65535 ? 65535 : (uint16_t)d;
+}
+
+/* Does a value from (prio, day) replace the current one from (cprio, cday)? Ties keep the
+ * current value, so that the result does not depend on the order of equal rows in a file. */
+static int wins(int rule, int prio, uint16_t day, int cprio, uint16_t cday)
+{
+    switch (rule) {
+    case TB__SURV_RECENT:
+        return day > cday || (day == cday && prio > cprio);
+    case TB__SURV_FIRST:
+        return 0;
+    default:
+        return prio > cprio || (prio == cprio && day > cday);
+    }
+}
+
+int tb__idres_lookup(const tb__idres *r, const char *system, const char *key, uint32_t *gid)
+{
+    *gid = TB__GID_NONE;
+    if (!system || !key) return TB_EINVAL;
+    int s = -1;
+    for (unsigned i = 0; i < r->nsys; i++)
+        if (strcmp(r->sys[i].name, system) == 0) s = (int)i;
+    if (s < 0 || !r->keytab.cap) return TB_ENOENT;
+    struct key_probe p = {(uint8_t)s, key, strlen(key)};
+    int found;
+    size_t slot = ht_find(r, &r->keytab, key_hash(p.sys, key, p.len), key_eq, &p, &found);
+    if (!found) return TB_ENOENT;
+    *gid = root(r, r->keys[r->keytab.v[slot]].gid);
+    return 0;
+}
+
+int tb__idres_lookup_cert(const tb__idres *r, tb__party_kind kind, const char *cert_no,
+                          uint32_t *gid)
+{
+    *gid = TB__GID_NONE;
+    if (!given(cert_no) || !r->certtab.cap) return TB_ENOENT;
+    struct cert_probe p = {(uint8_t)kind, cert_no, strlen(cert_no)};
+    int found;
+    size_t slot =
+        ht_find(r, &r->certtab, cert_hash(p.kind, cert_no, p.len), cert_eq, &p, &found);
+    if (!found) return TB_ENOENT;
+    *gid = root(r, r->certtab.v[slot]);
+    return 0;
+}
+
+static void apply_attrs(tb__idres *r, uint32_t gid, uint8_t sys, int prio, uint16_t day,
+                        const char *const *vals, const size_t *lens)
+{
+    struct party *p = &r->party[gid];
+    int saved = gid < r->nsaved_party;
+    for (int f = 0; f < TB__F_COUNT; f++) {
+        if (!vals[f]) continue;
+        uint16_t bit = (uint16_t)(1u << f);
+        uint32_t off = intern(r, vals[f], lens[f]);
+        uint32_t cur = p->val[f];
+        int cprio = cur ? r->sys[p->src[f]].prio : 0;
+        if (cur == off) {
+            /* Same value: the better-ranked source becomes its source of record. */
+            if ((p->src[f] != sys || p->day[f] != day) &&
+                wins(r->rule[f] == TB__SURV_FIRST ? TB__SURV_PRIORITY : r->rule[f], prio, day,
+                     cprio, p->day[f])) {
+                p->src[f] = sys;
+                p->day[f] = day;
+                if (saved) p->flags |= PARTY_DIRTY;
+            }
+            r->touched[gid] |= bit;
+            continue;
+        }
+        int take = !cur || wins(r->rule[f], prio, day, cprio, p->day[f]);
+        if (cur && (r->touched[gid] & bit)) {
+            r->confl[r->nconfl++] = (struct conflict){.gid = gid,
+                                                      .a_off = cur,
+                                                      .b_off = off,
+                                                      .field = (uint8_t)f,
+                                                      .a_sys = p->src[f],
+                                                      .b_sys = sys,
+                                                      .chosen_b = (uint8_t)take};
+            r->stats.conflicts++;
+        }
+        if (take) {
+            if (saved) {
+                r->hist[r->nhist++] = (struct hist){
+                    .gid = gid, .old_off = cur, .new_off = off, .field = (uint8_t)f, .sys = sys};
+                p->flags |= PARTY_DIRTY;
+                r->stats.changes++;
+            }
+            p->val[f] = off;
+            p->src[f] = sys;
+            p->day[f] = day;
+        }
+        r->touched[gid] |= bit;
+    }
+}
+
+int tb__idres_observe(tb__idres *r, const tb__party_obs *o, uint32_t *gidp, tb__match_how *how)
+{
+    if (gidp) *gidp = TB__GID_NONE;
+    tb__clearerr(&r->err);
+    if (!o || !given(o->system) || !given(o->key))
+        return tb__seterr(&r->err, TB_EINVAL, "an observation needs a system and a key");
+    if (o->kind != TB__PARTY_PERSON && o->kind != TB__PARTY_COMPANY)
+        return tb__seterr(&r->err, TB_EINVAL, "observation of '%s' has kind %d: not a party kind",
+                          o->system, (int)o->kind);
+    int s = sys_index(r, o->system, 1);
+    if (s < 0) return s;
+    uint8_t sys = (uint8_t)s;
+
+    /* Reserve everything this row can need, so it applies fully or not at all. */
+    const char *vals[TB__F_COUNT];
+    size_t lens[TB__F_COUNT];
+    size_t need = 0;
+    for (int f = 0; f < TB__F_COUNT; f++) {
+        const char *v = f == TB__F_CUST_TYPE && given(o->cust_type) ? o->cust_type : o->attr[f];
+        vals[f] = given(v) ? v : NULL;
+        lens[f] = vals[f] ? strlen(v) : 0;
+        need += lens[f] + 1;
+    }
+    size_t klen = strlen(o->key);
+    const char *cert = given(o->cert_no) ? o->cert_no : NULL;
+    size_t clen = cert ? strlen(cert) : 0;
+    const char *ctype = given(o->cert_type) ? o->cert_type : NULL;
+    need += klen + clen + (ctype ? strlen(ctype) : 0) + 3;
+    int rc = pool_reserve(r, need);
+    if (rc == 0) rc = reserve_party(r, 1);
+    if (rc == 0) rc = reserve_keys(r, 1);
+    if (rc == 0) rc = ht_grow(&r->keytab, 1);
+    if (rc == 0) rc = ht_grow(&r->certtab, 1);
+    if (rc == 0) rc = ht_grow(&r->interntab, TB__F_COUNT + 1);
+    if (rc == 0) rc = grow_sz((void **)&r->hist, &r->hist_cap, r->nhist + TB__F_COUNT, sizeof *r->hist);
+    if (rc == 0)
+        rc = grow_sz((void **)&r->confl, &r->confl_cap, r->nconfl + TB__F_COUNT, sizeof *r->confl);
+    if (rc == TB_ENOMEM) return tb__seterr(&r->err, rc, "out of memory resolving identities");
+    if (rc == TB_ELIMIT && !r->err.code)
+        return tb__seterr(&r->err, rc, "more than %u parties or keys", UINT32_MAX - 1);
+    if (rc) return rc;
+
+    r->stats.observed++;
+    struct key_probe kp = {sys, o->key, klen};
+    uint64_t kh = key_hash(sys, o->key, klen);
+    int found;
+    size_t kslot = ht_find(r, &r->keytab, kh, key_eq, &kp, &found);
+    uint32_t gid = TB__GID_NONE;
+    tb__match_how m = TB__MATCHED_NEW;
+    struct cert_probe cp = {(uint8_t)o->kind, cert, clen};
+    uint64_t ch = cert ? cert_hash(cp.kind, cert, clen) : 0;
+    size_t cslot = 0;
+    int cfound = 0;
+    if (cert) cslot = ht_find(r, &r->certtab, ch, cert_eq, &cp, &cfound);
+    if (found) {
+        gid = root(r, r->keys[r->keytab.v[kslot]].gid);
+        m = TB__MATCHED_KEY;
+        r->stats.by_key++;
+    } else if (cfound) {
+        gid = root(r, r->certtab.v[cslot]);
+        m = TB__MATCHED_CERT;
+        r->stats.by_cert++;
+    } else if (!cert && (r->match & TB__MATCH_NAME_MOBILE) && o->kind == TB__PARTY_PERSON &&
+               vals[TB__F_NAME] && vals[TB__F_MOBILE] &&
+               nm_lookup(r, vals[TB__F_NAME], vals[TB__F_MOBILE], &gid) == 0 &&
+               r->party[gid].kind == TB__PARTY_PERSON) {
+        m = TB__MATCHED_RULE;
+        r->stats.by_rule++;
+    } else {
+        gid = new_party(r, (uint8_t)o->kind);
+        r->stats.created++;
+    }
+    if (!found) {
+        add_key(r, sys, pool_put(r, o->key, klen), gid, kslot, kh);
+        r->stats.keys_added++;
+    }
+    struct party *p = &r->party[gid];
+    /* A party known only by key or rule learns its certificate from the first row that has one.
+     * A row whose cert belongs to another party keeps its key's party: that is a merge decision
+     * for a data steward (tagbase customer merge), not for a batch load. */
+    if (cert && !cfound && !p->cert && p->kind == o->kind) {
+        p->cert = pool_put(r, cert, clen);
+        if (ctype) p->cert_type = intern(r, ctype, strlen(ctype));
+        ht_set(&r->certtab, cslot, ch, gid);
+        if (gid < r->nsaved_party) p->flags |= PARTY_DIRTY;
+    } else if (p->cert && !p->cert_type && ctype && cfound) {
+        p->cert_type = intern(r, ctype, strlen(ctype));
+    }
+    apply_attrs(r, gid, sys, o->priority ? o->priority : r->sys[sys].prio, clamp_day(o->as_of),
+                vals, lens);
+    if ((r->match & TB__MATCH_NAME_MOBILE) && o->kind == TB__PARTY_PERSON && vals[TB__F_NAME] &&
+        vals[TB__F_MOBILE])
+        (void)nm_add(r, vals[TB__F_NAME], vals[TB__F_MOBILE], gid); /* only loses a match */
+    if (gidp) *gidp = gid;
+    if (how) *how = m;
+    return 0;
+}
+
+int tb__idres_relate(tb__idres *r, uint32_t gid, tb__rel_type type, const char *target,
+                     uint32_t target_gid, const char *role)
+{
+    tb__clearerr(&r->err);
+    if (gid >= r->nparty || !tb__rel_name((int)type) || !given(target) ||
+        (target_gid != TB__GID_NONE && target_gid >= r->nparty))
+        return tb__seterr(&r->err, TB_EINVAL, "relation of gid %u (type %d) is not valid", gid,
+                          (int)type);
+    size_t lt = strlen(target), lr = given(role) ? strlen(role) : 0;
+    int rc = pool_reserve(r, lt + lr + 2);
+    if (rc == 0) rc = ht_grow(&r->interntab, 2);
+    if (rc == 0) rc = grow_sz((void **)&r->rel, &r->rel_cap, r->nrel + 1, sizeof *r->rel);
+    if (rc == TB_ENOMEM) return tb__seterr(&r->err, rc, "out of memory recording a relation");
+    if (rc) return rc;
+    r->rel[r->nrel++] = (struct relation){.gid = root(r, gid),
+                                          .type = (uint8_t)type,
+                                          .target_off = intern(r, target, lt),
+                                          .target_gid = target_gid == TB__GID_NONE
+                                                            ? TB__GID_NONE
+                                                            : root(r, target_gid),
+                                          .role_off = lr ? intern(r, role, lr) : 0};
+    r->stats.relations++;
+    return 0;
+}
+
+uint32_t tb__idres_count(const tb__idres *r)
+{
+    return r->nparty;
+}
+
+uint32_t tb__idres_live(const tb__idres *r)
+{
+    return r->nlive;
+}
+
+void tb__idres_stats_get(const tb__idres *r, tb__idres_stats *out)
+{
+    *out = r->stats;
+}
+
+int tb__idres_golden(const tb__idres *r, uint32_t gid, tb__golden *out)
+{
+    memset(out, 0, sizeof *out);
+    if (gid >= r->nparty) return TB_ENOENT;
+    const struct party *p = &r->party[gid];
+    out->gid = gid;
+    out->merged_into = p->merged;
+    out->kind = (tb__party_kind)p->kind;
+    out->cert_no = pstr(r, p->cert);
+    out->cert_type = pstr(r, p->cert_type);
+    for (int f = 0; f < TB__F_COUNT; f++) {
+        out->value[f] = pstr(r, p->val[f]);
+        out->source[f] = p->val[f] ? r->sys[p->src[f]].name : NULL;
+        out->as_of[f] = p->day[f];
+    }
+    for (uint32_t k = p->first_key; k != UINT32_MAX; k = r->keys[k].next) {
+        if (out->nkeys < TB__GOLDEN_MAX_KEYS) {
+            out->key_system[out->nkeys] = r->sys[r->keys[k].sys].name;
+            out->key[out->nkeys] = r->pool + r->keys[k].off;
+        }
+        out->nkeys++;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Open: load the id map
+ */
+
+/* Parses "core=100,card=50" / "mobile=recent,birth_date=first" / "name_mobile" settings. */
+static int apply_settings(tb__idres *r, tb_db *db)
+{
+    static const char *const keys[] = {"identity.priority", "identity.survivorship",
+                                       "identity.match"};
+    for (int k = 0; k < 3; k++) {
+        char *v = NULL;
+        int rc = tb_db_get_setting(db, keys[k], &v);
+        if (rc == TB_ENOENT) continue;
+        if (rc) return rc;
+        rc = 0;
+        char *save = NULL;
+        for (char *item = strtok_r(v, ", ", &save); item && !rc;
+             item = strtok_r(NULL, ", ", &save)) {
+            char *eq = strchr(item, '=');
+            if (k == 2) {
+                if (strcmp(item, "name_mobile") == 0) r->match |= TB__MATCH_NAME_MOBILE;
+                else if (strcmp(item, "none") != 0) rc = TB_EINVAL;
+                continue;
+            }
+            if (!eq) {
+                rc = TB_EINVAL;
+                break;
+            }
+            *eq++ = '\0';
+            if (k == 0) {
+                char *end;
+                long prio = strtol(eq, &end, 10);
+                rc = *end || end == eq ? TB_EINVAL : tb__idres_set_priority(r, item, (int)prio);
+            } else {
+                int f = tb__field_by_name(item);
+                int rule = strcmp(eq, "priority") == 0 ? TB__SURV_PRIORITY
+                           : strcmp(eq, "recent") == 0 ? TB__SURV_RECENT
+                           : strcmp(eq, "first") == 0  ? TB__SURV_FIRST
+                                                       : -1;
+                rc = f < 0 || rule < 0 ? TB_EINVAL : tb__idres_set_rule(r, f, (tb__surv_rule)rule);
+            }
+        }
+        free(v);
+        if (rc)
+            return tb__seterr(tb__db_err(db), rc, "setting '%s' is not valid (see docs/identity.md)",
+                              keys[k]);
+    }
+    return 0;
+}
+
+/* attrs: per field in tb__party_field order, separated by RS (0x1e): empty for NULL, else
+ * value US system US as_of-days (US = 0x1f). Compact and parsed without a JSON library: it is
+ * read for every party at every open. */
+static int load_attrs(tb__idres *r, struct party *p, const char *a, size_t len)
+{
+    const char *end = a + len;
+    for (int f = 0; f < TB__F_COUNT; f++) {
+        const char *e = memchr(a, '\x1e', (size_t)(end - a));
+        if (!e) e = end;
+        if (e > a) {
+            const char *u1 = memchr(a, '\x1f', (size_t)(e - a));
+            const char *u2 = u1 ? memchr(u1 + 1, '\x1f', (size_t)(e - u1 - 1)) : NULL;
+            if (!u2 || u2 - u1 - 1 > SYS_NAME_MAX) return TB_ECORRUPT;
+            char sname[SYS_NAME_MAX + 1];
+            memcpy(sname, u1 + 1, (size_t)(u2 - u1 - 1));
+            sname[u2 - u1 - 1] = '\0';
+            int s = sys_index(r, sname, 1);
+            if (s < 0) return TB_ECORRUPT;
+            long day = 0;
+            for (const char *d = u2 + 1; d < e; d++) {
+                if (*d < '0' || *d > '9' || day > 65535) return TB_ECORRUPT;
+                day = day * 10 + (*d - '0');
+            }
+            size_t vl = (size_t)(u1 - a);
+            int rc = pool_reserve(r, vl + 1);
+            if (rc == 0) rc = ht_grow(&r->interntab, 1);
+            if (rc) return rc;
+            p->val[f] = intern(r, a, vl);
+            p->src[f] = (uint8_t)s;
+            p->day[f] = clamp_day((int32_t)day);
+        }
+        a = e < end ? e + 1 : end;
+    }
+    return 0;
+}
+
+static int load_parties(tb__idres *r, tb_db *db)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_LOAD_PARTY,
+                           "SELECT gid, kind, cert_type, cert_no, merged_into, attrs FROM party "
+                           "ORDER BY gid",
+                           &st);
+    if (rc) return rc;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t g = sqlite3_column_int64(st, 0);
+        if (g != (int64_t)r->nparty) {
+            rc = tb__seterr(tb__db_err(db), TB_ECORRUPT,
+                            "party gids are not dense: found %lld, expected %u", (long long)g,
+                            r->nparty);
+            goto out;
+        }
+        const char *kind = (const char *)sqlite3_column_text(st, 1);
+        const char *ctype = (const char *)sqlite3_column_text(st, 2);
+        const char *cert = (const char *)sqlite3_column_text(st, 3);
+        const char *attrs = (const char *)sqlite3_column_text(st, 5);
+        size_t alen = (size_t)sqlite3_column_bytes(st, 5);
+        size_t clen = cert ? strlen(cert) : 0;
+        rc = reserve_party(r, 1);
+        if (rc == 0) rc = pool_reserve(r, clen + (ctype ? strlen(ctype) : 0) + 2);
+        if (rc == 0) rc = ht_grow(&r->certtab, 1);
+        if (rc == 0) rc = ht_grow(&r->interntab, 1);
+        if (rc) goto out_nomem;
+        uint32_t gid = new_party(r, kind && strcmp(kind, "company") == 0 ? TB__PARTY_COMPANY
+                                                                          : TB__PARTY_PERSON);
+        struct party *p = &r->party[gid];
+        if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+            int64_t m = sqlite3_column_int64(st, 4);
+            if (m < 0 || m >= UINT32_MAX) {
+                rc = tb__seterr(tb__db_err(db), TB_ECORRUPT, "party %u: bad merged_into", gid);
+                goto out;
+            }
+            p->merged = (uint32_t)m;
+            r->nlive--;
+        }
+        if (ctype) p->cert_type = intern(r, ctype, strlen(ctype));
+        if (cert && *cert) {
+            struct cert_probe cp = {p->kind, cert, clen};
+            uint64_t h = cert_hash(p->kind, cert, clen);
+            int found;
+            size_t slot = ht_find(r, &r->certtab, h, cert_eq, &cp, &found);
+            p->cert = pool_put(r, cert, clen);
+            if (!found) ht_set(&r->certtab, slot, h, gid);
+        }
+        rc = attrs ? load_attrs(r, p, attrs, alen) : TB_ECORRUPT;
+        if (rc == TB_ECORRUPT) {
+            rc = tb__seterr(tb__db_err(db), rc, "party %u: attrs are not in the stored format", gid);
+            goto out;
+        }
+        if (rc) goto out_nomem;
+    }
+    if (src != SQLITE_DONE) rc = tb__meta_seterr_sqlite(db, src, "cannot read parties");
+    /* merged_into must point at an existing party; checked after all are read. */
+    for (uint32_t g = 0; rc == 0 && g < r->nparty; g++)
+        if (r->party[g].merged != TB__GID_NONE && r->party[g].merged >= r->nparty)
+            rc = tb__seterr(tb__db_err(db), TB_ECORRUPT, "party %u merged into unknown %u", g,
+                            r->party[g].merged);
+    goto out;
+out_nomem:
+    if (rc == TB_ENOMEM || rc == TB_ELIMIT)
+        rc = tb__seterr(tb__db_err(db), rc, "cannot hold the id map in memory: %s",
+                        rc == TB_ENOMEM ? "out of memory" : r->err.msg);
+out:
+    tb__meta_stmt_done(st);
+    return rc;
+}
+
+static int load_keys(tb__idres *r, tb_db *db)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_LOAD_KEY, "SELECT system, key, gid FROM party_key", &st);
+    if (rc) return rc;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *sysname = (const char *)sqlite3_column_text(st, 0);
+        const char *key = (const char *)sqlite3_column_text(st, 1);
+        int64_t g = sqlite3_column_int64(st, 2);
+        if (!sysname || !key || g < 0 || g >= (int64_t)r->nparty) {
+            rc = tb__seterr(tb__db_err(db), TB_ECORRUPT, "party_key row with an unknown gid %lld",
+                            (long long)g);
+            goto out;
+        }
+        int s = sys_index(r, sysname, 1);
+        if (s < 0) {
+            rc = tb__seterr(tb__db_err(db), TB_ECORRUPT, "party_key: %s", r->err.msg);
+            goto out;
+        }
+        size_t klen = strlen(key);
+        rc = pool_reserve(r, klen + 1);
+        if (rc == 0) rc = reserve_keys(r, 1);
+        if (rc == 0) rc = ht_grow(&r->keytab, 1);
+        if (rc) {
+            rc = tb__seterr(tb__db_err(db), rc, "cannot hold the id map in memory");
+            goto out;
+        }
+        struct key_probe kp = {(uint8_t)s, key, klen};
+        uint64_t h = key_hash(kp.sys, key, klen);
+        int found;
+        size_t slot = ht_find(r, &r->keytab, h, key_eq, &kp, &found);
+        if (found) continue; /* the primary key makes this impossible */
+        add_key(r, (uint8_t)s, pool_put(r, key, klen), (uint32_t)g, slot, h);
+    }
+    if (src != SQLITE_DONE) rc = tb__meta_seterr_sqlite(db, src, "cannot read party keys");
+out:
+    tb__meta_stmt_done(st);
+    return rc;
+}
+
+int tb__idres_open(tb_db *db, tb__idres **out)
+{
+    *out = NULL;
+    tb__idres *r = calloc(1, sizeof *r);
+    if (!r) return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory opening the id map");
+    int rc = pool_reserve(r, 1);
+    if (rc) goto out_free;
+    r->pool[0] = '\0';
+    r->pool_len = 1; /* offset 0 means NULL */
+    (void)sys_index(r, "core", 1);
+    (void)sys_index(r, "card", 1);
+    unsigned match = 0;
+    rc = apply_settings(r, db);
+    if (rc) goto out_free;
+    match = r->match;
+    r->match = 0;
+    rc = load_parties(r, db);
+    if (rc == 0) rc = load_keys(r, db);
+    if (rc) goto out_free;
+    r->nsaved_party = r->nparty;
+    r->nsaved_keys = r->nkeys;
+    tb__idres_set_match(r, match);
+    *out = r;
+    return 0;
+out_free:
+    if (rc == TB_ENOMEM && !tb__db_err(db)->code)
+        tb__seterr(tb__db_err(db), rc, "out of memory opening the id map");
+    tb__idres_free(r);
+    return rc;
+}
+
+void tb__idres_free(tb__idres *r)
+{
+    if (!r) return;
+    free(r->pool);
+    free(r->party);
+    free(r->touched);
+    free(r->keys);
+    free(r->nm);
+    free(r->hist);
+    free(r->confl);
+    free(r->rel);
+    ht_release(&r->keytab);
+    ht_release(&r->certtab);
+    ht_release(&r->interntab);
+    ht_release(&r->nmtab);
+    free(r);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Commit: persist the session inside the caller's transaction
+ */
+
+static int encode_attrs(const tb__idres *r, const struct party *p, tb__buf *b)
+{
+    tb__buf_reset(b);
+    int rc = 0;
+    for (int f = 0; f < TB__F_COUNT && rc == 0; f++) {
+        if (f) rc = tb__buf_putc(b, '\x1e');
+        if (!p->val[f] || rc) continue;
+        /* The separators never occur in extract values; if one did, a space keeps the record
+         * parseable rather than failing a whole load on one cosmetic byte. */
+        size_t at = b->len;
+        rc = tb__buf_puts(b, r->pool + p->val[f]);
+        for (size_t i = at; rc == 0 && i < b->len; i++)
+            if (b->data[i] == '\x1e' || b->data[i] == '\x1f') b->data[i] = ' ';
+        if (rc == 0) rc = tb__buf_putc(b, '\x1f');
+        if (rc == 0) rc = tb__buf_puts(b, r->sys[p->src[f]].name);
+        if (rc == 0) rc = tb__buf_putc(b, '\x1f');
+        if (rc == 0) rc = tb__buf_put_u64(b, p->day[f]);
+    }
+    return rc;
+}
+
+static void bind_off(const tb__idres *r, sqlite3_stmt *st, int col, uint32_t off)
+{
+    if (off) sqlite3_bind_text(st, col, r->pool + off, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, col);
+}
+
+static void bind_masked(sqlite3_stmt *st, int col, int field, const char *v)
+{
+    char m[256];
+    tb__mask_field(field, v, m, sizeof m);
+    sqlite3_bind_text(st, col, m, -1, SQLITE_TRANSIENT);
+}
+
+static int bind_party(const tb__idres *r, sqlite3_stmt *st, uint32_t gid, tb__buf *b)
+{
+    const struct party *p = &r->party[gid];
+    if (encode_attrs(r, p, b)) return TB_ENOMEM;
+    sqlite3_bind_int64(st, 1, gid);
+    sqlite3_bind_text(st, 2, p->kind == TB__PARTY_COMPANY ? "company" : "person", -1,
+                      SQLITE_STATIC);
+    bind_off(r, st, 3, p->cert_type);
+    bind_off(r, st, 4, p->cert);
+    bind_off(r, st, 5, p->val[TB__F_CUST_TYPE]);
+    bind_off(r, st, 6, p->val[TB__F_NAME]);
+    bind_off(r, st, 7, p->val[TB__F_MOBILE]);
+    sqlite3_bind_text(st, 8, b->data ? b->data : "", (int)b->len, SQLITE_STATIC);
+    return 0;
+}
+
+int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
+{
+    if (!batch_date || !*batch_date)
+        return tb__seterr(tb__db_err(db), TB_EINVAL, "identity commit needs a batch date");
+    if (sqlite3_get_autocommit(tb__db_sqlite(db)))
+        return tb__seterr(tb__db_err(db), TB_EINVAL,
+                          "identity commit must run inside the caller's transaction");
+    tb__buf b = TB__BUF_INIT;
+    char now[TB__TIME_TEXT_LEN];
+    tb__now_text(now);
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_INS_PARTY,
+                           "INSERT INTO party (gid, kind, cert_type, cert_no, cust_type, name, "
+                           "mobile, attrs, first_batch, last_batch, first_load, last_load) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?10)",
+                           &st);
+    for (uint32_t g = r->nsaved_party; rc == 0 && g < r->nparty; g++) {
+        if (bind_party(r, st, g, &b)) {
+            rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting parties");
+            tb__meta_stmt_done(st);
+            break;
+        }
+        sqlite3_bind_text(st, 9, batch_date, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 10, load_id);
+        rc = tb__meta_run(db, st, "cannot insert a party");
+    }
+    if (rc) goto out;
+    rc = tb__meta_stmt(db, TB__STMT_ID_UPD_PARTY,
+                       "UPDATE party SET kind = ?2, cert_type = ?3, cert_no = ?4, cust_type = ?5, "
+                       "name = ?6, mobile = ?7, attrs = ?8, last_batch = ?9, last_load = ?10 "
+                       "WHERE gid = ?1",
+                       &st);
+    for (uint32_t g = 0; rc == 0 && g < r->nsaved_party; g++) {
+        if (!(r->party[g].flags & PARTY_DIRTY)) continue;
+        if (bind_party(r, st, g, &b)) {
+            rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting parties");
+            tb__meta_stmt_done(st);
+            break;
+        }
+        sqlite3_bind_text(st, 9, batch_date, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 10, load_id);
+        rc = tb__meta_run(db, st, "cannot update a party");
+    }
+    if (rc) goto out;
+    rc = tb__meta_stmt(db, TB__STMT_ID_INS_KEY,
+                       "INSERT INTO party_key (system, key, gid, first_batch, load_id) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5)",
+                       &st);
+    for (uint32_t k = r->nsaved_keys; rc == 0 && k < r->nkeys; k++) {
+        const struct keyent *e = &r->keys[k];
+        sqlite3_bind_text(st, 1, r->sys[e->sys].name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->pool + e->off, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, e->gid);
+        sqlite3_bind_text(st, 4, batch_date, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, load_id);
+        rc = tb__meta_run(db, st, "cannot insert a party key");
+    }
+    if (rc) goto out;
+    rc = tb__meta_stmt(db, TB__STMT_ID_INS_HISTORY,
+                       "INSERT INTO party_history (gid, batch_date, load_id, field, old_value, "
+                       "new_value, source, changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                       &st);
+    for (size_t i = 0; rc == 0 && i < r->nhist; i++) {
+        const struct hist *h = &r->hist[i];
+        sqlite3_bind_int64(st, 1, h->gid);
+        sqlite3_bind_text(st, 2, batch_date, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, load_id);
+        sqlite3_bind_text(st, 4, field_names[h->field], -1, SQLITE_STATIC);
+        bind_off(r, st, 5, h->old_off);
+        bind_off(r, st, 6, h->new_off);
+        sqlite3_bind_text(st, 7, r->sys[h->sys].name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
+        rc = tb__meta_run(db, st, "cannot record party history");
+    }
+    if (rc) goto out;
+    rc = tb__meta_stmt(db, TB__STMT_ID_INS_CONFLICT,
+                       "INSERT INTO party_conflict (gid, batch_date, load_id, field, value_a, "
+                       "source_a, value_b, source_b, chosen) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                       &st);
+    for (size_t i = 0; rc == 0 && i < r->nconfl; i++) {
+        const struct conflict *c = &r->confl[i];
+        sqlite3_bind_int64(st, 1, c->gid);
+        sqlite3_bind_text(st, 2, batch_date, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, load_id);
+        sqlite3_bind_text(st, 4, field_names[c->field], -1, SQLITE_STATIC);
+        bind_masked(st, 5, c->field, r->pool + c->a_off);
+        sqlite3_bind_text(st, 6, r->sys[c->a_sys].name, -1, SQLITE_STATIC);
+        bind_masked(st, 7, c->field, r->pool + c->b_off);
+        sqlite3_bind_text(st, 8, r->sys[c->b_sys].name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, c->chosen_b ? "b" : "a", 1, SQLITE_STATIC);
+        rc = tb__meta_run(db, st, "cannot record a survivorship conflict");
+    }
+    if (rc) goto out;
+    rc = tb__meta_stmt(db, TB__STMT_ID_UPS_RELATION,
+                       "INSERT OR REPLACE INTO party_relation (gid, rel_type, target, target_gid, "
+                       "role, batch_date, load_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                       &st);
+    for (size_t i = 0; rc == 0 && i < r->nrel; i++) {
+        const struct relation *l = &r->rel[i];
+        sqlite3_bind_int64(st, 1, l->gid);
+        sqlite3_bind_text(st, 2, rel_names[l->type], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, r->pool + l->target_off, -1, SQLITE_STATIC);
+        if (l->target_gid != TB__GID_NONE) sqlite3_bind_int64(st, 4, l->target_gid);
+        bind_off(r, st, 5, l->role_off);
+        sqlite3_bind_text(st, 6, batch_date, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, load_id);
+        rc = tb__meta_run(db, st, "cannot record a relation");
+    }
+    if (rc) goto out;
+    /* The session is now in the caller's transaction: start the next one from here. */
+    for (uint32_t g = 0; g < r->nparty; g++) r->party[g].flags = 0;
+    memset(r->touched, 0, (size_t)r->nparty * sizeof *r->touched);
+    r->nsaved_party = r->nparty;
+    r->nsaved_keys = r->nkeys;
+    r->nhist = r->nconfl = r->nrel = 0;
+    memset(&r->stats, 0, sizeof r->stats);
+out:
+    tb__buf_release(&b);
+    return rc;
+}

@@ -1,0 +1,233 @@
+/* identity.h — identity resolution (allocation module): rows about the same person or company
+ * from different systems become one golden record with a stable, dense internal id (gid), with
+ * survivorship, conflicts, history, relationships and merges. docs/identity.md explains the rules.
+ *
+ * Ownership, stated once for the whole module:
+ *  - Every pointer passed in is borrowed; the resolver copies what it keeps (into its arena).
+ *  - A tb__idres is created by tb__idres_open and freed (caller frees) with tb__idres_free.
+ *  - Strings handed out by tb__idres_golden point into the resolver and stay valid until the next
+ *    call that may add data (observe, relate, open of another handle is unrelated) or free.
+ *  - tb__customer_find's candidates: caller frees with tb__customer_candidates_free.
+ *  - tb__customer_view's JSON: caller frees with json_decref.
+ *
+ * Errors: 0 or a negative TB_E*. Resolver calls keep their detail in tb__idres_errmsg(r); calls
+ * that take a tb_db keep it on the handle (tb_errmsg(db)). Details never hold personal data in
+ * clear. Not thread-safe: one resolver per thread (the load pipeline uses one).
+ */
+#ifndef TB_PIPELINE_IDENTITY_H
+#define TB_PIPELINE_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tagbase.h"
+
+/* "No gid": returned nowhere as a valid id, used for "none" in fields and arguments. */
+#define TB__GID_NONE UINT32_MAX
+
+typedef enum tb__party_kind {
+    TB__PARTY_PERSON = 1,
+    TB__PARTY_COMPANY = 2,
+} tb__party_kind;
+
+/* The golden-record attributes with survivorship. The order is the persisted order (attrs). */
+typedef enum tb__party_field {
+    TB__F_NAME,
+    TB__F_GENDER,
+    TB__F_BIRTH_DATE,
+    TB__F_MOBILE,
+    TB__F_ADDRESS,
+    TB__F_PROVINCE,
+    TB__F_CITY,
+    TB__F_OCCUPATION,
+    TB__F_INDUSTRY,
+    TB__F_RISK_LEVEL,
+    TB__F_ORG,
+    TB__F_MANAGER,
+    TB__F_CUST_TYPE,
+    TB__F_COUNT
+} tb__party_field;
+
+/* The field's persisted name ("name", "mobile", ...), or NULL past TB__F_COUNT. Static. */
+const char *tb__field_name(int field);
+/* The field id of a name, or -1. */
+int tb__field_by_name(const char *name);
+
+/* Survivorship rules, per field (tb__idres_set_rule, setting identity.survivorship). */
+typedef enum tb__surv_rule {
+    TB__SURV_PRIORITY = 0, /* higher source priority wins, then the more recent as_of (default) */
+    TB__SURV_RECENT = 1,   /* the more recent as_of wins, then the higher source priority */
+    TB__SURV_FIRST = 2,    /* the first non-NULL value is kept for ever (e.g. birth date) */
+} tb__surv_rule;
+
+/* Optional match rules beyond key and certificate (tb__idres_set_match, setting identity.match).
+ */
+typedef enum tb__match_flags {
+    TB__MATCH_NAME_MOBILE = 1 << 0, /* a person row without a cert joins the person with the same
+                                       name and mobile (exact bytes); off by default */
+} tb__match_flags;
+
+/* One row about a party, as a source system knows it. All strings are NUL-terminated and
+ * borrowed; NULL (or "") means "not given". */
+typedef struct tb__party_obs {
+    const char *system;    /* source system: "core", "card", ... (required, at most 31 bytes) */
+    const char *key;       /* the system's own customer number (required) */
+    tb__party_kind kind;   /* person or company (required) */
+    const char *cert_type; /* "101" resident ID, "201" USCC, other codes allowed */
+    const char *cert_no;   /* the certificate number; matches across systems when given */
+    const char *cust_type; /* customer type code; when given it is attr[TB__F_CUST_TYPE] */
+    int32_t as_of;         /* days since 1970-01-01 of the row's date (open date, batch date) */
+    int priority;          /* source priority for this row; 0: the system's configured one */
+    const char *attr[TB__F_COUNT]; /* survivorship attributes by tb__party_field */
+} tb__party_obs;
+
+/* How a gid was found by tb__idres_observe (optional out-parameter `how`). */
+typedef enum tb__match_how {
+    TB__MATCHED_KEY = 1,  /* (system, key) known */
+    TB__MATCHED_CERT = 2, /* same (kind, cert_no) */
+    TB__MATCHED_RULE = 3, /* an extra match rule (name + mobile) */
+    TB__MATCHED_NEW = 4,  /* a new gid was allocated */
+} tb__match_how;
+
+typedef struct tb__idres tb__idres;
+
+/* Loads the persisted id map (party, party_key) of `db` into memory and the configuration from the
+ * settings identity.priority ("core=100,card=50"), identity.survivorship ("mobile=recent,...")
+ * and identity.match ("name_mobile"). Returns 0 and *out (caller frees with tb__idres_free), or
+ * TB_ENOMEM, TB_ESTORE, TB_ECORRUPT (gids not dense, bad attrs), TB_EINVAL (bad setting) with *out
+ * NULL and the detail in tb_errmsg(db). */
+int tb__idres_open(tb_db *db, tb__idres **out);
+void tb__idres_free(tb__idres *r);
+
+/* The detail of the last failed call on `r` ("" if none). Borrowed. */
+const char *tb__idres_errmsg(const tb__idres *r);
+
+/* Configuration; call before observing. Priorities: core 100, card 50, anything else 10 unless
+ * set. Returns 0 or TB_EINVAL (empty or too long system name, field out of range, too many
+ * systems). */
+int tb__idres_set_priority(tb__idres *r, const char *system, int priority);
+int tb__idres_set_rule(tb__idres *r, int field, tb__surv_rule rule);
+void tb__idres_set_match(tb__idres *r, unsigned flags); /* tb__match_flags */
+
+/* Resolves one row (rules in order: known (system, key); same (kind, cert_no); extra rules; else a
+ * new gid = the next dense id), registers its key and cert, and applies survivorship to its
+ * attributes, recording conflicts and (for parties that existed before this session) history.
+ * Sets *gid (may be NULL) to the live gid and *how (may be NULL) to how it was found.
+ * Errors: TB_EINVAL (missing system/key/kind, bad kind), TB_ENOMEM, TB_ELIMIT (4 GiB of strings
+ * or 2^32-2 gids); on error nothing is changed and *gid is TB__GID_NONE. */
+int tb__idres_observe(tb__idres *r, const tb__party_obs *o, uint32_t *gid, tb__match_how *how);
+
+/* The live gid of a system's key / of a certificate (following merges). TB_ENOENT if unknown: a
+ * certificate nobody holds is not a customer. No allocation; fast enough per row. */
+int tb__idres_lookup(const tb__idres *r, const char *system, const char *key, uint32_t *gid);
+int tb__idres_lookup_cert(const tb__idres *r, tb__party_kind kind, const char *cert_no,
+                          uint32_t *gid);
+
+/* Relationship types (tb__idres_relate). `target` is the related thing's key as text. */
+typedef enum tb__rel_type {
+    TB__REL_HOUSEHOLD = 1, /* target household_id, role relation code, target_gid the head */
+    TB__REL_GROUP = 2,     /* target group_id, target_gid the group's head company if known */
+    TB__REL_LEGAL_REP = 3, /* target the legal representative's name (text, as registered) */
+    TB__REL_MANAGER = 4,   /* target mgr_id */
+} tb__rel_type;
+
+/* Name of a relationship type ("household", "group", "legal_rep", "manager"), NULL if unknown;
+ * and back (0 if unknown). */
+const char *tb__rel_name(int type);
+int tb__rel_by_name(const char *name);
+
+/* Masks a value of `field` for display, conflicts and logs (mask.h rules): name 张*, mobile
+ * 138****5678, address first 6 characters + "****", birth date year only; codes as they are.
+ * NULL gives "". Writes at most `cap` bytes into out and returns out. */
+char *tb__mask_field(int field, const char *value, char *out, size_t cap);
+
+/* Records that `gid` has relationship `type` to `target` (role may be NULL, target_gid may be
+ * TB__GID_NONE); persisted by commit as the relation's state at this batch (one row per
+ * (gid, type, target), replaced on every load). TB_EINVAL (unknown gid or type, empty target),
+ * TB_ENOMEM. */
+int tb__idres_relate(tb__idres *r, uint32_t gid, tb__rel_type type, const char *target,
+                     uint32_t target_gid, const char *role);
+
+/* Number of gids ever allocated: gids are dense 0..count-1. Merged-away gids stay allocated (never
+ * reused) and count here; tb__idres_live counts golden records that are not merged away. */
+uint32_t tb__idres_count(const tb__idres *r);
+uint32_t tb__idres_live(const tb__idres *r);
+
+/* Counters of this session (since open or the last commit). */
+typedef struct tb__idres_stats {
+    uint64_t observed, by_key, by_cert, by_rule, created;
+    uint64_t keys_added, changes, conflicts, relations;
+} tb__idres_stats;
+void tb__idres_stats_get(const tb__idres *r, tb__idres_stats *out);
+
+/* The golden record of `gid`. Strings are borrowed (see above), NULL when absent. */
+#define TB__GOLDEN_MAX_KEYS 16
+typedef struct tb__golden {
+    uint32_t gid;
+    uint32_t merged_into; /* TB__GID_NONE unless merged away (then the rest is its own data) */
+    tb__party_kind kind;
+    const char *cert_type, *cert_no;
+    const char *value[TB__F_COUNT];  /* surviving values */
+    const char *source[TB__F_COUNT]; /* system that gave each */
+    int32_t as_of[TB__F_COUNT];
+    size_t nkeys; /* all keys; the first TB__GOLDEN_MAX_KEYS are listed */
+    const char *key_system[TB__GOLDEN_MAX_KEYS];
+    const char *key[TB__GOLDEN_MAX_KEYS];
+} tb__golden;
+
+/* Fills *out for `gid`. TB_ENOENT if gid >= count. */
+int tb__idres_golden(const tb__idres *r, uint32_t gid, tb__golden *out);
+
+/* Persists what this session added or changed — new parties and keys, changed golden attributes
+ * with party_history rows, conflicts, relations — with cached prepared statements, inside the
+ * CALLER's transaction (tb__meta_begin before, tb__meta_commit after, with the caller's other
+ * writes). Returns TB_EINVAL when no transaction is open, TB_ESTORE/TB_ENOMEM otherwise (detail on
+ * db). On success the session is reset (counters, conflicts, history, relations). If the caller's
+ * transaction does not commit, the resolver no longer matches the store: free it and reopen. */
+int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
+
+/* --- master data on the persisted tables (no resolver needed; what the CLI and server use) --- */
+
+#define TB__FIND_MAX_REASONS 96
+typedef struct tb__candidate {
+    uint32_t gid;
+    tb__party_kind kind;
+    char name[64];   /* masked: 张* */
+    char cert[40];   /* masked: first 6 + last 4 */
+    char mobile[24]; /* masked: 138****5678 */
+    char cust_type[8];
+    char reasons[TB__FIND_MAX_REASONS]; /* "same ID number, same mobile" */
+    int score;                          /* higher is a stronger match */
+} tb__candidate;
+
+/* Search before create: finds live golden records matching `query` as an ID number or credit
+ * code, a mobile, a system key (customer number), an exact name or a name prefix, best first, at
+ * most `limit` (0: 20). *out (caller frees with tb__customer_candidates_free) and *n; with no
+ * match, 0 with *n = 0. TB_EINVAL (empty query), TB_ESTORE, TB_ENOMEM. */
+int tb__customer_find(tb_db *db, const char *query, size_t limit, tb__candidate **out, size_t *n);
+void tb__customer_candidates_free(tb__candidate *c);
+
+/* Resolves "GID" (all digits, below 2^32-1 and known) or a system key ("core" first, then any
+ * system) to a gid; TB_ENOENT if neither. */
+int tb__customer_resolve(tb_db *db, const char *text, uint32_t *gid);
+
+/* The golden record of `gid` as JSON, masked for display: gid, kind, merged_into, cert (masked),
+ * attributes with their sources, keys, relations, history (newest first, at most 50), conflicts.
+ * *out: caller frees with json_decref. TB_ENOENT, TB_ESTORE, TB_ENOMEM. */
+int tb__customer_view(tb_db *db, uint32_t gid, json_t **out);
+
+/* Merges golden record `from` into `into` (both live, same kind, different): the keys of `from`
+ * move to `into`, party.merged_into of `from` is set, and merge_log + merge_key record who, when,
+ * why and which keys moved. Runs its own transaction. *merge_id (may be NULL) is the log id.
+ * TB_EINVAL (same gid, kinds differ, empty who), TB_ENOENT, TB_EEXIST (already merged), TB_EPERM
+ * (read-only), TB_ESTORE. */
+int tb__customer_merge(tb_db *db, uint32_t into, uint32_t from, const char *who, const char *reason,
+                       int64_t *merge_id);
+
+/* Undoes the latest merge of `gid` (a merged-away gid): its keys (those moved by that merge) come
+ * back, merged_into is cleared, merge_log records it. Own transaction. TB_ENOENT (not merged). */
+int tb__customer_unmerge(tb_db *db, uint32_t gid, const char *who);
+
+#endif

@@ -1,0 +1,570 @@
+/* identity_md.c — master data on the persisted id map: search before create, the masked golden
+ * record view, and audited merges and unmerges of golden records (identity.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/mask.h"
+#include "common/utf8.h"
+#include "pipeline/identity.h"
+#include "store/meta.h"
+
+#define FIND_DEFAULT_LIMIT 20
+#define VIEW_HISTORY_MAX   50
+#define ADDRESS_SHOWN      6 /* characters of an address shown: enough for the district */
+
+char *tb__mask_field(int field, const char *v, char *out, size_t cap)
+{
+    if (cap == 0) return out;
+    out[0] = '\0';
+    if (!v) return out;
+    size_t len = strlen(v);
+    switch (field) {
+    case TB__F_NAME:
+        return tb__mask_name(v, len, out, cap);
+    case TB__F_MOBILE:
+        return tb__mask_mobile(v, len, out, cap);
+    case TB__F_BIRTH_DATE:
+        /* The year alone is what segments use (age bands); the day identifies. */
+        snprintf(out, cap, "%.4s-**-**", v);
+        return out;
+    case TB__F_ADDRESS: {
+        size_t at = 0;
+        for (int c = 0; c < ADDRESS_SHOWN && at < len; c++) {
+            size_t n = tb__utf8_char((const unsigned char *)v + at, len - at);
+            at += n ? n : 1;
+        }
+        snprintf(out, cap, "%.*s****", (int)at, v);
+        return out;
+    }
+    default:
+        snprintf(out, cap, "%s", v);
+        return out;
+    }
+}
+
+/* Follows merged_into to the live golden record. */
+static int live_gid(tb_db *db, uint32_t gid, uint32_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_ROOT, "SELECT merged_into FROM party WHERE gid = ?1",
+                           &st);
+    if (rc) return rc;
+    for (int hop = 0; hop < 64; hop++) {
+        sqlite3_bind_int64(st, 1, gid);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_DONE) {
+            tb__meta_stmt_done(st);
+            return TB_ENOENT;
+        }
+        if (s != SQLITE_ROW) {
+            rc = tb__meta_seterr_sqlite(db, s, "cannot read a party");
+            tb__meta_stmt_done(st);
+            return rc;
+        }
+        int merged = sqlite3_column_type(st, 0) != SQLITE_NULL;
+        uint32_t next = (uint32_t)sqlite3_column_int64(st, 0);
+        tb__meta_stmt_done(st);
+        if (!merged) {
+            *out = gid;
+            return 0;
+        }
+        gid = next;
+    }
+    return tb__seterr(tb__db_err(db), TB_ECORRUPT, "merge chain of party %u is a cycle", gid);
+}
+
+struct found {
+    tb__candidate *c;
+    size_t n, cap;
+};
+
+static int add_reason(tb_db *db, struct found *f, uint32_t gid, const char *reason, int score)
+{
+    uint32_t live;
+    int rc = live_gid(db, gid, &live);
+    if (rc == TB_ENOENT) return 0;
+    if (rc) return rc;
+    tb__candidate *c = NULL;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->c[i].gid == live) c = &f->c[i];
+    if (!c) {
+        if (f->n == f->cap) {
+            size_t cap = f->cap ? f->cap * 2 : 16;
+            tb__candidate *p = realloc(f->c, cap * sizeof *p);
+            if (!p) return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory finding customers");
+            f->c = p;
+            f->cap = cap;
+        }
+        c = &f->c[f->n++];
+        memset(c, 0, sizeof *c);
+        c->gid = live;
+    }
+    if (strstr(c->reasons, reason)) return 0;
+    size_t at = strlen(c->reasons);
+    snprintf(c->reasons + at, sizeof c->reasons - at, "%s%s", at ? ", " : "", reason);
+    c->score += score;
+    return 0;
+}
+
+/* Runs one search statement whose column 0 is a gid, adding `reason` to each hit. A person's
+ * and a company's certificate read differently to a steward, hence the two reasons. */
+static int run_search(tb_db *db, struct found *f, sqlite3_stmt *st, const char *reason,
+                      const char *company_reason, int score)
+{
+    int s, rc = 0;
+    /* Collect first: add_reason runs another cached statement, and SQLite allows that, but
+     * keeping one statement active at a time keeps the read transaction short and simple. */
+    uint32_t hits[256];
+    int company[256];
+    size_t n = 0;
+    while (n < 256 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        hits[n] = (uint32_t)sqlite3_column_int64(st, 0);
+        const char *k = (const char *)sqlite3_column_text(st, 1);
+        company[n++] = k && strcmp(k, "company") == 0;
+    }
+    if (n < 256 && s != SQLITE_DONE) rc = tb__meta_seterr_sqlite(db, s, "cannot search parties");
+    tb__meta_stmt_done(st);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = add_reason(db, f, hits[i], company[i] && company_reason ? company_reason : reason,
+                        score);
+    return rc;
+}
+
+static int by_score(const void *a, const void *b)
+{
+    const tb__candidate *x = a, *y = b;
+    if (x->score != y->score) return y->score - x->score;
+    return x->gid < y->gid ? -1 : x->gid > y->gid;
+}
+
+static int fill_candidate(tb_db *db, tb__candidate *c)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_PARTY,
+                           "SELECT kind, cert_type, cert_no, cust_type, name, mobile, merged_into, "
+                           "attrs, first_batch, last_batch FROM party WHERE gid = ?1",
+                           &st);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, c->gid);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        c->kind = k && strcmp(k, "company") == 0 ? TB__PARTY_COMPANY : TB__PARTY_PERSON;
+        const char *cert = (const char *)sqlite3_column_text(st, 2);
+        if (cert) tb__mask_id(cert, strlen(cert), c->cert, sizeof c->cert);
+        const char *ct = (const char *)sqlite3_column_text(st, 3);
+        snprintf(c->cust_type, sizeof c->cust_type, "%s", ct ? ct : "");
+        tb__mask_field(TB__F_NAME, (const char *)sqlite3_column_text(st, 4), c->name,
+                       sizeof c->name);
+        tb__mask_field(TB__F_MOBILE, (const char *)sqlite3_column_text(st, 5), c->mobile,
+                       sizeof c->mobile);
+    } else if (s != SQLITE_DONE) {
+        rc = tb__meta_seterr_sqlite(db, s, "cannot read a party");
+    }
+    tb__meta_stmt_done(st);
+    return rc;
+}
+
+int tb__customer_find(tb_db *db, const char *query, size_t limit, tb__candidate **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!query || !*query) return tb__seterr(tb__db_err(db), TB_EINVAL, "empty search query");
+    if (limit == 0) limit = FIND_DEFAULT_LIMIT;
+    struct found f = {0};
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_FIND_CERT,
+                           "SELECT gid, kind FROM party WHERE cert_no = ?1 LIMIT 256", &st);
+    if (rc) goto out;
+    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+    rc = run_search(db, &f, st, "same ID number", "same credit code", 100);
+    if (rc) goto out;
+    rc = tb__meta_stmt(db, TB__STMT_ID_FIND_KEY,
+                       "SELECT gid, NULL FROM party_key WHERE key = ?1 LIMIT 256", &st);
+    if (rc) goto out;
+    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+    rc = run_search(db, &f, st, "same customer number", NULL, 100);
+    if (rc) goto out;
+    rc = tb__meta_stmt(db, TB__STMT_ID_FIND_MOBILE,
+                       "SELECT gid, kind FROM party WHERE mobile = ?1 LIMIT 256", &st);
+    if (rc) goto out;
+    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+    rc = run_search(db, &f, st, "same mobile", NULL, 60);
+    if (rc) goto out;
+    rc = tb__meta_stmt(db, TB__STMT_ID_FIND_NAME,
+                       "SELECT gid, kind FROM party WHERE name = ?1 LIMIT 256", &st);
+    if (rc) goto out;
+    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+    rc = run_search(db, &f, st, "same name", NULL, 40);
+    if (rc) goto out;
+    /* A prefix as a range, so the name index serves it: every string starting with q sorts in
+     * [q, q + U+10FFFF) under the binary collation. */
+    char hi[512];
+    if (strlen(query) + 5 <= sizeof hi) {
+        snprintf(hi, sizeof hi, "%s\xf4\x8f\xbf\xbf", query);
+        rc = tb__meta_stmt(db, TB__STMT_ID_FIND_PREFIX,
+                           "SELECT gid, kind FROM party WHERE name >= ?1 AND name < ?2 AND "
+                           "name <> ?1 ORDER BY name LIMIT ?3",
+                           &st);
+        if (rc) goto out;
+        sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (int64_t)(limit < 256 ? limit : 256));
+        rc = run_search(db, &f, st, "name starts with query", NULL, 20);
+        if (rc) goto out;
+    }
+    if (f.n) qsort(f.c, f.n, sizeof *f.c, by_score);
+    if (f.n > limit) f.n = limit;
+    for (size_t i = 0; rc == 0 && i < f.n; i++) rc = fill_candidate(db, &f.c[i]);
+    if (rc) goto out;
+    *out = f.c;
+    *n = f.n;
+    return 0;
+out:
+    free(f.c);
+    return rc;
+}
+
+void tb__customer_candidates_free(tb__candidate *c)
+{
+    free(c);
+}
+
+int tb__customer_resolve(tb_db *db, const char *text, uint32_t *gid)
+{
+    *gid = TB__GID_NONE;
+    if (!text || !*text) return TB_EINVAL;
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_KEY_GID,
+                           "SELECT gid FROM party_key WHERE key = ?1 "
+                           "ORDER BY system <> 'core', system LIMIT 1",
+                           &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) *gid = (uint32_t)sqlite3_column_int64(st, 0);
+    else if (s != SQLITE_DONE) rc = tb__meta_seterr_sqlite(db, s, "cannot look up a key");
+    tb__meta_stmt_done(st);
+    if (rc || *gid != TB__GID_NONE) return rc;
+    /* Customer numbers are digits too, so a key match is tried first; the gid comes second. */
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end || text[0] < '0' || text[0] > '9' || v >= TB__GID_NONE) return TB_ENOENT;
+    uint32_t live;
+    rc = live_gid(db, (uint32_t)v, &live);
+    if (rc) return rc;
+    *gid = (uint32_t)v; /* the record asked for, even if merged away: show says where it went */
+    return 0;
+}
+
+static json_t *jstr(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static char *days_text(int64_t days, char out[16])
+{
+    time_t t = (time_t)days * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
+    return out;
+}
+
+/* Decodes the attrs column (see identity.c) into masked {field: {value, source, as_of}}. */
+static json_t *attrs_json(const char *a)
+{
+    json_t *o = json_object();
+    if (!o || !a) return o;
+    for (int f = 0; f < TB__F_COUNT; f++) {
+        const char *e = strchr(a, '\x1e');
+        size_t seg = e ? (size_t)(e - a) : strlen(a);
+        const char *u1 = memchr(a, '\x1f', seg);
+        const char *u2 = u1 ? memchr(u1 + 1, '\x1f', seg - (size_t)(u1 - a) - 1) : NULL;
+        if (u2) {
+            char val[512], sys[40], m[512], d[16];
+            snprintf(val, sizeof val, "%.*s", (int)(u1 - a), a);
+            snprintf(sys, sizeof sys, "%.*s", (int)(u2 - u1 - 1), u1 + 1);
+            json_object_set_new(o, tb__field_name(f),
+                                json_pack("{s:s, s:s, s:s}", "value",
+                                          tb__mask_field(f, val, m, sizeof m), "source", sys,
+                                          "as_of", days_text(atoll(u2 + 1), d)));
+        }
+        if (!e) break;
+        a = e + 1;
+    }
+    return o;
+}
+
+/* Appends one JSON object per row of `st`, built by `row`; the statement is reset after. */
+static int rows_json(tb_db *db, sqlite3_stmt *st, json_t *arr, json_t *(*row)(sqlite3_stmt *))
+{
+    int s, rc = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = row(st);
+        if (!o || json_array_append_new(arr, o)) {
+            rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory rendering a customer");
+            break;
+        }
+    }
+    if (!rc && s != SQLITE_DONE) rc = tb__meta_seterr_sqlite(db, s, "cannot read a customer");
+    tb__meta_stmt_done(st);
+    return rc;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static json_t *key_row(sqlite3_stmt *st)
+{
+    return json_pack("{s:s, s:s, s:o}", "system", col(st, 0), "key", col(st, 1), "first_batch",
+                     jstr(col(st, 2)));
+}
+
+static json_t *rel_row(sqlite3_stmt *st)
+{
+    char m[256];
+    const char *type = col(st, 0), *target = col(st, 1);
+    /* A legal representative is a person's name: masked like any name. */
+    if (type && strcmp(type, "legal_rep") == 0) target = tb__mask_field(TB__F_NAME, target, m, sizeof m);
+    json_t *tg = sqlite3_column_type(st, 2) == SQLITE_NULL ? json_null()
+                                                            : json_integer(sqlite3_column_int64(st, 2));
+    return json_pack("{s:s, s:s, s:o, s:o, s:s}", "type", type, "target", target ? target : "",
+                     "target_gid", tg, "role", jstr(col(st, 3)), "batch_date", col(st, 4));
+}
+
+static json_t *hist_row(sqlite3_stmt *st)
+{
+    int f = tb__field_by_name(col(st, 1) ? col(st, 1) : "");
+    char a[512], b[512];
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "batch_date", col(st, 0), "field",
+                     col(st, 1), "old", tb__mask_field(f, col(st, 2), a, sizeof a), "new",
+                     tb__mask_field(f, col(st, 3), b, sizeof b), "source", col(st, 4),
+                     "changed_at", col(st, 5));
+}
+
+static json_t *confl_row(sqlite3_stmt *st)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "batch_date", col(st, 0), "field",
+                     col(st, 1), "value_a", col(st, 2), "source_a", col(st, 3), "value_b",
+                     col(st, 4), "source_b", col(st, 5), "chosen", col(st, 6));
+}
+
+int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
+{
+    *out = NULL;
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_PARTY,
+                           "SELECT kind, cert_type, cert_no, cust_type, name, mobile, merged_into, "
+                           "attrs, first_batch, last_batch FROM party WHERE gid = ?1",
+                           &st);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, gid);
+    int s = sqlite3_step(st);
+    if (s != SQLITE_ROW) {
+        rc = s == SQLITE_DONE ? tb__seterr(tb__db_err(db), TB_ENOENT, "no customer with gid %u", gid)
+                              : tb__meta_seterr_sqlite(db, s, "cannot read a customer");
+        tb__meta_stmt_done(st);
+        return rc;
+    }
+    char cert[64] = "";
+    if (col(st, 2)) tb__mask_id(col(st, 2), strlen(col(st, 2)), cert, sizeof cert);
+    json_t *merged = sqlite3_column_type(st, 6) == SQLITE_NULL
+                         ? json_null()
+                         : json_integer(sqlite3_column_int64(st, 6));
+    json_t *doc = json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:[], s:[], s:[], s:[]}",
+                            "gid", (json_int_t)gid, "kind", col(st, 0), "cert_type",
+                            jstr(col(st, 1)), "cert_no", col(st, 2) ? json_string(cert) : json_null(),
+                            "cust_type", jstr(col(st, 3)), "merged_into", merged, "attributes",
+                            attrs_json(col(st, 7)), "first_batch", col(st, 8), "last_batch",
+                            col(st, 9), "keys", "relations", "history", "conflicts");
+    tb__meta_stmt_done(st);
+    if (!doc) return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory rendering a customer");
+    rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_KEYS,
+                       "SELECT system, key, first_batch FROM party_key WHERE gid = ?1 "
+                       "ORDER BY system <> 'core', system, key",
+                       &st);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, gid);
+        rc = rows_json(db, st, json_object_get(doc, "keys"), key_row);
+    }
+    if (rc == 0) rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_REL,
+                                    "SELECT rel_type, target, target_gid, role, batch_date FROM "
+                                    "party_relation WHERE gid = ?1 ORDER BY rel_type, target",
+                                    &st);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, gid);
+        rc = rows_json(db, st, json_object_get(doc, "relations"), rel_row);
+    }
+    if (rc == 0) rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_HIST,
+                                    "SELECT batch_date, field, old_value, new_value, source, "
+                                    "changed_at FROM party_history WHERE gid = ?1 "
+                                    "ORDER BY id DESC LIMIT 50",
+                                    &st);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, gid);
+        rc = rows_json(db, st, json_object_get(doc, "history"), hist_row);
+    }
+    if (rc == 0) rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_CONFL,
+                                    "SELECT batch_date, field, value_a, source_a, value_b, "
+                                    "source_b, chosen FROM party_conflict WHERE gid = ?1 "
+                                    "ORDER BY id DESC LIMIT 50",
+                                    &st);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, gid);
+        rc = rows_json(db, st, json_object_get(doc, "conflicts"), confl_row);
+    }
+    if (rc) {
+        json_decref(doc);
+        return rc;
+    }
+    *out = doc;
+    return 0;
+}
+
+/* Reads kind and merged state of `gid` for the merge checks. */
+static int party_state(tb_db *db, uint32_t gid, char kind[16], int *merged)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_PARTY,
+                           "SELECT kind, cert_type, cert_no, cust_type, name, mobile, merged_into, "
+                           "attrs, first_batch, last_batch FROM party WHERE gid = ?1",
+                           &st);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, gid);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        snprintf(kind, 16, "%s", col(st, 0) ? col(st, 0) : "");
+        *merged = sqlite3_column_type(st, 6) != SQLITE_NULL;
+    } else {
+        rc = s == SQLITE_DONE ? tb__seterr(tb__db_err(db), TB_ENOENT, "no customer with gid %u", gid)
+                              : tb__meta_seterr_sqlite(db, s, "cannot read a customer");
+    }
+    tb__meta_stmt_done(st);
+    return rc;
+}
+
+static int log_action(tb_db *db, const char *action, uint32_t into, uint32_t from,
+                      const char *who, const char *reason, int64_t *id)
+{
+    char now[TB__TIME_TEXT_LEN];
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_MERGE_LOG,
+                           "INSERT INTO merge_log (action, gid_into, gid_from, who, reason, at) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                           &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, action, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, into);
+    sqlite3_bind_int64(st, 3, from);
+    sqlite3_bind_text(st, 4, who, -1, SQLITE_STATIC);
+    if (reason) sqlite3_bind_text(st, 5, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, tb__now_text(now), -1, SQLITE_STATIC);
+    rc = tb__meta_run(db, st, "cannot write the merge log");
+    if (rc == 0) *id = sqlite3_last_insert_rowid(tb__db_sqlite(db));
+    return rc;
+}
+
+static int run2(tb_db *db, tb__stmt_id id, const char *sql, int64_t a, int64_t b, int null_a,
+                const char *what)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, id, sql, &st);
+    if (rc) return rc;
+    if (!null_a) sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    return tb__meta_run(db, st, what);
+}
+
+int tb__customer_merge(tb_db *db, uint32_t into, uint32_t from, const char *who, const char *reason,
+                       int64_t *merge_id)
+{
+    if (merge_id) *merge_id = 0;
+    if (into == from) return tb__seterr(tb__db_err(db), TB_EINVAL, "cannot merge gid %u into itself", into);
+    if (!who || !*who) return tb__seterr(tb__db_err(db), TB_EINVAL, "a merge needs who did it");
+    int rc = tb__meta_begin(db);
+    if (rc) return rc;
+    char ka[16], kb[16];
+    int ma, mb;
+    rc = party_state(db, into, ka, &ma);
+    if (rc == 0) rc = party_state(db, from, kb, &mb);
+    if (rc) goto out_rollback;
+    if (ma || mb) {
+        rc = tb__seterr(tb__db_err(db), TB_EEXIST, "gid %u is already merged into another", ma ? into : from);
+        goto out_rollback;
+    }
+    if (strcmp(ka, kb) != 0) {
+        rc = tb__seterr(tb__db_err(db), TB_EINVAL, "cannot merge a %s into a %s", kb, ka);
+        goto out_rollback;
+    }
+    int64_t id;
+    rc = log_action(db, "merge", into, from, who, reason, &id);
+    if (rc == 0)
+        rc = run2(db, TB__STMT_ID_MERGE_KEYS_SAVE,
+                  "INSERT INTO merge_key (merge_id, system, key) "
+                  "SELECT ?1, system, key FROM party_key WHERE gid = ?2",
+                  id, from, 0, "cannot record the merged keys");
+    if (rc == 0)
+        rc = run2(db, TB__STMT_ID_MERGE_KEYS_MOVE, "UPDATE party_key SET gid = ?1 WHERE gid = ?2",
+                  into, from, 0, "cannot move the merged keys");
+    if (rc == 0)
+        rc = run2(db, TB__STMT_ID_SET_MERGED, "UPDATE party SET merged_into = ?1 WHERE gid = ?2",
+                  into, from, 0, "cannot mark the party merged");
+    if (rc) goto out_rollback;
+    rc = tb__meta_commit(db);
+    if (rc == 0 && merge_id) *merge_id = id;
+    return rc;
+out_rollback:
+    tb__meta_rollback(db);
+    return rc;
+}
+
+int tb__customer_unmerge(tb_db *db, uint32_t gid, const char *who)
+{
+    if (!who || !*who) return tb__seterr(tb__db_err(db), TB_EINVAL, "an unmerge needs who did it");
+    int rc = tb__meta_begin(db);
+    if (rc) return rc;
+    sqlite3_stmt *st;
+    rc = tb__meta_stmt(db, TB__STMT_ID_LAST_MERGE,
+                       "SELECT merge_id, gid_into FROM merge_log WHERE gid_from = ?1 AND "
+                       "action = 'merge' AND undone_by IS NULL ORDER BY merge_id DESC LIMIT 1",
+                       &st);
+    if (rc) goto out_rollback;
+    sqlite3_bind_int64(st, 1, gid);
+    int s = sqlite3_step(st);
+    int64_t mid = 0, into = 0;
+    if (s == SQLITE_ROW) {
+        mid = sqlite3_column_int64(st, 0);
+        into = sqlite3_column_int64(st, 1);
+    } else if (s == SQLITE_DONE) {
+        rc = tb__seterr(tb__db_err(db), TB_ENOENT, "gid %u is not merged into another", gid);
+    } else {
+        rc = tb__meta_seterr_sqlite(db, s, "cannot read the merge log");
+    }
+    tb__meta_stmt_done(st);
+    if (rc) goto out_rollback;
+    int64_t id;
+    /* The keys come back wherever later merges took them: they are named, not found by gid. */
+    rc = run2(db, TB__STMT_ID_UNMERGE_KEYS,
+              "UPDATE party_key SET gid = ?2 WHERE (system, key) IN "
+              "(SELECT system, key FROM merge_key WHERE merge_id = ?1)",
+              mid, gid, 0, "cannot restore the merged keys");
+    if (rc == 0)
+        rc = run2(db, TB__STMT_ID_SET_MERGED, "UPDATE party SET merged_into = ?1 WHERE gid = ?2",
+                  0, gid, 1, "cannot clear the merge");
+    if (rc == 0) rc = log_action(db, "unmerge", (uint32_t)into, gid, who, NULL, &id);
+    if (rc == 0)
+        rc = run2(db, TB__STMT_ID_MERGE_UNDONE, "UPDATE merge_log SET undone_by = ?1 WHERE merge_id = ?2",
+                  id, mid, 0, "cannot close the merge");
+    if (rc) goto out_rollback;
+    return tb__meta_commit(db);
+out_rollback:
+    tb__meta_rollback(db);
+    return rc;
+}

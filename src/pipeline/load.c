@@ -1,0 +1,1232 @@
+/* load.c — tagbase load: the five modules of the customer data pipeline over one batch.
+ *
+ *   1 acquisition   every row of every file is read and checked against the data standard of its
+ *                   business type; valid rows go to the file's business sub-domain segment,
+ *                   invalid ones to quarantine (file, line, field, masked value, rule)
+ *   2 aggregation   the segments, stamped with their business flag (business type, data kind,
+ *                   source system, batch, load id), replace the batch's earlier segments of the
+ *                   same files in the business data general domain (meta table `segment`)
+ *   3 transmission  rows that name a customer (a customer number or a certificate) move on
+ *   4 allocation    identity resolution gives each of them its golden record (identity.c)
+ *   5 collection    the rows are folded into the profile attributes (profile.c) and the batch's
+ *                   snapshot is written (store/snapshot.c)
+ *
+ * Everything a load writes goes to new files named by its load id; one meta-store transaction at
+ * the end makes them current. A load that dies earlier leaves only unreferenced files, which the
+ * next load removes. See docs/pipeline.md. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mask.h"
+#include "pipeline/identity.h"
+#include "pipeline/load_int.h"
+#include "pipeline/manifest.h"
+#include "pipeline/profile.h"
+#include "pipeline/segment.h"
+#include "pipeline/standard.h"
+#include "store/file.h"
+#include "store/meta.h"
+#include "store/snapshot.h"
+
+#define MANIFEST_MAX_BYTES (16u << 20)
+#define PROGRESS_EVERY     65536 /* rows between clock reads */
+
+/* One quarantined row. */
+typedef struct qrow {
+    uint32_t file;
+    int32_t field; /* -1: the whole row */
+    uint8_t rule;
+    uint64_t line;
+    char value[64]; /* masked where the field is personal; cut at 60 bytes */
+} qrow;
+
+/* Unique-key map of one file: key hash -> row hash (open addressing, 0 = empty). */
+typedef struct keymap {
+    uint64_t *key, *row;
+    size_t mask, n;
+} keymap;
+
+typedef struct job {
+    /* what the file is */
+    char *name, *path, *business_type, *kind, *format, *encoding;
+    int header;
+    const tb__std_type *t;
+    int rank;  /* processing order: identities before the rows that point at them */
+    char *err; /* a file-level problem: the file is rejected */
+    uint64_t bytes;
+    /* module counts */
+    uint64_t acquired, valid, rejected, warnings, aggregated, transmitted, allocated, collected;
+    uint64_t cells, nonnull, dups;
+    uint64_t *rule_count; /* [TB__STD_RULE_COUNT * (nfields + 1)]: by rule and field (last: row) */
+    char *seg_path;       /* relative to the data directory */
+    uint64_t seg_bytes;
+} job;
+
+typedef struct load {
+    tb_db *db;
+    tb__errbuf *eb;
+    const tb_load_opts *o;
+    char batch[9];
+    int64_t load_id;
+    int std_version;
+    tb__standards *std;
+    tb__idres *idr;
+    tb__profile *prof;
+    job *jobs;
+    size_t njobs;
+    qrow *q;
+    size_t nq, qcap;
+    uint64_t rows, bytes_done, bytes_total;
+    struct timespec t0, last_progress;
+    char started[TB__TIME_TEXT_LEN];
+    int32_t batch_days;
+    char *snap_rel; /* snapshot directory relative to the data directory */
+    uint32_t customers;
+    uint64_t earlier_rows; /* rows collected again from earlier loads' segments */
+} load;
+
+static double since(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a->tv_sec) + (double)(b.tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static char *path_in(tb_db *db, const char *rel)
+{
+    size_t n = strlen(tb_db_path(db)) + strlen(rel) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", tb_db_path(db), rel);
+    return p;
+}
+
+/* ---- inputs ---------------------------------------------------------------------------------- */
+
+/* Identities first (customer master, then the card system), then relations, then every row that
+ * points at them; reference data first of all. */
+static int rank_of(const tb__std_type *t)
+{
+    if (!t) return 9;
+    if (t->kind == TB__STD_REFERENCE) return 0;
+    int identity = t->key_field >= 0 && t->cert_field >= 0;
+    if (identity) return strcmp(t->key_system ? t->key_system : "", "core") == 0 ? 1 : 2;
+    if (t->kind == TB__STD_MART) return 3;
+    return t->kind == TB__STD_EXTERNAL ? 4 : 5;
+}
+
+static int add_job(load *L, const char *name, const char *path, const char *type, const char *kind,
+                   const char *format, const char *encoding, int header)
+{
+    job *j = realloc(L->jobs, (L->njobs + 1) * sizeof *j);
+    if (!j) return TB_ENOMEM;
+    L->jobs = j;
+    j = &L->jobs[L->njobs];
+    memset(j, 0, sizeof *j);
+    j->name = strdup(name);
+    j->path = strdup(path);
+    j->business_type = strdup(type);
+    j->format = strdup(format);
+    j->encoding = strdup(encoding);
+    j->header = header;
+    j->t = tb__std_find(L->std, type);
+    j->kind = strdup(kind ? kind : j->t ? tb__std_kind_name(j->t->kind) : "mart");
+    j->rank = rank_of(j->t);
+    L->njobs++;
+    if (!j->name || !j->path || !j->business_type || !j->format || !j->encoding || !j->kind)
+        return TB_ENOMEM;
+    struct stat st;
+    if (stat(path, &st) == 0) j->bytes = (uint64_t)st.st_size;
+    return 0;
+}
+
+static const char *basename_of(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* A batch directory or its manifest: every file it lists, but the generator's truth and the
+ * app events (not pipeline inputs). */
+static int add_manifest(load *L, const char *input, int is_dir)
+{
+    char *mpath = NULL, *dir = NULL, *json = NULL;
+    size_t jlen;
+    tb__manifest m;
+    int rc;
+    if (is_dir) {
+        dir = strdup(input);
+        mpath = malloc(strlen(input) + 16);
+        if (mpath) sprintf(mpath, "%s/manifest.json", input);
+    } else {
+        mpath = strdup(input);
+        dir = strdup(input);
+        if (dir) {
+            char *slash = strrchr(dir, '/');
+            if (slash)
+                *slash = '\0';
+            else
+                strcpy(dir, ".");
+        }
+    }
+    if (!mpath || !dir) {
+        rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+        goto out_free;
+    }
+    rc = tb__file_read_all(mpath, MANIFEST_MAX_BYTES, &json, &jlen, L->eb);
+    if (rc) goto out_free;
+    rc = tb__manifest_parse(json, jlen, mpath, &m, L->eb);
+    if (rc) goto out_free;
+    if (!L->batch[0]) memcpy(L->batch, m.batch_date, sizeof L->batch);
+    if (strcmp(L->batch, m.batch_date) != 0) {
+        rc = tb__seterr(L->eb, TB_EINVAL, "'%s' is batch %s, but this load is batch %s", mpath,
+                        m.batch_date, L->batch);
+        goto out_manifest;
+    }
+    for (size_t i = 0; i < m.nfiles && !rc; i++) {
+        const tb__manifest_file *f = &m.files[i];
+        if (strcmp(f->data_kind, "truth") == 0 || strcmp(f->data_kind, "events") == 0) continue;
+        char *p = malloc(strlen(dir) + strlen(f->name) + 2);
+        if (!p) {
+            rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+            break;
+        }
+        sprintf(p, "%s/%s", dir, f->name);
+        rc = add_job(L, f->name, p, f->business_type, f->data_kind, f->format, f->encoding,
+                     f->header);
+        free(p);
+        if (rc) tb__seterr(L->eb, rc, "out of memory");
+    }
+out_manifest:
+    tb__manifest_release(&m);
+out_free:
+    free(json);
+    free(mpath);
+    free(dir);
+    return rc;
+}
+
+static int collect_inputs(load *L)
+{
+    const tb_load_opts *o = L->o;
+    if (o->batch_date) {
+        if (!tb_valid_date(o->batch_date))
+            return tb__seterr(L->eb, TB_EINVAL, "batch %d is not a date YYYYMMDD", o->batch_date);
+        snprintf(L->batch, sizeof L->batch, "%08d", o->batch_date);
+    }
+    for (size_t i = 0; i < o->ninputs; i++) {
+        const char *in = o->inputs[i];
+        struct stat st;
+        if (stat(in, &st) != 0)
+            return tb__seterr_errno(L->eb, errno == ENOENT ? TB_ENOENT : TB_EIO, errno,
+                                    "cannot read '%s'", in);
+        int rc;
+        const char *base = basename_of(in);
+        if (S_ISDIR(st.st_mode) || strcmp(base, "manifest.json") == 0) {
+            rc = add_manifest(L, in, S_ISDIR(st.st_mode));
+        } else {
+            if (!o->business_type)
+                return tb__seterr(L->eb, TB_EINVAL,
+                                  "'%s' is a single file: say its business type (--business)", in);
+            if (!L->batch[0])
+                return tb__seterr(L->eb, TB_EINVAL,
+                                  "'%s' is a single file: say its batch date (--batch)", in);
+            size_t n = strlen(base);
+            const char *fmt = n > 4 && strcmp(base + n - 4, ".csv") == 0   ? "csv"
+                              : n > 4 && strcmp(base + n - 4, ".tsv") == 0 ? "tsv"
+                                                                           : "hive";
+            rc = add_job(L, base, in, o->business_type, o->kind, fmt,
+                         o->encoding ? o->encoding : "UTF-8", strcmp(fmt, "hive") != 0);
+            if (rc) tb__seterr(L->eb, rc, "out of memory");
+        }
+        if (rc) return rc;
+    }
+    if (L->njobs == 0) return tb__seterr(L->eb, TB_EINVAL, "nothing to load");
+    for (size_t i = 0; i < L->njobs; i++)
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(L->jobs[i].name, L->jobs[k].name) == 0)
+                return tb__seterr(L->eb, TB_EINVAL, "two inputs are named '%s'", L->jobs[i].name);
+    /* Stable order by rank: insertion sort keeps the manifest's order within a rank. */
+    for (size_t i = 1; i < L->njobs; i++) {
+        job x = L->jobs[i];
+        size_t k = i;
+        for (; k > 0 && L->jobs[k - 1].rank > x.rank; k--)
+            L->jobs[k] = L->jobs[k - 1];
+        L->jobs[k] = x;
+    }
+    for (size_t i = 0; i < L->njobs; i++)
+        L->bytes_total += L->jobs[i].bytes;
+    return 0;
+}
+
+/* ---- acquisition helpers --------------------------------------------------------------------- */
+
+static uint64_t hash64(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ULL ^ seed;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return (h ^ (h >> 32)) | 1; /* never 0: 0 marks an empty slot */
+}
+
+/* Records the row under its unique key: 0 first time, 1 identical repeat, 2 same key with other
+ * content, TB_ENOMEM. 64-bit hashes: two different keys colliding is a one in 2^64 event per
+ * pair, accepted and documented. */
+static int keymap_put(keymap *m, uint64_t k, uint64_t r)
+{
+    if ((m->n + 1) * 10 > (m->mask + 1) * 7) {
+        size_t cap = m->mask ? (m->mask + 1) * 2 : 1024;
+        uint64_t *key = calloc(cap, sizeof *key), *row = calloc(cap, sizeof *row);
+        if (!key || !row) {
+            free(key);
+            free(row);
+            return TB_ENOMEM;
+        }
+        for (size_t i = 0; m->mask && i <= m->mask; i++) {
+            if (!m->key[i]) continue;
+            size_t j = m->key[i] & (cap - 1);
+            while (key[j])
+                j = (j + 1) & (cap - 1);
+            key[j] = m->key[i];
+            row[j] = m->row[i];
+        }
+        free(m->key);
+        free(m->row);
+        m->key = key;
+        m->row = row;
+        m->mask = cap - 1;
+    }
+    size_t i = k & m->mask;
+    for (; m->key[i]; i = (i + 1) & m->mask)
+        if (m->key[i] == k) return m->row[i] == r ? 1 : 2;
+    m->key[i] = k;
+    m->row[i] = r;
+    m->n++;
+    return 0;
+}
+
+static void keymap_release(keymap *m)
+{
+    free(m->key);
+    free(m->row);
+    memset(m, 0, sizeof *m);
+}
+
+/* Copies a field into a NUL-terminated buffer (fields are not terminated). */
+static const char *cstr(const tb__field *f, char *buf, size_t cap)
+{
+    if (!f || f->is_null) return NULL;
+    size_t n = f->len < cap - 1 ? f->len : cap - 1;
+    memcpy(buf, f->ptr, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static int quarantine(load *L, uint32_t file, const job *j, const tb__record *rec,
+                      const tb__std_verdict *v, tb__std_rule rule)
+{
+    if (L->nq == L->qcap) {
+        size_t cap = L->qcap ? L->qcap * 2 : 1024;
+        qrow *q = realloc(L->q, cap * sizeof *q);
+        if (!q) return TB_ENOMEM;
+        L->q = q;
+        L->qcap = cap;
+    }
+    qrow *q = &L->q[L->nq++];
+    q->file = file;
+    q->line = rec->line;
+    q->rule = (uint8_t)rule;
+    q->field = v ? v->field : -1;
+    q->value[0] = '\0';
+    if (q->field >= 0 && (size_t)q->field < rec->nfields && j->t &&
+        (size_t)q->field < j->t->nfields) {
+        const tb__field *f = &rec->fields[q->field];
+        size_t n = f->len < 60 ? f->len : 60;
+        switch (j->t->fields[q->field].mask) {
+        case TB__STD_MASK_ID:
+            tb__mask_id(f->ptr, f->len, q->value, sizeof q->value);
+            break;
+        case TB__STD_MASK_MOBILE:
+            tb__mask_mobile(f->ptr, f->len, q->value, sizeof q->value);
+            break;
+        case TB__STD_MASK_NAME:
+            tb__mask_name(f->ptr, f->len, q->value, sizeof q->value);
+            break;
+        case TB__STD_MASK_CARD:
+            tb__mask_card(f->ptr, f->len, q->value, sizeof q->value);
+            break;
+        default:
+            /* Unmasked fields are C1 or amounts: shown as read, cut on a character boundary. */
+            while (n > 0 && n < f->len && ((unsigned char)f->ptr[n] & 0xC0) == 0x80)
+                n--;
+            memcpy(q->value, f->ptr, n);
+            q->value[n] = '\0';
+            for (size_t i = 0; i < n; i++)
+                if ((unsigned char)q->value[i] < 0x20) q->value[i] = '?';
+        }
+    }
+    return 0;
+}
+
+static void count_rule(job *j, tb__std_rule rule, int field)
+{
+    size_t nf = j->t ? j->t->nfields : 0;
+    size_t col = field >= 0 && (size_t)field < nf ? (size_t)field : nf;
+    j->rule_count[(size_t)rule * (nf + 1) + col]++;
+}
+
+static void progress(load *L, const char *file)
+{
+    if (!L->o->progress) return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec == L->last_progress.tv_sec) return;
+    L->last_progress = now;
+    tb_load_progress p = {file, L->rows, L->bytes_done, L->bytes_total, since(&L->t0)};
+    L->o->progress(&p, L->o->progress_arg);
+}
+
+/* ---- transmission and allocation ------------------------------------------------------------- */
+
+/* Field names of the survivorship attributes, as the default standard names them. */
+static const struct {
+    int attr;
+    const char *names[3];
+} attr_fields[] = {
+    {TB__F_NAME, {"cust_name", "ent_name", NULL}},
+    {TB__F_GENDER, {"gender", NULL, NULL}},
+    {TB__F_BIRTH_DATE, {"birth_date", NULL, NULL}},
+    {TB__F_MOBILE, {"mobile", NULL, NULL}},
+    {TB__F_ADDRESS, {"address", NULL, NULL}},
+    {TB__F_PROVINCE, {"province_code", NULL, NULL}},
+    {TB__F_CITY, {"city_code", NULL, NULL}},
+    {TB__F_OCCUPATION, {"occupation_code", NULL, NULL}},
+    {TB__F_INDUSTRY, {"industry_code", NULL, NULL}},
+    {TB__F_RISK_LEVEL, {"risk_level", NULL, NULL}},
+    {TB__F_ORG, {"org_id", NULL, NULL}},
+    {TB__F_MANAGER, {"mgr_id", NULL, NULL}},
+    {TB__F_CUST_TYPE, {"cust_type", NULL, NULL}},
+};
+
+/* Per-file field positions the allocation step needs, looked up once. */
+typedef struct binding {
+    int attr[TB__F_COUNT];
+    int open_date, household, relation, head, group, legal_rep;
+} binding;
+
+static void bind_fields(const tb__std_type *t, binding *b)
+{
+    for (int a = 0; a < TB__F_COUNT; a++)
+        b->attr[a] = -1;
+    for (size_t k = 0; k < sizeof attr_fields / sizeof attr_fields[0]; k++)
+        for (int n = 0; n < 3 && attr_fields[k].names[n]; n++) {
+            int i = tb__std_field_index(t, attr_fields[k].names[n]);
+            if (i >= 0) {
+                b->attr[attr_fields[k].attr] = i;
+                break;
+            }
+        }
+    b->open_date = tb__std_field_index(t, "open_date");
+    b->household = tb__std_field_index(t, "household_id");
+    b->relation = tb__std_field_index(t, "relation");
+    b->head = tb__std_field_index(t, "head_cust_no");
+    b->group = tb__std_field_index(t, "group_id");
+    b->legal_rep = tb__std_field_index(t, "legal_rep");
+}
+
+/* The golden record a valid row is about: observed (identity sources: a system's customer number
+ * with a certificate), or looked up by customer number or by certificate. 1 with *gid, 0 when the
+ * row names nobody known (or nobody at all: *transmitted 0), <0 on error. */
+static int allocate(load *L, const job *j, const binding *b, const tb__record *rec, uint32_t *gid,
+                    int *transmitted)
+{
+    const tb__std_type *t = j->t;
+    const tb__field *f = rec->fields;
+    char key[128], cert[64], ctype[16];
+    const char *k = t->key_field >= 0 ? cstr(&f[t->key_field], key, sizeof key) : NULL;
+    const char *c = t->cert_field >= 0 ? cstr(&f[t->cert_field], cert, sizeof cert) : NULL;
+    const char *ct =
+        t->cert_type_field >= 0 ? cstr(&f[t->cert_type_field], ctype, sizeof ctype) : t->cert_type;
+    *transmitted = k || c;
+    if (!*transmitted) return 0;
+    tb__party_kind kind = ct && strcmp(ct, "201") == 0 ? TB__PARTY_COMPANY : TB__PARTY_PERSON;
+    if (k && c && t->key_system) {
+        char vals[TB__F_COUNT][128];
+        tb__party_obs o = {.system = t->key_system,
+                           .key = k,
+                           .kind = kind,
+                           .cert_type = ct,
+                           .cert_no = c,
+                           .as_of = L->batch_days};
+        for (int a = 0; a < TB__F_COUNT; a++)
+            if (b->attr[a] >= 0) o.attr[a] = cstr(&f[b->attr[a]], vals[a], sizeof vals[a]);
+        o.cust_type = o.attr[TB__F_CUST_TYPE];
+        if (b->open_date >= 0 && !f[b->open_date].is_null)
+            tb__std_parse_date(f[b->open_date].ptr, f[b->open_date].len, &o.as_of);
+        int rc = tb__idres_observe(L->idr, &o, gid, NULL);
+        if (rc) return tb__seterr(L->eb, rc, "%s", tb__idres_errmsg(L->idr));
+        return 1;
+    }
+    int rc = k ? tb__idres_lookup(L->idr, t->key_system ? t->key_system : "core", k, gid)
+               : tb__idres_lookup_cert(L->idr, kind, c, gid);
+    if (rc == TB_ENOENT) return 0;
+    return rc ? tb__seterr(L->eb, rc, "%s", tb__idres_errmsg(L->idr)) : 1;
+}
+
+/* Relationships the rows carry: household membership, corporate group, legal representative,
+ * customer manager. */
+static int relate(load *L, const binding *b, const tb__record *rec, uint32_t gid)
+{
+    const tb__field *f = rec->fields;
+    char a[128], r[32], h[128];
+    int rc = 0;
+    if (b->household >= 0 && cstr(&f[b->household], a, sizeof a)) {
+        uint32_t head = TB__GID_NONE;
+        if (b->head >= 0 && cstr(&f[b->head], h, sizeof h))
+            (void)tb__idres_lookup(L->idr, "core", h, &head);
+        rc = tb__idres_relate(L->idr, gid, TB__REL_HOUSEHOLD, a, head,
+                              b->relation >= 0 ? cstr(&f[b->relation], r, sizeof r) : NULL);
+    }
+    if (!rc && b->group >= 0 && cstr(&f[b->group], a, sizeof a))
+        rc = tb__idres_relate(L->idr, gid, TB__REL_GROUP, a, TB__GID_NONE, NULL);
+    if (!rc && b->legal_rep >= 0 && cstr(&f[b->legal_rep], a, sizeof a))
+        rc = tb__idres_relate(L->idr, gid, TB__REL_LEGAL_REP, a, TB__GID_NONE, NULL);
+    if (!rc && b->attr[TB__F_MANAGER] >= 0 && cstr(&f[b->attr[TB__F_MANAGER]], a, sizeof a))
+        rc = tb__idres_relate(L->idr, gid, TB__REL_MANAGER, a, TB__GID_NONE, NULL);
+    return rc ? tb__seterr(L->eb, rc, "%s", tb__idres_errmsg(L->idr)) : 0;
+}
+
+/* ---- one file through the modules ------------------------------------------------------------ */
+
+static int file_error(job *j, const char *msg)
+{
+    free(j->err);
+    j->err = strdup(msg);
+    tb__log_warn("load", "%s", msg);
+    return 0;
+}
+
+/* A CSV header must name the standard's fields in its order. */
+static int check_header(job *j, tb__reader *r)
+{
+    tb__record h;
+    int rc = tb__reader_header(r, &h);
+    if (rc < 0) return rc;
+    if (rc == 0) return 0;
+    char msg[TB__ERRMSG_MAX];
+    for (size_t i = 0; i < j->t->nfields; i++) {
+        const char *want = j->t->fields[i].name;
+        if (i >= h.nfields) {
+            snprintf(msg, sizeof msg, "'%s' line 1: column '%s' is missing", j->name, want);
+            file_error(j, msg);
+            return 1;
+        }
+        const tb__field *f = &h.fields[i];
+        if (f->len != strlen(want) || memcmp(f->ptr, want, f->len) != 0) {
+            snprintf(msg, sizeof msg, "'%s' line 1, column %zu: expected '%s', found '%.*s'",
+                     j->name, i + 1, want, (int)(f->len > 40 ? 40 : f->len), f->ptr);
+            file_error(j, msg);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int process(load *L, uint32_t index)
+{
+    job *j = &L->jobs[index];
+    char msg[TB__ERRMSG_MAX];
+    if (!j->t) {
+        snprintf(msg, sizeof msg,
+                 "'%s': business type '%s' is not in the data standards (version %d)", j->name,
+                 j->business_type, L->std_version);
+        return file_error(j, msg);
+    }
+    const tb__std_type *t = j->t;
+    j->rule_count = calloc((size_t)TB__STD_RULE_COUNT * (t->nfields + 1), sizeof *j->rule_count);
+    if (!j->rule_count) return tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+
+    tb__reader_opts ro = {0};
+    ro.format = strcmp(j->format, "csv") == 0   ? TB__READER_CSV
+                : strcmp(j->format, "tsv") == 0 ? TB__READER_TSV
+                                                : TB__READER_HIVE;
+    if (j->header) ro.flags |= TB__READER_HEADER;
+    ro.null_token = L->o->null_token;
+    ro.encoding = strcasecmp(j->encoding, "UTF-8") == 0 ? NULL : j->encoding;
+    char err[TB__ERRMSG_MAX];
+    tb__reader *r;
+    int rc = tb__reader_open_file(j->path, &ro, &r, err, sizeof err);
+    if (rc == TB_ENOENT || rc == TB_EIO || rc == TB_EINVAL) return file_error(j, err);
+    if (rc) return tb__seterr(L->eb, rc, "%s", err);
+    if (j->header && (rc = check_header(j, r)) != 0) {
+        if (rc < 0) file_error(j, tb__reader_errmsg(r));
+        tb__reader_close(r);
+        return 0;
+    }
+
+    char rel[256];
+    snprintf(rel, sizeof rel, "domains/%s/%" PRId64 "/%s.seg", L->batch, L->load_id, j->name);
+    j->seg_path = strdup(rel);
+    char *abs = path_in(L->db, rel);
+    char *dir = abs ? strdup(abs) : NULL;
+    if (!j->seg_path || !abs || !dir) {
+        free(abs);
+        free(dir);
+        tb__reader_close(r);
+        return tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+    }
+    *strrchr(dir, '/') = '\0';
+    rc = tb__mkdir_p(dir, 0750, L->eb);
+    free(dir);
+    tb__seg_writer *w = NULL;
+    tb__seg_flag flag = {t->name, j->kind, t->source_system, L->batch, j->name, L->load_id};
+    if (!rc) rc = tb__seg_writer_open(abs, &flag, &w, L->eb);
+    free(abs);
+    if (rc) {
+        tb__reader_close(r);
+        return rc;
+    }
+
+    binding b;
+    bind_fields(t, &b);
+    const char *names[TB__STD_MAX_FIELDS];
+    for (size_t i = 0; i < t->nfields; i++)
+        names[i] = t->fields[i].name;
+    tb__profile_binding *pb = NULL;
+    rc = tb__profile_bind(L->prof, t->name, names, t->nfields, &pb, L->eb);
+    keymap km = {0};
+    int identity = t->key_field >= 0 && t->cert_field >= 0;
+    tb__record rec;
+    int got = 0;
+    while (!rc && (got = tb__reader_next(r, &rec)) == 1) {
+        j->acquired++;
+        L->rows++;
+        if ((L->rows & (PROGRESS_EVERY - 1)) == 0) {
+            L->bytes_done = tb__reader_offset(r);
+            progress(L, j->name);
+            L->bytes_done = 0;
+        }
+        tb__std_verdict v;
+        tb__std_rule rule = (tb__std_rule)tb__std_check(t, &rec, &v);
+        if (rec.nfields == t->nfields) {
+            j->cells += rec.nfields;
+            for (size_t i = 0; i < rec.nfields; i++)
+                j->nonnull += !rec.fields[i].is_null;
+        }
+        if (rule == TB__STD_OK && t->nunique > 0) {
+            uint64_t kh = 0x9e3779b97f4a7c15ULL;
+            for (size_t u = 0; u < t->nunique; u++) {
+                const tb__field *f = &rec.fields[t->unique[u]];
+                kh = hash64(f->ptr, f->is_null ? 0 : f->len, kh);
+            }
+            int seen = keymap_put(&km, kh, hash64(rec.raw, rec.raw_len, 7));
+            if (seen < 0) rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+            if (seen == 1) rule = TB__STD_DUPLICATE_ROW;
+            if (seen == 2) rule = TB__STD_KEY_CONFLICT;
+            if (seen > 0) {
+                v.field = -1;
+                j->dups++;
+            }
+        }
+        if (rc) break;
+        if (v.warnings) j->warnings++;
+        if (rule != TB__STD_OK) {
+            j->rejected++;
+            count_rule(j, rule, v.field);
+            if (quarantine(L, index, j, &rec, &v, rule))
+                rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+            continue;
+        }
+        j->valid++;
+        /* transmission and allocation */
+        uint32_t gid = TB__SEG_NO_GID;
+        int transmitted = 0;
+        rc = allocate(L, j, &b, &rec, &gid, &transmitted);
+        if (rc < 0) break;
+        j->transmitted += (uint64_t)transmitted;
+        if (rc == 1) {
+            j->allocated++;
+            if (identity && (rc = relate(L, &b, &rec, gid)) != 0) break;
+            if (b.household >= 0 && !identity && (rc = relate(L, &b, &rec, gid)) != 0) break;
+            if (b.legal_rep >= 0 && !identity && (rc = relate(L, &b, &rec, gid)) != 0) break;
+            /* collection */
+            int took = identity;
+            if (pb) {
+                int k = tb__profile_add(L->prof, pb, gid, rec.fields, rec.nfields);
+                if (k < 0) {
+                    rc = tb__seterr(L->eb, k, "out of memory");
+                    break;
+                }
+                took |= k;
+            }
+            j->collected += (uint64_t)took;
+        } else {
+            gid = TB__SEG_NO_GID;
+        }
+        rc = tb__seg_write(w, rec.line, gid, rec.fields, rec.nfields, L->eb);
+        if (!rc) j->aggregated++;
+    }
+    keymap_release(&km);
+    L->bytes_done += tb__reader_offset(r);
+    if (!rc && got < 0) rc = got;
+    if (rc == TB_EFORMAT || rc == TB_ELIMIT) {
+        /* The bytes stop making sense: the file is rejected, nothing of it becomes current. */
+        file_error(j, tb__reader_errmsg(r));
+        tb__seg_writer_abort(w);
+        tb__reader_close(r);
+        return 0;
+    }
+    tb__reader_close(r);
+    if (rc < 0) {
+        tb__seg_writer_abort(w);
+        return rc;
+    }
+    j->seg_bytes = tb__seg_bytes(w);
+    return tb__seg_writer_commit(w, L->eb);
+}
+
+/* Rows of the batch's current segments from earlier loads (files this load does not replace)
+ * are collected again, so the snapshot always covers the whole batch. */
+static int collect_earlier(load *L)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(L->db, TB__STMT_LOAD_SEGMENTS_OF_BATCH,
+                           "SELECT file, business_type, path FROM segment WHERE batch_date = ?1 "
+                           "ORDER BY file",
+                           &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, L->batch, -1, SQLITE_STATIC);
+    struct earlier {
+        char *type, *path;
+    } *e = NULL;
+    size_t ne = 0;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *file = (const char *)sqlite3_column_text(st, 0);
+        int replaced = 0; /* by a file of this load that loaded (a rejected one replaces nothing) */
+        for (size_t i = 0; i < L->njobs && !replaced; i++)
+            replaced = strcmp(L->jobs[i].name, file) == 0 && !L->jobs[i].err;
+        if (replaced) continue;
+        struct earlier *n = realloc(e, (ne + 1) * sizeof *e);
+        if (!n) break;
+        e = n;
+        e[ne].type = strdup((const char *)sqlite3_column_text(st, 1));
+        e[ne].path = strdup((const char *)sqlite3_column_text(st, 2));
+        ne++;
+    }
+    tb__meta_stmt_done(st);
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+        rc = tb__meta_seterr_sqlite(L->db, src, "segments");
+    for (size_t i = 0; i < ne && !rc; i++) {
+        const tb__std_type *t = tb__std_find(L->std, e[i].type);
+        if (!t) continue;
+        const char *names[TB__STD_MAX_FIELDS];
+        for (size_t f = 0; f < t->nfields; f++)
+            names[f] = t->fields[f].name;
+        tb__profile_binding *pb = NULL;
+        rc = tb__profile_bind(L->prof, t->name, names, t->nfields, &pb, L->eb);
+        if (rc || !pb) continue;
+        char *abs = path_in(L->db, e[i].path);
+        tb__seg_reader *sr = NULL;
+        tb__seg_flag flag;
+        rc = abs ? tb__seg_reader_open(abs, &sr, &flag, L->eb) : TB_ENOMEM;
+        free(abs);
+        uint64_t line;
+        uint32_t gid;
+        const tb__field *fields;
+        size_t nf;
+        while (!rc && (rc = tb__seg_read(sr, &line, &gid, &fields, &nf, L->eb)) == 1) {
+            rc = 0;
+            if (gid == TB__SEG_NO_GID || gid >= tb__idres_count(L->idr)) continue;
+            if (tb__profile_add(L->prof, pb, gid, fields, nf) < 0) rc = TB_ENOMEM;
+            L->earlier_rows++;
+        }
+        if (rc == 0 || rc == 1) rc = 0;
+        tb__seg_reader_close(sr);
+    }
+    for (size_t i = 0; i < ne; i++) {
+        free(e[i].type);
+        free(e[i].path);
+    }
+    free(e);
+    return rc;
+}
+
+/* ---- the snapshot ---------------------------------------------------------------------------- */
+
+typedef struct snapctx {
+    load *L;
+    tb__snap_writer *w;
+} snapctx;
+
+static const char *kind_name(tb__pkind k)
+{
+    static const char *const n[] = {"money", "rate", "int", "date", "time", "code"};
+    return n[k];
+}
+
+static int put_attr(void *arg, const tb__pattr_info *a, const void *values, const char *const *dict,
+                    const uint32_t *dict_len, uint32_t ndict)
+{
+    snapctx *c = arg;
+    char meta[512];
+    snprintf(meta, sizeof meta,
+             "{\"kind\":\"%s\",\"business_type\":\"%s\",\"field\":\"%s\",\"where\":\"%s\","
+             "\"pi_class\":\"C2\",\"description\":\"%s\"}",
+             kind_name(a->kind), a->business_type, a->field, a->where, a->description);
+    switch (a->kind) {
+    case TB__PK_DATE:
+        return tb__snap_put_i32(c->w, a->name, values, meta);
+    case TB__PK_CODE: {
+        static const char *const none[1] = {""};
+        static const uint32_t none_len[1] = {0};
+        return tb__snap_put_dict(c->w, a->name, values, ndict > 1 ? dict : none,
+                                 ndict > 1 ? dict_len : none_len, ndict, meta);
+    }
+    default:
+        return tb__snap_put_i64(c->w, a->name, values, meta);
+    }
+}
+
+/* The golden record's own attributes as columns: type, kind and the surviving values that are
+ * codes or dates. Names, certificates and mobiles stay in the master data (meta store). */
+static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
+{
+    static const struct {
+        const char *col;
+        int attr; /* -1: the party kind */
+        int date;
+    } cols[] = {
+        {"party_kind", -1, 0},
+        {"cust_type", TB__F_CUST_TYPE, 0},
+        {"gender", TB__F_GENDER, 0},
+        {"birth_date", TB__F_BIRTH_DATE, 1},
+        {"province", TB__F_PROVINCE, 0},
+        {"city", TB__F_CITY, 0},
+        {"occupation", TB__F_OCCUPATION, 0},
+        {"industry", TB__F_INDUSTRY, 0},
+        {"risk_level", TB__F_RISK_LEVEL, 0},
+        {"org_id", TB__F_ORG, 0},
+        {"mgr_id", TB__F_MANAGER, 0},
+    };
+    int rc = 0;
+    uint32_t *codes = calloc(n ? n : 1, sizeof *codes);
+    int32_t *dates = calloc(n ? n : 1, sizeof *dates);
+    char **dict = calloc(1024, sizeof *dict);
+    uint32_t *dlen = calloc(1024, sizeof *dlen);
+    if (!codes || !dates || !dict || !dlen) rc = TB_ENOMEM;
+    for (size_t c = 0; !rc && c < sizeof cols / sizeof cols[0]; c++) {
+        uint32_t nd = 1;
+        for (uint32_t g = 0; g < n && !rc; g++) {
+            tb__golden gr;
+            if (tb__idres_golden(L->idr, g, &gr) != 0 || gr.merged_into != TB__GID_NONE) {
+                codes[g] = 0;
+                dates[g] = INT32_MIN;
+                continue;
+            }
+            const char *v = cols[c].attr < 0 ? (gr.kind == TB__PARTY_COMPANY ? "company" : "person")
+                                             : gr.value[cols[c].attr];
+            if (cols[c].date) {
+                int32_t d;
+                dates[g] = v && tb__std_parse_date(v, strlen(v), &d) == 0 ? d : INT32_MIN;
+                continue;
+            }
+            if (!v) {
+                codes[g] = 0;
+                continue;
+            }
+            /* Code tables are small: a linear search over the dictionary is enough; a column
+             * with more than 1023 distinct values is cut to NULL for the rest (documented). */
+            uint32_t k = 1;
+            size_t vl = strlen(v);
+            while (k < nd && !(dlen[k] == vl && memcmp(dict[k], v, vl) == 0))
+                k++;
+            if (k == nd) {
+                if (nd == 1024) {
+                    codes[g] = 0;
+                    continue;
+                }
+                if (!(dict[nd] = strdup(v))) rc = TB_ENOMEM;
+                dlen[nd++] = (uint32_t)vl;
+            }
+            codes[g] = k;
+        }
+        char meta[256];
+        snprintf(meta, sizeof meta,
+                 "{\"kind\":\"%s\",\"business_type\":\"golden\",\"field\":\"%s\",\"pi_class\":"
+                 "\"C2\",\"description\":\"golden record (survivorship)\"}",
+                 cols[c].date ? "date" : "code", cols[c].col);
+        if (!rc)
+            rc = cols[c].date ? tb__snap_put_i32(w, cols[c].col, dates, meta)
+                              : tb__snap_put_dict(w, cols[c].col, codes, (const char *const *)dict,
+                                                  dlen, nd, meta);
+        for (uint32_t k = 1; k < nd; k++) {
+            free(dict[k]);
+            dict[k] = NULL;
+        }
+    }
+    free(codes);
+    free(dates);
+    free(dict);
+    free(dlen);
+    return rc;
+}
+
+static int write_snapshot(load *L)
+{
+    uint32_t n = tb__idres_count(L->idr);
+    L->customers = tb__idres_live(L->idr);
+    char rel[64];
+    snprintf(rel, sizeof rel, "snapshots/%s-%" PRId64, L->batch, L->load_id);
+    L->snap_rel = strdup(rel);
+    char *abs = path_in(L->db, rel);
+    char *parent = path_in(L->db, "snapshots");
+    int rc = L->snap_rel && abs && parent ? tb__mkdir_p(parent, 0750, L->eb)
+                                          : tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+    tb__snap_writer *w = NULL;
+    if (!rc) rc = tb__snap_writer_open(abs, n, &w, L->eb);
+    free(abs);
+    free(parent);
+    if (rc) return rc;
+    snapctx c = {L, w};
+    rc = put_golden(L, w, n);
+    if (!rc) rc = tb__profile_emit(L->prof, n, put_attr, &c);
+    if (rc) {
+        tb__seterr(L->eb, rc, "snapshot: %s", tb__snap_writer_errmsg(w));
+        tb__snap_writer_abort(w);
+        return rc;
+    }
+    char meta[160];
+    snprintf(meta, sizeof meta, "{\"batch_date\":\"%s\",\"load_id\":%" PRId64 ",\"customers\":%u}",
+             L->batch, L->load_id, L->customers);
+    return tb__snap_writer_commit(w, meta, L->eb);
+}
+
+/* ---- the commit ------------------------------------------------------------------------------ */
+
+/* The previous current files of what this load replaces, removed once the commit is durable. */
+typedef struct oldfiles {
+    char **path;
+    size_t n;
+} oldfiles;
+
+static int remember(oldfiles *o, const char *rel)
+{
+    char **p = realloc(o->path, (o->n + 1) * sizeof *p);
+    if (!p) return TB_ENOMEM;
+    o->path = p;
+    if (!(o->path[o->n] = strdup(rel))) return TB_ENOMEM;
+    o->n++;
+    return 0;
+}
+
+static int bind_run(load *L, sqlite3_stmt *st, const char *what)
+{
+    return tb__meta_run(L->db, st, what);
+}
+
+static int commit(load *L, oldfiles *old)
+{
+    tb_db *db = L->db;
+    sqlite3_stmt *st;
+    char now[TB__TIME_TEXT_LEN];
+    tb__now_text(now);
+    int rc = tb__meta_begin(db);
+    if (rc) return rc;
+
+    rc = tb__meta_stmt(db, TB__STMT_LOAD_INSERT,
+                       "INSERT INTO load (load_id, batch_date, standard_version, source, "
+                       "started_at, finished_at, status, detail) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'done', ?7)",
+                       &st);
+    if (rc) goto out_rollback;
+    char source[512] = "";
+    for (size_t i = 0; i < L->o->ninputs; i++) {
+        size_t n = strlen(source);
+        snprintf(source + n, sizeof source - n, "%s%s", i ? " " : "", L->o->inputs[i]);
+    }
+    sqlite3_bind_int64(st, 1, L->load_id);
+    sqlite3_bind_text(st, 2, L->batch, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, L->std_version);
+    sqlite3_bind_text(st, 4, source, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, L->started, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+    sqlite3_bind_null(st, 7);
+    if ((rc = bind_run(L, st, "cannot record the load")) != 0) goto out_rollback;
+
+    rc = tb__idres_commit(L->idr, db, L->batch, L->load_id);
+    if (rc) goto out_rollback;
+
+    for (size_t i = 0; i < L->njobs; i++) {
+        job *j = &L->jobs[i];
+        if (j->err || !j->t) continue;
+        /* aggregation: this file's flagged segment replaces the batch's earlier one */
+        rc = tb__meta_stmt(db, TB__STMT_LOAD_SEGMENT_OLD,
+                           "SELECT path FROM segment WHERE batch_date = ?1 AND file = ?2", &st);
+        if (rc) goto out_rollback;
+        sqlite3_bind_text(st, 1, L->batch, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, j->name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            rc = remember(old, (const char *)sqlite3_column_text(st, 0));
+        tb__meta_stmt_done(st);
+        if (rc) goto out_rollback;
+        rc = tb__meta_stmt(db, TB__STMT_LOAD_SEGMENT_PUT,
+                           "INSERT OR REPLACE INTO segment (batch_date, file, business_type, "
+                           "data_kind, source_system, load_id, path, rows, bytes) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                           &st);
+        if (rc) goto out_rollback;
+        sqlite3_bind_text(st, 1, L->batch, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, j->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, j->t->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, j->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, j->t->source_system, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, L->load_id);
+        sqlite3_bind_text(st, 7, j->seg_path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 8, (sqlite3_int64)j->aggregated);
+        sqlite3_bind_int64(st, 9, (sqlite3_int64)j->seg_bytes);
+        if ((rc = bind_run(L, st, "cannot register a segment")) != 0) goto out_rollback;
+    }
+    for (size_t i = 0; i < L->njobs; i++) {
+        job *j = &L->jobs[i];
+        rc = tb__meta_stmt(db, TB__STMT_LOAD_FILE_INSERT,
+                           "INSERT INTO load_file (load_id, batch_date, file, business_type, "
+                           "data_kind, source_system, acquired, valid, rejected, warnings, "
+                           "aggregated, transmitted, allocated, collected, completeness, validity, "
+                           "uniqueness, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                           "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                           &st);
+        if (rc) goto out_rollback;
+        double acq = j->acquired ? (double)j->acquired : 1.0;
+        sqlite3_bind_int64(st, 1, L->load_id);
+        sqlite3_bind_text(st, 2, L->batch, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, j->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, j->business_type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, j->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, j->t ? j->t->source_system : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)j->acquired);
+        sqlite3_bind_int64(st, 8, (sqlite3_int64)j->valid);
+        sqlite3_bind_int64(st, 9, (sqlite3_int64)j->rejected);
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)j->warnings);
+        sqlite3_bind_int64(st, 11, (sqlite3_int64)j->aggregated);
+        sqlite3_bind_int64(st, 12, (sqlite3_int64)j->transmitted);
+        sqlite3_bind_int64(st, 13, (sqlite3_int64)j->allocated);
+        sqlite3_bind_int64(st, 14, (sqlite3_int64)j->collected);
+        sqlite3_bind_double(st, 15, j->cells ? (double)j->nonnull / (double)j->cells : 0.0);
+        sqlite3_bind_double(st, 16, j->acquired ? (double)j->valid / acq : 0.0);
+        sqlite3_bind_double(st, 17, j->acquired ? 1.0 - (double)j->dups / acq : 0.0);
+        if (j->err)
+            sqlite3_bind_text(st, 18, j->err, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 18);
+        if ((rc = bind_run(L, st, "cannot record file statistics")) != 0) goto out_rollback;
+        if (!j->rule_count) continue;
+        size_t nf = j->t->nfields;
+        for (size_t r = 1; r < TB__STD_RULE_COUNT; r++)
+            for (size_t f = 0; f <= nf; f++) {
+                uint64_t c = j->rule_count[r * (nf + 1) + f];
+                if (!c) continue;
+                rc = tb__meta_stmt(db, TB__STMT_LOAD_RULE_INSERT,
+                                   "INSERT INTO load_rule (load_id, file, rule, field, count) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5)",
+                                   &st);
+                if (rc) goto out_rollback;
+                sqlite3_bind_int64(st, 1, L->load_id);
+                sqlite3_bind_text(st, 2, j->name, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 3, tb__std_rule_name((tb__std_rule)r), -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 4, f < nf ? j->t->fields[f].name : "-", -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 5, (sqlite3_int64)c);
+                if ((rc = bind_run(L, st, "cannot record rule counts")) != 0) goto out_rollback;
+            }
+    }
+    for (size_t i = 0; i < L->nq; i++) {
+        const qrow *q = &L->q[i];
+        const job *j = &L->jobs[q->file];
+        rc = tb__meta_stmt(db, TB__STMT_LOAD_QUARANTINE_INSERT,
+                           "INSERT INTO quarantine (load_id, batch_date, file, line, field, value, "
+                           "rule) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           &st);
+        if (rc) goto out_rollback;
+        sqlite3_bind_int64(st, 1, L->load_id);
+        sqlite3_bind_text(st, 2, L->batch, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, j->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)q->line);
+        sqlite3_bind_text(st, 5, q->field >= 0 ? j->t->fields[q->field].name : "-", -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, q->value, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, tb__std_rule_name((tb__std_rule)q->rule), -1, SQLITE_STATIC);
+        if ((rc = bind_run(L, st, "cannot record a quarantined row")) != 0) goto out_rollback;
+    }
+    /* collection: the batch's snapshot */
+    rc = tb__meta_stmt(db, TB__STMT_LOAD_SNAPSHOT_OLD,
+                       "SELECT dir FROM snapshot WHERE batch_date = ?1", &st);
+    if (rc) goto out_rollback;
+    sqlite3_bind_text(st, 1, L->batch, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rc = remember(old, (const char *)sqlite3_column_text(st, 0));
+    tb__meta_stmt_done(st);
+    if (rc) goto out_rollback;
+    rc = tb__meta_stmt(db, TB__STMT_LOAD_SNAPSHOT_PUT,
+                       "INSERT OR REPLACE INTO snapshot (batch_date, load_id, dir, customers, "
+                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                       &st);
+    if (rc) goto out_rollback;
+    sqlite3_bind_text(st, 1, L->batch, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, L->load_id);
+    sqlite3_bind_text(st, 3, L->snap_rel, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, L->customers);
+    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    if ((rc = bind_run(L, st, "cannot register the snapshot")) != 0) goto out_rollback;
+    return tb__meta_commit(db);
+
+out_rollback:
+    tb__meta_rollback(db);
+    return rc;
+}
+
+/* ---- the whole load -------------------------------------------------------------------------- */
+
+static void release(load *L)
+{
+    for (size_t i = 0; i < L->njobs; i++) {
+        job *j = &L->jobs[i];
+        free(j->name);
+        free(j->path);
+        free(j->business_type);
+        free(j->kind);
+        free(j->format);
+        free(j->encoding);
+        free(j->err);
+        free(j->rule_count);
+        free(j->seg_path);
+    }
+    free(L->jobs);
+    free(L->q);
+    free(L->snap_rel);
+    tb__profile_free(L->prof);
+    tb__idres_free(L->idr);
+    tb__std_free(L->std);
+}
+
+static int next_load_id(load *L)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(L->db, TB__STMT_LOAD_NEXT_ID,
+                           "SELECT coalesce(max(load_id), 0) + 1 FROM load", &st);
+    if (rc) return rc;
+    rc =
+        sqlite3_step(st) == SQLITE_ROW ? 0 : tb__meta_seterr_sqlite(L->db, SQLITE_ERROR, "load id");
+    if (!rc) L->load_id = sqlite3_column_int64(st, 0);
+    tb__meta_stmt_done(st);
+    return rc;
+}
+
+static int summary_json(load *L, double secs, char **out)
+{
+    json_t *files = json_array();
+    json_t *doc = json_pack(
+        "{s:I, s:s, s:i, s:I, s:s, s:f, s:I, s:I, s:o}", "load_id", (json_int_t)L->load_id,
+        "batch_date", L->batch, "standard_version", L->std_version, "customers",
+        (json_int_t)L->customers, "snapshot", L->snap_rel ? L->snap_rel : "", "seconds", secs,
+        "bytes", (json_int_t)L->bytes_total, "rows", (json_int_t)L->rows, "files", files);
+    for (size_t i = 0; doc && i < L->njobs; i++) {
+        job *j = &L->jobs[i];
+        json_t *rules = json_object();
+        for (size_t r = 1; j->rule_count && r < TB__STD_RULE_COUNT; r++) {
+            uint64_t c = 0;
+            for (size_t f = 0; f <= j->t->nfields; f++)
+                c += j->rule_count[r * (j->t->nfields + 1) + f];
+            if (c)
+                json_object_set_new(rules, tb__std_rule_name((tb__std_rule)r),
+                                    json_integer((json_int_t)c));
+        }
+        json_t *f = json_pack(
+            "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "file", j->name,
+            "business_type", j->business_type, "kind", j->kind, "acquired", (json_int_t)j->acquired,
+            "valid", (json_int_t)j->valid, "rejected", (json_int_t)j->rejected, "warnings",
+            (json_int_t)j->warnings, "aggregated", (json_int_t)j->aggregated, "transmitted",
+            (json_int_t)j->transmitted, "allocated", (json_int_t)j->allocated, "collected",
+            (json_int_t)j->collected, "rejected_by_rule", rules, "error",
+            j->err ? json_string(j->err) : json_null());
+        if (!f || json_array_append_new(files, f)) {
+            json_decref(doc);
+            doc = NULL;
+        }
+    }
+    if (!doc) return tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+    *out = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
+    return *out ? 0 : tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+}
+
+int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out)
+{
+    if (json_out) *json_out = NULL;
+    int rc = tb__db_check_writable(db);
+    if (rc) return rc;
+    load L = {0};
+    L.db = db;
+    L.eb = tb__db_err(db);
+    L.o = opts;
+    tb__clearerr(L.eb);
+    clock_gettime(CLOCK_MONOTONIC, &L.t0);
+    tb__now_text(L.started);
+    oldfiles old = {0};
+
+    rc = tb__std_current(db, &L.std, &L.std_version);
+    if (!rc) rc = collect_inputs(&L);
+    if (!rc) {
+        int32_t d;
+        char iso[11];
+        snprintf(iso, sizeof iso, "%.4s-%.2s-%.2s", L.batch, L.batch + 4, L.batch + 6);
+        rc = tb__std_parse_date(iso, 10, &d);
+        L.batch_days = d;
+    }
+    if (!rc) rc = tb__load_gc(db);
+    if (!rc) rc = next_load_id(&L);
+    if (!rc) rc = tb__idres_open(db, &L.idr);
+    if (!rc) rc = tb__profile_create(&L.prof) ? tb__seterr(L.eb, TB_ENOMEM, "out of memory") : 0;
+    for (size_t i = 0; !rc && i < L.njobs; i++) {
+        tb__log_debug("load", "%s: %s (%s)", L.jobs[i].name, L.jobs[i].business_type,
+                      L.jobs[i].kind);
+        rc = process(&L, (uint32_t)i);
+    }
+    if (!rc) rc = collect_earlier(&L);
+    if (!rc) rc = write_snapshot(&L);
+    if (!rc) rc = commit(&L, &old);
+    if (!rc) {
+        /* The commit is durable: the files it replaced are garbage now. */
+        for (size_t i = 0; i < old.n; i++)
+            tb__load_remove(db, old.path[i]);
+        tb__load_retention(db);
+        int file_errors = 0;
+        for (size_t i = 0; i < L.njobs; i++)
+            file_errors += L.jobs[i].err != NULL;
+        if (json_out) rc = summary_json(&L, since(&L.t0), json_out);
+        if (!rc && file_errors)
+            rc = tb__seterr(L.eb, TB_EFORMAT, "%d file%s rejected (see the summary)", file_errors,
+                            file_errors > 1 ? "s were" : " was");
+        tb__log_debug("load", "batch %s load %" PRId64 ": %" PRIu64 " rows, %u customers, %.1f s",
+                      L.batch, L.load_id, L.rows, L.customers, since(&L.t0));
+    } else {
+        /* Nothing was made current; what this load wrote is removed now (or by the next load). */
+        tb__load_gc(db);
+    }
+    for (size_t i = 0; i < old.n; i++)
+        free(old.path[i]);
+    free(old.path);
+    release(&L);
+    return rc;
+}

@@ -1,0 +1,73 @@
+/* profile.h — collection: the customer profile attributes of a snapshot, computed from the valid
+ * rows of the business sub-domains, one row per golden record (dense internal id).
+ *
+ * The attributes are declared in one table in profile.c (name, source business type, operation,
+ * field, filter): balances, holdings, counts, dates, risk flags, model scores. Each row of a
+ * business type that feeds attributes is "collected" into per-attribute arrays indexed by gid; the
+ * arrays are written as columns of the snapshot (src/store/snapshot.h).
+ *
+ * Ownership: a tb__profile is created with tb__profile_create and freed (caller frees) with
+ * tb__profile_free. Bindings belong to the profile. Not thread-safe.
+ */
+#ifndef TB_PIPELINE_PROFILE_H
+#define TB_PIPELINE_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "pipeline/reader.h"
+
+typedef struct tb__profile tb__profile;
+typedef struct tb__profile_binding tb__profile_binding;
+
+/* Value kinds of attributes, as stored in the snapshot. */
+typedef enum tb__pkind {
+    TB__PK_MONEY, /* int64, yuan * 100 (DECIMAL(18,2)); NULL INT64_MIN */
+    TB__PK_RATE,  /* int64, value * 10000 (DECIMAL(9,4)); NULL INT64_MIN */
+    TB__PK_INT,   /* int64 count or number; NULL INT64_MIN */
+    TB__PK_DATE,  /* int32 days since 1970-01-01; NULL INT32_MIN */
+    TB__PK_TIME,  /* int64 seconds since the epoch; NULL INT64_MIN */
+    TB__PK_CODE,  /* dictionary-encoded text (a code of a code table); NULL code 0 */
+} tb__pkind;
+
+/* One attribute's description, for the snapshot manifest and the explain command. */
+typedef struct tb__pattr_info {
+    const char *name;
+    const char *business_type; /* the sub-domain it is collected from; "derived" if computed */
+    const char *field;         /* the field it reads ("" for counts) */
+    const char *where;         /* "field=value" filter, or "" */
+    tb__pkind kind;
+    const char *description;
+} tb__pattr_info;
+
+int tb__profile_create(tb__profile **out);
+void tb__profile_free(tb__profile *p);
+
+/* Prepares collection for rows of `business_type` whose fields are named `names[0..n-1]` (the
+ * standard's order). Returns 0 and *out (borrowed from p), or 0 and *out NULL when no attribute
+ * reads this business type. TB_EFORMAT (detail in eb) when an attribute names a field the type
+ * lacks: the standard and the attribute table disagree. */
+int tb__profile_bind(tb__profile *p, const char *business_type, const char *const *names, size_t n,
+                     tb__profile_binding **out, tb__errbuf *eb);
+
+/* Collects one valid row (fields in the bound order) for golden record `gid`. Returns 1 when an
+ * attribute took a value from the row, 0 when none did (a filter excluded it), TB_ENOMEM. */
+int tb__profile_add(tb__profile *p, tb__profile_binding *b, uint32_t gid, const tb__field *fields,
+                    size_t nfields);
+
+/* Number of attributes, and each one's description (index < count). */
+size_t tb__profile_nattrs(void);
+const tb__pattr_info *tb__profile_attr(size_t i);
+/* How attribute i is computed: sum, count, max, min, last, flag or derived. Static text. */
+const char *tb__profile_attr_op(size_t i);
+
+/* Finalises derived attributes (AUM = deposits + wealth + funds + metals) for gids 0..nrows-1
+ * and hands the columns to `put` one by one: values are arrays of nrows int64 (MONEY, RATE, INT,
+ * TIME), int32 (DATE) or uint32 codes (CODE) with the dictionary `dict` (dict[0] unused). */
+typedef int (*tb__profile_put_fn)(void *arg, const tb__pattr_info *a, const void *values,
+                                  const char *const *dict, const uint32_t *dict_len,
+                                  uint32_t ndict);
+int tb__profile_emit(tb__profile *p, uint32_t nrows, tb__profile_put_fn put, void *arg);
+
+#endif

@@ -1,0 +1,278 @@
+/* segment.c — writes and reads business-domain segments (format in segment.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "pipeline/segment.h"
+#include "store/file.h"
+#include "tagbase.h"
+
+#define FLUSH_AT ((size_t)1 << 20)
+#define MAGIC    "#tagbase-segment 1"
+
+struct tb__seg_writer {
+    tb__afile af;
+    tb__buf buf;
+    uint64_t bytes;
+};
+
+static int flush(tb__seg_writer *w, tb__errbuf *eb)
+{
+    if (w->buf.len == 0) return 0;
+    int rc = tb__afile_write(&w->af, w->buf.data, w->buf.len, eb);
+    w->bytes += w->buf.len;
+    tb__buf_reset(&w->buf);
+    return rc;
+}
+
+int tb__seg_writer_open(const char *path, const tb__seg_flag *f, tb__seg_writer **out,
+                        tb__errbuf *eb)
+{
+    *out = NULL;
+    tb__seg_writer *w = calloc(1, sizeof *w);
+    if (!w) return tb__seterr(eb, TB_ENOMEM, "out of memory");
+    int rc = tb__afile_open(&w->af, path, 0640, eb);
+    if (rc) {
+        free(w);
+        return rc;
+    }
+    rc = tb__buf_printf(
+        &w->buf,
+        MAGIC "\tbusiness_type=%s\tkind=%s\tsource=%s\tbatch=%s\tload=%" PRId64 "\tfile=%s\n",
+        f->business_type, f->kind, f->source_system, f->batch_date, f->load_id, f->file);
+    if (rc) {
+        tb__seg_writer_abort(w);
+        return tb__seterr(eb, rc, "out of memory");
+    }
+    *out = w;
+    return 0;
+}
+
+/* Appends a field, escaping the bytes the format gives a meaning to. */
+static int put_field(tb__buf *b, const tb__field *f)
+{
+    if (f->is_null) return tb__buf_append(b, "\\N", 2);
+    size_t start = 0;
+    for (size_t i = 0; i < f->len; i++) {
+        char c = f->ptr[i];
+        const char *esc = c == '\\'     ? "\\\\"
+                          : c == '\x01' ? "\\x"
+                          : c == '\n'   ? "\\n"
+                          : c == '\r'   ? "\\r"
+                                        : NULL;
+        if (!esc) continue;
+        int rc = tb__buf_append(b, f->ptr + start, i - start);
+        if (!rc) rc = tb__buf_append(b, esc, 2);
+        if (rc) return rc;
+        start = i + 1;
+    }
+    return tb__buf_append(b, f->ptr + start, f->len - start);
+}
+
+int tb__seg_write(tb__seg_writer *w, uint64_t line, uint32_t gid, const tb__field *fields,
+                  size_t nfields, tb__errbuf *eb)
+{
+    tb__buf *b = &w->buf;
+    int rc = tb__buf_put_u64(b, line);
+    if (!rc) rc = tb__buf_putc(b, '\x01');
+    if (!rc) rc = gid == TB__SEG_NO_GID ? tb__buf_append(b, "\\N", 2) : tb__buf_put_u64(b, gid);
+    for (size_t i = 0; !rc && i < nfields; i++) {
+        rc = tb__buf_putc(b, '\x01');
+        if (!rc) rc = put_field(b, &fields[i]);
+    }
+    if (!rc) rc = tb__buf_putc(b, '\n');
+    if (rc) return tb__seterr(eb, rc, "out of memory");
+    return b->len >= FLUSH_AT ? flush(w, eb) : 0;
+}
+
+uint64_t tb__seg_bytes(const tb__seg_writer *w)
+{
+    return w->bytes + w->buf.len;
+}
+
+int tb__seg_writer_commit(tb__seg_writer *w, tb__errbuf *eb)
+{
+    int rc = flush(w, eb);
+    if (rc) {
+        tb__seg_writer_abort(w);
+        return rc;
+    }
+    rc = tb__afile_commit(&w->af, eb);
+    tb__buf_release(&w->buf);
+    free(w);
+    return rc;
+}
+
+void tb__seg_writer_abort(tb__seg_writer *w)
+{
+    if (!w) return;
+    tb__afile_abort(&w->af);
+    tb__buf_release(&w->buf);
+    free(w);
+}
+
+struct tb__seg_reader {
+    tb__reader *r;
+    char *path;
+    char flagline[1024];
+    tb__field *fields;
+    size_t cap;
+    tb__buf scratch; /* unescaped field bytes */
+};
+
+/* Splits "key=value" parts of the flag line (already copied into r->flagline) into *flag. */
+static int parse_flag(tb__seg_reader *r, tb__seg_flag *flag)
+{
+    memset(flag, 0, sizeof *flag);
+    char *save = NULL;
+    char *part = strtok_r(r->flagline, "\t", &save);
+    if (!part || strcmp(part, MAGIC) != 0) return -1;
+    while ((part = strtok_r(NULL, "\t", &save)) != NULL) {
+        char *eq = strchr(part, '=');
+        if (!eq) return -1;
+        *eq++ = '\0';
+        if (strcmp(part, "business_type") == 0)
+            flag->business_type = eq;
+        else if (strcmp(part, "kind") == 0)
+            flag->kind = eq;
+        else if (strcmp(part, "source") == 0)
+            flag->source_system = eq;
+        else if (strcmp(part, "batch") == 0)
+            flag->batch_date = eq;
+        else if (strcmp(part, "file") == 0)
+            flag->file = eq;
+        else if (strcmp(part, "load") == 0)
+            flag->load_id = strtoll(eq, NULL, 10);
+    }
+    return flag->business_type && flag->kind && flag->source_system && flag->batch_date &&
+                   flag->file && flag->load_id > 0
+               ? 0
+               : -1;
+}
+
+int tb__seg_reader_open(const char *path, tb__seg_reader **out, tb__seg_flag *flag, tb__errbuf *eb)
+{
+    *out = NULL;
+    tb__seg_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        return tb__seterr(eb, TB_ENOMEM, "out of memory");
+    }
+    char err[TB__ERRMSG_MAX];
+    tb__reader_opts o = {.format = TB__READER_HIVE};
+    int rc = tb__reader_open_file(path, &o, &r->r, err, sizeof err);
+    if (rc) {
+        tb__seterr(eb, rc, "%s", err);
+        goto out_free;
+    }
+    tb__record rec;
+    rc = tb__reader_next(r->r, &rec);
+    if (rc < 0) {
+        tb__seterr(eb, rc, "%s", tb__reader_errmsg(r->r));
+        goto out_free;
+    }
+    if (rc == 0 || rec.raw_len >= sizeof r->flagline) goto out_bad;
+    memcpy(r->flagline, rec.raw, rec.raw_len);
+    r->flagline[rec.raw_len] = '\0';
+    if (parse_flag(r, flag) != 0) goto out_bad;
+    *out = r;
+    return 0;
+
+out_bad:
+    rc = tb__seterr(eb, TB_ECORRUPT, "'%s' is not a tagbase segment (bad flag line)", path);
+out_free:
+    tb__seg_reader_close(r);
+    return rc;
+}
+
+/* Undoes put_field's escapes into the scratch buffer; the field then points there. Offsets are
+ * fixed up after all fields are in, since the buffer may move while it grows. */
+static int unescape(tb__buf *b, const tb__field *in, size_t *off, size_t *len)
+{
+    *off = b->len;
+    for (size_t i = 0; i < in->len; i++) {
+        char c = in->ptr[i];
+        if (c == '\\' && i + 1 < in->len) {
+            char e = in->ptr[++i];
+            c = e == 'x' ? '\x01' : e == 'n' ? '\n' : e == 'r' ? '\r' : e;
+        }
+        int rc = tb__buf_putc(b, c);
+        if (rc) return rc;
+    }
+    *len = b->len - *off;
+    return 0;
+}
+
+int tb__seg_read(tb__seg_reader *r, uint64_t *line, uint32_t *gid, const tb__field **fields,
+                 size_t *nfields, tb__errbuf *eb)
+{
+    tb__record rec;
+    int rc = tb__reader_next(r->r, &rec);
+    if (rc <= 0) {
+        if (rc < 0) tb__seterr(eb, rc, "%s", tb__reader_errmsg(r->r));
+        return rc;
+    }
+    if (rec.nfields < 2 || rec.fields[0].is_null) goto out_bad;
+    int64_t v;
+    char num[24];
+    if (rec.fields[0].len == 0 || rec.fields[0].len >= sizeof num) goto out_bad;
+    memcpy(num, rec.fields[0].ptr, rec.fields[0].len);
+    num[rec.fields[0].len] = '\0';
+    char *end;
+    *line = strtoull(num, &end, 10);
+    if (*end) goto out_bad;
+    if (rec.fields[1].is_null) {
+        *gid = TB__SEG_NO_GID;
+    } else {
+        if (rec.fields[1].len == 0 || rec.fields[1].len >= sizeof num) goto out_bad;
+        memcpy(num, rec.fields[1].ptr, rec.fields[1].len);
+        num[rec.fields[1].len] = '\0';
+        v = strtoll(num, &end, 10);
+        if (*end || v < 0 || v >= TB__SEG_NO_GID) goto out_bad;
+        *gid = (uint32_t)v;
+    }
+    size_t n = rec.nfields - 2;
+    if (n > r->cap) {
+        tb__field *f = realloc(r->fields, n * sizeof *f);
+        if (!f) return tb__seterr(eb, TB_ENOMEM, "out of memory");
+        r->fields = f;
+        r->cap = n;
+    }
+    tb__buf_reset(&r->scratch);
+    size_t *offs = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const tb__field *in = &rec.fields[i + 2];
+        r->fields[i] = *in;
+        if (in->is_null || !memchr(in->ptr, '\\', in->len)) continue;
+        if (!offs && !(offs = calloc(n, sizeof *offs))) return tb__seterr(eb, TB_ENOMEM, "oom");
+        size_t len;
+        if (unescape(&r->scratch, in, &offs[i], &len)) {
+            free(offs);
+            return tb__seterr(eb, TB_ENOMEM, "out of memory");
+        }
+        r->fields[i].len = len;
+        r->fields[i].ptr = NULL; /* set below, when the scratch buffer no longer moves */
+    }
+    for (size_t i = 0; offs && i < n; i++)
+        if (!r->fields[i].ptr) r->fields[i].ptr = r->scratch.data + offs[i];
+    free(offs);
+    *fields = r->fields;
+    *nfields = n;
+    return 1;
+
+out_bad:
+    return tb__seterr(eb, TB_ECORRUPT, "'%s' line %" PRIu64 ": not a segment row", r->path,
+                      rec.line);
+}
+
+void tb__seg_reader_close(tb__seg_reader *r)
+{
+    if (!r) return;
+    tb__reader_close(r->r);
+    free(r->fields);
+    tb__buf_release(&r->scratch);
+    free(r->path);
+    free(r);
+}

@@ -1,0 +1,512 @@
+/* test_identity.c — tests src/pipeline/identity.c and identity_md.c: match rules, stable gids
+ * across loads, survivorship, conflicts, history, relations, find, merge/unmerge, and resolution
+ * of a generated bank against its ground truth. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "helpers.h"
+#include "pipeline/identity.h"
+#include "pipeline/reader.h"
+#include "store/meta.h"
+
+static tb_db *open_db(const char *dir)
+{
+    tb_db *db = NULL;
+    char err[256];
+    int rc = tb_db_open(dir, TB_OPEN_CREATE, &db, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    return db;
+}
+
+static tb__party_obs person(const char *system, const char *key, const char *id, const char *name,
+                            const char *mobile, int32_t as_of)
+{
+    tb__party_obs o = {.system = system,
+                       .key = key,
+                       .kind = TB__PARTY_PERSON,
+                       .cert_type = id ? "101" : NULL,
+                       .cert_no = id,
+                       .cust_type = "1",
+                       .as_of = as_of};
+    o.attr[TB__F_NAME] = name;
+    o.attr[TB__F_MOBILE] = mobile;
+    return o;
+}
+
+static uint32_t observe(tb__idres *r, tb__party_obs o, tb__match_how want)
+{
+    uint32_t gid;
+    tb__match_how how;
+    int rc = tb__idres_observe(r, &o, &gid, &how);
+    if (rc) fprintf(stderr, "%s\n", tb__idres_errmsg(r));
+    assert_int_equal(rc, 0);
+    assert_int_equal(how, want);
+    return gid;
+}
+
+static void commit(tb__idres *r, tb_db *db, const char *batch, int64_t load)
+{
+    assert_int_equal(tb__meta_begin(db), 0);
+    int rc = tb__idres_commit(r, db, batch, load);
+    if (rc) fprintf(stderr, "%s\n", tb_errmsg(db));
+    assert_int_equal(rc, 0);
+    assert_int_equal(tb__meta_commit(db), 0);
+}
+
+static int64_t count(tb_db *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(tb__db_sqlite(db), sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+#define ID_A "11010519491231002X"
+#define ID_B "440305198801011234"
+#define USCC "91350100M000100Y43"
+
+/* Cert links across systems and numbers; stable gids across loads; the next new party gets the
+ * next id; keys and certs look up; history on change. */
+static void match_and_stable(void **state)
+{
+    tb_db *db = open_db(*state);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    uint32_t a = observe(r, person("core", "800000000001", ID_A, "张三", "13800001111", 19000),
+                         TB__MATCHED_NEW);
+    uint32_t c = observe(r, person("core", "800000000002", ID_B, "李四", "13900002222", 19000),
+                         TB__MATCHED_NEW);
+    /* a second core number of the same person, and the card system's own number */
+    assert_int_equal(observe(r, person("core", "800000000003", ID_A, "张三", "13800001111", 19100),
+                             TB__MATCHED_CERT),
+                     a);
+    assert_int_equal(observe(r, person("card", "C000000000001", ID_A, "张三", "13700003333", 19050),
+                             TB__MATCHED_CERT),
+                     a);
+    assert_int_equal(observe(r, person("core", "800000000001", ID_A, "张三", "13800001111", 19000),
+                             TB__MATCHED_KEY),
+                     a);
+    tb__party_obs co = {.system = "core",
+                        .key = "800000000009",
+                        .kind = TB__PARTY_COMPANY,
+                        .cert_type = "201",
+                        .cert_no = USCC,
+                        .cust_type = "2",
+                        .as_of = 19000};
+    co.attr[TB__F_NAME] = "福建某某科技有限公司";
+    uint32_t e = observe(r, co, TB__MATCHED_NEW);
+    assert_int_equal(a, 0);
+    assert_int_equal(c, 1);
+    assert_int_equal(e, 2);
+    assert_int_equal(tb__idres_count(r), 3);
+    assert_int_equal(tb__idres_live(r), 3);
+    uint32_t g;
+    assert_int_equal(tb__idres_lookup(r, "card", "C000000000001", &g), 0);
+    assert_int_equal(g, a);
+    assert_int_equal(tb__idres_lookup(r, "card", "C999", &g), TB_ENOENT);
+    assert_int_equal(tb__idres_lookup_cert(r, TB__PARTY_COMPANY, USCC, &g), 0);
+    assert_int_equal(g, e);
+    assert_int_equal(tb__idres_lookup_cert(r, TB__PARTY_PERSON, USCC, &g), TB_ENOENT);
+    assert_int_equal(tb__idres_relate(r, a, TB__REL_HOUSEHOLD, "H000000001", a, "01"), 0);
+    assert_int_equal(tb__idres_relate(r, e, TB__REL_LEGAL_REP, "王五", TB__GID_NONE, NULL), 0);
+    /* a company row does not join a person through a cert of the other kind */
+    assert_int_equal(tb__idres_relate(r, 99, TB__REL_GROUP, "G1", TB__GID_NONE, NULL), TB_EINVAL);
+    commit(r, db, "20261120", 1);
+    tb__idres_free(r);
+    assert_int_equal(count(db, "SELECT count(*) FROM party"), 3);
+    assert_int_equal(count(db, "SELECT count(*) FROM party_key"), 5);
+    assert_int_equal(count(db, "SELECT count(*) FROM party_history"), 0);
+    assert_int_equal(count(db, "SELECT count(*) FROM party_relation"), 2);
+
+    /* second load: same keys give the same gids, a new party the next id, a change history */
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    assert_int_equal(tb__idres_count(r), 3);
+    assert_int_equal(observe(r, person("card", "C000000000001", ID_A, "张三", "13700003333", 19050),
+                             TB__MATCHED_KEY),
+                     a);
+    assert_int_equal(observe(r, person("core", "800000000002", ID_B, "李四", "13911112222", 19200),
+                             TB__MATCHED_KEY),
+                     c);
+    assert_int_equal(observe(r, person("card", "C000000000002", ID_B, "李四", "13900002222", 19000),
+                             TB__MATCHED_CERT),
+                     c);
+    assert_int_equal(observe(r, person("core", "800000000010", "110105199001010011", "赵六",
+                                       "13600006666", 19200),
+                             TB__MATCHED_NEW),
+                     3);
+    tb__golden gd;
+    assert_int_equal(tb__idres_golden(r, c, &gd), 0);
+    assert_string_equal(gd.value[TB__F_MOBILE], "13911112222");
+    assert_string_equal(gd.source[TB__F_MOBILE], "core");
+    assert_int_equal(gd.nkeys, 2);
+    assert_int_equal(tb__idres_golden(r, a, &gd), 0);
+    assert_int_equal(gd.nkeys, 3);
+    assert_string_equal(gd.cert_no, ID_A);
+    commit(r, db, "20261121", 2);
+    tb__idres_free(r);
+    assert_int_equal(count(db, "SELECT count(*) FROM party"), 4);
+    assert_int_equal(count(db, "SELECT count(*) FROM party_history WHERE gid = 1 AND field = "
+                               "'mobile' AND old_value = '13900002222' AND new_value = "
+                               "'13911112222' AND batch_date = '20261121' AND load_id = 2"),
+                     1);
+    /* persisted values survive a third open */
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    assert_int_equal(tb__idres_golden(r, c, &gd), 0);
+    assert_string_equal(gd.value[TB__F_MOBILE], "13911112222");
+    assert_string_equal(gd.value[TB__F_NAME], "李四");
+    assert_int_equal(gd.as_of[TB__F_MOBILE], 19200);
+    tb__idres_free(r);
+    tb_db_close(db);
+}
+
+/* Core beats card for the name; the most recent mobile wins among equals; a conflict of two
+ * sources in one batch is recorded masked; rules are configurable. */
+static void survivorship(void **state)
+{
+    tb_db *db = open_db(*state);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    uint32_t g = observe(r, person("card", "C1", ID_A, "张叁", "13700000001", 19500),
+                         TB__MATCHED_NEW);
+    observe(r, person("core", "801", ID_A, "张三", "13800000001", 19000), TB__MATCHED_CERT);
+    observe(r, person("core", "802", ID_A, "张三", "13800000002", 19300), TB__MATCHED_CERT);
+    tb__golden gd;
+    assert_int_equal(tb__idres_golden(r, g, &gd), 0);
+    assert_string_equal(gd.value[TB__F_NAME], "张三"); /* core over a more recent card row */
+    assert_string_equal(gd.source[TB__F_NAME], "core");
+    assert_string_equal(gd.value[TB__F_MOBILE], "13800000002"); /* the more recent core row */
+    tb__idres_stats s;
+    tb__idres_stats_get(r, &s);
+    assert_int_equal(s.conflicts, 3); /* name card/core, mobile card/core, mobile core/core */
+    /* recency first for the mobile: a newer card row now wins */
+    assert_int_equal(tb__idres_set_rule(r, TB__F_MOBILE, TB__SURV_RECENT), 0);
+    observe(r, person("card", "C1", ID_A, "张叁", "13700000009", 19600), TB__MATCHED_KEY);
+    assert_int_equal(tb__idres_golden(r, g, &gd), 0);
+    assert_string_equal(gd.value[TB__F_MOBILE], "13700000009");
+    assert_string_equal(gd.value[TB__F_NAME], "张三");
+    assert_int_equal(tb__idres_set_rule(r, TB__F_COUNT, TB__SURV_RECENT), TB_EINVAL);
+    /* a higher configured priority for the card system takes the name */
+    assert_int_equal(tb__idres_set_priority(r, "card", 200), 0);
+    observe(r, person("card", "C1", ID_A, "张叁", NULL, 19600), TB__MATCHED_KEY);
+    assert_int_equal(tb__idres_golden(r, g, &gd), 0);
+    assert_string_equal(gd.value[TB__F_NAME], "张叁");
+    commit(r, db, "20261121", 7);
+    tb__idres_free(r);
+    /* + mobile card/core, name card/core (kept), name card/core (taken at priority 200) */
+    assert_int_equal(count(db, "SELECT count(*) FROM party_conflict"), 6);
+    assert_int_equal(count(db, "SELECT count(*) FROM party_conflict WHERE field = 'name' AND "
+                               "value_a = '张*' AND source_a = 'card' AND value_b = '张*' AND "
+                               "source_b = 'core' AND chosen = 'b'"),
+                     1);
+    /* no clear mobile in the conflict table */
+    assert_int_equal(count(db, "SELECT count(*) FROM party_conflict WHERE value_a LIKE '%0001' "
+                               "AND value_a NOT LIKE '%*%'"),
+                     0);
+    tb_db_close(db);
+}
+
+/* The optional name + mobile rule links a row without a cert; off by default. */
+static void name_mobile_rule(void **state)
+{
+    tb_db *db = open_db(*state);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    uint32_t a = observe(r, person("core", "801", ID_A, "张三", "13800000001", 19000),
+                         TB__MATCHED_NEW);
+    assert_int_not_equal(observe(r, person("crm", "X1", NULL, "张三", "13800000001", 19000),
+                                 TB__MATCHED_NEW),
+                         a);
+    tb__idres_set_match(r, TB__MATCH_NAME_MOBILE);
+    assert_int_equal(observe(r, person("crm", "X2", NULL, "张三", "13800000001", 19000),
+                             TB__MATCHED_RULE),
+                     a);
+    tb__idres_free(r);
+    tb_db_close(db);
+}
+
+static int has(const tb__candidate *c, size_t n, uint32_t gid, const char *reason)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i].gid == gid && strstr(c[i].reasons, reason)) return 1;
+    return 0;
+}
+
+/* Find by each kind of query with reasons; merge and unmerge round trip with the audit log. */
+static void find_merge_unmerge(void **state)
+{
+    tb_db *db = open_db(*state);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    uint32_t a = observe(r, person("core", "800000000001", ID_A, "张三", "13800001111", 19000),
+                         TB__MATCHED_NEW);
+    uint32_t b = observe(r, person("card", "C000000000007", ID_B, "张三丰", "13800001111", 19000),
+                         TB__MATCHED_NEW);
+    observe(r, person("card", "C000000000008", ID_B, "张三丰", "13800001111", 19000),
+            TB__MATCHED_CERT);
+    tb__party_obs co = {.system = "core", .key = "800000000009", .kind = TB__PARTY_COMPANY,
+                        .cert_no = USCC, .cust_type = "2", .as_of = 19000};
+    co.attr[TB__F_NAME] = "福建某某科技有限公司";
+    uint32_t e = observe(r, co, TB__MATCHED_NEW);
+    commit(r, db, "20261121", 1);
+    tb__idres_free(r);
+
+    tb__candidate *c;
+    size_t n;
+    assert_int_equal(tb__customer_find(db, ID_A, 0, &c, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(has(c, n, a, "same ID number"));
+    assert_string_equal(c[0].cert, "110105********002X");
+    assert_string_equal(c[0].name, "张*");
+    assert_string_equal(c[0].mobile, "138****1111");
+    tb__customer_candidates_free(c);
+    assert_int_equal(tb__customer_find(db, "13800001111", 0, &c, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(has(c, n, a, "same mobile") && has(c, n, b, "same mobile"));
+    tb__customer_candidates_free(c);
+    assert_int_equal(tb__customer_find(db, "张三", 0, &c, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(c[0].gid, a); /* exact name ranks above a prefix */
+    assert_true(has(c, n, a, "same name") && has(c, n, b, "name starts with"));
+    tb__customer_candidates_free(c);
+    assert_int_equal(tb__customer_find(db, USCC, 0, &c, &n), 0);
+    assert_true(n == 1 && has(c, n, e, "same credit code"));
+    tb__customer_candidates_free(c);
+    assert_int_equal(tb__customer_find(db, "C000000000008", 0, &c, &n), 0);
+    assert_true(n == 1 && has(c, n, b, "same customer number"));
+    tb__customer_candidates_free(c);
+    assert_int_equal(tb__customer_find(db, "nobody", 0, &c, &n), 0);
+    assert_int_equal(n, 0);
+    tb__customer_candidates_free(c);
+
+    /* merge b into a: b's keys move, the search finds a, the log says who */
+    int64_t mid;
+    assert_int_equal(tb__customer_merge(db, a, e, "steward", "x", &mid), TB_EINVAL); /* kinds */
+    assert_int_equal(tb__customer_merge(db, a, a, "steward", "x", &mid), TB_EINVAL);
+    assert_int_equal(tb__customer_merge(db, a, b, "steward", "same person, new ID", &mid), 0);
+    assert_int_equal(tb__customer_merge(db, a, b, "steward", "again", &mid), TB_EEXIST);
+    assert_int_equal(count(db, "SELECT count(*) FROM party_key WHERE gid = 0"), 3);
+    assert_int_equal(count(db, "SELECT count(*) FROM party WHERE merged_into = 0"), 1);
+    assert_int_equal(count(db, "SELECT count(*) FROM merge_log WHERE action = 'merge' AND "
+                               "who = 'steward' AND gid_from = 1"),
+                     1);
+    assert_int_equal(tb__customer_find(db, "C000000000008", 0, &c, &n), 0);
+    assert_true(n == 1 && c[0].gid == a);
+    tb__customer_candidates_free(c);
+    uint32_t g;
+    assert_int_equal(tb__customer_resolve(db, "C000000000007", &g), 0);
+    assert_int_equal(g, a);
+    /* a resolver opened now sees the merge: b's keys and cert lead to a */
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    assert_int_equal(tb__idres_live(r), 2);
+    assert_int_equal(tb__idres_count(r), 3);
+    assert_int_equal(tb__idres_lookup_cert(r, TB__PARTY_PERSON, ID_B, &g), 0);
+    assert_int_equal(g, a);
+    tb__idres_free(r);
+    json_t *doc;
+    assert_int_equal(tb__customer_view(db, b, &doc), 0);
+    assert_int_equal(json_integer_value(json_object_get(doc, "merged_into")), a);
+    json_decref(doc);
+
+    assert_int_equal(tb__customer_unmerge(db, a, "steward"), TB_ENOENT);
+    assert_int_equal(tb__customer_unmerge(db, b, "auditor"), 0);
+    assert_int_equal(count(db, "SELECT count(*) FROM party_key WHERE gid = 1"), 2);
+    assert_int_equal(count(db, "SELECT count(*) FROM party_key WHERE gid = 0"), 1);
+    assert_int_equal(count(db, "SELECT count(*) FROM party WHERE merged_into IS NOT NULL"), 0);
+    assert_int_equal(count(db, "SELECT count(*) FROM merge_log WHERE action = 'unmerge' AND "
+                               "who = 'auditor'"),
+                     1);
+    assert_int_equal(count(db, "SELECT count(*) FROM merge_log WHERE undone_by IS NOT NULL"), 1);
+
+    /* the view is masked */
+    assert_int_equal(tb__customer_view(db, a, &doc), 0);
+    char *text = json_dumps(doc, 0);
+    assert_non_null(text);
+    assert_null(strstr(text, ID_A));
+    assert_null(strstr(text, "13800001111"));
+    assert_non_null(strstr(text, "138****1111"));
+    free(text);
+    json_decref(doc);
+    tb_db_close(db);
+}
+
+/* --- truth test: a generated bank resolved against truth.txt --- */
+
+static int32_t days_of(const tb__field *f)
+{
+    if (f->is_null || f->len != 10) return 0;
+    struct tm tm = {0};
+    tm.tm_year = atoi(f->ptr) - 1900;
+    tm.tm_mon = atoi(f->ptr + 5) - 1;
+    tm.tm_mday = atoi(f->ptr + 8);
+    return (int32_t)(timegm(&tm) / 86400);
+}
+
+/* Copies a field into a NUL-terminated buffer; NULL for a NULL field. */
+static const char *cpy(const tb__field *f, char *buf, size_t cap)
+{
+    if (f->is_null || f->len >= cap) return NULL;
+    memcpy(buf, f->ptr, f->len);
+    buf[f->len] = '\0';
+    return buf;
+}
+
+struct pair {
+    char entity[16];
+    uint32_t gid;
+};
+
+static int by_entity(const void *a, const void *b)
+{
+    return strcmp(((const struct pair *)a)->entity, ((const struct pair *)b)->entity);
+}
+
+static int by_gid(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+    return x->gid < y->gid ? -1 : x->gid > y->gid;
+}
+
+static void load_file(tb__idres *r, const char *dir, const char *name, int card)
+{
+    char *path = tbt_join(dir, name);
+    tb__reader *rd;
+    assert_int_equal(tb__reader_open_file(path, NULL, &rd, NULL, 0), 0);
+    free(path);
+    tb__record rec;
+    int rc;
+    char b[TB__F_COUNT + 6][256];
+    while ((rc = tb__reader_next(rd, &rec)) == 1) {
+        const tb__field *f = rec.fields;
+        tb__party_obs o = {0};
+        if (!card) {
+            assert_int_equal(rec.nfields, 19);
+            o.system = "core";
+            o.key = cpy(&f[0], b[0], 256);
+            o.cust_type = cpy(&f[1], b[1], 256);
+            o.kind = f[3].len == 3 && memcmp(f[3].ptr, "101", 3) == 0 ? TB__PARTY_PERSON
+                                                                       : TB__PARTY_COMPANY;
+            o.cert_type = cpy(&f[3], b[2], 256);
+            o.cert_no = cpy(&f[4], b[3], 256);
+            o.as_of = days_of(&f[16]);
+            static const int map[][2] = {
+                {2, TB__F_NAME},      {5, TB__F_GENDER},      {6, TB__F_BIRTH_DATE},
+                {7, TB__F_MOBILE},    {8, TB__F_PROVINCE},    {9, TB__F_CITY},
+                {10, TB__F_ADDRESS},  {11, TB__F_OCCUPATION}, {12, TB__F_INDUSTRY},
+                {13, TB__F_RISK_LEVEL}, {14, TB__F_ORG},      {15, TB__F_MANAGER}};
+            for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+                o.attr[map[i][1]] = cpy(&f[map[i][0]], b[4 + i], 256);
+        } else {
+            o.system = "card";
+            o.key = cpy(&f[1], b[0], 256);
+            o.kind = TB__PARTY_PERSON;
+            o.cert_type = cpy(&f[2], b[1], 256);
+            o.cert_no = cpy(&f[3], b[2], 256);
+            o.attr[TB__F_NAME] = cpy(&f[4], b[3], 256);
+            o.attr[TB__F_MOBILE] = cpy(&f[5], b[4], 256);
+            o.as_of = days_of(&f[10]);
+        }
+        uint32_t gid;
+        assert_int_equal(tb__idres_observe(r, &o, &gid, NULL), 0);
+    }
+    assert_int_equal(rc, 0);
+    tb__reader_close(rd);
+}
+
+static void truth(void **state)
+{
+    char *bank = tbt_join(*state, "bank"), *data = tbt_join(*state, "data");
+    tb_gen_opts go = {.customers = 3000, .seed = 11, .batch_date = 20261121, .out_dir = bank};
+    tb_gen *gen;
+    assert_int_equal(tb_gen_create(&go, &gen, NULL, 0), 0);
+    assert_int_equal(tb_gen_run(gen), 0);
+    tb_gen_free(gen);
+    tb_db *db = open_db(data);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    load_file(r, bank, "customers.txt", 0);
+    load_file(r, bank, "cards.txt", 1);
+
+    char *mpath = tbt_join(bank, "manifest.json");
+    json_t *man = json_load_file(mpath, 0, NULL);
+    free(mpath);
+    assert_non_null(man);
+    json_t *t = json_object_get(man, "truth");
+    int64_t persons = json_integer_value(json_object_get(t, "persons"));
+    int64_t companies = json_integer_value(json_object_get(t, "companies"));
+    json_decref(man);
+    assert_true(persons > 2000 && companies > 100);
+    assert_int_equal(tb__idres_live(r), persons + companies);
+
+    /* every core/card key maps to the gid of its true entity, and only that entity's */
+    char *tpath = tbt_join(bank, "truth.txt");
+    tb__reader *rd;
+    assert_int_equal(tb__reader_open_file(tpath, NULL, &rd, NULL, 0), 0);
+    free(tpath);
+    size_t np = 0, cap = 16384;
+    struct pair *p = malloc(cap * sizeof *p);
+    assert_non_null(p);
+    tb__record rec;
+    char sys[16], key[64];
+    while (tb__reader_next(rd, &rec) == 1) {
+        const char *s = cpy(&rec.fields[0], sys, sizeof sys);
+        const char *system = strcmp(s, "CORE") == 0 ? "core" : strcmp(s, "CARD") == 0 ? "card" : NULL;
+        if (!system) continue;
+        if (np == cap) {
+            p = realloc(p, (cap *= 2) * sizeof *p);
+            assert_non_null(p);
+        }
+        assert_int_equal(tb__idres_lookup(r, system, cpy(&rec.fields[1], key, sizeof key),
+                                          &p[np].gid),
+                         0);
+        assert_non_null(cpy(&rec.fields[3], p[np].entity, sizeof p[np].entity));
+        np++;
+    }
+    tb__reader_close(rd);
+    assert_true(np > 3000);
+    qsort(p, np, sizeof *p, by_entity);
+    for (size_t i = 1; i < np; i++)
+        if (strcmp(p[i].entity, p[i - 1].entity) == 0) assert_int_equal(p[i].gid, p[i - 1].gid);
+    qsort(p, np, sizeof *p, by_gid);
+    for (size_t i = 1; i < np; i++)
+        if (p[i].gid == p[i - 1].gid) assert_string_equal(p[i].entity, p[i - 1].entity);
+    free(p);
+
+    /* persisting and reopening keeps every gid */
+    commit(r, db, "20261121", 1);
+    uint32_t n = tb__idres_count(r);
+    tb__idres_free(r);
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    assert_int_equal(tb__idres_count(r), n);
+    uint32_t before = tb__idres_count(r);
+    load_file(r, bank, "customers.txt", 0);
+    assert_int_equal(tb__idres_count(r), before); /* nothing new on a reload */
+    tb__idres_free(r);
+    tb_db_close(db);
+    free(bank);
+    free(data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(match_and_stable, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(survivorship, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(name_mobile_rule, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(find_merge_unmerge, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(truth, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
