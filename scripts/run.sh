@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# run.sh — the main job behind `make run`: a data directory, demo data when there is none, the
-# batch loaded and summarised. (The server and console join here when they exist.)
+# run.sh — the main job behind `make run`: a data directory with the default data standards, demo
+# data when there is none, every batch in the landing area loaded through the five-module pipeline
+# (once), and the pipeline's status. (The server and console join here when they exist.)
 #
 # Environment: TAGBASE_DATA (default ./tagbase-data), TAGBASE_DEMO_CUSTOMERS (default 1000000),
 # TAGBASE_DEMO_SEED (42), TAGBASE_DEMO_DATE (20261121), BUILD (build).
@@ -15,6 +16,7 @@ date=${TAGBASE_DEMO_DATE:-20261121}
 landing="$data/landing/$date"
 
 "$bin" init --data "$data"
+"$bin" standard load standards/default.json --data "$data"
 
 if ! compgen -G "$data/landing/*/manifest.json" >/dev/null; then
   echo "run: no extracts in '$data/landing': generating a demo bank of $customers customers (seed $seed, batch $date)"
@@ -26,6 +28,12 @@ fi
 
 for dir in "$data"/landing/*/; do
   [[ -f "$dir/manifest.json" ]] || continue
-  "$bin" scan --data "$data" "${dir%/}"
+  batch=$(basename "$dir")
+  if "$bin" pipeline status --batch "$batch" --data "$data" >/dev/null 2>&1; then
+    echo "run: batch $batch is loaded already (tagbase load to load it again)"
+    continue
+  fi
+  "$bin" scan --data "$data" "${dir%/}" >/dev/null # inventory: every file there, as the manifest says
+  "$bin" load --data "$data" "${dir%/}" || echo "run: some files of batch $batch were rejected (see above)"
 done
-"$bin" status --data "$data"
+"$bin" pipeline status --data "$data"

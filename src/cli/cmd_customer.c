@@ -73,18 +73,16 @@ static int cmd_find(tb_db *db, const struct opts *o)
         json_t *arr = json_array();
         for (size_t i = 0; arr && i < n; i++)
             json_array_append_new(
-                arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "gid",
-                               (json_int_t)c[i].gid, "kind",
-                               c[i].kind == TB__PARTY_COMPANY ? "company" : "person", "name",
-                               c[i].name, "cert_no", c[i].cert, "mobile", c[i].mobile,
-                               "cust_type", c[i].cust_type, "reasons", c[i].reasons, "score",
-                               c[i].score));
+                arr,
+                json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "gid", (json_int_t)c[i].gid,
+                          "kind", c[i].kind == TB__PARTY_COMPANY ? "company" : "person", "name",
+                          c[i].name, "cert_no", c[i].cert, "mobile", c[i].mobile, "cust_type",
+                          c[i].cust_type, "reasons", c[i].reasons, "score", c[i].score));
         rc = arr ? print_doc(arr) : tb__cli_fail("customer", "out of memory");
     } else if (n == 0) {
         printf("no matching customer\n");
     } else {
-        printf("%-10s %-8s %-16s %-20s %-12s %s\n", "gid", "kind", "name", "cert", "mobile",
-               "why");
+        printf("%-10s %-8s %-16s %-20s %-12s %s\n", "gid", "kind", "name", "cert", "mobile", "why");
         for (size_t i = 0; i < n; i++)
             printf("%-10u %-8s %-16s %-20s %-12s %s\n", c[i].gid,
                    c[i].kind == TB__PARTY_COMPANY ? "company" : "person", c[i].name, c[i].cert,

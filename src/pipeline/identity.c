@@ -15,15 +15,15 @@
 #include "pipeline/identity.h"
 #include "store/meta.h"
 
-#define MAX_SYSTEMS   64
-#define SYS_NAME_MAX  31
-#define SRC_NONE      0xff
-#define POOL_LIMIT    UINT32_MAX /* offsets are 32-bit: 4 GiB of distinct strings */
-#define LOAD_NUM      7          /* tables grow past 7/10 full */
-#define LOAD_DEN      10
-#define MERGE_HOPS    64 /* longer merged_into chains mean a cycle: corrupt */
-#define DEFAULT_PRIO  10
-#define PARTY_DIRTY   1
+#define MAX_SYSTEMS  64
+#define SYS_NAME_MAX 31
+#define SRC_NONE     0xff
+#define POOL_LIMIT   UINT32_MAX /* offsets are 32-bit: 4 GiB of distinct strings */
+#define LOAD_NUM     7          /* tables grow past 7/10 full */
+#define LOAD_DEN     10
+#define MERGE_HOPS   64 /* longer merged_into chains mean a cycle: corrupt */
+#define DEFAULT_PRIO 10
+#define PARTY_DIRTY  1
 
 /* One golden record. Values are offsets into the string pool (0: NULL); day is as_of clamped to
  * 0..65535 days (1970..2149), enough for any business date, and halves the array. */
@@ -92,6 +92,7 @@ struct tb__idres {
     struct nment *nm;
     uint32_t nnm, nm_cap;
     struct sysinfo sys[MAX_SYSTEMS];
+    uint32_t bulk_min; /* new parties from which a commit rebuilds the indexes (0: default) */
     unsigned nsys;
     uint8_t rule[TB__F_COUNT];
     unsigned match;
@@ -105,8 +106,8 @@ struct tb__idres {
 };
 
 static const char *const field_names[TB__F_COUNT] = {
-    "name",       "gender",   "birth_date", "mobile",   "address", "province",  "city",
-    "occupation", "industry", "risk_level", "org",      "manager", "cust_type",
+    "name",       "gender",   "birth_date", "mobile", "address", "province",  "city",
+    "occupation", "industry", "risk_level", "org",    "manager", "cust_type",
 };
 
 static const char *const rel_names[] = {NULL, "household", "group", "legal_rep", "manager"};
@@ -168,7 +169,8 @@ static int pool_reserve(tb__idres *r, size_t extra)
     if (r->pool_len + extra > POOL_LIMIT)
         return tb__seterr(&r->err, TB_ELIMIT, "identity string pool is full (4 GiB)");
     size_t cap = r->pool_cap ? r->pool_cap : (1u << 20);
-    while (cap < r->pool_len + extra) cap *= 2;
+    while (cap < r->pool_len + extra)
+        cap *= 2;
     if (cap > POOL_LIMIT) cap = POOL_LIMIT;
     char *p = realloc(r->pool, cap);
     if (!p) return tb__seterr(&r->err, TB_ENOMEM, "out of memory growing the string pool");
@@ -202,7 +204,8 @@ static int ht_grow(struct htab *t, size_t want)
 {
     if ((t->n + want) * LOAD_DEN <= t->cap * LOAD_NUM) return 0;
     size_t cap = t->cap ? t->cap : 1024;
-    while ((t->n + want) * LOAD_DEN > cap * LOAD_NUM) cap *= 2;
+    while ((t->n + want) * LOAD_DEN > cap * LOAD_NUM)
+        cap *= 2;
     uint64_t *h = calloc(cap, sizeof *h);
     uint32_t *v = malloc(cap * sizeof *v);
     if (!h || !v) {
@@ -213,7 +216,8 @@ static int ht_grow(struct htab *t, size_t want)
     for (size_t i = 0; i < t->cap; i++) {
         if (!t->h[i]) continue;
         size_t j = t->h[i] & (cap - 1);
-        while (h[j]) j = (j + 1) & (cap - 1);
+        while (h[j])
+            j = (j + 1) & (cap - 1);
         h[j] = t->h[i];
         v[j] = t->v[i];
     }
@@ -259,6 +263,13 @@ static void ht_set(struct htab *t, size_t slot, uint64_t h, uint32_t v)
     t->n++;
 }
 
+/* Probes are not always NUL-terminated (attrs are decoded in place): compare `len` bytes and
+ * require the pooled string to end there. */
+static inline int str_eq(const tb__idres *r, uint32_t off, const char *s, size_t len)
+{
+    return memcmp(r->pool + off, s, len) == 0 && r->pool[off + len] == '\0';
+}
+
 struct key_probe {
     uint8_t sys;
     const char *key;
@@ -269,7 +280,7 @@ static int key_eq(const tb__idres *r, uint32_t v, const void *probe)
 {
     const struct key_probe *p = probe;
     const struct keyent *k = &r->keys[v];
-    return k->sys == p->sys && memcmp(r->pool + k->off, p->key, p->len + 1) == 0;
+    return k->sys == p->sys && str_eq(r, k->off, p->key, p->len);
 }
 
 static uint64_t key_hash(uint8_t sys, const char *key, size_t len)
@@ -287,8 +298,7 @@ static int cert_eq(const tb__idres *r, uint32_t v, const void *probe)
 {
     const struct cert_probe *p = probe;
     const struct party *pt = &r->party[v];
-    return pt->kind == p->kind && pt->cert &&
-           memcmp(r->pool + pt->cert, p->cert, p->len + 1) == 0;
+    return pt->kind == p->kind && pt->cert && str_eq(r, pt->cert, p->cert, p->len);
 }
 
 static uint64_t cert_hash(uint8_t kind, const char *cert, size_t len)
@@ -304,13 +314,13 @@ struct str_probe {
 static int intern_eq(const tb__idres *r, uint32_t v, const void *probe)
 {
     const struct str_probe *p = probe;
-    return memcmp(r->pool + v, p->s, p->len + 1) == 0;
+    return str_eq(r, v, p->s, p->len);
 }
 
 static int nm_eq(const tb__idres *r, uint32_t v, const void *probe)
 {
     const struct str_probe *p = probe;
-    return memcmp(r->pool + r->nm[v].off, p->s, p->len + 1) == 0;
+    return str_eq(r, r->nm[v].off, p->s, p->len);
 }
 
 /* Interns a value: codes and repeated values (province, org, manager, household ids) are stored
@@ -377,8 +387,8 @@ void tb__idres_set_match(tb__idres *r, unsigned flags)
          * index one only loses a possible match, so errors are not fatal here. */
         for (uint32_t g = 0; g < r->nparty; g++) {
             const struct party *p = &r->party[g];
-            if (p->kind == TB__PARTY_PERSON && p->merged == TB__GID_NONE &&
-                p->val[TB__F_NAME] && p->val[TB__F_MOBILE])
+            if (p->kind == TB__PARTY_PERSON && p->merged == TB__GID_NONE && p->val[TB__F_NAME] &&
+                p->val[TB__F_MOBILE])
                 (void)nm_add(r, pstr(r, p->val[TB__F_NAME]), pstr(r, p->val[TB__F_MOBILE]), g);
         }
     }
@@ -392,7 +402,8 @@ static int grow_sz(void **ptr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap) return 0;
     size_t c = *cap ? *cap : 256;
-    while (c < need) c *= 2;
+    while (c < need)
+        c *= 2;
     void *p = realloc(*ptr, c * elem);
     if (!p) return TB_ENOMEM;
     *ptr = p;
@@ -449,7 +460,8 @@ static void add_key(tb__idres *r, uint8_t sys, uint32_t off, uint32_t gid, size_
     r->keys[k] = (struct keyent){.off = off, .gid = gid, .next = UINT32_MAX, .sys = sys};
     /* Append at the tail so a party's keys list in the order they were first seen. */
     uint32_t *link = &r->party[gid].first_key;
-    while (*link != UINT32_MAX) link = &r->keys[*link].next;
+    while (*link != UINT32_MAX)
+        link = &r->keys[*link].next;
     *link = k;
     ht_set(&r->keytab, slot, h, k);
 }
@@ -493,8 +505,8 @@ static int nm_lookup(const tb__idres *r, const char *name, const char *mobile, u
     memcpy(buf + ln + 1, mobile, lm + 1);
     struct str_probe p = {buf, ln + lm + 1};
     int found;
-    size_t slot = ht_find(r, &r->nmtab, hash_bytes(buf, p.len, 0x6e6d000000000000ULL), nm_eq, &p,
-                          &found);
+    size_t slot =
+        ht_find(r, &r->nmtab, hash_bytes(buf, p.len, 0x6e6d000000000000ULL), nm_eq, &p, &found);
     if (!found) return TB_ENOENT;
     *gid = root(r, r->nm[r->nmtab.v[slot]].gid);
     return 0;
@@ -551,8 +563,7 @@ int tb__idres_lookup_cert(const tb__idres *r, tb__party_kind kind, const char *c
     if (!given(cert_no) || !r->certtab.cap) return TB_ENOENT;
     struct cert_probe p = {(uint8_t)kind, cert_no, strlen(cert_no)};
     int found;
-    size_t slot =
-        ht_find(r, &r->certtab, cert_hash(p.kind, cert_no, p.len), cert_eq, &p, &found);
+    size_t slot = ht_find(r, &r->certtab, cert_hash(p.kind, cert_no, p.len), cert_eq, &p, &found);
     if (!found) return TB_ENOENT;
     *gid = root(r, r->certtab.v[slot]);
     return 0;
@@ -641,7 +652,8 @@ int tb__idres_observe(tb__idres *r, const tb__party_obs *o, uint32_t *gidp, tb__
     if (rc == 0) rc = ht_grow(&r->keytab, 1);
     if (rc == 0) rc = ht_grow(&r->certtab, 1);
     if (rc == 0) rc = ht_grow(&r->interntab, TB__F_COUNT + 1);
-    if (rc == 0) rc = grow_sz((void **)&r->hist, &r->hist_cap, r->nhist + TB__F_COUNT, sizeof *r->hist);
+    if (rc == 0)
+        rc = grow_sz((void **)&r->hist, &r->hist_cap, r->nhist + TB__F_COUNT, sizeof *r->hist);
     if (rc == 0)
         rc = grow_sz((void **)&r->confl, &r->confl_cap, r->nconfl + TB__F_COUNT, sizeof *r->confl);
     if (rc == TB_ENOMEM) return tb__seterr(&r->err, rc, "out of memory resolving identities");
@@ -719,13 +731,12 @@ int tb__idres_relate(tb__idres *r, uint32_t gid, tb__rel_type type, const char *
     if (rc == 0) rc = grow_sz((void **)&r->rel, &r->rel_cap, r->nrel + 1, sizeof *r->rel);
     if (rc == TB_ENOMEM) return tb__seterr(&r->err, rc, "out of memory recording a relation");
     if (rc) return rc;
-    r->rel[r->nrel++] = (struct relation){.gid = root(r, gid),
-                                          .type = (uint8_t)type,
-                                          .target_off = intern(r, target, lt),
-                                          .target_gid = target_gid == TB__GID_NONE
-                                                            ? TB__GID_NONE
-                                                            : root(r, target_gid),
-                                          .role_off = lr ? intern(r, role, lr) : 0};
+    r->rel[r->nrel++] = (struct relation){
+        .gid = root(r, gid),
+        .type = (uint8_t)type,
+        .target_off = intern(r, target, lt),
+        .target_gid = target_gid == TB__GID_NONE ? TB__GID_NONE : root(r, target_gid),
+        .role_off = lr ? intern(r, role, lr) : 0};
     r->stats.relations++;
     return 0;
 }
@@ -790,8 +801,10 @@ static int apply_settings(tb__idres *r, tb_db *db)
              item = strtok_r(NULL, ", ", &save)) {
             char *eq = strchr(item, '=');
             if (k == 2) {
-                if (strcmp(item, "name_mobile") == 0) r->match |= TB__MATCH_NAME_MOBILE;
-                else if (strcmp(item, "none") != 0) rc = TB_EINVAL;
+                if (strcmp(item, "name_mobile") == 0)
+                    r->match |= TB__MATCH_NAME_MOBILE;
+                else if (strcmp(item, "none") != 0)
+                    rc = TB_EINVAL;
                 continue;
             }
             if (!eq) {
@@ -814,8 +827,8 @@ static int apply_settings(tb__idres *r, tb_db *db)
         }
         free(v);
         if (rc)
-            return tb__seterr(tb__db_err(db), rc, "setting '%s' is not valid (see docs/identity.md)",
-                              keys[k]);
+            return tb__seterr(tb__db_err(db), rc,
+                              "setting '%s' is not valid (see docs/identity.md)", keys[k]);
     }
     return 0;
 }
@@ -885,7 +898,7 @@ static int load_parties(tb__idres *r, tb_db *db)
         if (rc == 0) rc = ht_grow(&r->interntab, 1);
         if (rc) goto out_nomem;
         uint32_t gid = new_party(r, kind && strcmp(kind, "company") == 0 ? TB__PARTY_COMPANY
-                                                                          : TB__PARTY_PERSON);
+                                                                         : TB__PARTY_PERSON);
         struct party *p = &r->party[gid];
         if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
             int64_t m = sqlite3_column_int64(st, 4);
@@ -907,7 +920,8 @@ static int load_parties(tb__idres *r, tb_db *db)
         }
         rc = attrs ? load_attrs(r, p, attrs, alen) : TB_ECORRUPT;
         if (rc == TB_ECORRUPT) {
-            rc = tb__seterr(tb__db_err(db), rc, "party %u: attrs are not in the stored format", gid);
+            rc =
+                tb__seterr(tb__db_err(db), rc, "party %u: attrs are not in the stored format", gid);
             goto out;
         }
         if (rc) goto out_nomem;
@@ -1043,10 +1057,21 @@ static int encode_attrs(const tb__idres *r, const struct party *p, tb__buf *b)
     return rc;
 }
 
+/* qsort_r order of key entries: (system name, key), the party_key primary key. */
+static int key_order(const void *a, const void *b, void *arg)
+{
+    const tb__idres *r = arg;
+    const struct keyent *x = &r->keys[*(const uint32_t *)a], *y = &r->keys[*(const uint32_t *)b];
+    int c = x->sys == y->sys ? 0 : strcmp(r->sys[x->sys].name, r->sys[y->sys].name);
+    return c ? c : strcmp(r->pool + x->off, r->pool + y->off);
+}
+
 static void bind_off(const tb__idres *r, sqlite3_stmt *st, int col, uint32_t off)
 {
-    if (off) sqlite3_bind_text(st, col, r->pool + off, -1, SQLITE_STATIC);
-    else sqlite3_bind_null(st, col);
+    if (off)
+        sqlite3_bind_text(st, col, r->pool + off, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, col);
 }
 
 static void bind_masked(sqlite3_stmt *st, int col, int field, const char *v)
@@ -1072,6 +1097,49 @@ static int bind_party(const tb__idres *r, sqlite3_stmt *st, uint32_t gid, tb__bu
     return 0;
 }
 
+/* The secondary indexes of migration 3 that a bulk first load rebuilds instead of updating row
+ * by row: inserting a million parties into five B-tree indexes in random order costs several times
+ * more than sorting them once at CREATE INDEX. The SQL must stay identical to migration 3's
+ * (test_identity checks the schema is unchanged after a bulk commit). */
+static const struct {
+    tb__stmt_id drop_id, create_id;
+    const char *drop, *create;
+} bulk_indexes[] = {
+    {TB__STMT_ID_BULK_DROP_1, TB__STMT_ID_BULK_CREATE_1, "DROP INDEX party_by_cert",
+     "CREATE UNIQUE INDEX party_by_cert ON party (kind, cert_no) WHERE cert_no IS NOT NULL"},
+    {TB__STMT_ID_BULK_DROP_2, TB__STMT_ID_BULK_CREATE_2, "DROP INDEX party_by_name",
+     "CREATE INDEX party_by_name ON party (name)"},
+    {TB__STMT_ID_BULK_DROP_3, TB__STMT_ID_BULK_CREATE_3, "DROP INDEX party_by_mobile",
+     "CREATE INDEX party_by_mobile ON party (mobile)"},
+    {TB__STMT_ID_BULK_DROP_4, TB__STMT_ID_BULK_CREATE_4, "DROP INDEX party_key_by_gid",
+     "CREATE INDEX party_key_by_gid ON party_key (gid)"},
+    {TB__STMT_ID_BULK_DROP_5, TB__STMT_ID_BULK_CREATE_5, "DROP INDEX party_key_by_key",
+     "CREATE INDEX party_key_by_key ON party_key (key)"},
+    {TB__STMT_ID_BULK_DROP_6, TB__STMT_ID_BULK_CREATE_6, "DROP INDEX party_relation_by_target",
+     "CREATE INDEX party_relation_by_target ON party_relation (rel_type, target)"},
+};
+#define BULK_MIN_PARTIES 100000 /* and more new parties than stored ones */
+
+static int bulk_indexes_run(tb_db *db, int create)
+{
+    for (size_t i = 0; i < sizeof bulk_indexes / sizeof bulk_indexes[0]; i++) {
+        sqlite3_stmt *st;
+        int rc = tb__meta_stmt(db, create ? bulk_indexes[i].create_id : bulk_indexes[i].drop_id,
+                               create ? bulk_indexes[i].create : bulk_indexes[i].drop, &st);
+        if (!rc)
+            rc = tb__meta_run(db, st, create ? "cannot rebuild an index" : "cannot drop an index");
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
+
+void tb__idres_set_bulk_min(tb__idres *r, uint32_t n)
+{
+    r->bulk_min = n;
+}
+
 int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
 {
     if (!batch_date || !*batch_date)
@@ -1079,6 +1147,17 @@ int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t lo
     if (sqlite3_get_autocommit(tb__db_sqlite(db)))
         return tb__seterr(tb__db_err(db), TB_EINVAL,
                           "identity commit must run inside the caller's transaction");
+    uint32_t fresh = r->nparty - r->nsaved_party;
+    int bulk = fresh >= (r->bulk_min ? r->bulk_min : BULK_MIN_PARTIES) && fresh > r->nsaved_party;
+    int rc = bulk ? bulk_indexes_run(db, 0) : 0;
+    if (!rc) rc = commit_rows(r, db, batch_date, load_id);
+    if (!rc && bulk) rc = bulk_indexes_run(db, 1);
+    return rc;
+}
+
+/* Writes the session's rows (tb__idres_commit has checked the transaction). */
+static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
+{
     tb__buf b = TB__BUF_INIT;
     char now[TB__TIME_TEXT_LEN];
     tb__now_text(now);
@@ -1120,8 +1199,20 @@ int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t lo
                        "INSERT INTO party_key (system, key, gid, first_batch, load_id) "
                        "VALUES (?1, ?2, ?3, ?4, ?5)",
                        &st);
-    for (uint32_t k = r->nsaved_keys; rc == 0 && k < r->nkeys; k++) {
-        const struct keyent *e = &r->keys[k];
+    /* Inserting in primary-key order turns random B-tree inserts into appends: persisting 1.4M
+     * keys in first-seen (scrambled customer number) order is several times slower. */
+    size_t nnew = r->nkeys - r->nsaved_keys;
+    uint32_t *order = nnew ? malloc(nnew * sizeof *order) : NULL;
+    if (nnew && !order) {
+        tb__meta_stmt_done(st);
+        rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting party keys");
+        goto out;
+    }
+    for (size_t i = 0; i < nnew; i++)
+        order[i] = r->nsaved_keys + (uint32_t)i;
+    if (nnew) qsort_r(order, nnew, sizeof *order, key_order, r);
+    for (size_t i = 0; rc == 0 && i < nnew; i++) {
+        const struct keyent *e = &r->keys[order[i]];
         sqlite3_bind_text(st, 1, r->sys[e->sys].name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, r->pool + e->off, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, e->gid);
@@ -1129,6 +1220,7 @@ int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t lo
         sqlite3_bind_int64(st, 5, load_id);
         rc = tb__meta_run(db, st, "cannot insert a party key");
     }
+    free(order);
     if (rc) goto out;
     rc = tb__meta_stmt(db, TB__STMT_ID_INS_HISTORY,
                        "INSERT INTO party_history (gid, batch_date, load_id, field, old_value, "
@@ -1183,7 +1275,8 @@ int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t lo
     }
     if (rc) goto out;
     /* The session is now in the caller's transaction: start the next one from here. */
-    for (uint32_t g = 0; g < r->nparty; g++) r->party[g].flags = 0;
+    for (uint32_t g = 0; g < r->nparty; g++)
+        r->party[g].flags = 0;
     memset(r->touched, 0, (size_t)r->nparty * sizeof *r->touched);
     r->nsaved_party = r->nparty;
     r->nsaved_keys = r->nkeys;

@@ -188,6 +188,11 @@ int tb__idres_golden(const tb__idres *r, uint32_t gid, tb__golden *out);
  * transaction does not commit, the resolver no longer matches the store: free it and reopen. */
 int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
 
+/* From how many new parties (and more than are stored) a commit drops the secondary indexes of
+ * the master data and rebuilds them after inserting, instead of updating them row by row; 0
+ * restores the default (100000). For tests and tuning. */
+void tb__idres_set_bulk_min(tb__idres *r, uint32_t n);
+
 /* --- master data on the persisted tables (no resolver needed; what the CLI and server use) --- */
 
 #define TB__FIND_MAX_REASONS 96

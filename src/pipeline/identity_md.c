@@ -50,8 +50,8 @@ char *tb__mask_field(int field, const char *v, char *out, size_t cap)
 static int live_gid(tb_db *db, uint32_t gid, uint32_t *out)
 {
     sqlite3_stmt *st;
-    int rc = tb__meta_stmt(db, TB__STMT_ID_ROOT, "SELECT merged_into FROM party WHERE gid = ?1",
-                           &st);
+    int rc =
+        tb__meta_stmt(db, TB__STMT_ID_ROOT, "SELECT merged_into FROM party WHERE gid = ?1", &st);
     if (rc) return rc;
     for (int hop = 0; hop < 64; hop++) {
         sqlite3_bind_int64(st, 1, gid);
@@ -219,7 +219,8 @@ int tb__customer_find(tb_db *db, const char *query, size_t limit, tb__candidate 
     }
     if (f.n) qsort(f.c, f.n, sizeof *f.c, by_score);
     if (f.n > limit) f.n = limit;
-    for (size_t i = 0; rc == 0 && i < f.n; i++) rc = fill_candidate(db, &f.c[i]);
+    for (size_t i = 0; rc == 0 && i < f.n; i++)
+        rc = fill_candidate(db, &f.c[i]);
     if (rc) goto out;
     *out = f.c;
     *n = f.n;
@@ -246,8 +247,10 @@ int tb__customer_resolve(tb_db *db, const char *text, uint32_t *gid)
     if (rc) return rc;
     sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) *gid = (uint32_t)sqlite3_column_int64(st, 0);
-    else if (s != SQLITE_DONE) rc = tb__meta_seterr_sqlite(db, s, "cannot look up a key");
+    if (s == SQLITE_ROW)
+        *gid = (uint32_t)sqlite3_column_int64(st, 0);
+    else if (s != SQLITE_DONE)
+        rc = tb__meta_seterr_sqlite(db, s, "cannot look up a key");
     tb__meta_stmt_done(st);
     if (rc || *gid != TB__GID_NONE) return rc;
     /* Customer numbers are digits too, so a key match is tried first; the gid comes second. */
@@ -332,9 +335,11 @@ static json_t *rel_row(sqlite3_stmt *st)
     char m[256];
     const char *type = col(st, 0), *target = col(st, 1);
     /* A legal representative is a person's name: masked like any name. */
-    if (type && strcmp(type, "legal_rep") == 0) target = tb__mask_field(TB__F_NAME, target, m, sizeof m);
-    json_t *tg = sqlite3_column_type(st, 2) == SQLITE_NULL ? json_null()
-                                                            : json_integer(sqlite3_column_int64(st, 2));
+    if (type && strcmp(type, "legal_rep") == 0)
+        target = tb__mask_field(TB__F_NAME, target, m, sizeof m);
+    json_t *tg = sqlite3_column_type(st, 2) == SQLITE_NULL
+                     ? json_null()
+                     : json_integer(sqlite3_column_int64(st, 2));
     return json_pack("{s:s, s:s, s:o, s:o, s:s}", "type", type, "target", target ? target : "",
                      "target_gid", tg, "role", jstr(col(st, 3)), "batch_date", col(st, 4));
 }
@@ -345,8 +350,8 @@ static json_t *hist_row(sqlite3_stmt *st)
     char a[512], b[512];
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "batch_date", col(st, 0), "field",
                      col(st, 1), "old", tb__mask_field(f, col(st, 2), a, sizeof a), "new",
-                     tb__mask_field(f, col(st, 3), b, sizeof b), "source", col(st, 4),
-                     "changed_at", col(st, 5));
+                     tb__mask_field(f, col(st, 3), b, sizeof b), "source", col(st, 4), "changed_at",
+                     col(st, 5));
 }
 
 static json_t *confl_row(sqlite3_stmt *st)
@@ -368,8 +373,9 @@ int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
     sqlite3_bind_int64(st, 1, gid);
     int s = sqlite3_step(st);
     if (s != SQLITE_ROW) {
-        rc = s == SQLITE_DONE ? tb__seterr(tb__db_err(db), TB_ENOENT, "no customer with gid %u", gid)
-                              : tb__meta_seterr_sqlite(db, s, "cannot read a customer");
+        rc = s == SQLITE_DONE
+                 ? tb__seterr(tb__db_err(db), TB_ENOENT, "no customer with gid %u", gid)
+                 : tb__meta_seterr_sqlite(db, s, "cannot read a customer");
         tb__meta_stmt_done(st);
         return rc;
     }
@@ -378,12 +384,12 @@ int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
     json_t *merged = sqlite3_column_type(st, 6) == SQLITE_NULL
                          ? json_null()
                          : json_integer(sqlite3_column_int64(st, 6));
-    json_t *doc = json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:[], s:[], s:[], s:[]}",
-                            "gid", (json_int_t)gid, "kind", col(st, 0), "cert_type",
-                            jstr(col(st, 1)), "cert_no", col(st, 2) ? json_string(cert) : json_null(),
-                            "cust_type", jstr(col(st, 3)), "merged_into", merged, "attributes",
-                            attrs_json(col(st, 7)), "first_batch", col(st, 8), "last_batch",
-                            col(st, 9), "keys", "relations", "history", "conflicts");
+    json_t *doc = json_pack(
+        "{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:[], s:[], s:[], s:[]}", "gid",
+        (json_int_t)gid, "kind", col(st, 0), "cert_type", jstr(col(st, 1)), "cert_no",
+        col(st, 2) ? json_string(cert) : json_null(), "cust_type", jstr(col(st, 3)), "merged_into",
+        merged, "attributes", attrs_json(col(st, 7)), "first_batch", col(st, 8), "last_batch",
+        col(st, 9), "keys", "relations", "history", "conflicts");
     tb__meta_stmt_done(st);
     if (!doc) return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory rendering a customer");
     rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_KEYS,
@@ -394,28 +400,31 @@ int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
         sqlite3_bind_int64(st, 1, gid);
         rc = rows_json(db, st, json_object_get(doc, "keys"), key_row);
     }
-    if (rc == 0) rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_REL,
-                                    "SELECT rel_type, target, target_gid, role, batch_date FROM "
-                                    "party_relation WHERE gid = ?1 ORDER BY rel_type, target",
-                                    &st);
+    if (rc == 0)
+        rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_REL,
+                           "SELECT rel_type, target, target_gid, role, batch_date FROM "
+                           "party_relation WHERE gid = ?1 ORDER BY rel_type, target",
+                           &st);
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, gid);
         rc = rows_json(db, st, json_object_get(doc, "relations"), rel_row);
     }
-    if (rc == 0) rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_HIST,
-                                    "SELECT batch_date, field, old_value, new_value, source, "
-                                    "changed_at FROM party_history WHERE gid = ?1 "
-                                    "ORDER BY id DESC LIMIT 50",
-                                    &st);
+    if (rc == 0)
+        rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_HIST,
+                           "SELECT batch_date, field, old_value, new_value, source, "
+                           "changed_at FROM party_history WHERE gid = ?1 "
+                           "ORDER BY id DESC LIMIT 50",
+                           &st);
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, gid);
         rc = rows_json(db, st, json_object_get(doc, "history"), hist_row);
     }
-    if (rc == 0) rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_CONFL,
-                                    "SELECT batch_date, field, value_a, source_a, value_b, "
-                                    "source_b, chosen FROM party_conflict WHERE gid = ?1 "
-                                    "ORDER BY id DESC LIMIT 50",
-                                    &st);
+    if (rc == 0)
+        rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_CONFL,
+                           "SELECT batch_date, field, value_a, source_a, value_b, "
+                           "source_b, chosen FROM party_conflict WHERE gid = ?1 "
+                           "ORDER BY id DESC LIMIT 50",
+                           &st);
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, gid);
         rc = rows_json(db, st, json_object_get(doc, "conflicts"), confl_row);
@@ -443,15 +452,16 @@ static int party_state(tb_db *db, uint32_t gid, char kind[16], int *merged)
         snprintf(kind, 16, "%s", col(st, 0) ? col(st, 0) : "");
         *merged = sqlite3_column_type(st, 6) != SQLITE_NULL;
     } else {
-        rc = s == SQLITE_DONE ? tb__seterr(tb__db_err(db), TB_ENOENT, "no customer with gid %u", gid)
-                              : tb__meta_seterr_sqlite(db, s, "cannot read a customer");
+        rc = s == SQLITE_DONE
+                 ? tb__seterr(tb__db_err(db), TB_ENOENT, "no customer with gid %u", gid)
+                 : tb__meta_seterr_sqlite(db, s, "cannot read a customer");
     }
     tb__meta_stmt_done(st);
     return rc;
 }
 
-static int log_action(tb_db *db, const char *action, uint32_t into, uint32_t from,
-                      const char *who, const char *reason, int64_t *id)
+static int log_action(tb_db *db, const char *action, uint32_t into, uint32_t from, const char *who,
+                      const char *reason, int64_t *id)
 {
     char now[TB__TIME_TEXT_LEN];
     sqlite3_stmt *st;
@@ -486,7 +496,8 @@ int tb__customer_merge(tb_db *db, uint32_t into, uint32_t from, const char *who,
                        int64_t *merge_id)
 {
     if (merge_id) *merge_id = 0;
-    if (into == from) return tb__seterr(tb__db_err(db), TB_EINVAL, "cannot merge gid %u into itself", into);
+    if (into == from)
+        return tb__seterr(tb__db_err(db), TB_EINVAL, "cannot merge gid %u into itself", into);
     if (!who || !*who) return tb__seterr(tb__db_err(db), TB_EINVAL, "a merge needs who did it");
     int rc = tb__meta_begin(db);
     if (rc) return rc;
@@ -496,7 +507,8 @@ int tb__customer_merge(tb_db *db, uint32_t into, uint32_t from, const char *who,
     if (rc == 0) rc = party_state(db, from, kb, &mb);
     if (rc) goto out_rollback;
     if (ma || mb) {
-        rc = tb__seterr(tb__db_err(db), TB_EEXIST, "gid %u is already merged into another", ma ? into : from);
+        rc = tb__seterr(tb__db_err(db), TB_EEXIST, "gid %u is already merged into another",
+                        ma ? into : from);
         goto out_rollback;
     }
     if (strcmp(ka, kb) != 0) {
@@ -556,12 +568,13 @@ int tb__customer_unmerge(tb_db *db, uint32_t gid, const char *who)
               "(SELECT system, key FROM merge_key WHERE merge_id = ?1)",
               mid, gid, 0, "cannot restore the merged keys");
     if (rc == 0)
-        rc = run2(db, TB__STMT_ID_SET_MERGED, "UPDATE party SET merged_into = ?1 WHERE gid = ?2",
-                  0, gid, 1, "cannot clear the merge");
+        rc = run2(db, TB__STMT_ID_SET_MERGED, "UPDATE party SET merged_into = ?1 WHERE gid = ?2", 0,
+                  gid, 1, "cannot clear the merge");
     if (rc == 0) rc = log_action(db, "unmerge", (uint32_t)into, gid, who, NULL, &id);
     if (rc == 0)
-        rc = run2(db, TB__STMT_ID_MERGE_UNDONE, "UPDATE merge_log SET undone_by = ?1 WHERE merge_id = ?2",
-                  id, mid, 0, "cannot close the merge");
+        rc = run2(db, TB__STMT_ID_MERGE_UNDONE,
+                  "UPDATE merge_log SET undone_by = ?1 WHERE merge_id = ?2", id, mid, 0,
+                  "cannot close the merge");
     if (rc) goto out_rollback;
     return tb__meta_commit(db);
 out_rollback:

@@ -1202,10 +1202,14 @@ int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out)
         tb__log_debug("load", "%s: %s (%s)", L.jobs[i].name, L.jobs[i].business_type,
                       L.jobs[i].kind);
         rc = process(&L, (uint32_t)i);
+        tb__log_debug("load", "%s done at %.2f s", L.jobs[i].name, since(&L.t0));
     }
     if (!rc) rc = collect_earlier(&L);
+    tb__log_debug("load", "earlier segments done at %.2f s", since(&L.t0));
     if (!rc) rc = write_snapshot(&L);
+    tb__log_debug("load", "snapshot written at %.2f s", since(&L.t0));
     if (!rc) rc = commit(&L, &old);
+    tb__log_debug("load", "committed at %.2f s", since(&L.t0));
     if (!rc) {
         /* The commit is durable: the files it replaced are garbage now. */
         for (size_t i = 0; i < old.n; i++)

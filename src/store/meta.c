@@ -456,6 +456,12 @@ int tb__meta_open(tb_db *db, int create)
         if (rc) goto out_free;
         rc = pragma(db, path, "PRAGMA synchronous = FULL", NULL);
         if (rc) goto out_free;
+        /* A load commits millions of master-data rows in one transaction; with SQLite's default
+         * 2 MB page cache the transaction spills and rereads pages tens of millions of times
+         * (measured: 22M pread/pwrite calls for a 1M-customer load). 256 MB keeps it in memory;
+         * the cache is only allocated as it fills. */
+        rc = pragma(db, path, "PRAGMA cache_size = -262144", NULL);
+        if (rc) goto out_free;
     }
 
     rc = tb_db_schema_version(db, &db->schema_open);

@@ -87,22 +87,25 @@ test('scan reports a truncated file and a bad manifest without losing the stored
   assert.equal(st.batches.length, 1);
 });
 
-test('the main job creates demo data when there is none, loads it and shows it', () => {
+test('the main job creates demo data when there is none, loads it through the pipeline once', () => {
   const home = join(root, 'run-data');
   const env = {
     ...process.env, TAGBASE_DATA: home, TAGBASE_DEMO_CUSTOMERS: '2000',
     BUILD: relative(REPO, dirname(BIN)),
   };
-  let r = spawnSync(join(REPO, 'scripts', 'run.sh'), [], { encoding: 'utf8', env });
+  let r = spawnSync(join(REPO, 'scripts', 'run.sh'), [], { encoding: 'utf8', env, cwd: REPO });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /generating a demo bank of 2000 customers/);
-  assert.match(r.stdout, /customers\.txt\s+customer\s+mart/);
-  assert.match(r.stdout, /20261121\s+21\s+\d+/);
+  assert.match(r.stdout, /loaded data standards version 1/);
+  assert.match(r.stdout, /batch 20261121, load 1/);
+  assert.match(r.stdout, /customers\.txt\s+customer\s+\d+/);
+  assert.match(r.stdout, /batch 20261121: snapshot of \d+ customers \(load 1\)/);
   assert.ok(existsSync(join(home, 'meta.db')));
 
-  // A second run finds the data and does not generate again.
-  r = spawnSync(join(REPO, 'scripts', 'run.sh'), [], { encoding: 'utf8', env });
+  // A second run finds the batch loaded and neither generates nor loads again.
+  r = spawnSync(join(REPO, 'scripts', 'run.sh'), [], { encoding: 'utf8', env, cwd: REPO });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.doesNotMatch(r.stdout, /generating/);
-  assert.match(r.stdout, /batch 20261121/);
+  assert.match(r.stdout, /batch 20261121 is loaded already/);
+  assert.match(r.stdout, /loaded data standards version 1 .*unchanged|unchanged/);
 });

@@ -73,6 +73,22 @@ static int64_t count(tb_db *db, const char *sql)
     return n;
 }
 
+/* Every index's SQL, in name order: the schema as migrations made it. Caller frees. */
+static char *index_sql(tb_db *db)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(tb__db_sqlite(db),
+                                        "SELECT group_concat(sql, ';') FROM (SELECT sql FROM "
+                                        "sqlite_schema WHERE type = 'index' AND sql IS NOT NULL "
+                                        "ORDER BY name)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *sql = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return sql;
+}
+
 #define ID_A "11010519491231002X"
 #define ID_B "440305198801011234"
 #define USCC "91350100M000100Y43"
@@ -142,10 +158,11 @@ static void match_and_stable(void **state)
     assert_int_equal(observe(r, person("card", "C000000000002", ID_B, "李四", "13900002222", 19000),
                              TB__MATCHED_CERT),
                      c);
-    assert_int_equal(observe(r, person("core", "800000000010", "110105199001010011", "赵六",
-                                       "13600006666", 19200),
-                             TB__MATCHED_NEW),
-                     3);
+    assert_int_equal(
+        observe(r,
+                person("core", "800000000010", "110105199001010011", "赵六", "13600006666", 19200),
+                TB__MATCHED_NEW),
+        3);
     tb__golden gd;
     assert_int_equal(tb__idres_golden(r, c, &gd), 0);
     assert_string_equal(gd.value[TB__F_MOBILE], "13911112222");
@@ -178,8 +195,8 @@ static void survivorship(void **state)
     tb_db *db = open_db(*state);
     tb__idres *r;
     assert_int_equal(tb__idres_open(db, &r), 0);
-    uint32_t g = observe(r, person("card", "C1", ID_A, "张叁", "13700000001", 19500),
-                         TB__MATCHED_NEW);
+    uint32_t g =
+        observe(r, person("card", "C1", ID_A, "张叁", "13700000001", 19500), TB__MATCHED_NEW);
     observe(r, person("core", "801", ID_A, "张三", "13800000001", 19000), TB__MATCHED_CERT);
     observe(r, person("core", "802", ID_A, "张三", "13800000002", 19300), TB__MATCHED_CERT);
     tb__golden gd;
@@ -223,15 +240,13 @@ static void name_mobile_rule(void **state)
     tb_db *db = open_db(*state);
     tb__idres *r;
     assert_int_equal(tb__idres_open(db, &r), 0);
-    uint32_t a = observe(r, person("core", "801", ID_A, "张三", "13800000001", 19000),
-                         TB__MATCHED_NEW);
-    assert_int_not_equal(observe(r, person("crm", "X1", NULL, "张三", "13800000001", 19000),
-                                 TB__MATCHED_NEW),
-                         a);
+    uint32_t a =
+        observe(r, person("core", "801", ID_A, "张三", "13800000001", 19000), TB__MATCHED_NEW);
+    assert_int_not_equal(
+        observe(r, person("crm", "X1", NULL, "张三", "13800000001", 19000), TB__MATCHED_NEW), a);
     tb__idres_set_match(r, TB__MATCH_NAME_MOBILE);
-    assert_int_equal(observe(r, person("crm", "X2", NULL, "张三", "13800000001", 19000),
-                             TB__MATCHED_RULE),
-                     a);
+    assert_int_equal(
+        observe(r, person("crm", "X2", NULL, "张三", "13800000001", 19000), TB__MATCHED_RULE), a);
     tb__idres_free(r);
     tb_db_close(db);
 }
@@ -255,8 +270,12 @@ static void find_merge_unmerge(void **state)
                          TB__MATCHED_NEW);
     observe(r, person("card", "C000000000008", ID_B, "张三丰", "13800001111", 19000),
             TB__MATCHED_CERT);
-    tb__party_obs co = {.system = "core", .key = "800000000009", .kind = TB__PARTY_COMPANY,
-                        .cert_no = USCC, .cust_type = "2", .as_of = 19000};
+    tb__party_obs co = {.system = "core",
+                        .key = "800000000009",
+                        .kind = TB__PARTY_COMPANY,
+                        .cert_no = USCC,
+                        .cust_type = "2",
+                        .as_of = 19000};
     co.attr[TB__F_NAME] = "福建某某科技有限公司";
     uint32_t e = observe(r, co, TB__MATCHED_NEW);
     commit(r, db, "20261121", 1);
@@ -396,15 +415,15 @@ static void load_file(tb__idres *r, const char *dir, const char *name, int card)
             o.key = cpy(&f[0], b[0], 256);
             o.cust_type = cpy(&f[1], b[1], 256);
             o.kind = f[3].len == 3 && memcmp(f[3].ptr, "101", 3) == 0 ? TB__PARTY_PERSON
-                                                                       : TB__PARTY_COMPANY;
+                                                                      : TB__PARTY_COMPANY;
             o.cert_type = cpy(&f[3], b[2], 256);
             o.cert_no = cpy(&f[4], b[3], 256);
             o.as_of = days_of(&f[16]);
             static const int map[][2] = {
-                {2, TB__F_NAME},      {5, TB__F_GENDER},      {6, TB__F_BIRTH_DATE},
-                {7, TB__F_MOBILE},    {8, TB__F_PROVINCE},    {9, TB__F_CITY},
-                {10, TB__F_ADDRESS},  {11, TB__F_OCCUPATION}, {12, TB__F_INDUSTRY},
-                {13, TB__F_RISK_LEVEL}, {14, TB__F_ORG},      {15, TB__F_MANAGER}};
+                {2, TB__F_NAME},        {5, TB__F_GENDER},      {6, TB__F_BIRTH_DATE},
+                {7, TB__F_MOBILE},      {8, TB__F_PROVINCE},    {9, TB__F_CITY},
+                {10, TB__F_ADDRESS},    {11, TB__F_OCCUPATION}, {12, TB__F_INDUSTRY},
+                {13, TB__F_RISK_LEVEL}, {14, TB__F_ORG},        {15, TB__F_MANAGER}};
             for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
                 o.attr[map[i][1]] = cpy(&f[map[i][0]], b[4 + i], 256);
         } else {
@@ -461,15 +480,16 @@ static void truth(void **state)
     char sys[16], key[64];
     while (tb__reader_next(rd, &rec) == 1) {
         const char *s = cpy(&rec.fields[0], sys, sizeof sys);
-        const char *system = strcmp(s, "CORE") == 0 ? "core" : strcmp(s, "CARD") == 0 ? "card" : NULL;
+        const char *system = strcmp(s, "CORE") == 0   ? "core"
+                             : strcmp(s, "CARD") == 0 ? "card"
+                                                      : NULL;
         if (!system) continue;
         if (np == cap) {
             p = realloc(p, (cap *= 2) * sizeof *p);
             assert_non_null(p);
         }
-        assert_int_equal(tb__idres_lookup(r, system, cpy(&rec.fields[1], key, sizeof key),
-                                          &p[np].gid),
-                         0);
+        assert_int_equal(
+            tb__idres_lookup(r, system, cpy(&rec.fields[1], key, sizeof key), &p[np].gid), 0);
         assert_non_null(cpy(&rec.fields[3], p[np].entity, sizeof p[np].entity));
         np++;
     }
@@ -483,8 +503,16 @@ static void truth(void **state)
         if (p[i].gid == p[i - 1].gid) assert_string_equal(p[i].entity, p[i - 1].entity);
     free(p);
 
-    /* persisting and reopening keeps every gid */
+    /* persisting (as a bulk load: indexes dropped and rebuilt) and reopening keeps every gid,
+     * and leaves the schema exactly as migration 3 made it */
+    char *schema_before = index_sql(db);
+    tb__idres_set_bulk_min(r, 1000);
     commit(r, db, "20261121", 1);
+    char *schema_after = index_sql(db);
+    assert_string_equal(schema_after, schema_before);
+    free(schema_before);
+    free(schema_after);
+    assert_int_equal(count(db, "SELECT count(*) FROM party"), tb__idres_count(r));
     uint32_t n = tb__idres_count(r);
     tb__idres_free(r);
     assert_int_equal(tb__idres_open(db, &r), 0);
@@ -504,8 +532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(match_and_stable, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(survivorship, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(name_mobile_rule, tbt_setup_tmpdir, tbt_teardown_tmpdir),
-        cmocka_unit_test_setup_teardown(find_merge_unmerge, tbt_setup_tmpdir,
-                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(find_merge_unmerge, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(truth, tbt_setup_tmpdir, tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,249 @@
+// pipeline.test.mjs — black-box tests of `tagbase load`, `pipeline status` and `explain` on
+// banks made by `tagbase gen`: quarantined rows equal the injected defects kind by kind, golden
+// records equal the true persons and companies, every valid row reaches the profile, values and
+// their lineage agree with the extracts, reloads change nothing, a killed load loses nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync, existsSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const STANDARD = join(REPO, 'standards', 'default.json');
+const root = mkdtempSync(join(tmpdir(), 'tb-pipe-'));
+process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+
+function tb(args) {
+  return spawnSync(BIN, args, { encoding: 'utf8', maxBuffer: 1 << 28 });
+}
+function ok(args) {
+  const r = tb(args);
+  assert.equal(r.status, 0, `tagbase ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+function gen(name, extra, date = '20261121') {
+  const out = join(root, name);
+  ok(['gen', '--date', date, '--out', out, ...extra]);
+  return { dir: out, manifest: JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) };
+}
+function dataDir(name) {
+  const d = join(root, name);
+  ok(['init', '--data', d]);
+  ok(['standard', 'load', STANDARD, '--data', d]);
+  return d;
+}
+function rows(dir, file) { // Hive text: fields by \x01, \N is NULL
+  return readFileSync(join(dir, file), 'utf8').split('\n').filter((l) => l.length)
+    .map((l) => l.split('\x01').map((v) => (v === '\\N' ? null : v)));
+}
+function hashDir(dir) {
+  const h = {};
+  for (const f of readdirSync(dir).sort()) {
+    if (f === 'manifest.json') continue; // names its load id
+    h[f] = createHash('sha256').update(readFileSync(join(dir, f))).digest('hex');
+  }
+  return h;
+}
+const cents = (s) => Math.round(Number(s) * 100);
+
+const dirty = gen('dirty', ['--customers', '4000', '--seed', '2', '--dirty', '0.02']);
+const clean = gen('clean', ['--customers', '3000', '--seed', '4']);
+
+test('quarantined rows equal the manifest\'s injected defects, file by file and kind by kind', () => {
+  const data = dataDir('d-dirty');
+  const r = tb(['load', '--data', data, '--json', dirty.dir]);
+  assert.equal(r.status, 0, r.stderr);
+  const sum = JSON.parse(r.stdout);
+  const byName = Object.fromEntries(dirty.manifest.files.map((f) => [f.name, f]));
+  let injected = 0;
+  for (const f of sum.files) {
+    const want = Object.fromEntries(
+      Object.entries(byName[f.file].defects || {}).filter(([, n]) => n > 0));
+    assert.deepEqual(f.rejected_by_rule, want, f.file);
+    const total = Object.values(want).reduce((a, b) => a + b, 0);
+    assert.equal(f.rejected, total, f.file);
+    assert.equal(f.acquired, byName[f.file].rows, f.file);
+    assert.equal(f.valid + f.rejected, f.acquired, f.file);
+    injected += total;
+  }
+  assert.ok(injected > 100, 'the dirty bank has defects to find');
+  // The status keeps the same numbers, with the rule and field of each reject.
+  const st = JSON.parse(ok(['pipeline', 'status', '--data', data, '--json']));
+  const cust = st.batches[0].files.find((f) => f.file === 'customers.txt');
+  const want = byName['customers.txt'].defects;
+  for (const [rule, n] of Object.entries(want)) {
+    if (!n) continue;
+    const got = Object.values(cust.rejected_by_rule[rule]).reduce((a, b) => a + b, 0);
+    assert.equal(got, n, rule);
+  }
+  assert.ok(cust.quality.validity < 1 && cust.quality.validity > 0.9);
+  assert.equal(cust.modules.acquisition, byName['customers.txt'].rows);
+});
+
+let cleanData;
+test('golden records equal the true persons and companies; every valid row reaches the profile', () => {
+  cleanData = dataDir('d-clean');
+  const sum = JSON.parse(ok(['load', '--data', cleanData, '--json', clean.dir]));
+  const t = clean.manifest.truth;
+  assert.equal(sum.customers, t.persons + t.companies);
+  for (const f of sum.files) {
+    assert.equal(f.rejected, 0, f.file);
+    assert.equal(f.valid, f.acquired, f.file);
+    assert.equal(f.aggregated, f.valid, f.file);
+    if (f.kind === 'reference') continue;
+    assert.equal(f.transmitted, f.valid, `${f.file}: every row names a customer`);
+    assert.equal(f.allocated, f.valid, `${f.file}: every row found its golden record`);
+    assert.equal(f.collected, f.valid, `${f.file}: every row reached the profile`);
+  }
+});
+
+test('profile values and their lineage agree with the extracts', () => {
+  const truth = rows(clean.dir, 'truth.txt'); // system, sys_id, entity_type, entity_id
+  const entityOf = new Map(truth.filter((r) => r[0] === 'CORE').map((r) => [r[1], r[3]]));
+  const keysOf = new Map();
+  for (const [k, e] of entityOf) keysOf.set(e, [...(keysOf.get(e) || []), k]);
+  const deposits = rows(clean.dir, 'deposits.txt'); // acct_no cust_no dep_type currency balance
+  const txns = rows(clean.dir, 'transactions.txt'); // txn_id time cust_no acct dir amount ...
+  const byCust = new Map();
+  deposits.forEach((r, i) => {
+    const e = entityOf.get(r[1]);
+    const x = byCust.get(e) || { demand: 0, time: 0, lines: [], txn: 0 };
+    if (r[2] === '1') x.demand += cents(r[4]); else x.time += cents(r[4]);
+    x.lines.push(i + 1);
+    byCust.set(e, x);
+  });
+  txns.forEach((r) => {
+    const x = byCust.get(entityOf.get(r[2]));
+    if (x) x.txn += 1;
+  });
+  // Some customers with deposits, including persons with two core numbers when there are any.
+  const entities = [...byCust.keys()].filter((e) => e);
+  const twice = entities.filter((e) => keysOf.get(e).length > 1).slice(0, 3);
+  const sample = [...twice, ...entities.slice(0, 12)];
+  for (const e of sample) {
+    const want = byCust.get(e);
+    const custNo = keysOf.get(e)[0];
+    const ex = JSON.parse(ok(['explain', '--data', cleanData, '--json', custNo]));
+    const val = (name) => ex.attributes.find((a) => a.attribute === name).value;
+    const asCents = (v) => (v === null ? 0 : cents(v));
+    assert.equal(asCents(val('dep_demand_bal')), want.demand, `${custNo} demand`);
+    assert.equal(asCents(val('dep_time_bal')), want.time, `${custNo} time`);
+    assert.equal(val('txn_count') ?? 0, want.txn, `${custNo} transactions`);
+    // Lineage: exactly this person's deposit rows, from this batch's flagged segment.
+    const lin = ex.attributes.find((a) => a.attribute === 'dep_time_bal').sources;
+    assert.equal(lin.length, 1);
+    assert.equal(lin[0].file, 'deposits.txt');
+    assert.deepEqual(lin[0].flag, {
+      business_type: 'deposit', kind: 'mart', source_system: 'core', batch_date: '20261121',
+      load_id: 1,
+    });
+    assert.equal(lin[0].rows, want.lines.length);
+    assert.deepEqual(lin[0].lines, want.lines.slice(0, 20));
+  }
+  // One attribute only, and the errors.
+  const one = JSON.parse(ok(['explain', '--data', cleanData, '--json', keysOf.get(sample[0])[0], 'aum']));
+  assert.equal(one.attributes.length, 1);
+  let r = tb(['explain', '--data', cleanData, 'no-such-customer']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /tagbase explain: /);
+  r = tb(['explain', '--data', cleanData, keysOf.get(sample[0])[0], 'no_such_attribute']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /no_such_attribute/);
+});
+
+test('loading the same batch again gives the identical profile and no duplicates', () => {
+  const snapDir = (d) => {
+    const st = JSON.parse(ok(['pipeline', 'status', '--data', d, '--json']));
+    return join(d, st.batches[0].snapshot.dir);
+  };
+  const before = hashDir(snapDir(cleanData));
+  const sum = JSON.parse(ok(['load', '--data', cleanData, '--json', clean.dir]));
+  assert.equal(sum.load_id, 2);
+  const after = hashDir(snapDir(cleanData));
+  assert.deepEqual(after, before);
+  const st = JSON.parse(ok(['pipeline', 'status', '--data', cleanData, '--json']));
+  for (const f of st.batches[0].files) {
+    assert.equal(f.load_id, 2);
+    assert.equal(f.modules.aggregation, f.valid, f.file); // the segment holds each row once
+  }
+  // The first load's files are gone: one load directory, one snapshot.
+  assert.deepEqual(readdirSync(join(cleanData, 'domains', '20261121')), ['2']);
+  assert.equal(readdirSync(join(cleanData, 'snapshots')).length, 1);
+});
+
+test('a load killed midway leaves the previous state intact, and the re-run succeeds', async () => {
+  const big = gen('big', ['--customers', '60000', '--seed', '6'], '20261122');
+  const data = dataDir('d-kill');
+  ok(['load', '--data', data, clean.dir]); // batch 20261121, load 1
+  const status = () => JSON.parse(ok(['pipeline', 'status', '--data', data, '--json']));
+  const before = status();
+  const child = spawn(BIN, ['load', '--data', data, big.dir], { stdio: 'ignore' });
+  await new Promise((res) => setTimeout(res, 300));
+  child.kill('SIGKILL');
+  const [, signal] = await new Promise((res) => child.on('exit', (c, s) => res([c, s])));
+  assert.equal(signal, 'SIGKILL', 'the load was still running when killed');
+  assert.deepEqual(status(), before);
+  const someone = rows(clean.dir, 'customers.txt')[0][0];
+  ok(['explain', '--data', data, someone, 'aum']); // the old snapshot still answers
+  // The re-run removes what the killed load wrote and commits.
+  const sum = JSON.parse(ok(['load', '--data', data, '--json', big.dir]));
+  assert.equal(sum.load_id, 2);
+  assert.equal(sum.batch_date, '20261122');
+  assert.ok(sum.customers >= big.manifest.truth.persons + big.manifest.truth.companies);
+  assert.deepEqual(readdirSync(join(data, 'domains')).sort(), ['20261121', '20261122']);
+  assert.deepEqual(readdirSync(join(data, 'domains', '20261122')), ['2']);
+  assert.equal(status().batches.length, 2);
+});
+
+test('bad inputs: unknown business type, a missing column, GB18030 CSV', () => {
+  const data = dataDir('d-bad');
+  // A single file of a business type the standards do not know.
+  const odd = join(root, 'odd.txt');
+  writeFileSync(odd, 'a\x01b\n');
+  let r = tb(['load', '--data', data, '--business', 'lottery', '--batch', '20261121', odd]);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout + r.stderr, /odd\.txt.*business type 'lottery' is not in the data standards/);
+  // A single file without a batch date is refused before anything happens.
+  r = tb(['load', '--data', data, '--business', 'deposit', odd]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /batch date/);
+
+  // CSV batch (cards.csv is GB18030): loads with the same quarantine as the manifest says.
+  const csv = gen('csv', ['--customers', '1500', '--seed', '8', '--dirty', '0.03', '--format', 'csv']);
+  const sum = JSON.parse(ok(['load', '--data', data, '--json', csv.dir]));
+  const byName = Object.fromEntries(csv.manifest.files.map((f) => [f.name, f]));
+  for (const f of sum.files) {
+    if (!byName[f.file]) continue;
+    const want = Object.fromEntries(
+      Object.entries(byName[f.file].defects || {}).filter(([, n]) => n > 0));
+    assert.deepEqual(f.rejected_by_rule, want, f.file);
+  }
+  assert.equal(byName['cards.csv'].encoding, 'GB18030');
+  const cards = sum.files.find((f) => f.file === 'cards.csv');
+  assert.ok(cards.valid > 0 && cards.error === null);
+
+  // The same CSV with a column renamed in its header: that file is rejected, naming the column;
+  // the rest of the batch loads.
+  const broken = join(csv.dir, 'loans.csv');
+  const text = readFileSync(broken, 'utf8').replace('loan_type', 'loan_kind');
+  writeFileSync(broken, text);
+  r = tb(['load', '--data', data, '--json', csv.dir]);
+  assert.equal(r.status, 1);
+  const again = JSON.parse(r.stdout);
+  const loans = again.files.find((f) => f.file === 'loans.csv');
+  assert.match(loans.error, /loans\.csv' line 1, column 3: expected 'loan_type', found 'loan_kind'/);
+  assert.ok(again.files.find((f) => f.file === 'deposits.csv').valid > 0);
+  // The loans of the earlier load (load 2) stay current: nothing already loaded is lost.
+  assert.equal(again.load_id, 3);
+  assert.ok(existsSync(join(data, 'domains', '20261121', '2', 'loans.csv.seg')));
+  assert.ok(!existsSync(join(data, 'domains', '20261121', '3', 'loans.csv.seg')));
+  const st = JSON.parse(ok(['pipeline', 'status', '--data', data, '--json', '--batch', '20261121']));
+  const seg = st.batches[0].files.find((f) => f.file === 'loans.csv');
+  assert.match(seg.error, /loan_kind/); // the newest attempt, and why it failed
+});
