@@ -1277,7 +1277,7 @@ static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t 
     /* The session is now in the caller's transaction: start the next one from here. */
     for (uint32_t g = 0; g < r->nparty; g++)
         r->party[g].flags = 0;
-    memset(r->touched, 0, (size_t)r->nparty * sizeof *r->touched);
+    if (r->nparty) memset(r->touched, 0, (size_t)r->nparty * sizeof *r->touched);
     r->nsaved_party = r->nparty;
     r->nsaved_keys = r->nkeys;
     r->nhist = r->nconfl = r->nrel = 0;

@@ -514,7 +514,7 @@ static int file_error(job *j, const char *msg)
 {
     free(j->err);
     j->err = strdup(msg);
-    tb__log_warn("load", "%s", msg);
+    tb__log_debug("load", "%s", msg); /* reported in the summary, with the file */
     return 0;
 }
 
