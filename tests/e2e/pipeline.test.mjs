@@ -247,3 +247,25 @@ test('bad inputs: unknown business type, a missing column, GB18030 CSV', () => {
   const seg = st.batches[0].files.find((f) => f.file === 'loans.csv');
   assert.match(seg.error, /loan_kind/); // the newest attempt, and why it failed
 });
+
+test('retention: old segments, quarantine and snapshots go by the settings', () => {
+  const data = dataDir('d-life');
+  ok(['config', 'set', 'pipeline.snapshot_keep', '1', '--data', data]);
+  ok(['config', 'set', 'pipeline.retention_days', '0', '--data', data]);
+  assert.equal(ok(['config', 'get', 'pipeline.snapshot_keep', '--data', data]).trim(), '1');
+  const a = gen('life-a', ['--customers', '300', '--seed', '9', '--dirty', '0.05'], '20261120');
+  const b = gen('life-b', ['--customers', '300', '--seed', '9'], '20261121');
+  ok(['load', '--data', data, a.dir]);
+  assert.deepEqual(readdirSync(join(data, 'domains')), ['20261120']);
+  ok(['load', '--data', data, b.dir]);
+  // Only the newest snapshot and the newest batch's segments remain.
+  assert.deepEqual(readdirSync(join(data, 'snapshots')), ['20261121-2']);
+  assert.deepEqual(readdirSync(join(data, 'domains')), ['20261121']);
+  const st = JSON.parse(ok(['pipeline', 'status', '--data', data, '--json']));
+  assert.deepEqual(st.batches.map((x) => x.batch_date), ['20261120', '20261121']);
+  assert.equal(st.batches[0].snapshot, null); // retired; its statistics stay as the report
+  assert.ok(st.batches[0].files.some((f) => f.rejected > 0));
+  const r = tb(['config', 'get', 'no.such.key', '--data', data]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /'no.such.key' is not set/);
+});
