@@ -33,7 +33,7 @@ void tb__load_remove(tb_db *db, const char *rel)
 {
     if (!rel || !*rel || strstr(rel, "..")) return;
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", tb_db_path(db), rel);
+    if (snprintf(path, sizeof path, "%s/%s", tb_db_path(db), rel) >= (int)sizeof path) return;
     rm_tree(path);
     /* Empty parents up to the area's root go too (domains/<batch>/<load>/). */
     for (int up = 0; up < 2; up++) {
@@ -118,7 +118,7 @@ static long setting_long(tb_db *db, const char *key, long dflt)
     if (tb_db_get_setting(db, key, &v) == 0 && v) {
         char *end;
         long x = strtol(v, &end, 10);
-        if (!*end && x >= 0)
+        if (*v && !*end && x >= 0)
             n = x;
         else
             tb__log_warn("load", "setting %s='%s' is not a whole number: using %ld", key, v, dflt);

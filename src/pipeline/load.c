@@ -28,6 +28,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mask.h"
+#include "common/utf8.h"
 #include "pipeline/identity.h"
 #include "pipeline/load_int.h"
 #include "pipeline/manifest.h"
@@ -514,6 +515,15 @@ static int file_error(job *j, const char *msg)
 {
     free(j->err);
     j->err = strdup(msg);
+    /* Messages quote bytes of the file (a header cell): keep them valid UTF-8 for JSON. */
+    for (size_t i = 0, n = j->err ? strlen(j->err) : 0; i < n;) {
+        size_t k = tb__utf8_char((const unsigned char *)j->err + i, n - i);
+        if (k == 0) {
+            j->err[i] = '?';
+            k = 1;
+        }
+        i += k;
+    }
     tb__log_debug("load", "%s", msg); /* reported in the summary, with the file */
     return 0;
 }
@@ -682,8 +692,10 @@ static int process(load *L, uint32_t index)
     L->bytes_done += tb__reader_offset(r);
     if (!rc && got < 0) rc = got;
     if (rc == TB_EFORMAT || rc == TB_ELIMIT) {
-        /* The bytes stop making sense: the file is rejected, nothing of it becomes current. */
-        file_error(j, tb__reader_errmsg(r));
+        /* The bytes stop making sense (the reader), or the standard and the profile disagree
+         * (bind): the file is rejected, nothing of it becomes current. */
+        file_error(j, got < 0 ? tb__reader_errmsg(r) : L->eb->msg);
+        tb__clearerr(L->eb);
         tb__seg_writer_abort(w);
         tb__reader_close(r);
         return 0;
@@ -720,15 +732,22 @@ static int collect_earlier(load *L)
             replaced = strcmp(L->jobs[i].name, file) == 0 && !L->jobs[i].err;
         if (replaced) continue;
         struct earlier *n = realloc(e, (ne + 1) * sizeof *e);
-        if (!n) break;
+        if (!n) {
+            rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+            break;
+        }
         e = n;
         e[ne].type = strdup((const char *)sqlite3_column_text(st, 1));
         e[ne].path = strdup((const char *)sqlite3_column_text(st, 2));
         ne++;
+        if (!e[ne - 1].type || !e[ne - 1].path) {
+            rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+            break;
+        }
     }
     tb__meta_stmt_done(st);
-    if (src != SQLITE_DONE && src != SQLITE_ROW)
-        rc = tb__meta_seterr_sqlite(L->db, src, "segments");
+    if (!rc && src != SQLITE_DONE)
+        rc = tb__meta_seterr_sqlite(L->db, src, "cannot list the batch's segments");
     for (size_t i = 0; i < ne && !rc; i++) {
         const tb__std_type *t = tb__std_find(L->std, e[i].type);
         if (!t) continue;
@@ -1063,8 +1082,8 @@ static int commit(load *L, oldfiles *old)
         sqlite3_bind_text(st, 2, L->batch, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, j->name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)q->line);
-        sqlite3_bind_text(st, 5, q->field >= 0 ? j->t->fields[q->field].name : "-", -1,
-                          SQLITE_STATIC);
+        int named = q->field >= 0 && j->t && (size_t)q->field < j->t->nfields;
+        sqlite3_bind_text(st, 5, named ? j->t->fields[q->field].name : "-", -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 6, q->value, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 7, tb__std_rule_name((tb__std_rule)q->rule), -1, SQLITE_STATIC);
         if ((rc = bind_run(L, st, "cannot record a quarantined row")) != 0) goto out_rollback;

@@ -153,6 +153,7 @@ static void fill_null(const attr_def *a, void *v, uint32_t from, uint32_t to)
 static int grow(tb__profile *p, uint32_t gid)
 {
     if (gid < p->cap) return 0;
+    if (gid == UINT32_MAX) return TB_ENOMEM; /* cells 0..UINT32_MAX do not fit a uint32_t cap */
     uint32_t cap = p->cap ? p->cap : 1024;
     while (cap <= gid)
         cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
@@ -213,7 +214,9 @@ int tb__profile_bind(tb__profile *p, const char *business_type, const char *cons
         const attr_def *a = &attrs[k];
         if (strcmp(a->info.business_type, business_type) != 0) continue;
         int f = -1, w = -1;
+        const char *missing = a->info.field;
         if (a->info.field[0] && (f = find_name(names, n, a->info.field)) < 0) goto out_missing;
+        missing = a->where_field;
         if (a->where_field && (w = find_name(names, n, a->where_field)) < 0) goto out_missing;
         b->attr[b->nattrs] = (uint16_t)k;
         b->field[b->nattrs] = f;
@@ -228,8 +231,7 @@ int tb__profile_bind(tb__profile *p, const char *business_type, const char *cons
         return tb__seterr(eb, TB_EFORMAT,
                           "profile attribute '%s' reads field '%s' of '%s', which the data "
                           "standard does not have",
-                          a->info.name, a->where_field && f >= 0 ? a->where_field : a->info.field,
-                          business_type);
+                          a->info.name, missing, business_type);
     }
     if (b->nattrs == 0) {
         free(b);
@@ -259,7 +261,11 @@ static uint32_t dict_code(dict *d, const char *s, size_t n)
         d->len = calloc(d->cap, sizeof *d->len);
         d->slot_mask = 127;
         d->slot = calloc(d->slot_mask + 1, sizeof *d->slot);
-        if (!d->str || !d->len || !d->slot) return 0;
+        if (!d->str || !d->len || !d->slot) {
+            dict_release(d); /* d->n is 0: frees only the arrays */
+            memset(d, 0, sizeof *d);
+            return 0;
+        }
         d->n = 1;
     }
     uint64_t h = hash_bytes(s, n);
@@ -359,7 +365,10 @@ int tb__profile_add(tb__profile *p, tb__profile_binding *b, uint32_t gid, const 
             int64_t old = *v == INT64_MIN ? 0 : *v;
             switch (a->op) {
             case OP_SUM:
-                *v = old + x;
+                /* Saturates instead of overflowing (18-digit amounts add up past int64), and
+                 * keeps clear of INT64_MIN, which is NULL. */
+                if (__builtin_add_overflow(old, x, v)) *v = x > 0 ? INT64_MAX : INT64_MIN + 1;
+                if (*v == INT64_MIN) *v = INT64_MIN + 1;
                 break;
             case OP_COUNT:
                 *v = old + 1;

@@ -116,7 +116,7 @@ void tb__seg_writer_abort(tb__seg_writer *w)
 struct tb__seg_reader {
     tb__reader *r;
     char *path;
-    char flagline[1024];
+    char *flagline; /* the flag line, NUL-terminated; the flag's strings point into it */
     tb__field *fields;
     size_t cap;
     tb__buf scratch; /* unescaped field bytes */
@@ -161,7 +161,11 @@ int tb__seg_reader_open(const char *path, tb__seg_reader **out, tb__seg_flag *fl
         return tb__seterr(eb, TB_ENOMEM, "out of memory");
     }
     char err[TB__ERRMSG_MAX];
-    tb__reader_opts o = {.format = TB__READER_HIVE};
+    /* What the writer wrote must read back: escaping can double a source record of the default
+     * maximum, and the line number and gid add two fields to the standard's maximum. */
+    tb__reader_opts o = {.format = TB__READER_HIVE,
+                         .max_record = 4 * TB__READER_DEFAULT_MAX_RECORD,
+                         .max_fields = TB__READER_DEFAULT_MAX_FIELDS + 2};
     int rc = tb__reader_open_file(path, &o, &r->r, err, sizeof err);
     if (rc) {
         tb__seterr(eb, rc, "%s", err);
@@ -173,7 +177,11 @@ int tb__seg_reader_open(const char *path, tb__seg_reader **out, tb__seg_flag *fl
         tb__seterr(eb, rc, "%s", tb__reader_errmsg(r->r));
         goto out_free;
     }
-    if (rc == 0 || rec.raw_len >= sizeof r->flagline) goto out_bad;
+    if (rc == 0) goto out_bad;
+    if (!(r->flagline = malloc(rec.raw_len + 1))) {
+        rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
+        goto out_free;
+    }
     memcpy(r->flagline, rec.raw, rec.raw_len);
     r->flagline[rec.raw_len] = '\0';
     if (parse_flag(r, flag) != 0) goto out_bad;
@@ -185,6 +193,21 @@ out_bad:
 out_free:
     tb__seg_reader_close(r);
     return rc;
+}
+
+/* A field that is only decimal digits (no sign, no blanks) as a number; -1 when it is not one or
+ * exceeds `max`. */
+static int parse_count(const tb__field *f, uint64_t max, uint64_t *out)
+{
+    if (f->is_null || f->len == 0 || f->len > 20) return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < f->len; i++) {
+        unsigned d = (unsigned char)f->ptr[i] - '0';
+        if (d > 9 || v > (max - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
 }
 
 /* Undoes put_field's escapes into the scratch buffer; the field then points there. Offsets are
@@ -214,23 +237,12 @@ int tb__seg_read(tb__seg_reader *r, uint64_t *line, uint32_t *gid, const tb__fie
         if (rc < 0) tb__seterr(eb, rc, "%s", tb__reader_errmsg(r->r));
         return rc;
     }
-    if (rec.nfields < 2 || rec.fields[0].is_null) goto out_bad;
-    int64_t v;
-    char num[24];
-    if (rec.fields[0].len == 0 || rec.fields[0].len >= sizeof num) goto out_bad;
-    memcpy(num, rec.fields[0].ptr, rec.fields[0].len);
-    num[rec.fields[0].len] = '\0';
-    char *end;
-    *line = strtoull(num, &end, 10);
-    if (*end) goto out_bad;
+    if (rec.nfields < 2 || parse_count(&rec.fields[0], UINT64_MAX, line) != 0) goto out_bad;
     if (rec.fields[1].is_null) {
         *gid = TB__SEG_NO_GID;
     } else {
-        if (rec.fields[1].len == 0 || rec.fields[1].len >= sizeof num) goto out_bad;
-        memcpy(num, rec.fields[1].ptr, rec.fields[1].len);
-        num[rec.fields[1].len] = '\0';
-        v = strtoll(num, &end, 10);
-        if (*end || v < 0 || v >= TB__SEG_NO_GID) goto out_bad;
+        uint64_t v;
+        if (parse_count(&rec.fields[1], TB__SEG_NO_GID - 1, &v) != 0) goto out_bad;
         *gid = (uint32_t)v;
     }
     size_t n = rec.nfields - 2;
@@ -274,5 +286,6 @@ void tb__seg_reader_close(tb__seg_reader *r)
     free(r->fields);
     tb__buf_release(&r->scratch);
     free(r->path);
+    free(r->flagline);
     free(r);
 }

@@ -86,6 +86,7 @@ static void roundtrip_escapes(void **state)
         {9, 1, {fld("", 0)}, 1},
         {10, 2, {{0}}, 0},
         {11, 3, {null_fld(), null_fld(), fld("\\\\NN", 4)}, 3},
+        {12, 4, {fld("x", 1), fld("end\r", 4)}, 2}, /* a raw \r here would read as a CRLF */
     };
     size_t nrows = sizeof rows / sizeof rows[0];
 
@@ -94,8 +95,7 @@ static void roundtrip_escapes(void **state)
     assert_int_equal(tb__seg_writer_open(path, &FLAG, &w, &eb), 0);
     assert_non_null(w);
     for (size_t i = 0; i < nrows; i++)
-        assert_int_equal(tb__seg_write(w, rows[i].line, rows[i].gid, rows[i].f, rows[i].n, &eb),
-                         0);
+        assert_int_equal(tb__seg_write(w, rows[i].line, rows[i].gid, rows[i].f, rows[i].n, &eb), 0);
     uint64_t bytes = tb__seg_bytes(w);
     assert_int_equal(tb__seg_writer_commit(w, &eb), 0);
     struct stat st;
@@ -243,30 +243,29 @@ static void corrupt_rows(void **state)
     const char *d = *state;
     static const char *const bad[] = {
         "abc\x01"
-        "1\x01x\n",                 /* non-numeric line */
+        "1\x01x\n", /* non-numeric line */
         "12a\x01"
-        "1\n",                      /* trailing junk in the line */
+        "1\n", /* trailing junk in the line */
         "\x01"
-        "1\n",                      /* empty line number */
+        "1\n", /* empty line number */
         "\\N\x01"
-        "1\n",                      /* NULL line number */
+        "1\n", /* NULL line number */
         "-1\x01"
-        "1\n",                      /* negative line number */
-        "1\x01-1\n",                /* negative gid */
+        "1\n",       /* negative line number */
+        "1\x01-1\n", /* negative gid */
         "1\x01"
-        "4294967295\n",             /* TB__SEG_NO_GID written as a number */
+        "4294967295\n", /* TB__SEG_NO_GID written as a number */
         "1\x01"
-        "99999999999999999999\n",   /* far out of range */
+        "99999999999999999999\n", /* far out of range */
         "1\x01"
         "12345678901234567890123\n", /* too long */
-        "1\x01\x01x\n",             /* empty gid */
+        "1\x01\x01x\n",              /* empty gid */
         "1\x01"
-        "2x\n",                     /* trailing junk in the gid */
-        "7\n",                      /* only one field */
-        "\n",                       /* blank line */
+        "2x\n", /* trailing junk in the gid */
+        "7\n",  /* only one field */
+        "\n",   /* blank line */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        print_message("bad row %zu\n", i);
         expect_bad_row(d, bad[i]);
     }
 }
@@ -283,8 +282,7 @@ static void big_segment(void **state)
     for (uint32_t i = 0; i < N; i++) {
         int na = snprintf(a, sizeof a, "row %u\\with\nescapes\r\x01", i);
         int nb = snprintf(b, sizeof b, "%0*u", (int)(i % 40), i);
-        tb__field f[3] = {fld(a, (size_t)na), i % 7 ? fld(b, (size_t)nb) : null_fld(),
-                          fld("", 0)};
+        tb__field f[3] = {fld(a, (size_t)na), i % 7 ? fld(b, (size_t)nb) : null_fld(), fld("", 0)};
         assert_int_equal(tb__seg_write(w, (uint64_t)i + 2, i % 5 ? i : TB__SEG_NO_GID, f, 3, &eb),
                          0);
     }
@@ -384,8 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(corrupt_flag_line, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(corrupt_rows, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(big_segment, tbt_setup_tmpdir, tbt_teardown_tmpdir),
-        cmocka_unit_test_setup_teardown(long_row_reads_back, tbt_setup_tmpdir,
-                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(long_row_reads_back, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(long_flag_reads_back, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
     };
