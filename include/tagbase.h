@@ -239,6 +239,12 @@ int tb_pipeline_status(tb_db *db, const char *batch_date, char **json_out);
 int tb_explain(tb_db *db, const char *customer, const char *attribute, const char *batch_date,
                char **json_out);
 
+/* Verifies the data directory (read-only): the meta store's integrity and references, that every
+ * current segment has the size the store recorded, and every snapshot's column checksums. Returns
+ * 0 with *json_out (caller frees with free): {"ok": bool, "segments": n, "snapshots": n,
+ * "problems": [{"what", "detail"}]}; a TB_E* code when the check itself could not run. */
+int tb_check(tb_db *db, char **json_out);
+
 /* ---------------------------------------------------------------------------------------------
  * tagbase gen: a synthetic bank, deterministic by seed
  *

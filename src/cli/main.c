@@ -32,6 +32,7 @@ static const struct command {
      "load extracts through the five-module pipeline into a profile snapshot"},
     {"pipeline", tb__cmd_pipeline, "pipeline status: rows per module, rejects by rule, quality"},
     {"explain", tb__cmd_explain, "lineage: where a customer's values came from"},
+    {"check", tb__cmd_check, "verify the meta store, segments and snapshot checksums"},
     {"config", tb__cmd_config, "get and set settings (retention, identity rules, ...)"},
     {"customer", tb__cmd_customer, "master data: find, show, merge and unmerge golden records"},
     {"version", cmd_version, "print the version"},

@@ -962,7 +962,7 @@ static int commit(load *L, oldfiles *old)
     sqlite3_stmt *st;
     char now[TB__TIME_TEXT_LEN];
     tb__now_text(now);
-    int rc = tb__meta_begin(db);
+    int rc = tb__meta_begin_bulk(db);
     if (rc) return rc;
 
     rc = tb__meta_stmt(db, TB__STMT_LOAD_INSERT,

@@ -48,6 +48,8 @@ typedef enum tb__stmt_id {
     TB__STMT_SETTING_GET,
     TB__STMT_SETTING_SET,
     TB__STMT_BATCH_LIST,
+    TB__STMT_FK_ON,
+    TB__STMT_FK_OFF,
     /* pipeline: batch inventory (inventory.c) */
     TB__STMT_INV_BATCH_DELETE,
     TB__STMT_INV_BATCH_INSERT,
@@ -120,6 +122,10 @@ typedef enum tb__stmt_id {
     TB__STMT_REPORT_BATCHES,
     TB__STMT_REPORT_SEGMENTS,
     TB__STMT_REPORT_SNAPSHOT_FOR,
+    TB__STMT_CHECK_QUICK,
+    TB__STMT_CHECK_FK,
+    TB__STMT_CHECK_SEGMENTS,
+    TB__STMT_CHECK_SNAPSHOTS,
     /* engines: add ids above this line */
     TB__STMT_COUNT
 } tb__stmt_id;
@@ -166,5 +172,11 @@ int tb__meta_run(tb_db *db, sqlite3_stmt *st, const char *what);
 int tb__meta_begin(tb_db *db);
 int tb__meta_commit(tb_db *db);
 void tb__meta_rollback(tb_db *db);
+
+/* Like tb__meta_begin, for a transaction that writes millions of rows whose references the
+ * writer guarantees by construction (a pipeline load creates every party before the rows that
+ * point at it): foreign-key checks are off until the transaction ends, committed or not — about a
+ * third of the cost of such a commit. Every other transaction keeps the checks. */
+int tb__meta_begin_bulk(tb_db *db);
 
 #endif

@@ -269,3 +269,28 @@ test('retention: old segments, quarantine and snapshots go by the settings', () 
   assert.equal(r.status, 1);
   assert.match(r.stderr, /'no.such.key' is not set/);
 });
+
+test('check verifies the store, the segments and the snapshot checksums', () => {
+  const data = dataDir('d-check');
+  const b = gen('check-b', ['--customers', '300', '--seed', '12']);
+  ok(['load', '--data', data, b.dir]);
+  let r = tb(['check', '--data', data, '--json']);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const good = JSON.parse(r.stdout);
+  assert.equal(good.ok, true);
+  assert.equal(good.snapshots, 1);
+  assert.ok(good.segments >= 15);
+  // Flip one byte of a snapshot column and cut a segment short: both are reported, by name.
+  const snap = join(data, 'snapshots', '20261121-1');
+  const col = join(snap, 'aum.col');
+  const bytes = readFileSync(col);
+  bytes[bytes.length - 1] ^= 0xff;
+  writeFileSync(col, bytes);
+  const seg = join(data, 'domains', '20261121', '1', 'deposits.txt.seg');
+  writeFileSync(seg, readFileSync(seg).subarray(0, 100));
+  r = tb(['check', '--data', data]);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /snapshot: .*aum\.col/);
+  assert.match(r.stdout, /segment: 'domains\/20261121\/1\/deposits\.txt\.seg' is 100 bytes/);
+  assert.match(r.stdout, /^PROBLEMS/m);
+});

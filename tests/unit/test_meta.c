@@ -285,6 +285,26 @@ static void foreign_keys_enforced(void **state)
     tb_db_close(db);
 }
 
+/* A bulk transaction turns foreign-key checks off while it is open and on again when it ends,
+ * committed or rolled back. */
+static void bulk_transaction(void **state)
+{
+    tb_db *db = open_db(*state, TB_OPEN_CREATE);
+    assert_int_equal(tb__meta_begin_bulk(db), 0);
+    assert_query(db, "PRAGMA foreign_keys", "0");
+    assert_int_equal(tb__meta_begin_bulk(db), TB_EINVAL); /* no nesting */
+    tb__meta_rollback(db);
+    assert_query(db, "PRAGMA foreign_keys", "1");
+    assert_int_equal(tb__meta_begin_bulk(db), 0);
+    assert_int_equal(tb__meta_commit(db), 0);
+    assert_query(db, "PRAGMA foreign_keys", "1");
+    tb_db_close(db);
+    db = open_db(*state, TB_OPEN_READONLY);
+    assert_int_equal(tb__meta_begin_bulk(db), TB_EPERM);
+    assert_query(db, "PRAGMA foreign_keys", "1");
+    tb_db_close(db);
+}
+
 /* A handle closed inside a transaction rolls it back and closes its connection cleanly: the
  * rollback must not leave a statement behind that keeps sqlite3_close from succeeding (which
  * would leak the connection and log a warning). */
@@ -352,6 +372,7 @@ int main(void)
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(statement_cache_and_errors, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(bulk_transaction, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(close_inside_transaction, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
     };
