@@ -15,6 +15,7 @@ base=(
   libc6-dev           # C library headers
   libsqlite3-dev      # meta store (src/store)
   libjansson-dev      # JSON: manifests, API bodies
+  libxxhash-dev       # XXH3: row and key hashes of the pipeline
   libcmocka-dev       # unit tests
   nodejs              # black-box tests (node:test) and, later, the web console build
 )

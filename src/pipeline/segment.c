@@ -87,6 +87,38 @@ int tb__seg_write(tb__seg_writer *w, uint64_t line, uint32_t gid, const tb__fiel
     return b->len >= FLUSH_AT ? flush(w, eb) : 0;
 }
 
+/* 1 when every backslash of raw Hive bytes is a whole "\N" field and there is no \r or \n:
+ * the bytes then mean in a segment exactly what they meant in the extract. */
+static int raw_is_segment_text(const char *p, size_t n)
+{
+    if (memchr(p, '\r', n) || memchr(p, '\n', n)) return 0;
+    for (const char *b = memchr(p, '\\', n); b; b = memchr(b + 1, '\\', (size_t)(p + n - b - 1))) {
+        size_t at = (size_t)(b - p);
+        int starts = at == 0 || p[at - 1] == '\x01';
+        int ends = at + 2 == n || (at + 2 < n && p[at + 2] == '\x01');
+        if (!starts || at + 1 >= n || p[at + 1] != 'N' || !ends) return 0;
+        if (at + 2 >= n) break;
+    }
+    return 1;
+}
+
+int tb__seg_write_raw(tb__seg_writer *w, uint64_t line, uint32_t gid, const tb__record *rec,
+                      tb__errbuf *eb)
+{
+    if (!raw_is_segment_text(rec->raw, rec->raw_len))
+        return tb__seg_write(w, line, gid, rec->fields, rec->nfields, eb);
+    tb__buf *b = &w->buf;
+    int rc = tb__buf_reserve(b, 2 * TB__U64_DIGITS_MAX + 4 + rec->raw_len);
+    if (!rc) rc = tb__buf_put_u64(b, line);
+    if (!rc) rc = tb__buf_putc(b, '\x01');
+    if (!rc) rc = gid == TB__SEG_NO_GID ? tb__buf_append(b, "\\N", 2) : tb__buf_put_u64(b, gid);
+    if (!rc) rc = tb__buf_putc(b, '\x01');
+    if (!rc) rc = tb__buf_append(b, rec->raw, rec->raw_len);
+    if (!rc) rc = tb__buf_putc(b, '\n');
+    if (rc) return tb__seterr(eb, rc, "out of memory");
+    return b->len >= FLUSH_AT ? flush(w, eb) : 0;
+}
+
 uint64_t tb__seg_bytes(const tb__seg_writer *w)
 {
     return w->bytes + w->buf.len;

@@ -34,6 +34,11 @@ int tb__seg_writer_open(const char *path, const tb__seg_flag *flag, tb__seg_writ
 /* Appends one valid row. */
 int tb__seg_write(tb__seg_writer *w, uint64_t line, uint32_t gid, const tb__field *fields,
                   size_t nfields, tb__errbuf *eb);
+/* Appends one valid row read from Hive text (\x01 separators, \N NULLs), copying its raw bytes
+ * when they are already in the segment's encoding — the common case — and falling back to
+ * tb__seg_write field by field when a field holds a backslash or \r. Same result either way. */
+int tb__seg_write_raw(tb__seg_writer *w, uint64_t line, uint32_t gid, const tb__record *rec,
+                      tb__errbuf *eb);
 /* Bytes written so far. */
 uint64_t tb__seg_bytes(const tb__seg_writer *w);
 /* Flushes, fsyncs and renames into place; frees w whatever the result. */
