@@ -383,14 +383,15 @@ static void count_rule(job *j, tb__std_rule rule, int field)
     j->rule_count[(size_t)rule * (nf + 1) + col]++;
 }
 
-static void progress(load *L, const char *file)
+/* Reports rows and bytes so far: the files done plus `offset` bytes of the current one. */
+static void progress(load *L, const char *file, uint64_t offset)
 {
     if (!L->o->progress) return;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (now.tv_sec == L->last_progress.tv_sec) return;
     L->last_progress = now;
-    tb_load_progress p = {file, L->rows, L->bytes_done, L->bytes_total, since(&L->t0)};
+    tb_load_progress p = {file, L->rows, L->bytes_done + offset, L->bytes_total, since(&L->t0)};
     L->o->progress(&p, L->o->progress_arg);
 }
 
@@ -621,11 +622,7 @@ static int process(load *L, uint32_t index)
     while (!rc && (got = tb__reader_next(r, &rec)) == 1) {
         j->acquired++;
         L->rows++;
-        if ((L->rows & (PROGRESS_EVERY - 1)) == 0) {
-            L->bytes_done = tb__reader_offset(r);
-            progress(L, j->name);
-            L->bytes_done = 0;
-        }
+        if ((L->rows & (PROGRESS_EVERY - 1)) == 0) progress(L, j->name, tb__reader_offset(r));
         tb__std_verdict v;
         tb__std_rule rule = (tb__std_rule)tb__std_check(t, &rec, &v);
         if (rec.nfields == t->nfields) {
