@@ -21,9 +21,18 @@ static void print_status(json_t *doc)
     {
         json_t *snap = json_object_get(b, "snapshot");
         printf("batch %s", json_string_value(json_object_get(b, "batch_date")));
-        if (json_is_object(snap))
+        if (json_is_object(snap)) {
             printf(": snapshot of %lld customers (load %lld)", num(snap, "customers"),
                    num(snap, "load_id"));
+            const char *sd;
+            json_t *n;
+            const char *sep = " — ";
+            json_object_foreach(json_object_get(snap, "subdomains"), sd, n)
+            {
+                printf("%s%s %lld", sep, sd, (long long)json_integer_value(n));
+                sep = ", ";
+            }
+        }
         printf("\n  %-20s %-22s %10s %10s %10s %10s %10s %9s %7s\n", "file", "business type",
                "acquired", "aggregated", "transmitted", "allocated", "collected", "rejected",
                "quality");

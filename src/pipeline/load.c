@@ -796,11 +796,12 @@ static int put_attr(void *arg, const tb__pattr_info *a, const void *values, cons
                     const uint32_t *dict_len, uint32_t ndict)
 {
     snapctx *c = arg;
-    char meta[512];
+    char meta[640], sd[64];
+    tb__profile_subdomains_json(tb__profile_subdomains(a->business_type, a->field), sd, sizeof sd);
     snprintf(meta, sizeof meta,
              "{\"kind\":\"%s\",\"business_type\":\"%s\",\"field\":\"%s\",\"where\":\"%s\","
-             "\"pi_class\":\"C2\",\"description\":\"%s\"}",
-             kind_name(a->kind), a->business_type, a->field, a->where, a->description);
+             "\"pi_class\":\"C2\",\"subdomains\":%s,\"description\":\"%s\"}",
+             kind_name(a->kind), a->business_type, a->field, a->where, sd, a->description);
     switch (a->kind) {
     case TB__PK_DATE:
         return tb__snap_put_i32(c->w, a->name, values, meta);
@@ -835,6 +836,7 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
         {"risk_level", TB__F_RISK_LEVEL, 0},
         {"org_id", TB__F_ORG, 0},
         {"mgr_id", TB__F_MANAGER, 0},
+        {"subdomain", -2, 0},
     };
     int rc = 0;
     uint32_t *codes = calloc(n ? n : 1, sizeof *codes);
@@ -851,8 +853,13 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
                 dates[g] = INT32_MIN;
                 continue;
             }
-            const char *v = cols[c].attr < 0 ? (gr.kind == TB__PARTY_COMPANY ? "company" : "person")
-                                             : gr.value[cols[c].attr];
+            static const char *const sd_names[] = {NULL, "retail", "corporate", NULL, "merchant"};
+            const char *v = cols[c].attr == -2
+                                ? sd_names[tb__profile_subdomain_of(gr.value[TB__F_CUST_TYPE],
+                                                                    gr.kind == TB__PARTY_COMPANY)]
+                            : cols[c].attr < 0
+                                ? (gr.kind == TB__PARTY_COMPANY ? "company" : "person")
+                                : gr.value[cols[c].attr];
             if (cols[c].date) {
                 int32_t d;
                 dates[g] = v && tb__std_parse_date(v, strlen(v), &d) == 0 ? d : INT32_MIN;
@@ -878,11 +885,14 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
             }
             codes[g] = k;
         }
-        char meta[256];
+        char meta[384], sd[64];
+        tb__profile_subdomains_json(tb__profile_subdomains("golden", cols[c].col), sd, sizeof sd);
         snprintf(meta, sizeof meta,
                  "{\"kind\":\"%s\",\"business_type\":\"golden\",\"field\":\"%s\",\"pi_class\":"
-                 "\"C2\",\"description\":\"golden record (survivorship)\"}",
-                 cols[c].date ? "date" : "code", cols[c].col);
+                 "\"C2\",\"subdomains\":%s,\"description\":\"%s\"}",
+                 cols[c].date ? "date" : "code", cols[c].col, sd,
+                 cols[c].attr == -2 ? "customer business-layer sub-domain (allocation by type)"
+                                    : "golden record (survivorship)");
         if (!rc)
             rc = cols[c].date ? tb__snap_put_i32(w, cols[c].col, dates, meta)
                               : tb__snap_put_dict(w, cols[c].col, codes, (const char *const *)dict,

@@ -3,6 +3,7 @@
  * loader binds it to the fields of the current data standard, so a renamed field is an error at
  * bind time, not a silently empty column. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -395,6 +396,64 @@ const char *tb__profile_attr_op(size_t i)
 {
     static const char *const names[] = {"sum", "count", "max", "min", "last", "flag", "derived"};
     return i < NATTRS ? names[attrs[i].op] : NULL;
+}
+
+tb__subdomain tb__profile_subdomain_of(const char *cust_type, int company)
+{
+    if (cust_type && strcmp(cust_type, "1") == 0) return TB__SD_RETAIL;
+    if (cust_type && strcmp(cust_type, "2") == 0) return TB__SD_CORPORATE;
+    if (cust_type && strcmp(cust_type, "3") == 0) return TB__SD_MERCHANT;
+    if (!cust_type) return company ? TB__SD_CORPORATE : TB__SD_RETAIL;
+    return 0;
+}
+
+unsigned tb__profile_subdomains(const char *business_type, const char *field)
+{
+    static const struct {
+        const char *type;
+        unsigned set;
+    } sets[] = {
+        {"credit_card", TB__SD_RETAIL},
+        {"wealth", TB__SD_RETAIL},
+        {"fund", TB__SD_RETAIL},
+        {"insurance", TB__SD_RETAIL},
+        {"precious_metal", TB__SD_RETAIL},
+        {"payroll", TB__SD_RETAIL},
+        {"etc", TB__SD_RETAIL},
+        {"household", TB__SD_RETAIL},
+        {"model_score", TB__SD_RETAIL},
+        {"business_registration", TB__SD_CORPORATE | TB__SD_MERCHANT},
+    };
+    if (strcmp(business_type, "golden") == 0 && field) {
+        if (!strcmp(field, "gender") || !strcmp(field, "birth_date") ||
+            !strcmp(field, "occupation"))
+            return TB__SD_RETAIL;
+        if (!strcmp(field, "industry")) return TB__SD_CORPORATE | TB__SD_MERCHANT;
+        return TB__SD_ALL;
+    }
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        if (strcmp(sets[i].type, business_type) == 0) return sets[i].set;
+    return TB__SD_ALL;
+}
+
+void tb__profile_subdomains_json(unsigned set, char *out, size_t cap)
+{
+    static const char *const names[] = {"retail", "corporate", "merchant"};
+    size_t n = 0;
+    if (cap < 3) return;
+    out[n++] = '[';
+    for (int i = 0; i < 3; i++) {
+        if (!(set & (1u << i))) continue;
+        int w = snprintf(out + n, cap - n, "%s\"%s\"", n > 1 ? "," : "", names[i]);
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+    if (n + 2 <= cap) {
+        out[n++] = ']';
+        out[n] = '\0';
+    } else {
+        snprintf(out, cap, "[]");
+    }
 }
 
 size_t tb__profile_nattrs(void)

@@ -41,6 +41,27 @@ typedef struct tb__pattr_info {
     const char *description;
 } tb__pattr_info;
 
+/* The customer business-layer sub-domains (allocation by customer type). */
+typedef enum tb__subdomain {
+    TB__SD_RETAIL = 1 << 0, /* 个人: customer type 1, and persons known only to the card system */
+    TB__SD_CORPORATE = 1 << 1, /* 公司: customer type 2 */
+    TB__SD_MERCHANT = 1 << 2,  /* 商户: customer type 3 */
+    TB__SD_ALL = 7,
+} tb__subdomain;
+
+/* The sub-domain of a golden record from its customer type code ("1", "2", "3"; NULL) and
+ * whether it is a company: 0 when neither says. */
+tb__subdomain tb__profile_subdomain_of(const char *cust_type, int company);
+
+/* The sub-domains whose attribute set includes what `business_type` (or "golden.FIELD", or
+ * "derived") provides: retail customers have payroll, cards, wealth, households; corporates and
+ * merchants have business registration; deposits, loans, transactions, court records, AUM are
+ * everyone's. */
+unsigned tb__profile_subdomains(const char *business_type, const char *field);
+
+/* Writes the names of the sub-domains in `set` as a JSON array text ("[\"retail\"]") into out. */
+void tb__profile_subdomains_json(unsigned set, char *out, size_t cap);
+
 int tb__profile_create(tb__profile **out);
 void tb__profile_free(tb__profile *p);
 

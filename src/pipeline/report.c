@@ -59,6 +59,33 @@ static int file_rules(tb_db *db, int64_t load_id, const char *file, json_t **out
     return 0;
 }
 
+/* Golden records per customer business-layer sub-domain, counted from the snapshot's
+ * `subdomain` column: {"retail": n, "corporate": n, "merchant": n}; {} when it cannot be read. */
+static json_t *subdomain_counts(tb_db *db, const char *rel)
+{
+    char path[4096];
+    json_t *o = json_object();
+    if (snprintf(path, sizeof path, "%s/%s", tb_db_path(db), rel) >= (int)sizeof path) return o;
+    tb__errbuf eb = {0};
+    tb__snap *s = NULL;
+    tb__snap_col c;
+    if (tb__snap_open(path, &s, &eb) == 0 && tb__snap_column(s, "subdomain", &c) == 0 &&
+        c.type == TB__SNAP_DICT) {
+        uint64_t *n = calloc(c.ndict ? c.ndict : 1, sizeof *n);
+        const uint32_t *v = c.values;
+        for (uint64_t i = 0; n && i < c.nrows; i++)
+            if (v[i] < c.ndict) n[v[i]]++;
+        for (uint32_t k = 1; n && k < c.ndict; k++) {
+            size_t len;
+            const char *name = tb__snap_dict_str(&c, k, &len);
+            if (name) json_object_setn_new(o, name, len, json_integer((json_int_t)n[k]));
+        }
+        free(n);
+    }
+    tb__snap_close(s);
+    return o;
+}
+
 static int batch_status(tb_db *db, const char *batch, json_t **out)
 {
     sqlite3_stmt *st;
@@ -70,9 +97,10 @@ static int batch_status(tb_db *db, const char *batch, json_t **out)
     if (rc) goto out_free;
     sqlite3_bind_text(st, 1, batch, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) == SQLITE_ROW)
-        snap = json_pack("{s:I, s:s, s:I, s:s}", "load_id", (json_int_t)sqlite3_column_int64(st, 0),
-                         "dir", col_text(st, 1), "customers",
-                         (json_int_t)sqlite3_column_int64(st, 2), "created_at", col_text(st, 3));
+        snap = json_pack("{s:I, s:s, s:I, s:s, s:o}", "load_id",
+                         (json_int_t)sqlite3_column_int64(st, 0), "dir", col_text(st, 1),
+                         "customers", (json_int_t)sqlite3_column_int64(st, 2), "created_at",
+                         col_text(st, 3), "subdomains", subdomain_counts(db, col_text(st, 1)));
     tb__meta_stmt_done(st);
 
     /* The newest attempt at each file of the batch. */

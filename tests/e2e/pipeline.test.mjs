@@ -92,6 +92,14 @@ test('golden records equal the true persons and companies; every valid row reach
   const sum = JSON.parse(ok(['load', '--data', cleanData, '--json', clean.dir]));
   const t = clean.manifest.truth;
   assert.equal(sum.customers, t.persons + t.companies);
+  // Allocation by customer type: retail holds every person (card-only ones too), corporate and
+  // merchant the companies of those types.
+  const snap = JSON.parse(ok(['pipeline', 'status', '--data', cleanData, '--json'])).batches[0].snapshot;
+  assert.deepEqual(snap.subdomains, {
+    retail: t.persons,
+    corporate: clean.manifest.customer_types.corporate,
+    merchant: clean.manifest.customer_types.merchant,
+  });
   for (const f of sum.files) {
     assert.equal(f.rejected, 0, f.file);
     assert.equal(f.valid, f.acquired, f.file);

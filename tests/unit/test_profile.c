@@ -371,12 +371,36 @@ static void attr_table(void **state)
     }
 }
 
+/* Allocation by customer type and the attribute set of each sub-domain. */
+static void subdomains(void **state)
+{
+    (void)state;
+    assert_int_equal(tb__profile_subdomain_of("1", 0), TB__SD_RETAIL);
+    assert_int_equal(tb__profile_subdomain_of("2", 1), TB__SD_CORPORATE);
+    assert_int_equal(tb__profile_subdomain_of("3", 1), TB__SD_MERCHANT);
+    assert_int_equal(tb__profile_subdomain_of(NULL, 0), TB__SD_RETAIL); /* card-only person */
+    assert_int_equal(tb__profile_subdomain_of(NULL, 1), TB__SD_CORPORATE);
+    assert_int_equal(tb__profile_subdomain_of("9", 0), 0);
+    assert_int_equal(tb__profile_subdomains("payroll", "monthly_salary"), TB__SD_RETAIL);
+    assert_int_equal(tb__profile_subdomains("business_registration", "reg_status"),
+                     TB__SD_CORPORATE | TB__SD_MERCHANT);
+    assert_int_equal(tb__profile_subdomains("deposit", "balance"), TB__SD_ALL);
+    assert_int_equal(tb__profile_subdomains("golden", "birth_date"), TB__SD_RETAIL);
+    char out[64];
+    tb__profile_subdomains_json(TB__SD_CORPORATE | TB__SD_MERCHANT, out, sizeof out);
+    assert_string_equal(out, "[\"corporate\",\"merchant\"]");
+    tb__profile_subdomains_json(0, out, sizeof out);
+    assert_string_equal(out, "[]");
+    tb__profile_subdomains_json(TB__SD_ALL, out, 8); /* too small: still valid JSON */
+    assert_string_equal(out, "[]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(collect_and_emit), cmocka_unit_test(emit_empty),
-        cmocka_unit_test(bind_errors),      cmocka_unit_test(sums_saturate),
-        cmocka_unit_test(attr_table),
+        cmocka_unit_test(subdomains),    cmocka_unit_test(collect_and_emit),
+        cmocka_unit_test(emit_empty),    cmocka_unit_test(bind_errors),
+        cmocka_unit_test(sums_saturate), cmocka_unit_test(attr_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
