@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,13 @@ typedef struct qrow {
     uint64_t line;
     char value[64]; /* masked where the field is personal; cut at 60 bytes */
 } qrow;
+
+static int qrow_order(const void *a, const void *b)
+{
+    const qrow *x = a, *y = b;
+    if (x->file != y->file) return x->file < y->file ? -1 : 1;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
 
 /* Unique-key map of one file: key hash -> row hash (open addressing, 0 = empty). */
 typedef struct keymap {
@@ -95,6 +103,9 @@ typedef struct load {
     char *snap_rel; /* snapshot directory relative to the data directory */
     uint32_t customers;
     uint64_t earlier_rows; /* rows collected again from earlier loads' segments */
+    size_t next_job;       /* parallel phase: the next file to hand out (under next_mu) */
+    int stop;              /* parallel phase: a worker failed */
+    int quiet;             /* no progress reports from this (worker) copy */
 } load;
 
 static double since(const struct timespec *a)
@@ -386,7 +397,7 @@ static void count_rule(job *j, tb__std_rule rule, int field)
 /* Reports rows and bytes so far: the files done plus `offset` bytes of the current one. */
 static void progress(load *L, const char *file, uint64_t offset)
 {
-    if (!L->o->progress) return;
+    if (!L->o->progress || L->quiet) return;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (now.tv_sec == L->last_progress.tv_sec) return;
@@ -703,6 +714,109 @@ static int process(load *L, uint32_t index)
     }
     j->seg_bytes = tb__seg_bytes(w);
     return tb__seg_writer_commit(w, L->eb);
+}
+
+/* ---- the files that only look identities up, on every core -------------------------------- */
+
+/* 1 when a file only looks golden records up: no identities observed, no relations recorded. */
+static int parallel_ok(const job *j)
+{
+    if (!j->t || j->err) return 0;
+    binding b;
+    bind_fields(j->t, &b);
+    int identity = j->t->key_field >= 0 && j->t->cert_field >= 0;
+    return !identity && b.household < 0 && b.legal_rep < 0 && b.group < 0;
+}
+
+typedef struct worker {
+    load *L;
+    load w; /* the worker's own counters, quarantine and error buffer */
+    tb__errbuf err;
+    pthread_t tid;
+    int rc;
+} worker;
+
+static pthread_mutex_t next_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *work(void *arg)
+{
+    worker *k = arg;
+    for (;;) {
+        pthread_mutex_lock(&next_mu);
+        size_t i = k->L->next_job;
+        while (i < k->L->njobs && !parallel_ok(&k->L->jobs[i]))
+            i++;
+        k->L->next_job = i < k->L->njobs ? i + 1 : i;
+        int stop = k->L->stop;
+        pthread_mutex_unlock(&next_mu);
+        if (i >= k->L->njobs || stop) break;
+        k->rc = process(&k->w, (uint32_t)i);
+        tb__log_debug("load", "%s done at %.2f s", k->L->jobs[i].name, since(&k->L->t0));
+        if (k->rc) {
+            pthread_mutex_lock(&next_mu);
+            k->L->stop = 1;
+            pthread_mutex_unlock(&next_mu);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Runs the parallel files on up to two workers (the machine's cores), then merges what each
+ * worker kept apart: quarantined rows in file order, counters, the first error. The results are
+ * the same as one by one. */
+static int run_parallel(load *L)
+{
+    int rc = tb__profile_reserve(L->prof, tb__idres_count(L->idr));
+    if (rc) return tb__seterr(L->eb, rc, "out of memory");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = cores >= 2 ? 2 : 1;
+    worker k[2];
+    memset(k, 0, sizeof k);
+    L->next_job = 0;
+    L->stop = 0;
+    /* Every copy of *L is taken before any worker starts writing to it. */
+    for (int t = 0; t < n; t++) {
+        k[t].L = L;
+        k[t].w = *L;
+        k[t].w.eb = &k[t].err;
+        k[t].w.q = NULL;
+        k[t].w.nq = k[t].w.qcap = 0;
+        k[t].w.rows = k[t].w.bytes_done = 0;
+        k[t].w.quiet = t > 0; /* one progress line is enough */
+    }
+    int started = 0;
+    for (int t = 0; t < n; t++) {
+        if (n == 1 || pthread_create(&k[t].tid, NULL, work, &k[t]) != 0) {
+            work(&k[t]); /* no thread: this one does the work itself */
+            continue;
+        }
+        started |= 1 << t;
+    }
+    for (int t = 0; t < n; t++)
+        if (started & (1 << t)) pthread_join(k[t].tid, NULL);
+    for (int t = 0; t < n; t++) {
+        L->rows += k[t].w.rows;
+        L->bytes_done += k[t].w.bytes_done;
+        for (size_t i = 0; !rc && i < k[t].w.nq; i++) {
+            if (L->nq == L->qcap) {
+                size_t cap = L->qcap ? L->qcap * 2 : 1024;
+                qrow *q = realloc(L->q, cap * sizeof *q);
+                if (!q) {
+                    rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+                    break;
+                }
+                L->q = q;
+                L->qcap = cap;
+            }
+            L->q[L->nq++] = k[t].w.q[i];
+        }
+        free(k[t].w.q);
+        if (!rc && k[t].rc) rc = tb__seterr(L->eb, k[t].rc, "%s", k[t].err.msg);
+    }
+    /* Quarantine in file order, then line order, whichever worker read the file. */
+    if (!rc && L->nq > 1) qsort(L->q, L->nq, sizeof *L->q, qrow_order);
+    return rc;
 }
 
 /* Rows of the batch's current segments from earlier loads (files this load does not replace)
@@ -1223,12 +1337,14 @@ int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out)
     if (!rc) rc = next_load_id(&L);
     if (!rc) rc = tb__idres_open(db, &L.idr);
     if (!rc) rc = tb__profile_create(&L.prof) ? tb__seterr(L.eb, TB_ENOMEM, "out of memory") : 0;
+    /* Files that create golden records or relations go one by one, in order; the rest only
+     * read the resolver and fill their own profile columns, and run on every core. */
     for (size_t i = 0; !rc && i < L.njobs; i++) {
-        tb__log_debug("load", "%s: %s (%s)", L.jobs[i].name, L.jobs[i].business_type,
-                      L.jobs[i].kind);
+        if (parallel_ok(&L.jobs[i])) continue;
         rc = process(&L, (uint32_t)i);
         tb__log_debug("load", "%s done at %.2f s", L.jobs[i].name, since(&L.t0));
     }
+    if (!rc) rc = run_parallel(&L);
     if (!rc) rc = collect_earlier(&L);
     tb__log_debug("load", "earlier segments done at %.2f s", since(&L.t0));
     if (!rc) rc = write_snapshot(&L);

@@ -2,6 +2,7 @@
  * valid business rows are folded into. One declarative table says what each attribute is; the
  * loader binds it to the fields of the current data standard, so a renamed field is an error at
  * bind time, not a silently empty column. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,8 +206,27 @@ static int find_name(const char *const *names, size_t n, const char *name)
     return -1;
 }
 
+int tb__profile_reserve(tb__profile *p, uint32_t nrows)
+{
+    return nrows && grow(p, nrows - 1) ? TB_ENOMEM : 0;
+}
+
+static pthread_mutex_t bind_mu = PTHREAD_MUTEX_INITIALIZER; /* the bindings list */
+
+static int bind_locked(tb__profile *p, const char *business_type, const char *const *names,
+                       size_t n, tb__profile_binding **out, tb__errbuf *eb);
+
 int tb__profile_bind(tb__profile *p, const char *business_type, const char *const *names, size_t n,
                      tb__profile_binding **out, tb__errbuf *eb)
+{
+    pthread_mutex_lock(&bind_mu);
+    int rc = bind_locked(p, business_type, names, n, out, eb);
+    pthread_mutex_unlock(&bind_mu);
+    return rc;
+}
+
+static int bind_locked(tb__profile *p, const char *business_type, const char *const *names,
+                       size_t n, tb__profile_binding **out, tb__errbuf *eb)
 {
     *out = NULL;
     tb__profile_binding *b = calloc(1, sizeof *b);

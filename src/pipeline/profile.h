@@ -72,6 +72,11 @@ void tb__profile_free(tb__profile *p);
 int tb__profile_bind(tb__profile *p, const char *business_type, const char *const *names, size_t n,
                      tb__profile_binding **out, tb__errbuf *eb);
 
+/* Makes room for gids 0..nrows-1 now, so that tb__profile_add never reallocates. Then (and only
+ * then) threads may call tb__profile_add at the same time with bindings of different business
+ * types: their attributes are disjoint columns. tb__profile_bind is thread-safe. */
+int tb__profile_reserve(tb__profile *p, uint32_t nrows);
+
 /* Collects one valid row (fields in the bound order) for golden record `gid`. Returns 1 when an
  * attribute took a value from the row, 0 when none did (a filter excluded it), TB_ENOMEM. */
 int tb__profile_add(tb__profile *p, tb__profile_binding *b, uint32_t gid, const tb__field *fields,
