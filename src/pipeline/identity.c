@@ -1155,6 +1155,26 @@ int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t lo
     return rc;
 }
 
+/* Runs `st` (the party INSERT or UPDATE) for parties from..to-1, only the changed ones when
+ * `dirty_only`. */
+static int write_parties(tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32_t from, uint32_t to,
+                         int dirty_only, const char *batch_date, int64_t load_id, tb__buf *b,
+                         const char *what)
+{
+    int rc = 0;
+    for (uint32_t g = from; rc == 0 && g < to; g++) {
+        if (dirty_only && !(r->party[g].flags & PARTY_DIRTY)) continue;
+        if (bind_party(r, st, g, b)) {
+            tb__meta_stmt_done(st);
+            return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting parties");
+        }
+        sqlite3_bind_text(st, 9, batch_date, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 10, load_id);
+        rc = tb__meta_run(db, st, what);
+    }
+    return rc;
+}
+
 /* Writes the session's rows (tb__idres_commit has checked the transaction). */
 static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
 {
@@ -1162,38 +1182,24 @@ static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t 
     char now[TB__TIME_TEXT_LEN];
     tb__now_text(now);
     sqlite3_stmt *st;
+    /* New parties are inserted, known ones that changed are updated: the same bindings. */
     int rc = tb__meta_stmt(db, TB__STMT_ID_INS_PARTY,
                            "INSERT INTO party (gid, kind, cert_type, cert_no, cust_type, name, "
                            "mobile, attrs, first_batch, last_batch, first_load, last_load) "
                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?10)",
                            &st);
-    for (uint32_t g = r->nsaved_party; rc == 0 && g < r->nparty; g++) {
-        if (bind_party(r, st, g, &b)) {
-            rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting parties");
-            tb__meta_stmt_done(st);
-            break;
-        }
-        sqlite3_bind_text(st, 9, batch_date, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 10, load_id);
-        rc = tb__meta_run(db, st, "cannot insert a party");
-    }
-    if (rc) goto out;
-    rc = tb__meta_stmt(db, TB__STMT_ID_UPD_PARTY,
-                       "UPDATE party SET kind = ?2, cert_type = ?3, cert_no = ?4, cust_type = ?5, "
-                       "name = ?6, mobile = ?7, attrs = ?8, last_batch = ?9, last_load = ?10 "
-                       "WHERE gid = ?1",
-                       &st);
-    for (uint32_t g = 0; rc == 0 && g < r->nsaved_party; g++) {
-        if (!(r->party[g].flags & PARTY_DIRTY)) continue;
-        if (bind_party(r, st, g, &b)) {
-            rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting parties");
-            tb__meta_stmt_done(st);
-            break;
-        }
-        sqlite3_bind_text(st, 9, batch_date, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 10, load_id);
-        rc = tb__meta_run(db, st, "cannot update a party");
-    }
+    if (!rc)
+        rc = write_parties(r, db, st, r->nsaved_party, r->nparty, 0, batch_date, load_id, &b,
+                           "cannot insert a party");
+    if (!rc)
+        rc = tb__meta_stmt(db, TB__STMT_ID_UPD_PARTY,
+                           "UPDATE party SET kind = ?2, cert_type = ?3, cert_no = ?4, "
+                           "cust_type = ?5, name = ?6, mobile = ?7, attrs = ?8, last_batch = ?9, "
+                           "last_load = ?10 WHERE gid = ?1",
+                           &st);
+    if (!rc)
+        rc = write_parties(r, db, st, 0, r->nsaved_party, 1, batch_date, load_id, &b,
+                           "cannot update a party");
     if (rc) goto out;
     rc = tb__meta_stmt(db, TB__STMT_ID_INS_KEY,
                        "INSERT INTO party_key (system, key, gid, first_batch, load_id) "

@@ -392,42 +392,34 @@ int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
         col(st, 9), "keys", "relations", "history", "conflicts");
     tb__meta_stmt_done(st);
     if (!doc) return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory rendering a customer");
-    rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_KEYS,
-                       "SELECT system, key, first_batch FROM party_key WHERE gid = ?1 "
-                       "ORDER BY system <> 'core', system, key",
-                       &st);
-    if (rc == 0) {
+    /* The lists of the view: one query each, rendered row by row. */
+    static const struct {
+        tb__stmt_id id;
+        const char *key, *sql;
+        json_t *(*row)(sqlite3_stmt *);
+    } lists[] = {
+        {TB__STMT_ID_VIEW_KEYS, "keys",
+         "SELECT system, key, first_batch FROM party_key WHERE gid = ?1 "
+         "ORDER BY system <> 'core', system, key",
+         key_row},
+        {TB__STMT_ID_VIEW_REL, "relations",
+         "SELECT rel_type, target, target_gid, role, batch_date FROM party_relation WHERE "
+         "gid = ?1 ORDER BY rel_type, target",
+         rel_row},
+        {TB__STMT_ID_VIEW_HIST, "history",
+         "SELECT batch_date, field, old_value, new_value, source, changed_at FROM "
+         "party_history WHERE gid = ?1 ORDER BY id DESC LIMIT 50",
+         hist_row},
+        {TB__STMT_ID_VIEW_CONFL, "conflicts",
+         "SELECT batch_date, field, value_a, source_a, value_b, source_b, chosen FROM "
+         "party_conflict WHERE gid = ?1 ORDER BY id DESC LIMIT 50",
+         confl_row},
+    };
+    for (size_t i = 0; rc == 0 && i < sizeof lists / sizeof lists[0]; i++) {
+        rc = tb__meta_stmt(db, lists[i].id, lists[i].sql, &st);
+        if (rc) break;
         sqlite3_bind_int64(st, 1, gid);
-        rc = rows_json(db, st, json_object_get(doc, "keys"), key_row);
-    }
-    if (rc == 0)
-        rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_REL,
-                           "SELECT rel_type, target, target_gid, role, batch_date FROM "
-                           "party_relation WHERE gid = ?1 ORDER BY rel_type, target",
-                           &st);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, gid);
-        rc = rows_json(db, st, json_object_get(doc, "relations"), rel_row);
-    }
-    if (rc == 0)
-        rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_HIST,
-                           "SELECT batch_date, field, old_value, new_value, source, "
-                           "changed_at FROM party_history WHERE gid = ?1 "
-                           "ORDER BY id DESC LIMIT 50",
-                           &st);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, gid);
-        rc = rows_json(db, st, json_object_get(doc, "history"), hist_row);
-    }
-    if (rc == 0)
-        rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_CONFL,
-                           "SELECT batch_date, field, value_a, source_a, value_b, "
-                           "source_b, chosen FROM party_conflict WHERE gid = ?1 "
-                           "ORDER BY id DESC LIMIT 50",
-                           &st);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, gid);
-        rc = rows_json(db, st, json_object_get(doc, "conflicts"), confl_row);
+        rc = rows_json(db, st, json_object_get(doc, lists[i].key), lists[i].row);
     }
     if (rc) {
         json_decref(doc);
