@@ -7,11 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/hash.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/mask.h"
-#include "common/rng.h"
 #include "pipeline/identity.h"
 #include "store/meta.h"
 
@@ -145,24 +145,6 @@ const char *tb__idres_errmsg(const tb__idres *r)
  * Hashing and the string pool
  */
 
-/* Eight bytes at a time through the splitmix finaliser: keys are short (12-20 bytes), so this
- * beats byte-wise FNV by ~3x and mixes well enough for linear probing. */
-static uint64_t hash_bytes(const char *s, size_t n, uint64_t seed)
-{
-    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = tb__mix64(h ^ w);
-        s += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, s, n);
-    h = tb__mix64(h ^ w ^ ((uint64_t)n << 56));
-    return h | 1; /* 0 marks an empty slot */
-}
-
 static int pool_reserve(tb__idres *r, size_t extra)
 {
     if (r->pool_len + extra <= r->pool_cap) return 0;
@@ -285,7 +267,7 @@ static int key_eq(const tb__idres *r, uint32_t v, const void *probe)
 
 static uint64_t key_hash(uint8_t sys, const char *key, size_t len)
 {
-    return hash_bytes(key, len, 0x6b65790000000000ULL + sys);
+    return tb__hash64(key, len, 0x6b65790000000000ULL + sys);
 }
 
 struct cert_probe {
@@ -303,7 +285,7 @@ static int cert_eq(const tb__idres *r, uint32_t v, const void *probe)
 
 static uint64_t cert_hash(uint8_t kind, const char *cert, size_t len)
 {
-    return hash_bytes(cert, len, 0x6365727400000000ULL + kind);
+    return tb__hash64(cert, len, 0x6365727400000000ULL + kind);
 }
 
 struct str_probe {
@@ -328,7 +310,7 @@ static int nm_eq(const tb__idres *r, uint32_t v, const void *probe)
 static uint32_t intern(tb__idres *r, const char *s, size_t len)
 {
     struct str_probe p = {s, len};
-    uint64_t h = hash_bytes(s, len, 0x696e7465726e0000ULL);
+    uint64_t h = tb__hash64(s, len, 0x696e7465726e0000ULL);
     int found;
     size_t slot = ht_find(r, &r->interntab, h, intern_eq, &p, &found);
     if (found) return r->interntab.v[slot];
@@ -486,7 +468,7 @@ static int nm_add(tb__idres *r, const char *name, const char *mobile, uint32_t g
     buf[ln] = '\x1f';
     memcpy(buf + ln + 1, mobile, lm + 1);
     struct str_probe p = {buf, ln + lm + 1};
-    uint64_t h = hash_bytes(buf, p.len, 0x6e6d000000000000ULL);
+    uint64_t h = tb__hash64(buf, p.len, 0x6e6d000000000000ULL);
     int found;
     size_t slot = ht_find(r, &r->nmtab, h, nm_eq, &p, &found);
     if (found) return 0; /* the first holder keeps the pair */
@@ -506,7 +488,7 @@ static int nm_lookup(const tb__idres *r, const char *name, const char *mobile, u
     struct str_probe p = {buf, ln + lm + 1};
     int found;
     size_t slot =
-        ht_find(r, &r->nmtab, hash_bytes(buf, p.len, 0x6e6d000000000000ULL), nm_eq, &p, &found);
+        ht_find(r, &r->nmtab, tb__hash64(buf, p.len, 0x6e6d000000000000ULL), nm_eq, &p, &found);
     if (!found) return TB_ENOENT;
     *gid = root(r, r->nm[r->nmtab.v[slot]].gid);
     return 0;

@@ -177,29 +177,28 @@ int tb__customer_find(tb_db *db, const char *query, size_t limit, tb__candidate 
     if (limit == 0) limit = FIND_DEFAULT_LIMIT;
     struct found f = {0};
     sqlite3_stmt *st;
-    int rc = tb__meta_stmt(db, TB__STMT_ID_FIND_CERT,
-                           "SELECT gid, kind FROM party WHERE cert_no = ?1 LIMIT 256", &st);
-    if (rc) goto out;
-    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
-    rc = run_search(db, &f, st, "same ID number", "same credit code", 100);
-    if (rc) goto out;
-    rc = tb__meta_stmt(db, TB__STMT_ID_FIND_KEY,
-                       "SELECT gid, NULL FROM party_key WHERE key = ?1 LIMIT 256", &st);
-    if (rc) goto out;
-    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
-    rc = run_search(db, &f, st, "same customer number", NULL, 100);
-    if (rc) goto out;
-    rc = tb__meta_stmt(db, TB__STMT_ID_FIND_MOBILE,
-                       "SELECT gid, kind FROM party WHERE mobile = ?1 LIMIT 256", &st);
-    if (rc) goto out;
-    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
-    rc = run_search(db, &f, st, "same mobile", NULL, 60);
-    if (rc) goto out;
-    rc = tb__meta_stmt(db, TB__STMT_ID_FIND_NAME,
-                       "SELECT gid, kind FROM party WHERE name = ?1 LIMIT 256", &st);
-    if (rc) goto out;
-    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
-    rc = run_search(db, &f, st, "same name", NULL, 40);
+    /* Exact matches, strongest reason first: one query each. */
+    static const struct {
+        tb__stmt_id id;
+        const char *sql, *reason, *company_reason;
+        int score;
+    } exact[] = {
+        {TB__STMT_ID_FIND_CERT, "SELECT gid, kind FROM party WHERE cert_no = ?1 LIMIT 256",
+         "same ID number", "same credit code", 100},
+        {TB__STMT_ID_FIND_KEY, "SELECT gid, NULL FROM party_key WHERE key = ?1 LIMIT 256",
+         "same customer number", NULL, 100},
+        {TB__STMT_ID_FIND_MOBILE, "SELECT gid, kind FROM party WHERE mobile = ?1 LIMIT 256",
+         "same mobile", NULL, 60},
+        {TB__STMT_ID_FIND_NAME, "SELECT gid, kind FROM party WHERE name = ?1 LIMIT 256",
+         "same name", NULL, 40},
+    };
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof exact / sizeof exact[0]; i++) {
+        rc = tb__meta_stmt(db, exact[i].id, exact[i].sql, &st);
+        if (rc) break;
+        sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+        rc = run_search(db, &f, st, exact[i].reason, exact[i].company_reason, exact[i].score);
+    }
     if (rc) goto out;
     /* A prefix as a range, so the name index serves it: every string starting with q sorts in
      * [q, q + U+10FFFF) under the binary collation. */

@@ -25,9 +25,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "common/clock.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/mask.h"
 #include "common/utf8.h"
@@ -282,11 +282,6 @@ static int collect_inputs(load *L)
 }
 
 /* ---- acquisition helpers --------------------------------------------------------------------- */
-
-static uint64_t hash64(const void *p, size_t n, uint64_t seed)
-{
-    return XXH3_64bits_withSeed(p, n, seed) | 1; /* never 0: 0 marks an empty slot */
-}
 
 /* Records the row under its unique key: 0 first time, 1 identical repeat, 2 same key with other
  * content, TB_ENOMEM. 64-bit hashes: two different keys colliding is a one in 2^64 event per
@@ -645,9 +640,9 @@ static int process(load *L, uint32_t index)
             uint64_t kh = 0x9e3779b97f4a7c15ULL;
             for (size_t u = 0; u < t->nunique; u++) {
                 const tb__field *f = &rec.fields[t->unique[u]];
-                kh = hash64(f->ptr, f->is_null ? 0 : f->len, kh);
+                kh = tb__hash64(f->ptr, f->is_null ? 0 : f->len, kh);
             }
-            int seen = keymap_put(&km, kh, hash64(rec.raw, rec.raw_len, 7));
+            int seen = keymap_put(&km, kh, tb__hash64(rec.raw, rec.raw_len, 7));
             if (seen < 0) rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
             if (seen == 1) rule = TB__STD_DUPLICATE_ROW;
             if (seen == 2) rule = TB__STD_KEY_CONFLICT;

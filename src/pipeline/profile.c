@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "pipeline/profile.h"
 #include "pipeline/standard.h"
 #include "tagbase.h"
@@ -265,14 +266,6 @@ static int bind_locked(tb__profile *p, const char *business_type, const char *co
     return 0;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a: short codes, no adversary */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
-
 /* The code of text s[0..n) in d, adding it when new; 0 when out of memory. */
 static uint32_t dict_code(dict *d, const char *s, size_t n)
 {
@@ -289,7 +282,7 @@ static uint32_t dict_code(dict *d, const char *s, size_t n)
         }
         d->n = 1;
     }
-    uint64_t h = hash_bytes(s, n);
+    uint64_t h = tb__hash64(s, n, 0);
     uint32_t i = (uint32_t)h & d->slot_mask;
     for (; d->slot[i]; i = (i + 1) & d->slot_mask) {
         uint32_t c = d->slot[i];
@@ -309,7 +302,7 @@ static uint32_t dict_code(dict *d, const char *s, size_t n)
         uint32_t *slot = calloc((size_t)mask + 1, sizeof *slot);
         if (!slot) return 0;
         for (uint32_t c = 1; c < d->n; c++) {
-            uint32_t j = (uint32_t)hash_bytes(d->str[c], d->len[c]) & mask;
+            uint32_t j = (uint32_t)tb__hash64(d->str[c], d->len[c], 0) & mask;
             while (slot[j])
                 j = (j + 1) & mask;
             slot[j] = c;
