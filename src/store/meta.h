@@ -34,7 +34,7 @@
 
 /* The newest meta-store schema this binary knows (the number of migrations in meta.c). A store
  * with a larger PRAGMA user_version is refused with TB_EVERSION. */
-#define TB__META_SCHEMA_VERSION 3
+#define TB__META_SCHEMA_VERSION 4
 
 /* Ids of cached prepared statements: each is prepared once per handle, on first use, from the
  * SQL text given with it, and finalised by tb_db_close. Engines add one id per statement, grouped
@@ -126,6 +126,12 @@ typedef enum tb__stmt_id {
     TB__STMT_CHECK_FK,
     TB__STMT_CHECK_SEGMENTS,
     TB__STMT_CHECK_SNAPSHOTS,
+    /* tags: catalog (catalog.c) — add yours here */
+    TB__STMT_CAT_FIRST_,
+    /* tags: builds and tag store (build.c, tagstore.c) — add yours here */
+    TB__STMT_TAG_FIRST_,
+    /* segments: saved segments (cseg.c) — add yours here */
+    TB__STMT_SEG_FIRST_,
     /* engines: add ids above this line */
     TB__STMT_COUNT
 } tb__stmt_id;
