@@ -322,4 +322,12 @@ int tb_valid_date(int yyyymmdd);
 #ifdef __cplusplus
 }
 #endif
+/* ---------------------------------------------------------------------------------------------
+ * The tag catalog (src/tags/catalog.c)
+ */
+
+/* ---------------------------------------------------------------------------------------------
+ * Tag builds, segments and the 360-degree view (src/tags/build.c, src/segments/)
+ */
+
 #endif /* TAGBASE_H */

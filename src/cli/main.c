@@ -35,6 +35,8 @@ static const struct command {
     {"check", tb__cmd_check, "verify the meta store, segments and snapshot checksums"},
     {"config", tb__cmd_config, "get and set settings (retention, identity rules, ...)"},
     {"customer", tb__cmd_customer, "master data: find, show, merge and unmerge golden records"},
+    {"tag", tb__cmd_tag, "tag centre: catalog, versions, review and publishing, tag build"},
+    {"seg", tb__cmd_seg, "find customers (搜客) and saved segments (客群)"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this list"},
 };
