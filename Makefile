@@ -40,7 +40,11 @@ BIN      := $(BUILD)/tagbase
 .PHONY: all test unit e2e fuzz bench run deps format format-check clean
 .DEFAULT_GOAL := all
 
-all: $(BIN)
+all: $(BIN) $(BUILD)/segbench
+
+# The tagbase side of bench/segments.sh (links the library like the unit tests do).
+$(BUILD)/segbench: bench/segbench.c $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -326,8 +326,142 @@ int tb_valid_date(int yyyymmdd);
  * The tag catalog (src/tags/catalog.c)
  */
 
+/* The tag centre's catalog: themes (two levels), tag definitions, versions and the lifecycle
+ * draft -> in_review -> online -> offline, where publishing needs a second person (maker-checker).
+ * docs/tags.md describes the catalog file format and every field of the JSON answers below.
+ *
+ * The acting user (`user`): who loads, submits, approves, rejects or takes a tag offline. NULL or
+ * "" means $TAGBASE_USER, else the operating-system login name; the HTTP server passes its
+ * authenticated user instead. At most 64 bytes, no control characters (TB_EINVAL otherwise).
+ *
+ * Every function returns 0 and *json_out (caller frees with free), or a negative TB_E* with
+ * *json_out NULL and the detail in tb_errmsg(db). Writing functions need a writable handle
+ * (TB_EPERM otherwise) and change all or nothing (one transaction). A tag is named by its code,
+ * or by its Chinese or English name (exact; case-insensitive for ASCII); TB_ENOENT when none. */
+
+/* Loads a catalog file (docs/tags.md): themes are inserted or updated; a new tag becomes version 1
+ * as a draft (event "create"); a tag whose definition changed becomes a new version, a draft
+ * (event "edit"), while a version already online stays online until the new one is approved; an
+ * unchanged tag is left alone. Every definition is checked first (expressions parse and read only
+ * snapshot columns; sources and statistics against the current data standard when one is
+ * loaded): TB_EFORMAT names the file, the tag and the field, and nothing is stored.
+ * JSON: {"file","user","themes","tags","created","edited","unchanged","changes":[{"code",
+ * "version","action"}],"standard_version"?, "warnings"?}. */
+int tb_tag_load(tb_db *db, const char *path, const char *user, char **json_out);
+
+/* Lifecycle steps. `code` NULL means every tag the step applies to (submit: all drafts; approve:
+ * all tags in review), all or nothing. submit: draft (or offline) -> in_review. approve: in_review
+ * -> online, publishing that version (events "approve" and "publish"); TB_EPERM when `user`
+ * submitted it. reject: in_review -> draft; `comment` is required (TB_EINVAL). offline: the online
+ * version stops being built (online_version null; status online -> offline; a pending edit stays
+ * pending). A tag in the wrong status for the step: TB_EINVAL. `comment` may be NULL otherwise.
+ * JSON: {"action","user","count","tags":[{"code","version","from","status","online_version"}]}. */
+int tb_tag_submit(tb_db *db, const char *code, const char *user, const char *comment,
+                  char **json_out);
+int tb_tag_approve(tb_db *db, const char *code, const char *user, const char *comment,
+                   char **json_out);
+int tb_tag_reject(tb_db *db, const char *code, const char *user, const char *comment,
+                  char **json_out);
+int tb_tag_offline(tb_db *db, const char *code, const char *user, const char *comment,
+                   char **json_out);
+
+/* Filters of tb_tag_list; every member may be NULL / 0 (no filter). */
+typedef struct tb_tag_filter {
+    const char *theme;  /* a level-1 or level-2 theme: code, or Chinese or English name */
+    const char *status; /* draft, in_review, online or offline */
+    const char *search; /* substring of the code, names or description */
+    int unused;         /* only tags no saved segment uses and no query read in 30 days */
+} tb_tag_filter;
+
+/* The tags, ordered by code: [{"code","name_zh","name_en","theme","theme_l1","type",
+ * "value_type","status","version","online_version","owner","customer_types","segments",
+ * "queries_30d"}]. `f` may be NULL. TB_ENOENT for an unknown theme, TB_EINVAL for a bad status. */
+int tb_tag_list(tb_db *db, const tb_tag_filter *f, char **json_out);
+
+/* Themes -> sub-themes -> tags, with counts: {"tags","online","themes":[{"code","name_zh",
+ * "name_en","level","customer_types","tags","online","children":[{...,"items":[{"code",
+ * "name_zh","name_en","type","value_type","status"}]}]}]}. */
+int tb_tag_tree(tb_db *db, char **json_out);
+
+/* One tag's definition at `version` (0: its newest) as in the file, plus "version",
+ * "version_status" (draft, in_review, online, offline or superseded), "status",
+ * "current_version", "online_version", "hash", "author", "created_at", "theme_path" (level 1 and
+ * 2), "usage" {"segments","queries_30d"} and "coverage" (null, or {"build_id","batch_date",
+ * "built_at","version","customers","coverage","ratio","distribution":{value: count}} from the
+ * newest current tag build of the newest batch). TB_ENOENT for an unknown tag or version. */
+int tb_tag_show(tb_db *db, const char *code_or_name, int version, char **json_out);
+
+/* A tag's versions and events: {"code","status","version","online_version","versions":[
+ * {"version","hash","author","created_at","comment","status"}],"events":[{"id","version",
+ * "action","actor","at","comment"}]}. */
+int tb_tag_history(tb_db *db, const char *code_or_name, char **json_out);
+
 /* ---------------------------------------------------------------------------------------------
  * Tag builds, segments and the 360-degree view (src/tags/build.c, src/segments/)
  */
+
+/* Every function below answers with a JSON document in *json_out (caller frees with free()) and
+ * returns 0, or a negative TB_E* code with the detail in tb_errmsg(db) — for expressions, the
+ * expression with a caret under the character where it goes wrong. `as_of` is a batch date
+ * YYYYMMDD (NULL: the newest batch with built tags). Personal fields in answers are masked.
+ * Thread-safety: as the tb_db handle. */
+
+/* Computes every online tag of the catalog for the snapshot of `batch_date` (NULL: the newest),
+ * writes the batch's tag store, records coverage and value distributions, and refreshes the
+ * saved segments. `threads` 0: one per core. Needs a writable handle. */
+int tb_tag_build(tb_db *db, const char *batch_date, int threads, char **json_out);
+
+/* Options of a segment query. */
+typedef struct tb_seg_opts {
+    const char *as_of; /* YYYYMMDD or NULL */
+    int is_json;       /* the expression is the JSON form */
+    int threads;       /* 0: one per core */
+} tb_seg_opts;
+
+/* 搜客: how many customers `expr` selects: {"count", "batch_date", "expression" (canonical text),
+ * "json" (the JSON form), "millis", "tags"}. Records tag usage when the handle is writable. */
+int tb_seg_count(tb_db *db, const char *expr, const tb_seg_opts *o, char **json_out);
+
+/* Saves a dynamic segment `name` = `expr`, evaluated now and again after every tag build
+ * (membership history kept). TB_EEXIST when the name is taken. Writable handle. */
+int tb_seg_save(tb_db *db, const char *name, const char *expr, const tb_seg_opts *o,
+                const char *user, const char *description, char **json_out);
+
+/* 导入建群: a static segment from a file of customer numbers (or ID numbers, mobiles), one per
+ * line; unknown ones are reported (masked) with their line numbers, never silently dropped. */
+int tb_seg_import(tb_db *db, const char *name, const char *path, const char *user,
+                  const char *description, char **json_out);
+
+int tb_seg_list(tb_db *db, char **json_out);
+/* The definition and the membership history (customers per batch). */
+int tb_seg_show(tb_db *db, const char *name, char **json_out);
+/* Removes a saved segment and its membership files. Writable handle. */
+int tb_seg_delete(tb_db *db, const char *name, char **json_out);
+/* Who entered and who left since the previous batch with a membership. */
+int tb_seg_diff(tb_db *db, const char *name, const char *as_of, size_t sample, char **json_out);
+/* Sizes of A, B, both, either, only A, only B, and the Jaccard index. */
+int tb_seg_overlap(tb_db *db, const char *a, const char *b, const char *as_of, char **json_out);
+/* The distribution of tag `by` over the segment: customers per value (and without one); for
+ * numbers and dates count, sum, avg, min, max and percentiles 25/50/75/90. `name` may also be an
+ * expression when it is not a saved segment's name. */
+int tb_seg_profile(tb_db *db, const char *name, const char *by, const char *as_of, char **json_out);
+
+/* Export options. */
+typedef struct tb_seg_export_opts {
+    const char *as_of;
+    const char *fields; /* comma-separated: cust_no, name, cert_no, mobile, gid, tag codes,
+                           snapshot attributes; NULL: "cust_no" */
+    const char *out;    /* the CSV file to write (crash-safely) */
+    int unmasked;       /* personal fields in clear: only for callers with the right to see them */
+} tb_seg_export_opts;
+
+/* Writes the segment's customers to a CSV file (UTF-8, header line), personal fields masked by
+ * their class unless unmasked. Answers {"rows", "file", "masked_fields", "millis"}. */
+int tb_seg_export(tb_db *db, const char *name, const tb_seg_export_opts *o, char **json_out);
+
+/* The 360-degree view of one customer, found by customer number, ID number, mobile or gid: the
+ * golden record (masked), every tag with its value and lineage, grouped by theme, the saved
+ * segments the customer belongs to, relationships. */
+int tb_customer_360(tb_db *db, const char *who, const char *as_of, char **json_out);
 
 #endif /* TAGBASE_H */

@@ -6,6 +6,7 @@
 #   scripts/deps.sh fuzz     the above plus clang's libFuzzer and sanitizer runtimes
 #   scripts/deps.sh bench    the above plus hyperfine
 #   scripts/deps.sh format   the above plus clang-format
+#   scripts/deps.sh pg       the above plus PostgreSQL 15 (a peer in bench/seg_pg.sh)
 set -euo pipefail
 
 # One line per package, with why we need it.
@@ -25,6 +26,9 @@ format=(
 bench=(
   hyperfine           # timing of whole commands in bench/*.sh
 )
+pg=(
+  postgresql-15       # peer of the segment benchmark (bench/seg_pg.sh; private throwaway cluster)
+)
 fuzz=(
   clang               # libFuzzer targets (make fuzz)
   libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for clang
@@ -36,7 +40,8 @@ for group in "$@"; do
     fuzz) want+=("${fuzz[@]}") ;;
     bench) want+=("${bench[@]}") ;;
     format) want+=("${format[@]}") ;;
-    *) echo "deps.sh: unknown group '$group' (known: fuzz, bench, format)" >&2; exit 2 ;;
+    pg) want+=("${pg[@]}") ;;
+    *) echo "deps.sh: unknown group '$group' (known: fuzz, bench, format, pg)" >&2; exit 2 ;;
   esac
 done
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run.sh — the main job behind `make run`: a data directory with the default data standards, demo
 # data when there is none, every batch in the landing area loaded through the five-module pipeline
-# (once), and the pipeline's status. (The server and console join here when they exist.)
+# (once), the default tag catalog published (the demo acts as two people: a tag developer who
+# submits, a data steward who approves), the tags of every loaded batch built, and the pipeline's
+# status. (The server and console join here when they exist.)
 #
 # Environment: TAGBASE_DATA (default ./tagbase-data), TAGBASE_DEMO_CUSTOMERS (default 1000000),
 # TAGBASE_DEMO_SEED (42), TAGBASE_DEMO_DATE (20261121), BUILD (build).
@@ -35,5 +37,25 @@ for dir in "$data"/landing/*/; do
   fi
   "$bin" scan --data "$data" "${dir%/}" >/dev/null # inventory: every file there, as the manifest says
   "$bin" load --data "$data" "${dir%/}" || echo "run: some files of batch $batch were rejected (see above)"
+done
+
+# The tag centre: the default catalog, submitted and approved by two different people (maker-checker).
+"$bin" tag load catalog/default.json --data "$data" --user demo-developer
+drafts=$("$bin" tag list --status draft --json --data "$data")
+if [[ $drafts == *'"code"'* ]]; then
+  "$bin" tag submit --all --data "$data" --user demo-developer >/dev/null
+fi
+reviews=$("$bin" tag list --status in_review --json --data "$data")
+if [[ $reviews == *'"code"'* ]]; then
+  "$bin" tag approve --all --data "$data" --user demo-steward --comment "demo catalog"
+fi
+for dir in "$data"/landing/*/; do
+  batch=$(basename "$dir")
+  "$bin" pipeline status --batch "$batch" --data "$data" >/dev/null 2>&1 || continue
+  if "$bin" seg count "age >= 0 or age is null" --as-of "$batch" --data "$data" >/dev/null 2>&1; then
+    echo "run: tags of batch $batch are built already (tagbase tag build --batch $batch to build again)"
+    continue
+  fi
+  "$bin" tag build --batch "$batch" --data "$data"
 done
 "$bin" pipeline status --data "$data"

@@ -18,7 +18,7 @@ int tb__cmd_pipeline(int argc, char **argv);
 int tb__cmd_explain(int argc, char **argv);
 int tb__cmd_config(int argc, char **argv);
 int tb__cmd_check(int argc, char **argv);
-int tb__cmd_tag(int argc, char **argv); /* cmd_tag.c; `tag build` is tb__cmd_tag_build */
+int tb__cmd_tag(int argc, char **argv);       /* cmd_tag.c; `tag build` is tb__cmd_tag_build */
 int tb__cmd_tag_build(int argc, char **argv); /* cmd_tagbuild.c */
 int tb__cmd_seg(int argc, char **argv);
 

@@ -36,9 +36,13 @@ int tb__cmd_check(int argc, char **argv)
             json_array_foreach(json_object_get(doc, "problems"), i, p)
                 printf("%s: %s\n", json_string_value(json_object_get(p, "what")),
                        json_string_value(json_object_get(p, "detail")));
-            printf("%s: %lld segments, %lld snapshots checked\n", ok ? "ok" : "PROBLEMS",
+            printf("%s: %lld segments, %lld snapshots, %lld tag builds, %lld segment memberships "
+                   "checked\n",
+                   ok ? "ok" : "PROBLEMS",
                    (long long)json_integer_value(json_object_get(doc, "segments")),
-                   (long long)json_integer_value(json_object_get(doc, "snapshots")));
+                   (long long)json_integer_value(json_object_get(doc, "snapshots")),
+                   (long long)json_integer_value(json_object_get(doc, "tag_builds")),
+                   (long long)json_integer_value(json_object_get(doc, "segment_members")));
         }
         status = ok ? 0 : 1;
         json_decref(doc);

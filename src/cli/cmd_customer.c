@@ -9,12 +9,14 @@
 #include "cli/cli.h"
 #include "pipeline/identity.h"
 
-static const char usage[] = "find QUERY [--json] | show GID|CUST_NO [--json] | "
-                            "merge GID_INTO GID_FROM --reason TEXT | unmerge GID  "
-                            "[--data DIR] [--user NAME]";
+static const char usage[] =
+    "find QUERY [--json] | show CUST_NO|ID_NO|MOBILE|GID [--as-of YYYYMMDD] "
+    "[--json] | "
+    "merge GID_INTO GID_FROM --reason TEXT | unmerge GID  "
+    "[--data DIR] [--user NAME]";
 
 struct opts {
-    const char *dir, *user, *reason;
+    const char *dir, *user, *reason, *as_of;
     int json;
     const char *pos[3];
     int npos;
@@ -30,6 +32,8 @@ static int parse(int argc, char **argv, struct opts *o)
         if (d) continue;
         if (strcmp(argv[i], "--json") == 0) {
             o->json = 1;
+        } else if (strcmp(argv[i], "--as-of") == 0 && i + 1 < argc) {
+            o->as_of = argv[++i];
         } else if ((strcmp(argv[i], "--user") == 0 || strcmp(argv[i], "--reason") == 0) &&
                    i + 1 < argc) {
             *(argv[i][2] == 'u' ? &o->user : &o->reason) = argv[i + 1];
@@ -149,6 +153,37 @@ static void print_text(json_t *doc)
     }
 }
 
+/* The 360-degree view's tags by theme and segments, after the golden record. */
+static void print_tags(json_t *doc)
+{
+    size_t i, j;
+    json_t *g, *t;
+    const char *batch = json_string_value(json_object_get(doc, "batch_date"));
+    if (!batch) {
+        const char *note = json_string_value(json_object_get(doc, "tags_note"));
+        if (note) printf("tags: %s\n", note);
+        return;
+    }
+    printf("tags of %s:\n", batch);
+    json_array_foreach(json_object_get(doc, "tags"), i, g)
+    {
+        printf("  [%s %s]\n", json_string_value(json_object_get(g, "theme")),
+               json_is_string(json_object_get(g, "name_zh"))
+                   ? json_string_value(json_object_get(g, "name_zh"))
+                   : "");
+        json_array_foreach(json_object_get(g, "tags"), j, t)
+        {
+            char *v = json_dumps(json_object_get(t, "value"), JSON_ENCODE_ANY);
+            printf("    %-28s %-20s %s\n", json_string_value(json_object_get(t, "code")),
+                   v ? v : "", json_string_value(json_object_get(t, "name_zh")));
+            free(v);
+        }
+    }
+    printf("segments:");
+    json_array_foreach(json_object_get(doc, "segments"), i, t) printf(" %s", json_string_value(t));
+    printf("\n");
+}
+
 static int parse_gid(tb_db *db, const char *s, uint32_t *gid)
 {
     int rc = tb__customer_resolve(db, s, gid);
@@ -177,17 +212,21 @@ int tb__cmd_customer(int argc, char **argv)
     if (strcmp(sub, "find") == 0) {
         rc = cmd_find(db, &o);
     } else if (strcmp(sub, "show") == 0) {
-        json_t *doc;
-        if ((rc = parse_gid(db, o.pos[1], &a)) == 0) {
-            if (tb__customer_view(db, a, &doc) != 0) {
-                rc = tb__cli_fail("customer", "%s", tb_errmsg(db));
-            } else if (o.json) {
-                rc = print_doc(doc);
-            } else {
-                print_text(doc);
-                json_decref(doc);
-            }
+        /* the 360-degree view: by customer number, ID number, mobile or gid */
+        char *text = NULL;
+        json_t *doc = NULL;
+        if (tb_customer_360(db, o.pos[1], o.as_of, &text) != 0) {
+            rc = tb__cli_fail("customer", "%s", tb_errmsg(db));
+        } else if (!(doc = json_loads(text, 0, NULL))) {
+            rc = tb__cli_fail("customer", "cannot render the view");
+        } else if (o.json) {
+            rc = print_doc(doc);
+        } else {
+            print_text(doc);
+            print_tags(doc);
+            json_decref(doc);
         }
+        free(text);
     } else if (strcmp(sub, "merge") == 0) {
         int64_t id;
         if ((rc = parse_gid(db, o.pos[1], &a)) == 0 && (rc = parse_gid(db, o.pos[2], &b)) == 0) {

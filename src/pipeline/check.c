@@ -8,7 +8,10 @@
 #include <sys/stat.h>
 
 #include "store/meta.h"
+#include "store/file.h"
 #include "store/snapshot.h"
+/* check reads every store, the tag engine's included */
+#include "tags/tagstore.h"
 
 static int problem(json_t *list, const char *what, const char *detail)
 {
@@ -85,13 +88,61 @@ int tb_check(tb_db *db, char **json_out)
         }
         tb__meta_stmt_done(st);
     }
+    /* tag stores (every byte of every current build) and saved segments' membership files */
+    int64_t ntag = 0, nmember = 0;
+    if (!rc)
+        rc = tb__meta_stmt(db, TB__STMT_CHECK_TAG_BUILDS,
+                           "SELECT dir FROM tag_build WHERE current = 1 ORDER BY batch_date", &st);
+    if (!rc) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", tb_db_path(db),
+                     (const char *)sqlite3_column_text(st, 0));
+            tb__errbuf eb = {0};
+            tb__tagset *ts = NULL;
+            ntag++;
+            if (tb__tagset_open(path, &ts, &eb) != 0 || tb__tagset_verify(ts, &eb) != 0)
+                problem(problems, "tags", eb.msg);
+            tb__tagset_close(ts);
+        }
+        tb__meta_stmt_done(st);
+        rc = tb__meta_stmt(db, TB__STMT_CHECK_SEG_MEMBERS,
+                           "SELECT name, batch_date, file, customers FROM cseg_member ORDER BY "
+                           "name, batch_date",
+                           &st);
+    }
+    if (!rc) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            char path[4096], *buf = NULL, msg[700];
+            size_t len;
+            snprintf(path, sizeof path, "%s/%s", tb_db_path(db),
+                     (const char *)sqlite3_column_text(st, 2));
+            tb__errbuf eb = {0};
+            tb__bmv v;
+            nmember++;
+            if (tb__file_read_all(path, (size_t)1 << 34, &buf, &len, &eb) != 0 ||
+                tb__bm_parse_safe(buf, len, 1, &v, NULL, &eb) != 0) {
+                snprintf(msg, sizeof msg, "segment '%s' of %s: %s", sqlite3_column_text(st, 0),
+                         sqlite3_column_text(st, 1), eb.msg);
+                problem(problems, "segment members", msg);
+            } else if ((int64_t)v.card != sqlite3_column_int64(st, 3)) {
+                snprintf(msg, sizeof msg, "segment '%s' of %s: %llu members, the store says %lld",
+                         sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+                         (unsigned long long)v.card, (long long)sqlite3_column_int64(st, 3));
+                problem(problems, "segment members", msg);
+            }
+            free(buf);
+        }
+        tb__meta_stmt_done(st);
+    }
     if (rc) {
         json_decref(problems);
         return rc;
     }
     json_t *doc =
-        json_pack("{s:b, s:I, s:I, s:o}", "ok", json_array_size(problems) == 0, "segments",
-                  (json_int_t)nseg, "snapshots", (json_int_t)nsnap, "problems", problems);
+        json_pack("{s:b, s:I, s:I, s:I, s:I, s:o}", "ok", json_array_size(problems) == 0,
+                  "segments", (json_int_t)nseg, "snapshots", (json_int_t)nsnap, "tag_builds",
+                  (json_int_t)ntag, "segment_members", (json_int_t)nmember, "problems", problems);
     *json_out = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
     return *json_out ? 0 : tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");

@@ -218,6 +218,13 @@ void tb__customer_candidates_free(tb__candidate *c);
  * system) to a gid; TB_ENOENT if neither. */
 int tb__customer_resolve(tb_db *db, const char *text, uint32_t *gid);
 
+/* Like tb__customer_resolve, then by ID number / credit code, then by mobile (each must name one
+ * live customer: TB_EINVAL with the detail on the handle when several share it). */
+int tb__customer_resolve_any(tb_db *db, const char *text, uint32_t *gid);
+
+/* The customer number of `gid` (the core system's key first) into out[cap]. TB_ENOENT if none. */
+int tb__customer_key_of(tb_db *db, uint32_t gid, char *out, size_t cap);
+
 /* The golden record of `gid` as JSON, masked for display: gid, kind, merged_into, cert (masked),
  * attributes with their sources, keys, relations, history (newest first, at most 50), conflicts.
  * *out: caller frees with json_decref. TB_ENOENT, TB_ESTORE, TB_ENOMEM. */

@@ -263,6 +263,58 @@ int tb__customer_resolve(tb_db *db, const char *text, uint32_t *gid)
     return 0;
 }
 
+/* One live golden record whose `col` (cert_no or mobile) equals text: 0 and *gid, TB_ENOENT when
+ * none, TB_EINVAL (detail on the handle) when several share it. */
+static int unique_by(tb_db *db, tb__stmt_id id, const char *sql, const char *text, uint32_t *gid)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, id, sql, &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n++ == 0) *gid = (uint32_t)sqlite3_column_int64(st, 0);
+    }
+    tb__meta_stmt_done(st);
+    if (n == 0) return TB_ENOENT;
+    if (n > 1) {
+        char masked[64];
+        return tb__seterr(tb__db_err(db), TB_EINVAL,
+                          "'%s' belongs to %d customers: use the customer number",
+                          tb__mask_keep(text, strlen(text), 3, 2, masked, sizeof masked), n);
+    }
+    return 0;
+}
+
+int tb__customer_resolve_any(tb_db *db, const char *text, uint32_t *gid)
+{
+    int rc = tb__customer_resolve(db, text, gid);
+    if (rc != TB_ENOENT) return rc;
+    rc = unique_by(db, TB__STMT_ID_RESOLVE_CERT,
+                   "SELECT gid FROM party WHERE cert_no = ?1 AND merged_into IS NULL", text, gid);
+    if (rc != TB_ENOENT) return rc;
+    return unique_by(db, TB__STMT_ID_RESOLVE_MOBILE,
+                     "SELECT gid FROM party WHERE mobile = ?1 AND merged_into IS NULL", text, gid);
+}
+
+int tb__customer_key_of(tb_db *db, uint32_t gid, char *out, size_t cap)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_KEY_OF,
+                           "SELECT key FROM party_key WHERE gid = ?1 ORDER BY system <> 'core', "
+                           "system LIMIT 1",
+                           &st);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, gid);
+    rc = TB_ENOENT;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = 0;
+    }
+    tb__meta_stmt_done(st);
+    return rc;
+}
+
 static json_t *jstr(const char *s)
 {
     return s ? json_string(s) : json_null();

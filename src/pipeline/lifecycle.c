@@ -12,29 +12,15 @@
 
 #include "common/log.h"
 #include "pipeline/load_int.h"
+#include "store/file.h"
 #include "store/meta.h"
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    int rc = flag == FTW_DP ? rmdir(path) : unlink(path);
-    if (rc != 0 && errno != ENOENT)
-        tb__log_warn("load", "cannot remove '%s': %s", path, strerror(errno));
-    return 0;
-}
-
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 void tb__load_remove(tb_db *db, const char *rel)
 {
     if (!rel || !*rel || strstr(rel, "..")) return;
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", tb_db_path(db), rel) >= (int)sizeof path) return;
-    rm_tree(path);
+    tb__rm_tree(path);
     /* Empty parents up to the area's root go too (domains/<batch>/<load>/). */
     for (int up = 0; up < 2; up++) {
         char *slash = strrchr(path, '/');

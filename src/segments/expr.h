@@ -20,7 +20,9 @@
  *   primary   := NUMBER | 'string' | ident | "quoted name" | ident '(' [expr (',' expr)*] ')'
  *              | TRUE | FALSE | '(' expr ')'
  * ident: [A-Za-z_][A-Za-z0-9_.]*, not a keyword. "quoted name": any UTF-8 except '"' (a tag's
- * Chinese or English name, or a code). 'string': '' escapes a quote. Numbers: 12, -3, 4.5, 1e6.
+ * Chinese or English name, or a code), not empty; "" escapes a '"' (so that every name prints).
+ * 'string': '' escapes a quote. Numbers: 12, -3, 4.5, 1e6 (a '-' directly before a number is part
+ * of the literal: NUM -3, not NEG 3). Function names are case-insensitive and stored lowercase.
  * Dates are strings 'YYYY-MM-DD' compared with date values.
  *
  * Segment mode (TB__EXPR_SEGMENT) accepts only what the bitmap evaluator can run: a predicate's
@@ -92,12 +94,12 @@ typedef enum tb__expr_cmp {
 typedef struct tb__expr tb__expr;
 struct tb__expr {
     tb__expr_kind kind;
-    int op;       /* TB__X_CMP: tb__expr_cmp; TB__X_ARITH: the operator character */
-    int negated;  /* TB__X_IN / TB__X_BETWEEN / TB__X_ISNULL */
-    int quoted;   /* TB__X_IDENT written in double quotes */
-    int is_int;   /* TB__X_NUM */
-    int64_t ival; /* TB__X_NUM (is_int), TB__X_BOOL */
-    double dval;  /* TB__X_NUM (always set, also for integers) */
+    int op;           /* TB__X_CMP: tb__expr_cmp; TB__X_ARITH: the operator character */
+    int negated;      /* TB__X_IN / TB__X_BETWEEN / TB__X_ISNULL */
+    int quoted;       /* TB__X_IDENT written in double quotes */
+    int is_int;       /* TB__X_NUM */
+    int64_t ival;     /* TB__X_NUM (is_int), TB__X_BOOL */
+    double dval;      /* TB__X_NUM (always set, also for integers) */
     const char *text; /* NUL-terminated, in the arena: ident, string, number, function name */
     size_t text_len;
     uint32_t pos, len; /* the node's byte range in the source text (0 for JSON input) */
@@ -150,6 +152,11 @@ int tb__expr_fail(const char *src, size_t len, const tb__expr *at, tb__expr_erro
  * ASCII), or NULL when none is within max(2, len/3) edits. For "did you mean 'age'?". */
 const char *tb__expr_nearest(const char *name, const char *const *cands, size_t ncands);
 
+/* 1 when a and b mean the same: same kinds, operators, negations, texts and values, kid by kid.
+ * Source positions, the `quoted` flag (presentation only), number spellings ("1e3" and 1000.0
+ * are equal) and the binder's slot/bound are ignored. */
+int tb__expr_equal(const tb__expr *a, const tb__expr *b);
+
 /* Calls fn on every node, parents before children. */
 void tb__expr_walk(tb__expr *e, void (*fn)(tb__expr *node, void *arg), void *arg);
 
@@ -181,7 +188,7 @@ typedef struct tb__expr_env {
     /* segment('name') in segment mode: 1 member, 0 not, negative error. NULL: an error. */
     int (*segment)(const tb__expr *call, void *ctx);
     void *ctx;
-    int32_t as_of; /* days since 1970-01-01: "today" for age(), days_since() ... */
+    int32_t as_of;    /* days since 1970-01-01: "today" for age(), days_since() ... */
     int utc_offset_s; /* seconds added to TIME values before taking their date (28800, Shanghai) */
 } tb__expr_env;
 
@@ -191,10 +198,11 @@ typedef struct tb__expr_env {
  * (or 'YYYYMMDD'); with a TIME as 'YYYY-MM-DD[ HH:MM:SS]' in the env's offset.
  * Functions (rule mode): age(date) whole years at as_of; days_since(date|time) as_of - date;
  * days_until_birthday(date) 0..365 to the next anniversary (29 Feb counts as 28 Feb in other
- * years); year(d) month(d) day(d); abs(x); coalesce(a, b, ...); least(a, ...) greatest(a, ...);
- * date('YYYY-MM-DD'). Unknown functions and wrong argument counts are errors the parser already
- * reports in rule mode. Returns 0 and *out, or a negative TB_E* from env->get / env->segment, or
- * TB_EINVAL for a type error (a string compared with a number...) with the detail in eb. */
+ * years); year(d) month(d) day(d); abs(x); coalesce(a, b, ...); least(a, ...) greatest(a, ...)
+ * (NULL arguments skipped; NULL when all are); date('YYYY-MM-DD'). Unknown functions and wrong
+ * argument counts are errors the parser already reports in rule mode. Returns 0 and *out, or a
+ * negative TB_E* from env->get / env->segment, or TB_EINVAL for a type error (a string compared
+ * with a number...) with the detail in eb. */
 int tb__expr_eval(const tb__expr *e, const tb__expr_env *env, tb__xval *out, tb__errbuf *eb);
 
 /* Convenience: evaluates a predicate and gives 1 (true) or 0 (false), or a negative error. */

@@ -1,6 +1,7 @@
 /* file.c — crash-safe file writes (temp, fsync, rename, fsync the directory) and bounded reads,
  * the way Redis writes its rdb file; see file.h for the contract. */
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "store/file.h"
 
 /* Distinguishes temp files of several writers in one process; the pid separates processes. */
@@ -295,4 +297,19 @@ out_close:
     free(buf);
     close(fd);
     return rc;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    int rc = flag == FTW_DP ? rmdir(path) : unlink(path);
+    if (rc != 0 && errno != ENOENT)
+        tb__log_warn("store", "cannot remove '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+void tb__rm_tree(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

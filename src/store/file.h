@@ -78,4 +78,8 @@ int tb__mkdir_p(const char *path, mode_t mode, tb__errbuf *eb);
 int tb__file_read_all(const char *path, size_t maxbytes, char **out, size_t *outlen,
                       tb__errbuf *eb);
 
+/* Removes `path` and everything below it, like rm -rf, without following symbolic links; what
+ * cannot be removed is logged as a warning and left. A missing path is not an error. */
+void tb__rm_tree(const char *path);
+
 #endif

@@ -63,19 +63,19 @@ typedef struct tb__tag_def {
     const char *theme; /* level-2 theme code */
     tb__tag_type type;
     tb__tag_vtype vtype;
-    int scale;           /* decimal places for TB__TV_DECIMAL, else 0 */
-    unsigned cust_types; /* tb__subdomain bits (pipeline/profile.h): who the tag applies to */
-    const char *owner;   /* owning business line */
-    const char *refresh; /* "daily", "monthly", "realtime" ... */
+    int scale;             /* decimal places for TB__TV_DECIMAL, else 0 */
+    unsigned cust_types;   /* tb__subdomain bits (pipeline/profile.h): who the tag applies to */
+    const char *owner;     /* owning business line */
+    const char *refresh;   /* "daily", "monthly", "realtime" ... */
     const char *attribute; /* fact/model/external without values: the profile attribute read */
     const char *expr;      /* rule value (int/decimal/date/bool): a rule-mode expression */
     const tb__tag_value *values; /* enum values, or bands of a model score, in order */
     size_t nvalues;
-    tb__tag_stat stat; /* statistical tags */
+    tb__tag_stat stat;          /* statistical tags */
     const char *const *sources; /* lineage: "business_type.field" or "golden.field" items */
     size_t nsources;
-    const char *pi_class;   /* JR/T 0171: "C1" or "C2" (C3 is refused) */
-    int security_level;     /* JR/T 0197: 1..5 */
+    const char *pi_class; /* JR/T 0171: "C1" or "C2" (C3 is refused) */
+    int security_level;   /* JR/T 0197: 1..5 */
     int version;
     const char *status; /* "draft", "in_review", "online", "offline" */
 } tb__tag_def;
@@ -92,5 +92,23 @@ int tb__catalog_get(tb_db *db, const char *code_or_name, int version, tb__arena 
 /* Parses one tag definition object (the file format) into *out, in `a`. TB_EFORMAT with the
  * detail naming the tag and the field ("tag 'aum_level': field 'values[2].when': ...") */
 int tb__catalog_parse_def(const json_t *j, tb__arena *a, tb__tag_def *out, tb__errbuf *eb);
+
+/* Checks a parsed definition against a data standard: its sources name business types and fields
+ * that exist ("golden.FIELD" a golden-record column; "events" app events, not checked), and a
+ * statistical tag's business type, fields and `where` names exist with fitting types.
+ * TB_EFORMAT with the detail naming the tag and the field; TB_ENOMEM. Scratch memory in `a`. */
+typedef struct tb__standards tb__standards;
+int tb__catalog_check_def(const tb__tag_def *d, const tb__standards *std, tb__arena *a,
+                          tb__errbuf *eb);
+
+/* The snapshot columns rule expressions and fact tags may read: the golden-record columns and
+ * the profile attributes. Column i < tb__catalog_ncolumns(): its name (static) and, if `kind` is
+ * not NULL, its tb__pkind (pipeline/profile.h); NULL past the end. */
+size_t tb__catalog_ncolumns(void);
+const char *tb__catalog_column(size_t i, int *kind);
+
+/* Names of the enums as written in catalog files ("statistical", "decimal"). Static text. */
+const char *tb__catalog_type_name(tb__tag_type t);
+const char *tb__catalog_vtype_name(tb__tag_vtype t);
 
 #endif

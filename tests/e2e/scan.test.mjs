@@ -101,11 +101,14 @@ test('the main job creates demo data when there is none, loads it through the pi
   assert.match(r.stdout, /customers\.txt\s+customer\s+\d+/);
   assert.match(r.stdout, /batch 20261121: snapshot of \d+ customers \(load 1\)/);
   assert.ok(existsSync(join(home, 'meta.db')));
+  assert.match(r.stdout, /approve: \d+ tags by demo-steward/); // maker-checker: two people
+  assert.match(r.stdout, /built \d+ tags for \d+ customers of 20261121/);
 
   // A second run finds the batch loaded and neither generates nor loads again.
   r = spawnSync(join(REPO, 'scripts', 'run.sh'), [], { encoding: 'utf8', env, cwd: REPO });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.doesNotMatch(r.stdout, /generating/);
   assert.match(r.stdout, /batch 20261121 is loaded already/);
+  assert.match(r.stdout, /tags of batch 20261121 are built already/);
   assert.match(r.stdout, /loaded data standards version 1 .*unchanged|unchanged/);
 });

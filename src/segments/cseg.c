@@ -1,0 +1,940 @@
+/* cseg.c — saved segments (客群): the query context, segment('name'), save, import, list, show,
+ * diff, overlap and the refresh after each tag build; and tb_seg_count, the one entry point of
+ * customer finding (搜客). See cseg.h. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mask.h"
+#include "pipeline/identity.h"
+#include "store/file.h"
+#include "store/meta.h"
+#include "segments/cseg.h"
+#include "tags/build.h"
+
+#define NAME_MAX_BYTES 64
+#define MAX_DEPTH      16 /* segment('a') referring to segment('b') ... */
+
+typedef struct loaded {
+    char *name;
+    char *buf; /* the file's bytes (or a serialised evaluation) */
+    size_t len;
+    tb__bmv v;
+} loaded;
+
+struct tb__segctx {
+    tb_db *db;
+    tb__tagset *ts;
+    char batch[9];
+    loaded *seg;
+    size_t nseg;
+    int depth;
+    tb__arena arena;
+    tb__errbuf eb;
+};
+
+const tb__tagset *tb__segctx_tags(const tb__segctx *c)
+{
+    return c->ts;
+}
+const char *tb__segctx_batch(const tb__segctx *c)
+{
+    return c->batch;
+}
+
+int tb__segctx_open(tb_db *db, const char *as_of, tb__segctx **out, tb__errbuf *eb)
+{
+    *out = NULL;
+    tb__segctx *c = calloc(1, sizeof *c);
+    if (!c) return tb__seterr(eb, TB_ENOMEM, "out of memory");
+    c->db = db;
+    tb__arena_init(&c->arena, 0);
+    char *dir = NULL;
+    int rc = tb__tags_current(db, as_of, &dir, c->batch, eb);
+    if (!rc) rc = tb__tagset_open(dir, &c->ts, eb);
+    free(dir);
+    if (rc) {
+        tb__segctx_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void tb__segctx_close(tb__segctx *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < c->nseg; i++)
+        free(c->seg[i].name), free(c->seg[i].buf);
+    free(c->seg);
+    tb__tagset_close(c->ts);
+    tb__arena_release(&c->arena);
+    free(c);
+}
+
+/* segments/<batch>/<hex of name>.bm, relative to the data directory. */
+static void member_rel(const char *name, const char *batch, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "segments/%s/", batch);
+    for (const unsigned char *p = (const unsigned char *)name; *p && n + 3 < cap; p++)
+        n += (size_t)snprintf(out + n, cap - n, "%02x", *p);
+    snprintf(out + n, cap - n, ".bm");
+}
+
+static int resolver(const char *name, void *ctx, const tb__bmv **out, tb__errbuf *eb)
+{
+    return tb__segctx_members(ctx, name, out, eb);
+}
+
+static void fail_expr(tb__errbuf *eb, const tb__expr_error *err)
+{
+    tb__seterr(eb, TB_EFORMAT, "%.480s", err->text[0] ? err->text : err->msg);
+}
+
+int tb__segctx_compile(tb__segctx *c, const char *expr, int is_json, tb__query **q, tb__expr **e,
+                       tb__errbuf *eb)
+{
+    tb__expr_error err;
+    memset(&err, 0, sizeof err);
+    int rc;
+    if (is_json) {
+        json_error_t je;
+        json_t *j = json_loads(expr, 0, &je);
+        if (!j)
+            return tb__seterr(eb, TB_EFORMAT, "expression JSON: line %d, column %d: %s", je.line,
+                              je.column, je.text);
+        rc = tb__expr_parse_json(j, &c->arena, e, &err);
+        json_decref(j);
+        if (rc == TB_EFORMAT && err.path[0])
+            return tb__seterr(eb, rc, "expression JSON at '%s': %s", err.path, err.msg);
+    } else
+        rc = tb__expr_parse(expr, strlen(expr), TB__EXPR_SEGMENT, &c->arena, e, &err);
+    if (rc) {
+        if (rc == TB_EFORMAT)
+            fail_expr(eb, &err);
+        else
+            tb__seterr(eb, rc, "cannot parse the expression: %s", tb_strerror(rc));
+        return rc;
+    }
+    rc = tb__query_compile(c->ts, *e, is_json ? NULL : expr, is_json ? 0 : strlen(expr), resolver,
+                           c, &c->arena, q, &err);
+    if (rc == TB_EFORMAT)
+        fail_expr(eb, &err);
+    else if (rc)
+        tb__seterr(eb, rc, "%.480s", err.msg[0] ? err.msg : tb_strerror(rc));
+    return rc;
+}
+
+/* Keeps a serialised bitmap as segment `name`'s members for this context. */
+static int keep(tb__segctx *c, const char *name, char *buf, size_t len, const tb__bmv **out,
+                tb__errbuf *eb)
+{
+    loaded *s = realloc(c->seg, (c->nseg + 1) * sizeof *s);
+    if (!s) {
+        free(buf);
+        return tb__seterr(eb, TB_ENOMEM, "out of memory");
+    }
+    c->seg = s;
+    loaded *l = &c->seg[c->nseg];
+    memset(l, 0, sizeof *l);
+    l->buf = buf;
+    l->len = len;
+    l->name = strdup(name);
+    int rc = l->name ? tb__bm_parse_safe(buf, len, 1, &l->v, NULL, eb) : TB_ENOMEM;
+    if (rc) {
+        free(l->name);
+        free(buf);
+        return rc == TB_ENOMEM ? tb__seterr(eb, rc, "out of memory") : rc;
+    }
+    c->nseg++;
+    *out = &l->v;
+    return 0;
+}
+
+/* A bitmap over this store's ids from `v` (another store's ids, maybe fewer), limited to the
+ * live customers, serialised into a fresh buffer. */
+static int refit(tb__segctx *c, const tb__bmv *v, char **buf, size_t *len)
+{
+    tb__bm_builder *b;
+    uint64_t n = tb__tagset_nrows(c->ts);
+    int rc = tb__bm_builder_create(n, &b);
+    if (rc) return rc;
+    const tb__bmv *u = tb__tagset_universe(c->ts);
+    uint32_t nch = (uint32_t)((n + TB__BM_CHUNK_BITS - 1) / TB__BM_CHUNK_BITS);
+    uint64_t *w1 = malloc(2 * TB__BM_CHUNK_WORDS * sizeof *w1), *w2 = w1 + TB__BM_CHUNK_WORDS;
+    uint64_t *o = malloc(TB__BM_CHUNK_WORDS * sizeof *o);
+    if (!w1 || !o) rc = TB_ENOMEM;
+    for (uint32_t ch = 0; !rc && ch < nch; ch++) {
+        if (ch >= v->nchunks) break;
+        const uint64_t *a = tb__bmv_words(v, ch, w1), *uu = tb__bmv_words(u, ch, w2);
+        uint64_t lim = n - (uint64_t)ch * TB__BM_CHUNK_BITS; /* ids of this chunk in the store */
+        for (uint32_t k = 0; k < TB__BM_CHUNK_WORDS; k++) {
+            uint64_t m = (uint64_t)k * 64 >= lim        ? 0
+                         : (uint64_t)k * 64 + 64 <= lim ? ~0ull
+                                                        : (1ull << (lim - (uint64_t)k * 64)) - 1;
+            o[k] = a[k] & uu[k] & m;
+        }
+        rc = tb__bm_or_words(b, ch, o);
+    }
+    free(w1);
+    free(o);
+    tb__buf out = TB__BUF_INIT;
+    if (!rc) rc = tb__bm_serialize(b, &out);
+    tb__bm_builder_free(b);
+    if (rc) {
+        tb__buf_release(&out);
+        return rc;
+    }
+    *buf = out.data;
+    *len = out.len;
+    return 0;
+}
+
+typedef struct segrow {
+    char kind[8];
+    char *expr;
+} segrow;
+
+/* The definition of saved segment `name`: TB_ENOENT with "no segment 'x'" when none. */
+static int seg_get(tb_db *db, const char *name, segrow *out, tb__errbuf *eb)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    int rc =
+        tb__meta_stmt(db, TB__STMT_SEG_GET, "SELECT kind, expr FROM cseg WHERE name = ?1", &st);
+    if (rc) return tb__seterr(eb, rc, "%s", tb_errmsg(db));
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int found = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        found = 1;
+        snprintf(out->kind, sizeof out->kind, "%s", (const char *)sqlite3_column_text(st, 0));
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+            out->expr = strdup((const char *)sqlite3_column_text(st, 1));
+    }
+    tb__meta_stmt_done(st);
+    if (!found) return tb__seterr(eb, TB_ENOENT, "no segment '%s'", name);
+    return 0;
+}
+
+/* The membership file of `name` recorded for `batch` exactly (before = 0) or for the newest batch
+ * at or before it (before = 1); *rel "" when none. */
+static int member_file(tb_db *db, const char *name, const char *batch, int before, char *rel,
+                       size_t cap, char *at, tb__errbuf *eb)
+{
+    sqlite3_stmt *st;
+    rel[0] = 0;
+    int rc = before ? tb__meta_stmt(db, TB__STMT_SEG_MEMBER_BEFORE,
+                                    "SELECT file, batch_date FROM cseg_member WHERE name = ?1 AND "
+                                    "batch_date <= ?2 ORDER BY batch_date DESC LIMIT 1",
+                                    &st)
+                    : tb__meta_stmt(db, TB__STMT_SEG_MEMBER_AT,
+                                    "SELECT file, batch_date FROM cseg_member WHERE name = ?1 AND "
+                                    "batch_date = ?2",
+                                    &st);
+    if (rc) return tb__seterr(eb, rc, "%s", tb_errmsg(db));
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, batch, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(rel, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        if (at) snprintf(at, 9, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    tb__meta_stmt_done(st);
+    return 0;
+}
+
+static int read_member_file(tb__segctx *c, const char *rel, char **buf, size_t *len, tb__errbuf *eb)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", tb_db_path(c->db), rel);
+    return tb__file_read_all(path, (size_t)1 << 34, buf, len, eb);
+}
+
+/* Evaluates expression `expr` of a dynamic segment into a serialised bitmap. */
+static int eval_to_buf(tb__segctx *c, const char *expr, char **buf, size_t *len, uint64_t *count,
+                       tb__errbuf *eb)
+{
+    tb__query *q;
+    tb__expr *e;
+    if (c->depth >= MAX_DEPTH)
+        return tb__seterr(eb, TB_ELIMIT, "segments refer to each other more than %d deep",
+                          MAX_DEPTH);
+    c->depth++;
+    int rc = tb__segctx_compile(c, expr, 0, &q, &e, eb);
+    c->depth--;
+    tb__bm_builder *b = NULL;
+    if (!rc) rc = tb__query_bitmap(q, 0, &b);
+    tb__buf out = TB__BUF_INIT;
+    if (!rc) rc = tb__bm_serialize(b, &out);
+    if (!rc && count) *count = tb__bm_builder_cardinality(b);
+    tb__bm_builder_free(b);
+    if (rc) {
+        tb__buf_release(&out);
+        return eb->code ? rc : tb__seterr(eb, rc, "cannot evaluate: %s", tb_strerror(rc));
+    }
+    *buf = out.data;
+    *len = out.len;
+    return 0;
+}
+
+int tb__segctx_members(tb__segctx *c, const char *name, const tb__bmv **out, tb__errbuf *eb)
+{
+    for (size_t i = 0; i < c->nseg; i++)
+        if (strcmp(c->seg[i].name, name) == 0) return *out = &c->seg[i].v, 0;
+    segrow s;
+    int rc = seg_get(c->db, name, &s, eb);
+    if (rc) return rc;
+    char rel[512], *buf = NULL;
+    size_t len = 0;
+    rc = member_file(c->db, name, c->batch, 0, rel, sizeof rel, NULL, eb);
+    if (!rc && rel[0])
+        rc = read_member_file(c, rel, &buf, &len, eb);
+    else if (!rc && strcmp(s.kind, "dynamic") == 0 && s.expr) {
+        rc = eval_to_buf(c, s.expr, &buf, &len, NULL, eb);
+    } else if (!rc) {
+        rc = member_file(c->db, name, c->batch, 1, rel, sizeof rel, NULL, eb);
+        if (!rc && !rel[0]) rc = member_file(c->db, name, "99999999", 1, rel, sizeof rel, NULL, eb);
+        if (!rc && !rel[0]) rc = tb__seterr(eb, TB_ENOENT, "segment '%s' has no members", name);
+        char *raw = NULL;
+        size_t rlen;
+        if (!rc) rc = read_member_file(c, rel, &raw, &rlen, eb);
+        tb__bmv v;
+        if (!rc) rc = tb__bm_parse_safe(raw, rlen, 1, &v, NULL, eb);
+        if (!rc) rc = refit(c, &v, &buf, &len);
+        free(raw);
+    }
+    free(s.expr);
+    if (rc) return rc;
+    return keep(c, name, buf, len, out, eb);
+}
+
+/* ---- writing memberships ---------------------------------------------------------------------*/
+
+static int put_member(tb__segctx *c, const char *name, const char *buf, size_t len, uint64_t count,
+                      tb__errbuf *eb)
+{
+    char rel[512], path[4096], now[TB__TIME_TEXT_LEN];
+    member_rel(name, c->batch, rel, sizeof rel);
+    snprintf(path, sizeof path, "%s/segments/%s", tb_db_path(c->db), c->batch);
+    int rc = tb__mkdir_p(path, 0750, eb);
+    snprintf(path, sizeof path, "%s/%s", tb_db_path(c->db), rel);
+    if (!rc) rc = tb__file_write_atomic(path, buf, len, 0640, eb);
+    sqlite3_stmt *st;
+    if (!rc)
+        rc = tb__meta_stmt(c->db, TB__STMT_SEG_MEMBER_PUT,
+                           "INSERT OR REPLACE INTO cseg_member (name, batch_date, build_id, "
+                           "customers, file, created_at) VALUES (?1, ?2, NULL, ?3, ?4, ?5)",
+                           &st);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c->batch, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)count);
+        sqlite3_bind_text(st, 4, rel, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, tb__now_text(now), -1, SQLITE_STATIC);
+        rc = tb__meta_run(c->db, st, "cannot record segment members");
+        if (rc) tb__seterr(eb, rc, "%s", tb_errmsg(c->db));
+    }
+    return rc;
+}
+
+static int check_name(const char *name, tb__errbuf *eb)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > NAME_MAX_BYTES)
+        return tb__seterr(eb, TB_EINVAL, "a segment name has 1 to %d bytes", NAME_MAX_BYTES);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == '\'' || name[i] == '/')
+            return tb__seterr(eb, TB_EINVAL,
+                              "segment name '%s': control characters, quotes and '/' are not "
+                              "allowed",
+                              name);
+    return 0;
+}
+
+static int insert_seg(tb__segctx *c, const char *name, const char *kind, const char *expr,
+                      const char *user, const char *description, const tb__query *q, tb__errbuf *eb)
+{
+    sqlite3_stmt *st;
+    char now[TB__TIME_TEXT_LEN];
+    tb__now_text(now);
+    int rc = tb__meta_stmt(c->db, TB__STMT_SEG_INSERT,
+                           "INSERT INTO cseg (name, kind, expr, description, owner, created_at, "
+                           "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                           &st);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+        if (expr) sqlite3_bind_text(st, 3, expr, -1, SQLITE_STATIC);
+        if (description) sqlite3_bind_text(st, 4, description, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, user ? user : "unknown", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+        rc = tb__meta_run(c->db, st, "cannot save the segment");
+    }
+    for (size_t i = 0; !rc && q && i < tb__query_ntags(q); i++) {
+        rc = tb__meta_stmt(c->db, TB__STMT_SEG_TAG_INSERT,
+                           "INSERT OR IGNORE INTO cseg_tag (name, code) VALUES (?1, ?2)", &st);
+        if (!rc) {
+            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, tb__query_tag(q, i), -1, SQLITE_STATIC);
+            rc = tb__meta_run(c->db, st, "cannot save the segment");
+        }
+    }
+    if (rc) tb__seterr(eb, rc, "%s", tb_errmsg(c->db));
+    return rc;
+}
+
+int tb__segctx_refresh(tb__segctx *c, tb__errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(c->db, TB__STMT_SEG_ALL, "SELECT name FROM cseg ORDER BY name", &st);
+    if (rc) return tb__seterr(eb, rc, "%s", tb_errmsg(c->db));
+    char **names = NULL;
+    size_t n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char **p = realloc(names, (n + 1) * sizeof *p);
+        if (!p) break;
+        names = p;
+        if ((names[n] = strdup((const char *)sqlite3_column_text(st, 0)))) n++;
+    }
+    tb__meta_stmt_done(st);
+    for (size_t i = 0; i < n; i++) {
+        /* a dynamic segment is evaluated afresh; a static one is carried forward */
+        const tb__bmv *v;
+        tb__errbuf sub;
+        tb__clearerr(&sub);
+        char rel[512];
+        int r = member_file(c->db, names[i], c->batch, 0, rel, sizeof rel, NULL, &sub);
+        if (!r && rel[0]) continue; /* already there */
+        r = tb__segctx_members(c, names[i], &v, &sub);
+        if (!r) {
+            const loaded *l = &c->seg[c->nseg - 1];
+            r = put_member(c, names[i], l->buf, l->len, v->card, &sub);
+        }
+        if (r)
+            tb__log_warn("seg", "segment '%s' not refreshed for %s: %s", names[i], c->batch,
+                         sub.msg);
+        free(names[i]);
+    }
+    free(names);
+    return 0;
+}
+
+/* ---- the public API --------------------------------------------------------------------------*/
+
+/* Renders `doc` (consumed) into *json_out; TB_ENOMEM when it cannot. */
+static int answer(tb_db *db, json_t *doc, char **json_out)
+{
+    *json_out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return *json_out ? 0 : tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");
+}
+
+static int fail(tb_db *db, const tb__errbuf *eb, int rc)
+{
+    return tb__seterr(tb__db_err(db), rc, "%s", eb->msg[0] ? eb->msg : tb_strerror(rc));
+}
+
+static double ms_since(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* Adds one query to the usage counters of the tags it read (writable handles only). */
+static void record_usage(tb_db *db, const tb__query *q)
+{
+    if (tb__db_check_writable(db) != 0) return;
+    char now[TB__TIME_TEXT_LEN];
+    tb__now_text(now);
+    now[10] = 0; /* the day */
+    for (size_t i = 0; i < tb__query_ntags(q); i++) {
+        sqlite3_stmt *st;
+        if (tb__meta_stmt(db, TB__STMT_SEG_USAGE,
+                          "INSERT INTO tag_usage (code, day, queries) VALUES (?1, ?2, 1) ON "
+                          "CONFLICT (code, day) DO UPDATE SET queries = queries + 1",
+                          &st))
+            return;
+        sqlite3_bind_text(st, 1, tb__query_tag(q, i), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+        tb__meta_run(db, st, "cannot count tag usage");
+    }
+    tb__clearerr(tb__db_err(db));
+}
+
+static json_t *tags_json(const tb__query *q)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < tb__query_ntags(q); i++)
+        json_array_append_new(a, json_string(tb__query_tag(q, i)));
+    return a;
+}
+
+int tb_seg_count(tb_db *db, const char *expr, const tb_seg_opts *o, char **json_out)
+{
+    *json_out = NULL;
+    tb_seg_opts none = {0};
+    if (!o) o = &none;
+    tb__errbuf eb;
+    tb__clearerr(&eb);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tb__segctx *c;
+    int rc = tb__segctx_open(db, o->as_of, &c, &eb);
+    if (rc) return fail(db, &eb, rc);
+    tb__query *q;
+    tb__expr *e;
+    uint64_t count = 0;
+    rc = tb__segctx_compile(c, expr, o->is_json, &q, &e, &eb);
+    if (!rc) rc = tb__query_count(q, o->threads, &count);
+    if (rc) {
+        tb__segctx_close(c);
+        return fail(db, &eb, rc);
+    }
+    double ms = ms_since(&t0);
+    record_usage(db, q);
+    tb__buf text = TB__BUF_INIT;
+    tb__expr_to_text(e, &text);
+    json_t *doc = json_pack("{s:I, s:s, s:s, s:o, s:f, s:o}", "count", (json_int_t)count,
+                            "batch_date", c->batch, "expression", text.data ? text.data : "",
+                            "json", tb__expr_to_json(e), "millis", ms, "tags", tags_json(q));
+    tb__buf_release(&text);
+    tb__segctx_close(c);
+    return answer(db, doc, json_out);
+}
+
+int tb_seg_save(tb_db *db, const char *name, const char *expr, const tb_seg_opts *o,
+                const char *user, const char *description, char **json_out)
+{
+    *json_out = NULL;
+    tb_seg_opts none = {0};
+    if (!o) o = &none;
+    tb__errbuf eb;
+    tb__clearerr(&eb);
+    int rc = check_name(name, &eb);
+    if (rc) return fail(db, &eb, rc);
+    segrow s;
+    rc = seg_get(db, name, &s, &eb);
+    free(s.expr);
+    if (rc == 0) return tb__seterr(tb__db_err(db), TB_EEXIST, "segment '%s' exists", name);
+    if (rc != TB_ENOENT) return fail(db, &eb, rc);
+    tb__clearerr(&eb);
+    tb__segctx *c;
+    rc = tb__segctx_open(db, o->as_of, &c, &eb);
+    if (rc) return fail(db, &eb, rc);
+    tb__query *q;
+    tb__expr *e;
+    tb__bm_builder *b = NULL;
+    tb__buf buf = TB__BUF_INIT, text = TB__BUF_INIT;
+    rc = tb__segctx_compile(c, expr, o->is_json, &q, &e, &eb);
+    if (!rc) rc = tb__query_bitmap(q, o->threads, &b);
+    if (!rc) rc = tb__bm_serialize(b, &buf);
+    if (!rc) rc = tb__expr_to_text(e, &text);
+    uint64_t count = b ? tb__bm_builder_cardinality(b) : 0;
+    tb__bm_builder_free(b);
+    if (!rc && (rc = tb__meta_begin(db)) != 0) tb__seterr(&eb, rc, "%s", tb_errmsg(db));
+    if (!rc) {
+        /* the canonical text is stored: JSON input and text input save the same definition */
+        rc = insert_seg(c, name, "dynamic", text.data, user, description, q, &eb);
+        if (!rc) rc = put_member(c, name, buf.data, buf.len, count, &eb);
+        if (rc)
+            tb__meta_rollback(db);
+        else if ((rc = tb__meta_commit(db)) != 0)
+            tb__seterr(&eb, rc, "%s", tb_errmsg(db));
+    }
+    json_t *doc = NULL;
+    if (!rc)
+        doc = json_pack("{s:s, s:s, s:s, s:I, s:o}", "name", name, "kind", "dynamic", "expression",
+                        text.data, "count", (json_int_t)count, "batch_date", json_string(c->batch));
+    tb__buf_release(&buf);
+    tb__buf_release(&text);
+    tb__segctx_close(c);
+    if (rc) return fail(db, &eb, rc);
+    return answer(db, doc, json_out);
+}
+
+int tb_seg_import(tb_db *db, const char *name, const char *path, const char *user,
+                  const char *description, char **json_out)
+{
+    *json_out = NULL;
+    tb__errbuf eb;
+    tb__clearerr(&eb);
+    int rc = check_name(name, &eb);
+    if (rc) return fail(db, &eb, rc);
+    segrow s;
+    rc = seg_get(db, name, &s, &eb);
+    free(s.expr);
+    if (rc == 0) return tb__seterr(tb__db_err(db), TB_EEXIST, "segment '%s' exists", name);
+    tb__clearerr(&eb);
+    char *text = NULL;
+    size_t len = 0;
+    rc = tb__file_read_all(path, (size_t)1 << 30, &text, &len, &eb);
+    if (rc) return fail(db, &eb, rc);
+    tb__segctx *c;
+    rc = tb__segctx_open(db, NULL, &c, &eb);
+    if (rc) {
+        free(text);
+        return fail(db, &eb, rc);
+    }
+    tb__bm_builder *b = NULL;
+    rc = tb__bm_builder_create(tb__tagset_nrows(c->ts), &b);
+    json_t *unknown = json_array();
+    uint64_t lines = 0, found = 0, nunknown = 0;
+    const tb__bmv *u = tb__tagset_universe(c->ts);
+    for (char *p = text, *end = text + len; !rc && p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl : end;
+        lines++;
+        char *a = p, *z = e;
+        while (a < z && (*a == ' ' || *a == '\t' || (unsigned char)*a == 0xEF))
+            a++;
+        if (a == text + 0 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) a = text + 3;
+        while (z > a && (z[-1] == '\r' || z[-1] == ' ' || z[-1] == '\t' || z[-1] == ','))
+            z--;
+        p = nl ? nl + 1 : end;
+        if (a == z || *a == '#') continue;
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(z - a), a);
+        uint32_t gid;
+        int r = tb__customer_resolve_any(db, key, &gid);
+        if (r == 0 && tb__bmv_contains(u, gid)) {
+            rc = tb__bm_set(b, gid);
+            found++;
+            continue;
+        }
+        if (r && r != TB_ENOENT) {
+            rc = r;
+            tb__seterr(&eb, r, "%s", tb_errmsg(db));
+            break;
+        }
+        nunknown++;
+        if (json_array_size(unknown) < 100) {
+            char masked[160];
+            tb__mask_keep(key, strlen(key), 3, 2, masked, sizeof masked);
+            json_array_append_new(
+                unknown, json_pack("{s:I, s:s}", "line", (json_int_t)lines, "value", masked));
+        }
+    }
+    free(text);
+    tb__buf buf = TB__BUF_INIT;
+    uint64_t count = b ? tb__bm_builder_cardinality(b) : 0;
+    if (!rc) rc = tb__bm_serialize(b, &buf);
+    tb__bm_builder_free(b);
+    if (!rc && (rc = tb__meta_begin(db)) != 0) tb__seterr(&eb, rc, "%s", tb_errmsg(db));
+    if (!rc) {
+        rc = insert_seg(c, name, "static", NULL, user, description, NULL, &eb);
+        if (!rc) rc = put_member(c, name, buf.data, buf.len, count, &eb);
+        if (rc)
+            tb__meta_rollback(db);
+        else if ((rc = tb__meta_commit(db)) != 0)
+            tb__seterr(&eb, rc, "%s", tb_errmsg(db));
+    }
+    tb__buf_release(&buf);
+    json_t *doc = NULL;
+    if (!rc)
+        doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "name", name, "kind", "static",
+                        "batch_date", c->batch, "lines", (json_int_t)lines, "matched",
+                        (json_int_t)found, "count", (json_int_t)count, "unknown_count",
+                        (json_int_t)nunknown, "unknown", unknown);
+    else
+        json_decref(unknown);
+    tb__segctx_close(c);
+    if (rc) return fail(db, &eb, rc);
+    return answer(db, doc, json_out);
+}
+
+int tb_seg_list(tb_db *db, char **json_out)
+{
+    *json_out = NULL;
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_SEG_LIST,
+                           "SELECT s.name, s.kind, s.expr, s.owner, s.created_at, (SELECT "
+                           "batch_date || ' ' || customers FROM cseg_member m WHERE m.name = "
+                           "s.name ORDER BY batch_date DESC LIMIT 1), s.description FROM cseg s "
+                           "ORDER BY s.name",
+                           &st);
+    if (rc) return rc;
+    json_t *a = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *latest = (const char *)sqlite3_column_text(st, 5);
+        char batch[9] = "";
+        long long n = 0;
+        if (latest) sscanf(latest, "%8s %lld", batch, &n);
+        json_array_append_new(
+            a,
+            json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s?, s:I, s:s?}", "name",
+                      sqlite3_column_text(st, 0), "kind", sqlite3_column_text(st, 1), "expression",
+                      sqlite3_column_text(st, 2), "owner", sqlite3_column_text(st, 3), "created_at",
+                      sqlite3_column_text(st, 4), "batch_date", latest ? batch : NULL, "count",
+                      (json_int_t)n, "description", sqlite3_column_text(st, 6)));
+    }
+    tb__meta_stmt_done(st);
+    return answer(db, json_pack("{s:o}", "segments", a), json_out);
+}
+
+int tb_seg_show(tb_db *db, const char *name, char **json_out)
+{
+    *json_out = NULL;
+    tb__errbuf eb;
+    tb__clearerr(&eb);
+    segrow s;
+    int rc = seg_get(db, name, &s, &eb);
+    if (rc) return fail(db, &eb, rc);
+    sqlite3_stmt *st;
+    json_t *hist = json_array(), *tags = json_array();
+    rc = tb__meta_stmt(db, TB__STMT_SEG_HISTORY,
+                       "SELECT batch_date, customers, created_at FROM cseg_member WHERE name = ?1 "
+                       "ORDER BY batch_date",
+                       &st);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(hist, json_pack("{s:s, s:I, s:s}", "batch_date",
+                                                  sqlite3_column_text(st, 0), "count",
+                                                  (json_int_t)sqlite3_column_int64(st, 1),
+                                                  "evaluated_at", sqlite3_column_text(st, 2)));
+        tb__meta_stmt_done(st);
+    }
+    if (!rc)
+        rc = tb__meta_stmt(db, TB__STMT_SEG_KEY_OF,
+                           "SELECT code FROM cseg_tag WHERE name = ?1 ORDER BY code", &st);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(tags, json_string((const char *)sqlite3_column_text(st, 0)));
+        tb__meta_stmt_done(st);
+    }
+    json_t *doc = json_pack("{s:s, s:s, s:s?, s:o, s:o}", "name", name, "kind", s.kind,
+                            "expression", s.expr, "tags", tags, "history", hist);
+    free(s.expr);
+    if (rc) {
+        json_decref(doc);
+        return rc;
+    }
+    return answer(db, doc, json_out);
+}
+
+int tb_seg_delete(tb_db *db, const char *name, char **json_out)
+{
+    *json_out = NULL;
+    tb__errbuf eb;
+    tb__clearerr(&eb);
+    segrow s;
+    int rc = seg_get(db, name, &s, &eb);
+    free(s.expr);
+    if (rc) return fail(db, &eb, rc);
+    /* the files go after the rows: a crash between leaves files no row names (harmless) */
+    sqlite3_stmt *st;
+    char **files = NULL;
+    size_t nf = 0;
+    rc = tb__meta_stmt(db, TB__STMT_SEG_HISTORY,
+                       "SELECT batch_date, customers, created_at FROM cseg_member WHERE name = ?1 "
+                       "ORDER BY batch_date",
+                       &st);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            char **f = realloc(files, (nf + 1) * sizeof *f);
+            if (!f) break;
+            files = f;
+            char rel[512];
+            member_rel(name, (const char *)sqlite3_column_text(st, 0), rel, sizeof rel);
+            if ((files[nf] = strdup(rel))) nf++;
+        }
+        tb__meta_stmt_done(st);
+    }
+    if (!rc) rc = tb__meta_begin(db);
+    if (!rc) rc = tb__meta_stmt(db, TB__STMT_SEG_DELETE, "DELETE FROM cseg WHERE name = ?1", &st);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        rc = tb__meta_run(db, st, "cannot delete the segment");
+        if (rc)
+            tb__meta_rollback(db);
+        else
+            rc = tb__meta_commit(db);
+    }
+    for (size_t i = 0; i < nf; i++) {
+        if (!rc) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", tb_db_path(db), files[i]);
+            tb__rm_tree(path);
+        }
+        free(files[i]);
+    }
+    free(files);
+    if (rc) return rc;
+    return answer(db, json_pack("{s:s, s:b}", "name", name, "deleted", 1), json_out);
+}
+
+/* Popcounts of a AND b, a AND NOT b, b AND NOT a over all chunks. */
+static void compare(const tb__bmv *a, const tb__bmv *b, uint64_t *both, uint64_t *only_a,
+                    uint64_t *only_b)
+{
+    uint64_t *w = malloc(3 * TB__BM_CHUNK_WORDS * sizeof *w);
+    *both = *only_a = *only_b = 0;
+    if (!w) return;
+    uint32_t n = a->nchunks > b->nchunks ? a->nchunks : b->nchunks;
+    for (uint32_t ch = 0; ch < n; ch++) {
+        const uint64_t *x = ch < a->nchunks ? tb__bmv_words(a, ch, w) : w + 2 * TB__BM_CHUNK_WORDS;
+        const uint64_t *y = ch < b->nchunks ? tb__bmv_words(b, ch, w + TB__BM_CHUNK_WORDS)
+                                            : w + 2 * TB__BM_CHUNK_WORDS;
+        if (ch >= a->nchunks || ch >= b->nchunks)
+            memset(w + 2 * TB__BM_CHUNK_WORDS, 0, TB__BM_CHUNK_WORDS * sizeof *w);
+        for (uint32_t k = 0; k < TB__BM_CHUNK_WORDS; k++) {
+            *both += (uint64_t)__builtin_popcountll(x[k] & y[k]);
+            *only_a += (uint64_t)__builtin_popcountll(x[k] & ~y[k]);
+            *only_b += (uint64_t)__builtin_popcountll(y[k] & ~x[k]);
+        }
+    }
+    free(w);
+}
+
+int tb_seg_overlap(tb_db *db, const char *a, const char *b, const char *as_of, char **json_out)
+{
+    *json_out = NULL;
+    tb__errbuf eb;
+    tb__clearerr(&eb);
+    tb__segctx *c;
+    int rc = tb__segctx_open(db, as_of, &c, &eb);
+    if (rc) return fail(db, &eb, rc);
+    const tb__bmv *va, *vb;
+    rc = tb__segctx_members(c, a, &va, &eb);
+    if (!rc) rc = tb__segctx_members(c, b, &vb, &eb);
+    if (rc) {
+        tb__segctx_close(c);
+        return fail(db, &eb, rc);
+    }
+    uint64_t both, oa, ob;
+    compare(va, vb, &both, &oa, &ob);
+    uint64_t either = both + oa + ob;
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "a", a, "b", b,
+                            "batch_date", c->batch, "count_a", (json_int_t)va->card, "count_b",
+                            (json_int_t)vb->card, "both", (json_int_t)both, "either",
+                            (json_int_t)either, "only_a", (json_int_t)oa, "only_b", (json_int_t)ob,
+                            "jaccard", either ? (double)both / (double)either : 0.0);
+    tb__segctx_close(c);
+    return answer(db, doc, json_out);
+}
+
+/* Up to `max` ids of a AND NOT b, as customer numbers. */
+typedef struct sample {
+    tb_db *db;
+    const tb__tagset *ts;
+    const tb__bmv *not_in;
+    json_t *out;
+    size_t max;
+} sample;
+
+static int sample_one(uint64_t id, void *arg)
+{
+    sample *s = arg;
+    if (s->not_in && tb__bmv_contains(s->not_in, id)) return 0;
+    char key[128];
+    size_t kl;
+    const char *k = tb__tagset_key(s->ts, id, &kl);
+    if (k)
+        snprintf(key, sizeof key, "%.*s", (int)kl, k);
+    else if (tb__customer_key_of(s->db, (uint32_t)id, key, sizeof key) != 0)
+        snprintf(key, sizeof key, "gid:%" PRIu64, id);
+    json_array_append_new(s->out, json_pack("{s:I, s:s}", "gid", (json_int_t)id, "cust_no", key));
+    return json_array_size(s->out) >= s->max;
+}
+
+int tb_seg_diff(tb_db *db, const char *name, const char *as_of, size_t nsample, char **json_out)
+{
+    *json_out = NULL;
+    tb__errbuf eb;
+    tb__clearerr(&eb);
+    tb__segctx *c;
+    int rc = tb__segctx_open(db, as_of, &c, &eb);
+    if (rc) return fail(db, &eb, rc);
+    const tb__bmv *cur;
+    char rel[512], prev_batch[9] = "", before[9];
+    rc = tb__segctx_members(c, name, &cur, &eb);
+    /* the previous batch: the newest membership strictly before this batch */
+    if (!rc) {
+        snprintf(before, sizeof before, "%s", c->batch);
+        /* "YYYYMMDD" minus one in text order: compare with '<' via the BEFORE query on the day
+         * before is wrong for month ends, so ask for <= and skip an exact hit */
+        rc = member_file(db, name, c->batch, 1, rel, sizeof rel, prev_batch, &eb);
+        if (!rc && strcmp(prev_batch, c->batch) == 0) {
+            /* step below this batch: the largest text smaller than it */
+            char b[9];
+            snprintf(b, sizeof b, "%s", c->batch);
+            int i = 7;
+            while (i >= 0 && b[i] == '0')
+                b[i--] = '9';
+            if (i >= 0) b[i]--;
+            rc = member_file(db, name, b, 1, rel, sizeof rel, prev_batch, &eb);
+        }
+    }
+    json_t *doc = NULL;
+    if (!rc && !rel[0]) {
+        doc = json_pack("{s:s, s:s, s:n, s:I, s:I, s:I, s:[], s:[]}", "name", name, "batch_date",
+                        c->batch, "previous_batch", "count", (json_int_t)cur->card, "entered",
+                        (json_int_t)cur->card, "left", (json_int_t)0, "entered_sample",
+                        "left_sample");
+    } else if (!rc) {
+        char *buf = NULL;
+        size_t len;
+        tb__bmv prev;
+        rc = read_member_file(c, rel, &buf, &len, &eb);
+        if (!rc) rc = tb__bm_parse_safe(buf, len, 1, &prev, NULL, &eb);
+        if (!rc) {
+            uint64_t both, entered, left;
+            compare(cur, &prev, &both, &entered, &left);
+            sample se = {db, c->ts, &prev, json_array(), nsample},
+                   sl = {db, c->ts, cur, json_array(), nsample};
+            if (nsample) {
+                tb__bmv_foreach(cur, sample_one, &se);
+                tb__bmv_foreach(&prev, sample_one, &sl);
+            }
+            doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "name", name,
+                            "batch_date", c->batch, "previous_batch", prev_batch, "count",
+                            (json_int_t)cur->card, "previous_count", (json_int_t)prev.card,
+                            "stayed", (json_int_t)both, "entered", (json_int_t)entered, "left",
+                            (json_int_t)left, "entered_sample", se.out, "left_sample", sl.out);
+        }
+        free(buf);
+    }
+    tb__segctx_close(c);
+    if (rc) return fail(db, &eb, rc);
+    return answer(db, doc, json_out);
+}
+
+int tb_tag_build(tb_db *db, const char *batch_date, int threads, char **json_out)
+{
+    *json_out = NULL;
+    tb__arena a;
+    tb__arena_init(&a, 0);
+    tb__tag_def *defs;
+    size_t n;
+    tb__errbuf eb;
+    tb__clearerr(&eb);
+    int rc = tb__catalog_online(db, &a, &defs, &n);
+    if (rc) {
+        tb__arena_release(&a);
+        return rc;
+    }
+    if (n == 0) {
+        tb__arena_release(&a);
+        return tb__seterr(tb__db_err(db), TB_ENOENT,
+                          "no tag is online: load a catalog ('tagbase tag load FILE') and publish "
+                          "its tags");
+    }
+    json_t *sum = NULL;
+    rc = tb__tags_build(db, batch_date, defs, n, threads, &sum, &eb);
+    tb__arena_release(&a);
+    if (rc) return fail(db, &eb, rc);
+    tb__segctx *c;
+    const char *batch = json_string_value(json_object_get(sum, "batch_date"));
+    if (tb__segctx_open(db, batch, &c, &eb) == 0) {
+        tb__segctx_refresh(c, &eb);
+        tb__segctx_close(c);
+    }
+    return answer(db, sum, json_out);
+}

@@ -1,0 +1,45 @@
+/* cseg.h — saved segments (客群) and the query context every segment operation runs in: one data
+ * directory handle, the tag store of one batch date, and the memberships of saved segments loaded
+ * for segment('name'). The public functions (tb_seg_*, tb_customer_360, tb_tag_build) are built
+ * on it in cseg.c, profile.c and export.c.
+ *
+ * Membership of a saved segment at a batch date is a serialised bitmap (tags/bitmap.h) in
+ * segments/<batch>/<hex of the name>.bm, recorded in cseg_member; dynamic segments get one per
+ * tag build (their expression evaluated again), imported (static) ones carry their customers
+ * forward, limited to the live ones.
+ *
+ * Ownership: a context is created by tb__segctx_open and freed by tb__segctx_close; views it hands
+ * out are borrowed from it. Not thread-safe (one per request). */
+#ifndef TB_SEGMENTS_CSEG_H
+#define TB_SEGMENTS_CSEG_H
+
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/err.h"
+#include "segments/eval.h"
+#include "tags/tagstore.h"
+#include "tagbase.h"
+
+typedef struct tb__segctx tb__segctx;
+
+/* Opens the tag store of `as_of` (NULL: the newest built batch). */
+int tb__segctx_open(tb_db *db, const char *as_of, tb__segctx **out, tb__errbuf *eb);
+void tb__segctx_close(tb__segctx *c);
+
+const tb__tagset *tb__segctx_tags(const tb__segctx *c);
+const char *tb__segctx_batch(const tb__segctx *c);
+
+/* Parses (text, or the JSON form when is_json) and binds `expr`; *q lives in the context. On a
+ * parse or binding error: TB_EFORMAT with the caret text in eb. */
+int tb__segctx_compile(tb__segctx *c, const char *expr, int is_json, tb__query **q, tb__expr **e,
+                       tb__errbuf *eb);
+
+/* The members of saved segment `name` at the context's batch. */
+int tb__segctx_members(tb__segctx *c, const char *name, const tb__bmv **out, tb__errbuf *eb);
+
+/* Evaluates every dynamic segment for the context's batch and carries static ones forward
+ * (after a tag build). */
+int tb__segctx_refresh(tb__segctx *c, tb__errbuf *eb);
+
+#endif
