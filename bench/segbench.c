@@ -340,6 +340,25 @@ static int cmd_query(const char *data, int runs, const char *qfile)
         fflush(stdout);
     }
     printf("{\"name\":\"open\",\"open_ms\":%.2f}\n", open_ms);
+    /* the tag part of a 360-degree view: every tag's value of one customer, on the open store */
+    const tb__tagset *ts = tb__segctx_tags(c);
+    uint64_t nrows = tb__tagset_nrows(ts), seen = 0;
+    int nl = 1001;
+    double *lt = calloc((size_t)nl, sizeof *lt);
+    for (int r = 0; r < nl; r++) {
+        uint64_t id = h((uint64_t)r, 999) % nrows;
+        double a = now_ms();
+        for (size_t k = 0; k < tb__tagset_ntags(ts); k++) {
+            int64_t v;
+            const char *s;
+            seen += tb__tagv_get(tb__tagset_tag_at(ts, k), id, &v, &s) != 0;
+        }
+        lt[r] = now_ms() - a;
+    }
+    printf("{\"name\":\"lookup360\",\"tags\":%zu,\"values\":%" PRIu64
+           ",\"median_us\":%.2f,\"runs\":%d}\n",
+           tb__tagset_ntags(ts), seen, median(lt, nl) * 1000, nl);
+    free(lt);
     free(t);
     free(t1);
     tb__segctx_close(c);

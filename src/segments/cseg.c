@@ -606,7 +606,7 @@ int tb_seg_import(tb_db *db, const char *name, const char *path, const char *use
             found++;
             continue;
         }
-        if (r && r != TB_ENOENT) {
+        if (r && r != TB_ENOENT && r != TB_EINVAL) { /* EINVAL: several share it */
             rc = r;
             tb__seterr(&eb, r, "%s", tb_errmsg(db));
             break;
@@ -614,9 +614,12 @@ int tb_seg_import(tb_db *db, const char *name, const char *path, const char *use
         nunknown++;
         if (json_array_size(unknown) < 100) {
             char masked[160];
+            const char *why = r == TB_EINVAL ? "several customers"
+                              : r == 0       ? "not a live customer"
+                                             : "no such customer";
             tb__mask_keep(key, strlen(key), 3, 2, masked, sizeof masked);
-            json_array_append_new(
-                unknown, json_pack("{s:I, s:s}", "line", (json_int_t)lines, "value", masked));
+            json_array_append_new(unknown, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)lines,
+                                                     "value", masked, "reason", why));
         }
     }
     free(text);

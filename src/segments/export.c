@@ -55,9 +55,13 @@ static void put_csv(tb__buf *b, const char *s, size_t n)
 
 static void put_tag(tb__buf *b, const tb__tagv *t, uint64_t id)
 {
-    if (t->bsi) {
-        int64_t v;
-        if (!tb__bsi_get(t->bsi, id, &v)) return;
+    int64_t v;
+    const char *str;
+    switch (tb__tagv_get(t, id, &v, &str)) {
+    case 2:
+        put_csv(b, str, strlen(str));
+        return;
+    case 1:
         if (t->m.vtype == TB__TV_DATE) {
             time_t s = (time_t)v * 86400;
             struct tm tm;
@@ -70,12 +74,9 @@ static void put_tag(tb__buf *b, const tb__tagv *t, uint64_t id)
         else
             tb__buf_put_i64(b, v);
         return;
+    default:
+        return;
     }
-    for (size_t i = 0; i < t->nvalues; i++)
-        if (tb__bmv_contains(&t->bm[i], id)) {
-            put_csv(b, t->values[i], strlen(t->values[i]));
-            return;
-        }
 }
 
 static int row(uint64_t id, void *arg)

@@ -15,9 +15,13 @@
 /* The value of tag t for id as JSON, or NULL when it has none. */
 static json_t *tag_value(const tb__tagv *t, uint64_t id)
 {
-    if (t->bsi) {
-        int64_t v;
-        if (!tb__bsi_get(t->bsi, id, &v)) return NULL;
+    int64_t v;
+    const char *str;
+    switch (tb__tagv_get(t, id, &v, &str)) {
+    case 2:
+        return t->m.vtype == TB__TV_BOOL ? json_boolean(strcmp(str, "true") == 0)
+                                         : json_string(str);
+    case 1:
         if (t->m.vtype == TB__TV_DATE) {
             time_t s = (time_t)v * 86400;
             struct tm tm;
@@ -33,13 +37,9 @@ static json_t *tag_value(const tb__tagv *t, uint64_t id)
             return json_real(x);
         }
         return json_integer(v);
+    default:
+        return NULL;
     }
-    for (size_t i = 0; i < t->nvalues; i++)
-        if (tb__bmv_contains(&t->bm[i], id)) {
-            if (t->m.vtype == TB__TV_BOOL) return json_boolean(strcmp(t->values[i], "true") == 0);
-            return json_string(t->values[i]);
-        }
-    return NULL;
 }
 
 /* Themes of the catalog's tags: code -> {theme, theme names, parent}. */

@@ -629,7 +629,7 @@ static int bm_parse(const uint8_t *b, size_t len, int verify_crc, tb__bmv *out, 
         int rc = 0;
         if (t == TB__BM_ARRAY)
             rc = check_array(px, payload + pos, dir_end + pos, c, n, size);
-        else if (t == TB__BM_BITS)
+        else if (t == TB__BM_BITS && !(verify_crc & TB__BM_PARSE_TRUST_BITS))
             rc = check_bits(px, (const uint64_t *)(payload + pos), dir_end + pos, c, n, size);
         if (rc) return rc;
         pos += nb;
@@ -642,7 +642,7 @@ static int bm_parse(const uint8_t *b, size_t len, int verify_crc, tb__bmv *out, 
         return corrupt(px, H_CARD, "cardinality %llu, the chunks add up to %llu",
                        (unsigned long long)card, (unsigned long long)sum);
     uint64_t size = dir_end + plen;
-    if (verify_crc) {
+    if (verify_crc & TB__BM_PARSE_CRC) {
         uint32_t want = get_u32(b + H_CRC), got = bm_crc(b, size);
         if (want != got)
             return corrupt(px, H_CRC, "checksum is 0x%08X, computed 0x%08X", want, got);
@@ -1364,7 +1364,8 @@ int tb__bsi_parse_safe(const void *buf, size_t len, int verify_crc, tb__bsiv *ou
         rc = tb__seterr(eb, TB_ENOMEM, "out of memory checking a BSI");
         goto out_fail;
     }
-    if ((rc = bsi_check_values(out, scratch, &px))) goto out_fail;
+    if (!(verify_crc & TB__BM_PARSE_TRUST_BITS) && (rc = bsi_check_values(out, scratch, &px)))
+        goto out_fail;
     free(scratch);
     for (uint32_t i = ns; i < 64; i++)
         tb__bmv_empty(&out->slice[i], nbits);

@@ -103,6 +103,18 @@ typedef struct tb__bmv {
  * checksum. On success fills *out and returns 0; *used (if not NULL) gets the serialised size.
  * TB_ECORRUPT with "byte N: ..." (or TB_EVERSION) otherwise, *out then an empty view of 0 ids and
  * *used 0. */
+/* Flags of the `verify_crc` argument of the parsers (0 is the full structural check). */
+enum {
+    TB__BM_PARSE_CRC = 1 << 0,        /* also verify the checksum (reads every byte) */
+    TB__BM_PARSE_TRUST_BITS = 1 << 1, /* skip the pass over BITS payloads (popcount against the
+                                         directory, no bit past nbits) and the BSI's value check:
+                                         for memory-mapped stores whose every byte `tagbase check`
+                                         verifies by checksum. Views stay memory-safe (no offset
+                                         or length comes from what is skipped); a damaged payload
+                                         can only give wrong bits, and every count is bounded by
+                                         the universe bitmap. */
+};
+
 int tb__bm_parse_safe(const void *buf, size_t len, int verify_crc, tb__bmv *out, size_t *used,
                       tb__errbuf *eb);
 

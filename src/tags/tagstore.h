@@ -89,6 +89,11 @@ const tb__tagv *tb__tagset_tag_at(const tb__tagset *ts, size_t i);
 /* By code (exact), then by Chinese or English name (exact; ASCII case-insensitive). NULL if none.
  */
 const tb__tagv *tb__tagset_find(const tb__tagset *ts, const char *code_or_name);
+/* The value of tag t for customer id: 0 when it has none; 1 with *num (the stored integer: scaled
+ * decimal, days for dates) for numeric and date tags; 2 with *str (the value, NUL-terminated) for
+ * boolean and enum tags. One bit test per value, or one read per bit slice. */
+int tb__tagv_get(const tb__tagv *t, uint64_t id, int64_t *num, const char **str);
+
 /* The index of value `s` of a boolean/enum tag, or -1. */
 int tb__tagv_value_index(const tb__tagv *t, const char *s, size_t len);
 
