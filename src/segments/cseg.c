@@ -407,13 +407,28 @@ int tb__segctx_refresh(tb__segctx *c, tb__errbuf *eb)
         tb__errbuf sub;
         tb__clearerr(&sub);
         char rel[512];
-        int r = member_file(c->db, names[i], c->batch, 0, rel, sizeof rel, NULL, &sub);
-        if (!r && rel[0]) continue; /* already there */
-        r = tb__segctx_members(c, names[i], &v, &sub);
-        if (!r) {
-            const loaded *l = &c->seg[c->nseg - 1];
-            r = put_member(c, names[i], l->buf, l->len, v->card, &sub);
+        segrow sr;
+        int r = seg_get(c->db, names[i], &sr, &sub);
+        if (!r && strcmp(sr.kind, "dynamic") == 0 && sr.expr) {
+            /* evaluated afresh even when the batch has a membership: a rebuilt batch may have
+             * changed tags */
+            char *buf = NULL;
+            size_t len = 0;
+            uint64_t cnt = 0;
+            r = eval_to_buf(c, sr.expr, &buf, &len, &cnt, &sub);
+            if (!r) r = put_member(c, names[i], buf, len, cnt, &sub);
+            free(buf);
+        } else if (!r) {
+            r = member_file(c->db, names[i], c->batch, 0, rel, sizeof rel, NULL, &sub);
+            if (!r && !rel[0]) {
+                r = tb__segctx_members(c, names[i], &v, &sub);
+                if (!r) {
+                    const loaded *l = &c->seg[c->nseg - 1];
+                    r = put_member(c, names[i], l->buf, l->len, v->card, &sub);
+                }
+            }
         }
+        free(sr.expr);
         if (r)
             tb__log_warn("seg", "segment '%s' not refreshed for %s: %s", names[i], c->batch,
                          sub.msg);

@@ -20,6 +20,7 @@ typedef enum nkind {
     N_OR,    /* kids */
     N_NOT,   /* universe and not kid[0] */
     N_FALSE, /* nobody */
+    N_TRUE,  /* everyone (of the universe) */
 } nkind;
 
 typedef struct node node;
@@ -378,6 +379,66 @@ static int bind_pred(binder *b, const tb__expr *e, node **out)
     return 0;
 }
 
+/* The interval [*lo, *hi] a range node selects (NE is not one): 0, or -1. */
+static int interval_of(const node *n, int64_t *lo, int64_t *hi)
+{
+    int64_t x = n->lo;
+    *lo = INT64_MIN;
+    *hi = INT64_MAX;
+    switch (n->op) {
+    case TB__BSI_EQ:
+        *lo = *hi = x;
+        return 0;
+    case TB__BSI_LT:
+        if (x == INT64_MIN) return *lo = 1, *hi = 0, 0; /* empty */
+        *hi = x - 1;
+        return 0;
+    case TB__BSI_LE:
+        *hi = x;
+        return 0;
+    case TB__BSI_GT:
+        if (x == INT64_MAX) return *lo = 1, *hi = 0, 0;
+        *lo = x + 1;
+        return 0;
+    case TB__BSI_GE:
+        *lo = x;
+        return 0;
+    case TB__BSI_BETWEEN:
+        *lo = n->lo;
+        *hi = n->hi;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* `x >= a and x < b` reads the slices of x twice; as one `between` it reads them once (the
+ * comparison keeps both bounds in one pass). Ranges over the same index in one AND are merged
+ * into the first; the others become "everyone" (a FULL operand costs nothing: see ev). */
+static void merge_ranges(node *and)
+{
+    for (uint32_t i = 0; i < and->nkid; i++) {
+        node *a = and->kid[i];
+        int64_t lo, hi;
+        if (a->kind != N_BSI || interval_of(a, &lo, &hi)) continue;
+        int merged = 0;
+        for (uint32_t j = i + 1; j < and->nkid; j++) {
+            node *c = and->kid[j];
+            int64_t l2, h2;
+            if (c->kind != N_BSI || c->bsi != a->bsi || interval_of(c, &l2, &h2)) continue;
+            if (l2 > lo) lo = l2;
+            if (h2 < hi) hi = h2;
+            c->kind = N_TRUE;
+            merged = 1;
+        }
+        if (!merged) continue;
+        if (lo > hi)
+            a->kind = N_FALSE;
+        else
+            a->op = TB__BSI_BETWEEN, a->lo = lo, a->hi = hi;
+    }
+}
+
 static int bind(binder *b, const tb__expr *e, node **out)
 {
     int rc;
@@ -388,6 +449,7 @@ static int bind(binder *b, const tb__expr *e, node **out)
         if (!(n = mk(b, e->kind == TB__X_AND ? N_AND : N_OR, e->nkid))) return nomem(b);
         for (uint32_t i = 0; i < e->nkid; i++)
             if ((rc = bind(b, e->kid[i], &n->kid[i]))) return rc;
+        if (n->kind == N_AND) merge_ranges(n);
         break;
     case TB__X_NOT:
         if (!(n = mk(b, N_NOT, 1))) return nomem(b);
@@ -506,6 +568,8 @@ static const uint64_t *ev(ctx *c, const node *n, int d)
     switch (n->kind) {
     case N_FALSE:
         return zeros;
+    case N_TRUE:
+        return c->univ;
     case N_BM:
         if (tb__bmv_ctype(n->bm[0], c->chunk) == TB__BM_EMPTY) return zeros;
         return tb__bmv_words(n->bm[0], c->chunk, out);

@@ -32,6 +32,7 @@ const tb__expr_fn tb__expr_fns[TB__FN_COUNT] = {
     {"least", TB__FN_LEAST, 1, -1},
     {"greatest", TB__FN_GREATEST, 1, -1},
     {"date", TB__FN_DATE, 1, 1},
+    {"today", TB__FN_TODAY, 0, 0},
     {"segment", TB__FN_SEGMENT, 1, 1},
 };
 

@@ -199,10 +199,10 @@ typedef struct tb__expr_env {
  * Functions (rule mode): age(date) whole years at as_of; days_since(date|time) as_of - date;
  * days_until_birthday(date) 0..365 to the next anniversary (29 Feb counts as 28 Feb in other
  * years); year(d) month(d) day(d); abs(x); coalesce(a, b, ...); least(a, ...) greatest(a, ...)
- * (NULL arguments skipped; NULL when all are); date('YYYY-MM-DD'). Unknown functions and wrong
- * argument counts are errors the parser already reports in rule mode. Returns 0 and *out, or a
- * negative TB_E* from env->get / env->segment, or TB_EINVAL for a type error (a string compared
- * with a number...) with the detail in eb. */
+ * (NULL arguments skipped; NULL when all are); date('YYYY-MM-DD'); today() (as_of). Unknown
+ * functions and wrong argument counts are errors the parser already reports in rule mode. Returns 0
+ * and *out, or a negative TB_E* from env->get / env->segment, or TB_EINVAL for a type error (a
+ * string compared with a number...) with the detail in eb. */
 int tb__expr_eval(const tb__expr *e, const tb__expr_env *env, tb__xval *out, tb__errbuf *eb);
 
 /* Convenience: evaluates a predicate and gives 1 (true) or 0 (false), or a negative error. */

@@ -333,6 +333,9 @@ static int call(const tb__expr *e, ev *x, tb__xval *out)
     int rc, null;
     int64_t days;
     switch (fn->id) {
+    case TB__FN_TODAY:
+        set_date(out, x->env->as_of);
+        return 0;
     case TB__FN_SEGMENT:
         if (!x->env->segment) return fail(x, e, "segment() cannot be evaluated here");
         rc = x->env->segment(e, x->env->ctx);

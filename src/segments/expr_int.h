@@ -18,6 +18,7 @@ typedef enum tb__expr_fn_id {
     TB__FN_LEAST,
     TB__FN_GREATEST,
     TB__FN_DATE,
+    TB__FN_TODAY,   /* the as-of date (the batch date in tag builds) */
     TB__FN_SEGMENT, /* segment mode only */
     TB__FN_COUNT
 } tb__expr_fn_id;

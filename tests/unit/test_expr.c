@@ -1052,6 +1052,8 @@ static void test_eval_dates(void **state)
     assert_int_equal(int_of("days_until_birthday(birth)"), 0);
     assert_int_equal(int_of("days_until_birthday('1990-06-14')"), 364);
     assert_int_equal(int_of("days_until_birthday('1990-06-16')"), 1);
+    assert_int_equal(int_of("today() - date('2024-06-01')"), 14); /* today() is the as-of date */
+    assert_int_equal(test_of(RULE, "month(birth) = month(today())"), 1);
     assert_string_equal(eval_error("age(x)"),
                         "expected a date, not an integer (at byte 4 of the expression)");
 }
