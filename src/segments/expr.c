@@ -789,6 +789,7 @@ static int parse_call(parser *p, tb__expr **out)
     if (!e) return TB_ENOMEM;
     e->text = fn->name;
     e->text_len = strlen(fn->name);
+    e->op = (int)fn->id + 1; /* the evaluator's look-up, done once (0: look the name up) */
     e->kid = k.v;
     e->nkid = k.n;
     *out = e;

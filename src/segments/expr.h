@@ -94,7 +94,8 @@ typedef enum tb__expr_cmp {
 typedef struct tb__expr tb__expr;
 struct tb__expr {
     tb__expr_kind kind;
-    int op;           /* TB__X_CMP: tb__expr_cmp; TB__X_ARITH: the operator character */
+    int op;           /* TB__X_CMP: tb__expr_cmp; TB__X_ARITH: the operator character;
+                         TB__X_CALL: the function's id + 1 from the text parser (0: by name) */
     int negated;      /* TB__X_IN / TB__X_BETWEEN / TB__X_ISNULL */
     int quoted;       /* TB__X_IDENT written in double quotes */
     int is_int;       /* TB__X_NUM */

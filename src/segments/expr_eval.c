@@ -325,7 +325,10 @@ static int64_t until_birthday(int64_t birth, int64_t as_of)
 
 static int call(const tb__expr *e, ev *x, tb__xval *out)
 {
-    const tb__expr_fn *fn = tb__expr_fn_find(e->text, e->text_len);
+    const tb__expr_fn *fn = e->op > 0 && e->op <= TB__FN_COUNT &&
+                                    tb__expr_fns[e->op - 1].id == (tb__expr_fn_id)(e->op - 1)
+                                ? &tb__expr_fns[e->op - 1]
+                                : tb__expr_fn_find(e->text, e->text_len);
     if (!fn) return fail(x, e, "unknown function '%s'", e->text);
     if ((int)e->nkid < fn->min_args || (fn->max_args >= 0 && (int)e->nkid > fn->max_args))
         return fail(x, e, "%s() called with %u arguments", fn->name, e->nkid);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "pipeline/profile.h"
 #include "pipeline/segment.h"
@@ -126,6 +127,15 @@ static void col_value(const colref *cr, uint32_t gid, tb__xval *v)
     }
 }
 
+/* 10^k for the decimal scales data standards allow (0..18): pow() per row costs more than the rest
+ * of the row. */
+static double pow10i(int k)
+{
+    static const double p[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
+                               1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
+    return k >= 0 && k <= 18 ? p[k] : pow(10, k);
+}
+
 /* ---- statistical tags ------------------------------------------------------------------------*/
 
 /* The aggregate of one statistical tag per customer. */
@@ -136,6 +146,7 @@ typedef struct statacc {
     uint64_t *days; /* distinct_days: 6 words of day bits per customer (window <= 384) */
     int field, time_field;
     int field_scale;
+    int is_max; /* agg "max" (else "min" for the extreme) */
     tb__std_ftype field_type, time_type;
     tb__expr *where;
 } statacc;
@@ -158,7 +169,7 @@ static void field_value(const tb__std_field *sf, const tb__field *f, tb__xval *v
     case TB__STD_DECIMAL: {
         int64_t x;
         if (tb__std_parse_decimal(f->ptr, f->len, sf->scale, &x) == 0)
-            v->type = TB__XV_NUM, v->d = (double)x / pow(10, sf->scale);
+            v->type = TB__XV_NUM, v->d = (double)x / pow10i(sf->scale);
         return;
     }
     case TB__STD_DATE: {
@@ -194,6 +205,7 @@ typedef struct btag {
     tb__bm_builder **bm; /* per value */
     const char **vals;
     size_t nvals, capvals;
+    int32_t *slot; /* open addressing over vals: index + 1, 0 empty; VSLOTS entries */
     tb__bsi_builder *bsi;
     double sum;
     int64_t min, max;
@@ -281,7 +293,7 @@ static int snap_get(const tb__expr *id, void *ctx, tb__xval *out)
         else if (strcmp(agg, "avg") == 0)
             out->type = TB__XV_NUM, out->d = s->sum[c->gid] / n;
         else if (s->field_type == TB__STD_DECIMAL)
-            out->type = TB__XV_NUM, out->d = (double)s->ext[c->gid] / pow(10, s->field_scale);
+            out->type = TB__XV_NUM, out->d = (double)s->ext[c->gid] / pow10i(s->field_scale);
         else if (s->field_type == TB__STD_DATE)
             out->type = TB__XV_DATE, out->i = s->ext[c->gid];
         else if (s->field_type == TB__STD_TIMESTAMP)
@@ -294,11 +306,19 @@ static int snap_get(const tb__expr *id, void *ctx, tb__xval *out)
     return 0;
 }
 
+#define MAX_VALUES 4096
+#define VSLOTS     (4 * MAX_VALUES) /* a power of two, at most a quarter full */
+
+/* The index of value s[0, len) of tag t, added (with its bitmap) when new. */
 static int add_value(btag *t, const char *s, size_t len, uint32_t n, int *idx)
 {
-    for (size_t i = 0; i < t->nvals; i++)
+    if (!t->slot && !(t->slot = calloc(VSLOTS, sizeof *t->slot))) return TB_ENOMEM;
+    uint32_t h = (uint32_t)tb__hash64(s, len, 0) & (VSLOTS - 1);
+    for (; t->slot[h]; h = (h + 1) & (VSLOTS - 1)) {
+        size_t i = (size_t)t->slot[h] - 1;
         if (strlen(t->vals[i]) == len && memcmp(t->vals[i], s, len) == 0) return *idx = (int)i, 0;
-    if (t->nvals == 4096) return TB_ELIMIT;
+    }
+    if (t->nvals == MAX_VALUES) return TB_ELIMIT;
     if (t->nvals == t->capvals) {
         size_t cap = t->capvals ? 2 * t->capvals : 8;
         const char **v = realloc(t->vals, cap * sizeof *v);
@@ -316,6 +336,7 @@ static int add_value(btag *t, const char *s, size_t len, uint32_t n, int *idx)
         return rc;
     }
     t->vals[t->nvals] = copy;
+    t->slot[h] = (int32_t)t->nvals + 1;
     *idx = (int)t->nvals++;
     return 0;
 }
@@ -345,7 +366,7 @@ static int to_stored(const btag *t, const tb__xval *v, int64_t *out)
     default:
         return -1;
     }
-    x = nearbyint(x * pow(10, t->def->vtype == TB__TV_DECIMAL ? t->def->scale : 0));
+    x = nearbyint(x * pow10i(t->def->vtype == TB__TV_DECIMAL ? t->def->scale : 0));
     if (!(fabs(x) < 9.2e18)) return -1;
     *out = (int64_t)x;
     return 0;
@@ -453,7 +474,10 @@ static int compute(build *B, btag *t)
             int k;
             rc = add_value(t, s, len, B->n, &k);
             if (rc == TB_ELIMIT)
-                rc = tb__seterr(&eb, TB_ELIMIT, "has more than 4096 distinct values");
+                rc = tb__seterr(&eb, TB_ELIMIT,
+                                "has more than %d distinct values: an enum tag is a code, not an "
+                                "identifier",
+                                MAX_VALUES);
             if (!rc) rc = tb__bm_set(t->bm[k], g);
             t->count++;
         }
@@ -536,6 +560,7 @@ static int stat_prepare(build *B, btag *t, const tb__std_type *st, tb__errbuf *e
                           "tag '%s': distinct_days needs a time field and a window of at most 384 "
                           "days",
                           t->def->code);
+    a->is_max = strcmp(agg, "max") == 0;
     a->count = calloc(B->n ? B->n : 1, sizeof *a->count);
     a->sum = calloc(B->n ? B->n : 1, sizeof *a->sum);
     a->ext = calloc(B->n ? B->n : 1, sizeof *a->ext);
@@ -556,14 +581,28 @@ static int stat_prepare(build *B, btag *t, const tb__std_type *st, tb__errbuf *e
     return 0;
 }
 
+/* The day of each date or time field of one row, parsed once for all the tags that ask. */
+typedef struct daycache {
+    int32_t day[64];
+    int8_t state[64]; /* 0 not parsed, 1 parsed, -1 NULL or bad */
+} daycache;
+
 static void stat_row(build *B, btag *t, const tb__std_type *st, uint32_t gid, const tb__field *f,
-                     size_t nf)
+                     size_t nf, daycache *dc)
 {
     statacc *a = t->stat;
     const tb__tag_stat *s = &t->def->stat;
     int32_t day = 0;
     if (a->time_field >= 0) {
-        if ((size_t)a->time_field >= nf || window_day(a, &f[a->time_field], &day)) return;
+        if ((size_t)a->time_field >= nf) return;
+        if (a->time_field < 64) {
+            int8_t *stt = &dc->state[a->time_field];
+            if (*stt == 0)
+                *stt = window_day(a, &f[a->time_field], &dc->day[a->time_field]) ? -1 : 1;
+            if (*stt < 0) return;
+            day = dc->day[a->time_field];
+        } else if (window_day(a, &f[a->time_field], &day))
+            return;
         if (day > B->as_of) return;
         if (s->window_days > 0 && day <= B->as_of - s->window_days) return;
     }
@@ -573,7 +612,6 @@ static void stat_row(build *B, btag *t, const tb__std_type *st, uint32_t gid, co
         tb__errbuf eb;
         if (tb__expr_test(a->where, &env, &eb) != 1) return;
     }
-    const char *agg = s->agg ? s->agg : "count";
     if (a->days) {
         int off = B->as_of - day; /* 0..383 */
         if (off >= 0 && off < 384)
@@ -592,7 +630,7 @@ static void stat_row(build *B, btag *t, const tb__std_type *st, uint32_t gid, co
     double dx;
     switch (v.type) {
     case TB__XV_NUM:
-        dx = v.d, x = (int64_t)nearbyint(v.d * pow(10, a->field_scale));
+        dx = v.d, x = (int64_t)nearbyint(v.d * pow10i(a->field_scale));
         break;
     case TB__XV_INT:
     case TB__XV_DATE:
@@ -604,7 +642,7 @@ static void stat_row(build *B, btag *t, const tb__std_type *st, uint32_t gid, co
     }
     if (a->count[gid] == 0)
         a->ext[gid] = x;
-    else if (strcmp(agg, "max") == 0 ? x > a->ext[gid] : x < a->ext[gid])
+    else if (a->is_max ? x > a->ext[gid] : x < a->ext[gid])
         a->ext[gid] = x;
     a->sum[gid] += dx;
     a->count[gid]++;
@@ -680,15 +718,22 @@ static int stat_scan(build *B, tb__errbuf *eb)
         uint32_t gid;
         const tb__field *f;
         size_t nf;
+        /* the tags this segment feeds, found once rather than per row */
+        btag **mine = calloc(B->ntags ? B->ntags : 1, sizeof *mine);
+        size_t nmine = 0;
+        for (size_t i = 0; mine && i < B->ntags; i++)
+            if (B->tags[i].stat && strcmp(B->tags[i].def->stat.business_type, types[s]) == 0)
+                mine[nmine++] = &B->tags[i];
+        if (!mine) rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
         while (!rc && (rc = tb__seg_read(r, &line, &gid, &f, &nf, eb)) == 1) {
             rc = 0;
             if (gid == TB__SEG_NO_GID || gid >= B->n) continue;
-            for (size_t i = 0; i < B->ntags; i++) {
-                btag *t = &B->tags[i];
-                if (t->stat && strcmp(t->def->stat.business_type, types[s]) == 0)
-                    stat_row(B, t, ty, gid, f, nf);
-            }
+            daycache dc;
+            memset(dc.state, 0, sizeof dc.state);
+            for (size_t i = 0; i < nmine; i++)
+                stat_row(B, mine[i], ty, gid, f, nf, &dc);
         }
+        free(mine);
         if (r) tb__seg_reader_close(r);
     }
     for (size_t s = 0; s < nseg; s++)
@@ -829,6 +874,7 @@ static void btag_release(btag *t)
     }
     free(t->bm);
     free(t->vals);
+    free(t->slot);
     tb__bsi_builder_free(t->bsi);
     if (t->stat) {
         free(t->stat->count);
