@@ -1006,8 +1006,10 @@ enum { K_EQ, K_LT, K_GT };
  * holds the ids with u == k and acc those with u < k (K_LT) or u > k (K_GT). A bit leaves eq at
  * the first slice where u and k differ, into acc when the difference goes the wanted way; once
  * eq is empty the remaining slices cannot change anything. */
-static void cmp_chunk(const tb__bsiv *v, uint32_t c, uint64_t k, int mode, uint64_t *restrict eq,
-                      uint64_t *restrict acc, uint64_t *sbuf)
+/* The slice loops are vectorised; on CPUs with AVX2 a 256-bit clone runs (chosen at load time). */
+__attribute__((target_clones("avx2", "default"))) static void
+cmp_chunk(const tb__bsiv *v, uint32_t c, uint64_t k, int mode, uint64_t *restrict eq,
+          uint64_t *restrict acc, uint64_t *sbuf)
 {
     const uint32_t n = TB__BM_CHUNK_WORDS;
     for (uint32_t i = v->nslices; i-- > 0;) {
@@ -1070,9 +1072,10 @@ static void cmp_words(const tb__bsiv *v, uint32_t c, uint64_t k, int mode, int o
 /* out = ids of chunk c with klo <= u <= khi: the two comparisons of cmp_chunk (u > klo, u < khi)
  * side by side, so that each slice is read once. eqlo and eqhi hold the chunk's not-null words
  * on entry; lt is scratch. */
-static void between_chunk(const tb__bsiv *v, uint32_t c, uint64_t klo, uint64_t khi,
-                          uint64_t *restrict out, uint64_t *restrict eqlo, uint64_t *restrict lt,
-                          uint64_t *restrict eqhi, uint64_t *sbuf)
+__attribute__((target_clones("avx2", "default"))) static void
+between_chunk(const tb__bsiv *v, uint32_t c, uint64_t klo, uint64_t khi, uint64_t *restrict out,
+              uint64_t *restrict eqlo, uint64_t *restrict lt, uint64_t *restrict eqhi,
+              uint64_t *sbuf)
 {
     const uint32_t n = TB__BM_CHUNK_WORDS;
     uint64_t *restrict gt = out;
@@ -1134,6 +1137,89 @@ static void between_chunk(const tb__bsiv *v, uint32_t c, uint64_t klo, uint64_t 
         out[w] = (gt[w] | eqlo[w]) & (lt[w] | eqhi[w]);
 }
 
+/* The fused range kernel: for four words at a time, every slice of the chunk from the most
+ * significant down, with the "equal so far", "greater" and "less" vectors held in registers; only
+ * the slices are read and only the answer is written (the slice-at-a-time loops above read and
+ * write their 8 KiB vectors once per slice). u is in [klo, khi] (offsets from min); use_lo /
+ * use_hi say whether each bound cuts anything. Slices that are EMPTY or FULL in the chunk come in
+ * as the zero or all-ones block. */
+typedef uint64_t v4u64 __attribute__((vector_size(32), aligned(8)));
+
+static inline __attribute__((always_inline)) void
+range_kernel(const uint64_t *const *sp, uint32_t ns, const uint64_t *nn, uint64_t klo, uint64_t khi,
+             const int use_lo, const int use_hi, uint64_t *out)
+{
+    for (uint32_t w = 0; w < TB__BM_CHUNK_WORDS; w += 4) {
+        v4u64 n0 = *(const v4u64 *)(const void *)(nn + w);
+        v4u64 eqlo = n0, eqhi = n0, gt = n0 ^ n0, lt = n0 ^ n0;
+        for (uint32_t i = ns; i-- > 0;) {
+            v4u64 x = *(const v4u64 *)(const void *)(sp[i] + w);
+            uint64_t a = (uint64_t)0 - ((klo >> i) & 1), b = (uint64_t)0 - ((khi >> i) & 1);
+            if (use_lo) {
+                gt |= eqlo & x & ~a;
+                eqlo &= ~(x ^ a);
+            }
+            if (use_hi) {
+                lt |= eqhi & ~x & b;
+                eqhi &= ~(x ^ b);
+            }
+        }
+        v4u64 r = n0;
+        if (use_lo) r &= gt | eqlo;
+        if (use_hi) r &= lt | eqhi;
+        *(v4u64 *)(void *)(out + w) = r;
+    }
+}
+
+__attribute__((target_clones("avx2", "default"))) static void
+range_fused(const uint64_t *const *sp, uint32_t ns, const uint64_t *nn, uint64_t klo, uint64_t khi,
+            int use_lo, int use_hi, uint64_t *out)
+{
+    if (use_lo && use_hi)
+        range_kernel(sp, ns, nn, klo, khi, 1, 1, out);
+    else if (use_lo)
+        range_kernel(sp, ns, nn, klo, khi, 1, 0, out);
+    else
+        range_kernel(sp, ns, nn, klo, khi, 0, 1, out);
+}
+
+/* The interval [*klo, *khi] of offsets (u = v - min) that `op` selects: 1 for an interval, 0 for
+ * none at all, 2 for every value, -1 when it is no interval (NE). */
+static int op_interval(const tb__bsiv *v, tb__bsi_op op, int64_t lo, int64_t hi, uint64_t *klo,
+                       uint64_t *khi)
+{
+    int64_t min = v->min, max = v->max, l, h;
+    switch (op) {
+    case TB__BSI_EQ:
+        l = h = lo;
+        break;
+    case TB__BSI_LT:
+        if (lo == INT64_MIN) return 0;
+        l = INT64_MIN, h = lo - 1;
+        break;
+    case TB__BSI_LE:
+        l = INT64_MIN, h = lo;
+        break;
+    case TB__BSI_GT:
+        if (lo == INT64_MAX) return 0;
+        l = lo + 1, h = INT64_MAX;
+        break;
+    case TB__BSI_GE:
+        l = lo, h = INT64_MAX;
+        break;
+    case TB__BSI_BETWEEN:
+        l = lo, h = hi;
+        break;
+    default:
+        return -1;
+    }
+    if (l > h || h < min || l > max) return 0;
+    if (l <= min && h >= max) return 2;
+    *klo = (uint64_t)(l < min ? min : l) - (uint64_t)min;
+    *khi = (uint64_t)(h > max ? max : h) - (uint64_t)min;
+    return 1;
+}
+
 void tb__bsi_range_words(const tb__bsiv *v, uint32_t c, tb__bsi_op op, int64_t lo, int64_t hi,
                          uint64_t *out, uint64_t *scratch)
 {
@@ -1145,6 +1231,35 @@ void tb__bsi_range_words(const tb__bsiv *v, uint32_t c, tb__bsi_op op, int64_t l
     enum { NONE, ALL, CMP } how = CMP;
     int mode = K_EQ, or_eq = 0;
     if (min > max || tb__bmv_ctype(&v->notnull, c) == TB__BM_EMPTY) goto out_none;
+    /* The fused kernel when no slice of the chunk is an ARRAY (the common case of numbers
+     * spread over their range); otherwise the slice-at-a-time loops below. */
+    {
+        uint64_t klo = 0, khi = 0;
+        int iv = op_interval(v, op, lo, hi, &klo, &khi);
+        if (iv == 0) goto out_none;
+        if (iv == 2) {
+            nn = tb__bmv_words(&v->notnull, c, nnbuf);
+            memcpy(out, nn, BITS_BYTES);
+            return;
+        }
+        if (iv == 1) {
+            const uint64_t *sp[64];
+            uint32_t i;
+            for (i = 0; i < v->nslices; i++) {
+                tb__bm_ctype t = tb__bmv_ctype(&v->slice[i], c);
+                if (t == TB__BM_ARRAY) break;
+                sp[i] = t == TB__BM_EMPTY  ? k_zero
+                        : t == TB__BM_FULL ? k_ones
+                                           : tb__bmv_words(&v->slice[i], c, NULL);
+            }
+            if (i == v->nslices) {
+                uint64_t umax = (uint64_t)max - (uint64_t)min;
+                nn = tb__bmv_words(&v->notnull, c, nnbuf);
+                range_fused(sp, v->nslices, nn, klo, khi, klo > 0, khi < umax, out);
+                return;
+            }
+        }
+    }
     switch (op) {
     case TB__BSI_EQ:
         how = lo < min || lo > max ? NONE : CMP;
