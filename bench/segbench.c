@@ -277,7 +277,7 @@ static int cmd_query(const char *data, int runs, const char *qfile)
             for (int r = 0; r < 5; r++) {
                 char *ans;
                 double a = now_ms();
-                tb_seg_opts so = {NULL, 0, 2};
+                tb_seg_opts so = {NULL, 0, 2, TB_SCOPE_ALL, NULL, 0};
                 if (tb_seg_count(db, expr, &so, &ans)) die(name, tb_errmsg(db));
                 e2e[r] = now_ms() - a;
                 free(ans);
@@ -324,9 +324,9 @@ static int cmd_query(const char *data, int runs, const char *qfile)
             char out[64];
             snprintf(out, sizeof out, "/tmp/segbench-export-%d.csv", (int)getpid());
             for (int r = 0; r < er; r++) {
-                tb_seg_export_opts eo = {NULL, "cust_no,age", out, 0};
                 double a = now_ms();
-                if (tb_seg_export(db, name, &eo, &ans)) die(name, tb_errmsg(db));
+                if (tb_seg_export(db, name, NULL, "cust_no,age", out, &ans))
+                    die(name, tb_errmsg(db));
                 t[r] = now_ms() - a;
                 json_t *d = json_loads(ans, 0, NULL);
                 rows = (long long)json_integer_value(json_object_get(d, "rows"));

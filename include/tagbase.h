@@ -411,15 +411,25 @@ int tb_tag_history(tb_db *db, const char *code_or_name, char **json_out);
  * saved segments. `threads` 0: one per core. Needs a writable handle. */
 int tb_tag_build(tb_db *db, const char *batch_date, int threads, char **json_out);
 
-/* Options of a segment query. */
+/* Whose customers a caller may see (applied inside the engine: counts, profiles, exports,
+ * 360-degree views and diffs never leave the scope). */
+typedef enum tb_scope_kind {
+    TB_SCOPE_ALL = 0,     /* every customer (head office) */
+    TB_SCOPE_ORG = 1,     /* the customers of org `scope_id` and the orgs below it */
+    TB_SCOPE_MANAGER = 2, /* the customers assigned to customer manager `scope_id` */
+} tb_scope_kind;
+
+/* Options of every segment and customer query. A zeroed struct (or NULL) means: the newest
+ * batch, the text form, one thread per core, every customer, personal fields masked. */
 typedef struct tb_seg_opts {
     const char *as_of; /* YYYYMMDD or NULL */
     int is_json;       /* the expression is the JSON form */
     int threads;       /* 0: one per core */
+    tb_scope_kind scope;
+    const char *scope_id;
+    int unmasked; /* personal fields in clear: only for callers with the right to see them */
 } tb_seg_opts;
 
-/* 搜客: how many customers `expr` selects: {"count", "batch_date", "expression" (canonical text),
- * "json" (the JSON form), "millis", "tags"}. Records tag usage when the handle is writable. */
 int tb_seg_count(tb_db *db, const char *expr, const tb_seg_opts *o, char **json_out);
 
 /* Saves a dynamic segment `name` = `expr`, evaluated now and again after every tag build
@@ -438,30 +448,25 @@ int tb_seg_show(tb_db *db, const char *name, char **json_out);
 /* Removes a saved segment and its membership files. Writable handle. */
 int tb_seg_delete(tb_db *db, const char *name, char **json_out);
 /* Who entered and who left since the previous batch with a membership. */
-int tb_seg_diff(tb_db *db, const char *name, const char *as_of, size_t sample, char **json_out);
+int tb_seg_diff(tb_db *db, const char *name, const tb_seg_opts *o, size_t sample, char **json_out);
 /* Sizes of A, B, both, either, only A, only B, and the Jaccard index. */
-int tb_seg_overlap(tb_db *db, const char *a, const char *b, const char *as_of, char **json_out);
+int tb_seg_overlap(tb_db *db, const char *a, const char *b, const tb_seg_opts *o, char **json_out);
 /* The distribution of tag `by` over the segment: customers per value (and without one); for
  * numbers and dates count, sum, avg, min, max and percentiles 25/50/75/90. `name` may also be an
  * expression when it is not a saved segment's name. */
-int tb_seg_profile(tb_db *db, const char *name, const char *by, const char *as_of, char **json_out);
+int tb_seg_profile(tb_db *db, const char *name, const char *by, const tb_seg_opts *o,
+                   char **json_out);
 
-/* Export options. */
-typedef struct tb_seg_export_opts {
-    const char *as_of;
-    const char *fields; /* comma-separated: cust_no, name, cert_no, mobile, gid, tag codes,
-                           snapshot attributes; NULL: "cust_no" */
-    const char *out;    /* the CSV file to write (crash-safely) */
-    int unmasked;       /* personal fields in clear: only for callers with the right to see them */
-} tb_seg_export_opts;
-
-/* Writes the segment's customers to a CSV file (UTF-8, header line), personal fields masked by
- * their class unless unmasked. Answers {"rows", "file", "masked_fields", "millis"}. */
-int tb_seg_export(tb_db *db, const char *name, const tb_seg_export_opts *o, char **json_out);
+/* Writes the segment's customers to the CSV file `out` (crash-safely; UTF-8, header line) with
+ * `fields` (comma-separated: cust_no, name, cert_no, mobile, gid, tag codes; NULL: "cust_no"),
+ * personal fields masked by their class unless o->unmasked. Answers {"rows", "file",
+ * "masked_fields", "millis"}. */
+int tb_seg_export(tb_db *db, const char *name, const tb_seg_opts *o, const char *fields,
+                  const char *out, char **json_out);
 
 /* The 360-degree view of one customer, found by customer number, ID number, mobile or gid: the
  * golden record (masked), every tag with its value and lineage, grouped by theme, the saved
  * segments the customer belongs to, relationships. */
-int tb_customer_360(tb_db *db, const char *who, const char *as_of, char **json_out);
+int tb_customer_360(tb_db *db, const char *who, const tb_seg_opts *o, char **json_out);
 
 #endif /* TAGBASE_H */

@@ -215,7 +215,9 @@ int tb__cmd_customer(int argc, char **argv)
         /* the 360-degree view: by customer number, ID number, mobile or gid */
         char *text = NULL;
         json_t *doc = NULL;
-        if (tb_customer_360(db, o.pos[1], o.as_of, &text) != 0) {
+        tb_seg_opts so = {0};
+        so.as_of = o.as_of;
+        if (tb_customer_360(db, o.pos[1], &so, &text) != 0) {
             rc = tb__cli_fail("customer", "%s", tb_errmsg(db));
         } else if (!(doc = json_loads(text, 0, NULL))) {
             rc = tb__cli_fail("customer", "cannot render the view");

@@ -17,10 +17,12 @@ static const char usage[] =
     "       tagbase seg diff NAME [--as-of YYYYMMDD] [--sample N] [--json]\n"
     "       tagbase seg overlap A B [--as-of YYYYMMDD] [--json]\n"
     "       tagbase seg profile NAME|EXPR --by TAG [--as-of YYYYMMDD] [--json]\n"
-    "       tagbase seg export NAME --out FILE [--fields F,...] [--unmasked] [--as-of YYYYMMDD]";
+    "       tagbase seg export NAME --out FILE [--fields F,...] [--unmasked] [--as-of YYYYMMDD]\n"
+    "       (any of them: --scope org:ORG_ID | manager:MANAGER_ID, what that branch or customer\n"
+    "        manager may see)";
 
 typedef struct opts {
-    const char *data, *as_of, *description, *user, *by, *out, *fields;
+    const char *data, *as_of, *description, *user, *by, *out, *fields, *scope;
     int json, json_expr, unmasked, threads;
     uint64_t sample;
     const char *pos[3];
@@ -69,6 +71,7 @@ int tb__cmd_seg(int argc, char **argv)
                            : strcmp(a, "--by") == 0          ? &o.by
                            : strcmp(a, "--out") == 0         ? &o.out
                            : strcmp(a, "--fields") == 0      ? &o.fields
+                           : strcmp(a, "--scope") == 0       ? &o.scope
                                                              : NULL;
         if (val) {
             if (++i >= argc) return tb__cli_usage("seg", usage);
@@ -118,7 +121,22 @@ int tb__cmd_seg(int argc, char **argv)
         rc = tb_db_open(o.data, TB_OPEN_READONLY, &db, err, sizeof err);
     if (rc) return tb__cli_fail("seg", "%s", err);
     char *ans = NULL;
-    tb_seg_opts so = {o.as_of, o.json_expr, o.threads};
+    tb_seg_opts so = {o.as_of, o.json_expr, o.threads, TB_SCOPE_ALL, NULL, o.unmasked};
+    if (o.scope) {
+        const char *colon = strchr(o.scope, ':');
+        if (!colon || !colon[1]) {
+            tb_db_close(db);
+            return tb__cli_fail("seg", "--scope takes org:ID or manager:ID, not '%s'", o.scope);
+        }
+        so.scope = strncmp(o.scope, "org:", 4) == 0       ? TB_SCOPE_ORG
+                   : strncmp(o.scope, "manager:", 8) == 0 ? TB_SCOPE_MANAGER
+                                                          : TB_SCOPE_ALL;
+        so.scope_id = colon + 1;
+        if (so.scope == TB_SCOPE_ALL) {
+            tb_db_close(db);
+            return tb__cli_fail("seg", "--scope takes org:ID or manager:ID, not '%s'", o.scope);
+        }
+    }
     const char *user = o.user ? o.user : os_user();
     if (strcmp(verb, "count") == 0)
         rc = tb_seg_count(db, o.pos[0], &so, &ans);
@@ -133,15 +151,13 @@ int tb__cmd_seg(int argc, char **argv)
     else if (strcmp(verb, "delete") == 0)
         rc = tb_seg_delete(db, o.pos[0], &ans);
     else if (strcmp(verb, "diff") == 0)
-        rc = tb_seg_diff(db, o.pos[0], o.as_of, o.sample, &ans);
+        rc = tb_seg_diff(db, o.pos[0], &so, o.sample, &ans);
     else if (strcmp(verb, "overlap") == 0)
-        rc = tb_seg_overlap(db, o.pos[0], o.pos[1], o.as_of, &ans);
+        rc = tb_seg_overlap(db, o.pos[0], o.pos[1], &so, &ans);
     else if (strcmp(verb, "profile") == 0)
-        rc = tb_seg_profile(db, o.pos[0], o.by, o.as_of, &ans);
-    else {
-        tb_seg_export_opts eo = {o.as_of, o.fields, o.out, o.unmasked};
-        rc = tb_seg_export(db, o.pos[0], &eo, &ans);
-    }
+        rc = tb_seg_profile(db, o.pos[0], o.by, &so, &ans);
+    else
+        rc = tb_seg_export(db, o.pos[0], &so, o.fields, o.out, &ans);
     if (rc) {
         tb__cli_fail("seg", "%s", tb_errmsg(db));
         tb_db_close(db);

@@ -12,6 +12,8 @@
 #include "common/log.h"
 #include "common/mask.h"
 #include "pipeline/identity.h"
+#include "pipeline/standard.h"
+#include "pipeline/segment.h"
 #include "store/file.h"
 #include "store/meta.h"
 #include "segments/cseg.h"
@@ -31,6 +33,9 @@ struct tb__segctx {
     tb_db *db;
     tb__tagset *ts;
     char batch[9];
+    int scoped;
+    char *scope_buf; /* the serialised scope bitmap */
+    tb__bmv scope;   /* the universe of a scoped context */
     loaded *seg;
     size_t nseg;
     int depth;
@@ -42,12 +47,19 @@ const tb__tagset *tb__segctx_tags(const tb__segctx *c)
 {
     return c->ts;
 }
+
+const tb__bmv *tb__segctx_universe(const tb__segctx *c)
+{
+    return c->scoped ? &c->scope : tb__tagset_universe(c->ts);
+}
 const char *tb__segctx_batch(const tb__segctx *c)
 {
     return c->batch;
 }
 
-int tb__segctx_open(tb_db *db, const char *as_of, tb__segctx **out, tb__errbuf *eb)
+static int build_scope(tb__segctx *c, tb_scope_kind kind, const char *id, tb__errbuf *eb);
+
+int tb__segctx_open(tb_db *db, const tb_seg_opts *o, tb__segctx **out, tb__errbuf *eb)
 {
     *out = NULL;
     tb__segctx *c = calloc(1, sizeof *c);
@@ -55,14 +67,165 @@ int tb__segctx_open(tb_db *db, const char *as_of, tb__segctx **out, tb__errbuf *
     c->db = db;
     tb__arena_init(&c->arena, 0);
     char *dir = NULL;
-    int rc = tb__tags_current(db, as_of, &dir, c->batch, eb);
+    int rc = tb__tags_current(db, o ? o->as_of : NULL, &dir, c->batch, eb);
     if (!rc) rc = tb__tagset_open(dir, &c->ts, eb);
     free(dir);
+    if (!rc && o && o->scope != TB_SCOPE_ALL) rc = build_scope(c, o->scope, o->scope_id, eb);
     if (rc) {
         tb__segctx_close(c);
         return rc;
     }
     *out = c;
+    return 0;
+}
+
+/* ORs into dense words d the bitmaps of value `id` of tags `codes` (each may be absent). */
+static void or_value(const tb__tagset *ts, const char *const *codes, size_t ncodes, const char *id,
+                     uint64_t *d, uint64_t *tmp)
+{
+    for (size_t k = 0; k < ncodes; k++) {
+        const tb__tagv *t = tb__tagset_find(ts, codes[k]);
+        if (!t || t->bsi || strcmp(t->m.code, codes[k]) != 0) continue;
+        int i = tb__tagv_value_index(t, id, strlen(id));
+        if (i < 0) continue;
+        const tb__bmv *v = &t->bm[i];
+        for (uint32_t ch = 0; ch < v->nchunks; ch++) {
+            if (tb__bmv_ctype(v, ch) == TB__BM_EMPTY) continue;
+            const uint64_t *w = tb__bmv_words(v, ch, tmp);
+            for (uint32_t j = 0; j < TB__BM_CHUNK_WORDS; j++)
+                d[(size_t)ch * TB__BM_CHUNK_WORDS + j] |= w[j];
+        }
+    }
+}
+
+/* The org ids at and below `root` in the batch's org reference data (the org tree the pipeline
+ * loaded); just `root` when the batch has none. *out: caller frees each and the array. */
+static int org_subtree(tb__segctx *c, const char *root, char ***out, size_t *n, tb__errbuf *eb)
+{
+    *out = NULL;
+    *n = 0;
+    char **ids = NULL, **parents = NULL;
+    size_t nids = 0;
+    sqlite3_stmt *st;
+    char rel[512] = "";
+    int rc = tb__meta_stmt(c->db, TB__STMT_SEG_ORG_PATH,
+                           "SELECT path FROM segment WHERE batch_date = ?1 AND business_type = "
+                           "'org' ORDER BY file LIMIT 1",
+                           &st);
+    if (rc) return tb__seterr(eb, rc, "%s", tb_errmsg(c->db));
+    sqlite3_bind_text(st, 1, c->batch, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(rel, sizeof rel, "%s", (const char *)sqlite3_column_text(st, 0));
+    tb__meta_stmt_done(st);
+    tb__standards *std = NULL;
+    int ver;
+    const tb__std_type *ty = NULL;
+    if (rel[0] && tb__std_current(c->db, &std, &ver) == 0) ty = tb__std_find(std, "org");
+    int fid = ty ? tb__std_field_index(ty, "org_id") : -1;
+    int fpar = ty ? tb__std_field_index(ty, "parent_org_id") : -1;
+    tb__clearerr(tb__db_err(c->db));
+    if (fid >= 0 && fpar >= 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", tb_db_path(c->db), rel);
+        tb__seg_reader *r = NULL;
+        tb__seg_flag flag;
+        uint64_t line;
+        uint32_t gid;
+        const tb__field *f;
+        size_t nf;
+        rc = tb__seg_reader_open(path, &r, &flag, eb);
+        while (!rc && (rc = tb__seg_read(r, &line, &gid, &f, &nf, eb)) == 1) {
+            rc = 0;
+            if ((size_t)fid >= nf || (size_t)fpar >= nf || f[fid].is_null) continue;
+            char **a = realloc(ids, (nids + 1) * sizeof *a);
+            if (a) ids = a;
+            char **b = a ? realloc(parents, (nids + 1) * sizeof *b) : NULL;
+            if (b) parents = b;
+            if (!a || !b) {
+                rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
+                break;
+            }
+            ids[nids] = strndup(f[fid].ptr, f[fid].len);
+            parents[nids] = f[fpar].is_null ? NULL : strndup(f[fpar].ptr, f[fpar].len);
+            nids++;
+        }
+        if (r) tb__seg_reader_close(r);
+    }
+    tb__std_free(std);
+    /* breadth first from the root over the parent links */
+    char **sub = calloc(nids + 1, sizeof *sub);
+    size_t nsub = 0;
+    if (!rc && sub && (sub[nsub] = strdup(root))) nsub++;
+    for (size_t q = 0; !rc && q < nsub; q++)
+        for (size_t i = 0; i < nids; i++)
+            if (parents[i] && ids[i] && strcmp(parents[i], sub[q]) == 0 && nsub <= nids) {
+                int seen = 0;
+                for (size_t k = 0; k < nsub && !seen; k++)
+                    seen = strcmp(sub[k], ids[i]) == 0;
+                if (!seen) sub[nsub++] = strdup(ids[i]);
+            }
+    for (size_t i = 0; i < nids; i++)
+        free(ids[i]), free(parents[i]);
+    free(ids);
+    free(parents);
+    if (rc || !sub) {
+        for (size_t i = 0; sub && i < nsub; i++)
+            free(sub[i]);
+        free(sub);
+        return rc ? rc : tb__seterr(eb, TB_ENOMEM, "out of memory");
+    }
+    *out = sub;
+    *n = nsub;
+    return 0;
+}
+
+/* The scope's customers, limited to the live ones, as the context's universe: a customer
+ * manager's are those whose golden record names them (tags mgr_id, corp_mgr_id); a branch's those
+ * of its org and every org below it (tags org_id, corp_org_id). An unknown id sees nobody. */
+static int build_scope(tb__segctx *c, tb_scope_kind kind, const char *id, tb__errbuf *eb)
+{
+    if (!id || !*id) return tb__seterr(eb, TB_EINVAL, "a scope needs an org or manager id");
+    uint64_t n = tb__tagset_nrows(c->ts);
+    uint32_t nch = (uint32_t)((n + TB__BM_CHUNK_BITS - 1) / TB__BM_CHUNK_BITS);
+    uint64_t *d = calloc((size_t)nch * TB__BM_CHUNK_WORDS + 1, sizeof *d);
+    uint64_t *tmp = malloc(TB__BM_CHUNK_WORDS * sizeof *tmp);
+    int rc = d && tmp ? 0 : tb__seterr(eb, TB_ENOMEM, "out of memory");
+    if (!rc && kind == TB_SCOPE_MANAGER) {
+        static const char *const codes[] = {"mgr_id", "corp_mgr_id"};
+        or_value(c->ts, codes, 2, id, d, tmp);
+    } else if (!rc) {
+        static const char *const codes[] = {"org_id", "corp_org_id"};
+        char **orgs;
+        size_t norgs;
+        rc = org_subtree(c, id, &orgs, &norgs, eb);
+        for (size_t i = 0; !rc && i < norgs; i++)
+            or_value(c->ts, codes, 2, orgs[i], d, tmp);
+        for (size_t i = 0; !rc && i < norgs; i++)
+            free(orgs[i]);
+        if (!rc) free(orgs);
+    }
+    tb__bm_builder *b = NULL;
+    const tb__bmv *u = tb__tagset_universe(c->ts);
+    if (!rc) rc = tb__bm_builder_create(n, &b);
+    for (uint32_t ch = 0; !rc && ch < nch; ch++) {
+        uint64_t *w = d + (size_t)ch * TB__BM_CHUNK_WORDS;
+        const uint64_t *uw = tb__bmv_words(u, ch, tmp);
+        for (uint32_t j = 0; j < TB__BM_CHUNK_WORDS; j++)
+            w[j] &= uw[j];
+        rc = tb__bm_or_words(b, ch, w);
+    }
+    tb__buf out = TB__BUF_INIT;
+    if (!rc) rc = tb__bm_serialize(b, &out);
+    tb__bm_builder_free(b);
+    free(d);
+    free(tmp);
+    if (!rc) rc = tb__bm_parse_safe(out.data, out.len, 0, &c->scope, NULL, eb);
+    if (rc) {
+        tb__buf_release(&out);
+        return eb->code ? rc : tb__seterr(eb, rc, "cannot build the scope: %s", tb_strerror(rc));
+    }
+    c->scope_buf = out.data;
+    c->scoped = 1;
     return 0;
 }
 
@@ -72,6 +235,7 @@ void tb__segctx_close(tb__segctx *c)
     for (size_t i = 0; i < c->nseg; i++)
         free(c->seg[i].name), free(c->seg[i].buf);
     free(c->seg);
+    free(c->scope_buf);
     tb__tagset_close(c->ts);
     tb__arena_release(&c->arena);
     free(c);
@@ -121,8 +285,8 @@ int tb__segctx_compile(tb__segctx *c, const char *expr, int is_json, tb__query *
             tb__seterr(eb, rc, "cannot parse the expression: %s", tb_strerror(rc));
         return rc;
     }
-    rc = tb__query_compile(c->ts, *e, is_json ? NULL : expr, is_json ? 0 : strlen(expr), resolver,
-                           c, &c->arena, q, &err);
+    rc = tb__query_compile(c->ts, tb__segctx_universe(c), *e, is_json ? NULL : expr,
+                           is_json ? 0 : strlen(expr), resolver, c, &c->arena, q, &err);
     if (rc == TB_EFORMAT)
         fail_expr(eb, &err);
     else if (rc)
@@ -164,7 +328,7 @@ static int refit(tb__segctx *c, const tb__bmv *v, char **buf, size_t *len)
     uint64_t n = tb__tagset_nrows(c->ts);
     int rc = tb__bm_builder_create(n, &b);
     if (rc) return rc;
-    const tb__bmv *u = tb__tagset_universe(c->ts);
+    const tb__bmv *u = tb__segctx_universe(c);
     uint32_t nch = (uint32_t)((n + TB__BM_CHUNK_BITS - 1) / TB__BM_CHUNK_BITS);
     uint64_t *w1 = malloc(2 * TB__BM_CHUNK_WORDS * sizeof *w1), *w2 = w1 + TB__BM_CHUNK_WORDS;
     uint64_t *o = malloc(TB__BM_CHUNK_WORDS * sizeof *o);
@@ -291,9 +455,17 @@ int tb__segctx_members(tb__segctx *c, const char *name, const tb__bmv **out, tb_
     char rel[512], *buf = NULL;
     size_t len = 0;
     rc = member_file(c->db, name, c->batch, 0, rel, sizeof rel, NULL, eb);
-    if (!rc && rel[0])
+    if (!rc && rel[0]) {
         rc = read_member_file(c, rel, &buf, &len, eb);
-    else if (!rc && strcmp(s.kind, "dynamic") == 0 && s.expr) {
+        if (!rc && c->scoped) { /* saved over everyone: keep the caller's customers */
+            tb__bmv v;
+            char *all = buf;
+            buf = NULL;
+            rc = tb__bm_parse_safe(all, len, TB__BM_PARSE_CRC, &v, NULL, eb);
+            if (!rc) rc = refit(c, &v, &buf, &len);
+            free(all);
+        }
+    } else if (!rc && strcmp(s.kind, "dynamic") == 0 && s.expr) {
         rc = eval_to_buf(c, s.expr, &buf, &len, NULL, eb);
     } else if (!rc) {
         rc = member_file(c->db, name, c->batch, 1, rel, sizeof rel, NULL, eb);
@@ -499,7 +671,7 @@ int tb_seg_count(tb_db *db, const char *expr, const tb_seg_opts *o, char **json_
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     tb__segctx *c;
-    int rc = tb__segctx_open(db, o->as_of, &c, &eb);
+    int rc = tb__segctx_open(db, o, &c, &eb);
     if (rc) return fail(db, &eb, rc);
     tb__query *q;
     tb__expr *e;
@@ -539,7 +711,11 @@ int tb_seg_save(tb_db *db, const char *name, const char *expr, const tb_seg_opts
     if (rc != TB_ENOENT) return fail(db, &eb, rc);
     tb__clearerr(&eb);
     tb__segctx *c;
-    rc = tb__segctx_open(db, o->as_of, &c, &eb);
+    /* the membership is kept over everyone (dynamic segments are evaluated again by every tag
+     * build); what the caller is told is counted within their scope */
+    tb_seg_opts all = *o;
+    all.scope = TB_SCOPE_ALL;
+    rc = tb__segctx_open(db, &all, &c, &eb);
     if (rc) return fail(db, &eb, rc);
     tb__query *q;
     tb__expr *e;
@@ -561,6 +737,12 @@ int tb_seg_save(tb_db *db, const char *name, const char *expr, const tb_seg_opts
         else if ((rc = tb__meta_commit(db)) != 0)
             tb__seterr(&eb, rc, "%s", tb_errmsg(db));
     }
+    tb__segctx *sc = NULL;
+    const tb__bmv *mine;
+    if (!rc && o->scope != TB_SCOPE_ALL && (rc = tb__segctx_open(db, o, &sc, &eb)) == 0 &&
+        (rc = tb__segctx_members(sc, name, &mine, &eb)) == 0)
+        count = mine->card;
+    tb__segctx_close(sc);
     json_t *doc = NULL;
     if (!rc)
         doc = json_pack("{s:s, s:s, s:s, s:I, s:o}", "name", name, "kind", "dynamic", "expression",
@@ -811,13 +993,13 @@ static void compare(const tb__bmv *a, const tb__bmv *b, uint64_t *both, uint64_t
     free(w);
 }
 
-int tb_seg_overlap(tb_db *db, const char *a, const char *b, const char *as_of, char **json_out)
+int tb_seg_overlap(tb_db *db, const char *a, const char *b, const tb_seg_opts *o, char **json_out)
 {
     *json_out = NULL;
     tb__errbuf eb;
     tb__clearerr(&eb);
     tb__segctx *c;
-    int rc = tb__segctx_open(db, as_of, &c, &eb);
+    int rc = tb__segctx_open(db, o, &c, &eb);
     if (rc) return fail(db, &eb, rc);
     const tb__bmv *va, *vb;
     rc = tb__segctx_members(c, a, &va, &eb);
@@ -862,13 +1044,13 @@ static int sample_one(uint64_t id, void *arg)
     return json_array_size(s->out) >= s->max;
 }
 
-int tb_seg_diff(tb_db *db, const char *name, const char *as_of, size_t nsample, char **json_out)
+int tb_seg_diff(tb_db *db, const char *name, const tb_seg_opts *o, size_t nsample, char **json_out)
 {
     *json_out = NULL;
     tb__errbuf eb;
     tb__clearerr(&eb);
     tb__segctx *c;
-    int rc = tb__segctx_open(db, as_of, &c, &eb);
+    int rc = tb__segctx_open(db, o, &c, &eb);
     if (rc) return fail(db, &eb, rc);
     const tb__bmv *cur;
     char rel[512], prev_batch[9] = "", before[9];
@@ -902,6 +1084,13 @@ int tb_seg_diff(tb_db *db, const char *name, const char *as_of, size_t nsample, 
         tb__bmv prev;
         rc = read_member_file(c, rel, &buf, &len, &eb);
         if (!rc) rc = tb__bm_parse_safe(buf, len, 1, &prev, NULL, &eb);
+        if (!rc && c->scoped) { /* the previous batch's members the caller may see now */
+            char *all = buf;
+            buf = NULL;
+            rc = refit(c, &prev, &buf, &len);
+            free(all);
+            if (!rc) rc = tb__bm_parse_safe(buf, len, 1, &prev, NULL, &eb);
+        }
         if (!rc) {
             uint64_t both, entered, left;
             compare(cur, &prev, &both, &entered, &left);
@@ -949,8 +1138,9 @@ int tb_tag_build(tb_db *db, const char *batch_date, int threads, char **json_out
     tb__arena_release(&a);
     if (rc) return fail(db, &eb, rc);
     tb__segctx *c;
-    const char *batch = json_string_value(json_object_get(sum, "batch_date"));
-    if (tb__segctx_open(db, batch, &c, &eb) == 0) {
+    tb_seg_opts at = {0};
+    at.as_of = json_string_value(json_object_get(sum, "batch_date"));
+    if (tb__segctx_open(db, &at, &c, &eb) == 0) {
         tb__segctx_refresh(c, &eb);
         tb__segctx_close(c);
     }

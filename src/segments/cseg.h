@@ -23,8 +23,12 @@
 
 typedef struct tb__segctx tb__segctx;
 
-/* Opens the tag store of `as_of` (NULL: the newest built batch). */
-int tb__segctx_open(tb_db *db, const char *as_of, tb__segctx **out, tb__errbuf *eb);
+/* Opens the tag store of o->as_of (NULL or as_of NULL: the newest built batch) for a caller
+ * limited to o->scope: the context's universe is then the live customers of that scope, and
+ * every query, membership and look-up through the context stays inside it. */
+int tb__segctx_open(tb_db *db, const tb_seg_opts *o, tb__segctx **out, tb__errbuf *eb);
+/* The customers the context may see (the store's universe when unscoped). */
+const tb__bmv *tb__segctx_universe(const tb__segctx *c);
 void tb__segctx_close(tb__segctx *c);
 
 const tb__tagset *tb__segctx_tags(const tb__segctx *c);

@@ -37,6 +37,7 @@ struct node {
 
 struct tb__query {
     const tb__tagset *ts;
+    const tb__bmv *universe;
     node *root;
     int depth; /* buffers a chunk evaluation needs */
     const char **tags;
@@ -528,9 +529,9 @@ static int depth_of(const node *n)
     return d + 1;
 }
 
-int tb__query_compile(const tb__tagset *ts, const tb__expr *e, const char *src, size_t srclen,
-                      tb__seg_resolver resolve, void *resolve_ctx, tb__arena *a, tb__query **out,
-                      tb__expr_error *err)
+int tb__query_compile(const tb__tagset *ts, const tb__bmv *universe, const tb__expr *e,
+                      const char *src, size_t srclen, tb__seg_resolver resolve, void *resolve_ctx,
+                      tb__arena *a, tb__query **out, tb__expr_error *err)
 {
     *out = NULL;
     memset(err, 0, sizeof *err);
@@ -540,6 +541,7 @@ int tb__query_compile(const tb__tagset *ts, const tb__expr *e, const char *src, 
     int rc = bind(&b, e, &q->root);
     if (rc) return rc;
     q->ts = ts;
+    q->universe = universe ? universe : tb__tagset_universe(ts);
     q->depth = depth_of(q->root) + 1;
     q->tags = b.tags;
     q->ntags = b.ntags;
@@ -654,7 +656,7 @@ static void *run(void *arg)
     }
     ctx c = {q, mem, mem + (size_t)(q->depth + 1) * W + W, mem + (size_t)q->depth * W, NULL, 0};
     uint64_t *ubuf = mem + (size_t)(q->depth + 1) * W;
-    const tb__bmv *u = tb__tagset_universe(q->ts);
+    const tb__bmv *u = q->universe;
     uint64_t count = 0;
     for (uint32_t ch = j->from; ch < j->to; ch++) {
         c.chunk = ch;

@@ -34,10 +34,12 @@ typedef struct tb__query tb__query;
 typedef int (*tb__seg_resolver)(const char *name, void *ctx, const tb__bmv **out, tb__errbuf *eb);
 
 /* Binds expression `e`, parsed from src[0, srclen) (for error carets; NULL for JSON input), to
- * `ts`. TB_EFORMAT with *err filled for a binding error; TB_ENOMEM. */
-int tb__query_compile(const tb__tagset *ts, const tb__expr *e, const char *src, size_t srclen,
-                      tb__seg_resolver resolve, void *resolve_ctx, tb__arena *a, tb__query **out,
-                      tb__expr_error *err);
+ * `ts`. `universe` (NULL: the store's) is the set the query selects from: a caller's scope; `not`
+ * complements within it and no answer leaves it. TB_EFORMAT with *err filled for a binding error;
+ * TB_ENOMEM. */
+int tb__query_compile(const tb__tagset *ts, const tb__bmv *universe, const tb__expr *e,
+                      const char *src, size_t srclen, tb__seg_resolver resolve, void *resolve_ctx,
+                      tb__arena *a, tb__query **out, tb__expr_error *err);
 
 /* The number of customers the query selects, with `threads` worker threads (0: one per core). */
 int tb__query_count(const tb__query *q, int threads, uint64_t *out);

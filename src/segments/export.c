@@ -149,21 +149,24 @@ static int row(uint64_t id, void *arg)
     return x->rc;
 }
 
-int tb_seg_export(tb_db *db, const char *name, const tb_seg_export_opts *o, char **json_out)
+int tb_seg_export(tb_db *db, const char *name, const tb_seg_opts *o, const char *fields,
+                  const char *outpath, char **json_out)
 {
     *json_out = NULL;
     tb__errbuf eb;
     tb__clearerr(&eb);
-    if (!o || !o->out) return tb__seterr(tb__db_err(db), TB_EINVAL, "export needs an output file");
+    tb_seg_opts none = {0};
+    if (!o) o = &none;
+    if (!outpath) return tb__seterr(tb__db_err(db), TB_EINVAL, "export needs an output file");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     tb__segctx *c;
-    int rc = tb__segctx_open(db, o->as_of, &c, &eb);
+    int rc = tb__segctx_open(db, o, &c, &eb);
     if (rc) return tb__seterr(tb__db_err(db), rc, "%s", eb.msg);
     field f[MAX_FIELDS];
     size_t nf = 0;
     json_t *masked = json_array();
-    const char *spec = o->fields && o->fields[0] ? o->fields : "cust_no";
+    const char *spec = fields && fields[0] ? fields : "cust_no";
     int need_party = 0;
     for (const char *p = spec; !rc && *p;) {
         const char *e = strchr(p, ',');
@@ -211,7 +214,7 @@ int tb_seg_export(tb_db *db, const char *name, const tb_seg_export_opts *o, char
              0,
              &eb,
              0};
-    if (!rc) rc = tb__afile_open(&x.af, o->out, 0640, &eb);
+    if (!rc) rc = tb__afile_open(&x.af, outpath, 0640, &eb);
     if (!rc) {
         for (size_t i = 0; i < nf; i++)
             tb__buf_printf(&x.line, "%s%s", i ? "," : "", f[i].name);
@@ -226,7 +229,7 @@ int tb_seg_export(tb_db *db, const char *name, const tb_seg_export_opts *o, char
     json_t *doc = NULL;
     if (!rc)
         doc = json_pack("{s:s, s:s, s:s, s:I, s:o, s:b, s:f}", "segment", name, "batch_date",
-                        tb__segctx_batch(c), "file", o->out, "rows", (json_int_t)x.rows,
+                        tb__segctx_batch(c), "file", outpath, "rows", (json_int_t)x.rows,
                         "masked_fields", masked, "unmasked", o->unmasked, "millis",
                         (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
                             (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);

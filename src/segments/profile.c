@@ -139,7 +139,8 @@ static int profile(const tb__bmv *m, const tb__tagv *t, json_t *doc)
     return 0;
 }
 
-int tb_seg_profile(tb_db *db, const char *name, const char *by, const char *as_of, char **json_out)
+int tb_seg_profile(tb_db *db, const char *name, const char *by, const tb_seg_opts *o,
+                   char **json_out)
 {
     *json_out = NULL;
     tb__errbuf eb;
@@ -147,7 +148,7 @@ int tb_seg_profile(tb_db *db, const char *name, const char *by, const char *as_o
     tb__segctx *c;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = tb__segctx_open(db, as_of, &c, &eb);
+    int rc = tb__segctx_open(db, o, &c, &eb);
     if (rc) return tb__seterr(tb__db_err(db), rc, "%s", eb.msg);
     const tb__tagv *t = tb__tagset_find(tb__segctx_tags(c), by);
     const tb__bmv *m = NULL;

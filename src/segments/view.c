@@ -136,7 +136,7 @@ static void add_segments(tb_db *db, tb__segctx *c, uint32_t gid, json_t *doc)
     json_object_set_new(doc, "segments", a);
 }
 
-int tb_customer_360(tb_db *db, const char *who, const char *as_of, char **json_out)
+int tb_customer_360(tb_db *db, const char *who, const tb_seg_opts *o, char **json_out)
 {
     *json_out = NULL;
     struct timespec t0, t1;
@@ -145,13 +145,24 @@ int tb_customer_360(tb_db *db, const char *who, const char *as_of, char **json_o
     int rc = tb__customer_resolve_any(db, who ? who : "", &gid);
     if (rc == TB_ENOENT) return tb__seterr(tb__db_err(db), rc, "no customer '%s'", who);
     if (rc) return rc;
-    json_t *doc;
-    rc = tb__customer_view(db, gid, &doc);
-    if (rc) return rc;
     tb__errbuf eb;
     tb__clearerr(&eb);
-    tb__segctx *c;
-    if (tb__segctx_open(db, as_of, &c, &eb) == 0) {
+    tb__segctx *c = NULL;
+    int open_rc = tb__segctx_open(db, o, &c, &eb);
+    /* outside the caller's scope a customer does not exist (the answer may not even say it
+     * does); without built tags only an unscoped caller sees the golden record */
+    if (o && o->scope != TB_SCOPE_ALL &&
+        (open_rc || !tb__bmv_contains(tb__segctx_universe(c), gid))) {
+        tb__segctx_close(c);
+        return tb__seterr(tb__db_err(db), TB_ENOENT, "no customer '%s'", who);
+    }
+    json_t *doc;
+    rc = tb__customer_view(db, gid, &doc);
+    if (rc) {
+        tb__segctx_close(c);
+        return rc;
+    }
+    if (open_rc == 0) {
         json_object_set_new(doc, "batch_date", json_string(tb__segctx_batch(c)));
         if (gid < tb__tagset_nrows(tb__segctx_tags(c))) {
             add_tags(db, c, gid, doc);
@@ -159,7 +170,7 @@ int tb_customer_360(tb_db *db, const char *who, const char *as_of, char **json_o
         }
         tb__segctx_close(c);
     } else {
-        if (as_of) {
+        if (o && o->as_of) {
             json_decref(doc);
             return tb__seterr(tb__db_err(db), eb.code, "%s", eb.msg);
         }

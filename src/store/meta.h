@@ -34,7 +34,7 @@
 
 /* The newest meta-store schema this binary knows (the number of migrations in meta.c). A store
  * with a larger PRAGMA user_version is refused with TB_EVERSION. */
-#define TB__META_SCHEMA_VERSION 4
+#define TB__META_SCHEMA_VERSION 5
 
 /* Ids of cached prepared statements: each is prepared once per handle, on first use, from the
  * SQL text given with it, and finalised by tb_db_close. Engines add one id per statement, grouped
@@ -181,6 +181,11 @@ typedef enum tb__stmt_id {
     TB__STMT_SEG_THEMES,
     TB__STMT_SEG_EXPORT_PARTY,
     TB__STMT_SEG_OF_CUSTOMER,
+    TB__STMT_SEG_ORG_PATH,
+    /* security: users, sessions, tokens, audit (src/security/) — add yours here */
+    TB__STMT_SEC_FIRST_,
+    /* server (src/server/) — add yours here */
+    TB__STMT_SRV_FIRST_,
     /* engines: add ids above this line */
     TB__STMT_COUNT
 } tb__stmt_id;

@@ -192,6 +192,29 @@ test('360 view: by customer number, ID number and mobile, masked, with tags and 
   else assert.match(m.stderr, /use the customer number/); // a mobile shared by several
 });
 
+test('scopes: a customer manager and a branch see only their customers, by every route', () => {
+  const all = count('age >= 0');
+  const prof = json(['seg', 'profile', 'age >= 0', '--by', 'mgr_id']);
+  const mine = prof.values.filter((v) => v.count > 0).sort((a, b) => b.count - a.count)[0];
+  const scope = ['--scope', `manager:${mine.value}`];
+  assert.equal(count('age >= 0', scope), mine.count);
+  assert.equal(count('not (age >= 0)', scope) + mine.count, count('age >= 0 or age is null', scope));
+  assert.ok(mine.count < all);
+  // a saved segment, profiled, overlapped and exported within the scope
+  const p = json(['seg', 'profile', 'young', '--by', 'mgr_id', ...scope]);
+  assert.deepEqual(p.values.filter((v) => v.count > 0).map((v) => v.value), [mine.value]);
+  const o = json(['seg', 'overlap', 'young', '高净值', ...scope]);
+  assert.ok(o.count_a <= mine.count);
+  const out = join(root, 'scoped.csv');
+  const ex = json(['seg', 'export', 'young', '--out', out, '--fields', 'cust_no,mgr_id', ...scope]);
+  const rows = readFileSync(out, 'utf8').trim().split('\n').slice(1);
+  assert.equal(rows.length, ex.rows);
+  assert.ok(rows.every((r) => r.endsWith(`,${mine.value}`)));
+  // the root of the org tree sees everyone; an unknown manager nobody
+  assert.equal(count('age >= 0', ['--scope', 'org:100000']), all);
+  assert.equal(count('age >= 0', ['--scope', 'manager:NO-SUCH']), 0);
+});
+
 test('tagbase check verifies the tag stores and catches a damaged one', () => {
   let c = json(['check']);
   assert.equal(c.ok, true);

@@ -317,7 +317,7 @@ static void random_expressions_agree_with_the_naive_evaluation(void **state)
         int rc = tb__expr_parse(b.data, b.len, TB__EXPR_SEGMENT, &a, &e, &err);
         if (rc) fail_msg("parse '%s': %s", b.data, err.text);
         tb__query *q;
-        rc = tb__query_compile(f->ts, e, b.data, b.len, NULL, NULL, &a, &q, &err);
+        rc = tb__query_compile(f->ts, NULL, e, b.data, b.len, NULL, NULL, &a, &q, &err);
         if (rc) fail_msg("compile '%s': %s", b.data, err.text);
         uint64_t c1, c2;
         assert_int_equal(tb__query_count(q, 1, &c1), 0);
@@ -356,7 +356,7 @@ static void expect_bind_error(const tb__tagset *ts, const char *src, const char 
     tb__expr_error err;
     assert_int_equal(tb__expr_parse(src, strlen(src), TB__EXPR_SEGMENT, &a, &e, &err), 0);
     tb__query *q;
-    assert_int_equal(tb__query_compile(ts, e, src, strlen(src), NULL, NULL, &a, &q, &err),
+    assert_int_equal(tb__query_compile(ts, NULL, e, src, strlen(src), NULL, NULL, &a, &q, &err),
                      TB_EFORMAT);
     if (!strstr(err.text, needle)) fail_msg("'%s': '%s' lacks '%s'", src, err.text, needle);
     assert_non_null(strchr(err.text, '^'));

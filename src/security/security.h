@@ -1,0 +1,112 @@
+/* security.h — who may do what: built-in and custom roles and their permissions, users with
+ * argon2id passwords (libsodium) and their organisation scope, console sessions, API tokens
+ * (stored hashed, scoped, expiring, revocable), and the append-only, hash-chained audit log.
+ * docs/security.md is the manual (roles and permissions table, the audit chain).
+ *
+ * Secrets: a password, a session id and an API token are never stored or logged in clear; the
+ * stores keep argon2id hashes (passwords) and keyed BLAKE2b hashes (sessions, tokens).
+ * Ownership: out-parameters are caller storage; JSON documents returned are caller-owned
+ * (json_decref). Thread-safety: as the tb_db handle (one per thread). Errors: 0 or negative
+ * TB_E*, detail on the handle (tb_errmsg): TB_EPERM (wrong password, expired or revoked token,
+ * disabled or blocked user — the detail never says which, for login), TB_ENOENT, TB_EEXIST,
+ * TB_EINVAL, TB_ESTORE, TB_ENOMEM. */
+#ifndef TB_SECURITY_SECURITY_H
+#define TB_SECURITY_SECURITY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tagbase.h"
+
+/* Permissions: what a role allows. */
+typedef enum tb__perm {
+    TB__P_PIPELINE_READ = 1u << 0,  /* pipeline status, quality reports, quarantine (masked) */
+    TB__P_PIPELINE_LOAD = 1u << 1,  /* run loads */
+    TB__P_STANDARD_EDIT = 1u << 2,  /* load data standards */
+    TB__P_TAG_READ = 1u << 3,       /* browse the catalog */
+    TB__P_TAG_EDIT = 1u << 4,       /* create and edit tag drafts, submit them */
+    TB__P_TAG_APPROVE = 1u << 5,    /* approve (publish), reject, take offline */
+    TB__P_TAG_BUILD = 1u << 6,      /* compute tags for a batch */
+    TB__P_SEG_READ = 1u << 7,       /* count, list, show, profile, overlap, diff */
+    TB__P_SEG_WRITE = 1u << 8,      /* save, import, delete segments */
+    TB__P_SEG_EXPORT = 1u << 9,     /* export segment members (masked) */
+    TB__P_CUSTOMER_VIEW = 1u << 10, /* the 360-degree view, lineage */
+    TB__P_PII_CLEAR = 1u << 11,     /* see personal fields unmasked */
+    TB__P_USER_ADMIN = 1u << 12,    /* users, roles, tokens of others */
+    TB__P_AUDIT_READ = 1u << 13,    /* read and verify the audit log */
+    TB__P_ALL = (1u << 14) - 1,
+} tb__perm;
+
+/* The name of each permission ("seg.read", ...) and back; 0 / NULL when unknown. */
+const char *tb__perm_name(tb__perm p);
+unsigned tb__perm_parse(const char *name);
+
+typedef enum tb__scope_kind {
+    TB__SCOPE_ALL = 0,     /* head office: every customer */
+    TB__SCOPE_ORG = 1,     /* a branch manager: the customers of an org and its subtree */
+    TB__SCOPE_MANAGER = 2, /* a customer manager: the customers assigned to them */
+} tb__scope_kind;
+
+/* Who is acting: filled by login, session or token checks, or tb__principal_cli. */
+typedef struct tb__principal {
+    int64_t user_id; /* 0 for the operating-system user of the command line */
+    char name[65];
+    char role[33];
+    unsigned perms; /* the role's, narrowed by an API token's scope */
+    tb__scope_kind scope;
+    char scope_id[65]; /* org id or manager id; "" for TB__SCOPE_ALL */
+    int via_token;
+    int must_change_password;
+} tb__principal;
+
+/* The command line's principal: the operating-system user `name`, all permissions, all
+ * customers (whoever can read the data directory's files can read everything). */
+void tb__principal_cli(tb__principal *p, const char *name);
+
+/* Built-in roles (admin, data_steward, tag_developer, analyst, marketing_manager, branch_manager,
+ * customer_manager, auditor) are created by tb__security_init; custom roles by tb__role_put. */
+int tb__security_init(tb_db *db);
+int tb__role_put(tb_db *db, const char *name, unsigned perms, const char *description);
+int tb__role_perms(tb_db *db, const char *name, unsigned *perms);
+int tb__role_list(tb_db *db, json_t **out);
+
+/* Users. A NULL password makes a random one, written to generated[cap] (shown once) and
+ * marked must-change. scope_id: org id for TB__SCOPE_ORG, manager id for TB__SCOPE_MANAGER. */
+int tb__user_add(tb_db *db, const char *name, const char *role, tb__scope_kind scope,
+                 const char *scope_id, const char *password, char *generated, size_t cap);
+int tb__user_passwd(tb_db *db, const char *name, const char *password, char *generated, size_t cap);
+int tb__user_set_role(tb_db *db, const char *name, const char *role);
+int tb__user_disable(tb_db *db, const char *name, int disabled);
+int tb__user_list(tb_db *db, json_t **out);
+/* 1 when no user exists yet (first start: the server creates an admin). */
+int tb__user_none(tb_db *db);
+
+/* Checks name/password; on success creates a session valid for ttl_s seconds: *p, the session
+ * id (given to the browser as an HttpOnly cookie) in sid[65] and its CSRF token in csrf[65]. */
+int tb__login(tb_db *db, const char *name, const char *password, int ttl_s, const char *remote,
+              tb__principal *p, char sid[65], char csrf[65]);
+/* Checks a session id (and, when csrf is not NULL, that it matches the session's CSRF token). */
+int tb__session_check(tb_db *db, const char *sid, const char *csrf, tb__principal *p);
+int tb__logout(tb_db *db, const char *sid);
+
+/* API tokens: created for a user with a subset of its role's permissions (perms 0: all of
+ * them), valid ttl_days; the token text is written once to token[cap]. */
+int tb__token_create(tb_db *db, const char *user, const char *name, unsigned perms, int ttl_days,
+                     char *token, size_t cap, int64_t *token_id);
+int tb__token_check(tb_db *db, const char *token, tb__principal *p);
+int tb__token_revoke(tb_db *db, int64_t token_id);
+int tb__token_list(tb_db *db, const char *user, json_t **out);
+
+/* The audit log. Appends one record, chained to the previous one by a hash over it and the
+ * previous hash, in its own transaction (or the caller's, if one is open). `detail` is a JSON
+ * object text or NULL and must hold no personal data in clear. outcome: "ok", "denied",
+ * "failed". */
+int tb__audit(tb_db *db, const tb__principal *who, const char *remote, const char *action,
+              const char *object, const char *detail, const char *outcome);
+/* Recomputes the chain: *out {"ok", "records", "broken_at" (seq), "reason"}. */
+int tb__audit_verify(tb_db *db, json_t **out);
+/* Records newest first, filtered (any NULL filter is ignored), at most limit. */
+int tb__audit_list(tb_db *db, const char *actor, const char *action, int64_t limit, json_t **out);
+
+#endif
