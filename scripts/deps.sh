@@ -17,6 +17,8 @@ base=(
   libsqlite3-dev      # meta store (src/store)
   libjansson-dev      # JSON: manifests, API bodies
   libxxhash-dev       # XXH3: row and key hashes of the pipeline
+  libsodium-dev       # argon2id passwords, keyed hashes of sessions and tokens, the audit chain
+  libmicrohttpd-dev   # the HTTP server (tagbase serve)
   libcmocka-dev       # unit tests
   nodejs              # black-box tests (node:test) and, later, the web console build
 )
