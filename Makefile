@@ -40,10 +40,13 @@ BIN      := $(BUILD)/tagbase
 .PHONY: all test unit e2e fuzz bench run deps format format-check clean
 .DEFAULT_GOAL := all
 
-all: $(BIN) $(BUILD)/segbench
+all: $(BIN) $(BUILD)/segbench $(BUILD)/view360
 
 # The tagbase side of bench/segments.sh (links the library like the unit tests do).
 $(BUILD)/segbench: bench/segbench.c $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/view360: bench/view360.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/%.o: %.c

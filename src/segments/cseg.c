@@ -2,6 +2,7 @@
  * diff, overlap and the refresh after each tag build; and tb_seg_count, the one entry point of
  * customer finding (搜客). See cseg.h. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,93 @@ const char *tb__segctx_batch(const tb__segctx *c)
     return c->batch;
 }
 
+/* Open tag stores, shared by every context of the process (a server answers many queries on the
+ * same store: opening it maps and checks hundreds of files). A store is immutable and may be read
+ * by any number of threads; an entry is closed when it is neither in use nor among the newest
+ * CACHE_SLOTS used. Builds live in new directories, so a cached store is never stale. */
+#define CACHE_SLOTS 4
+
+typedef struct cached {
+    char *dir;
+    tb__tagset *ts;
+    int refs;
+    uint64_t used;
+} cached;
+
+static pthread_mutex_t g_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static cached g_cache[CACHE_SLOTS];
+static uint64_t g_cache_clock;
+static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
+
+/* At exit, the stores nobody uses any more are unmapped (leak checkers see a clean exit). */
+static void cache_clear(void)
+{
+    pthread_mutex_lock(&g_cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (g_cache[i].dir && g_cache[i].refs == 0) {
+            tb__tagset_close(g_cache[i].ts);
+            free(g_cache[i].dir);
+            g_cache[i] = (cached){0};
+        }
+    pthread_mutex_unlock(&g_cache_mu);
+}
+
+static void cache_init(void)
+{
+    atexit(cache_clear);
+}
+
+static int tagset_acquire(const char *dir, tb__tagset **out, tb__errbuf *eb)
+{
+    pthread_mutex_lock(&g_cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (g_cache[i].dir && strcmp(g_cache[i].dir, dir) == 0) {
+            g_cache[i].refs++;
+            g_cache[i].used = ++g_cache_clock;
+            *out = g_cache[i].ts;
+            pthread_mutex_unlock(&g_cache_mu);
+            return 0;
+        }
+    pthread_mutex_unlock(&g_cache_mu);
+    tb__tagset *ts;
+    int rc = tb__tagset_open(dir, &ts, eb);
+    if (rc) return rc;
+    pthread_once(&g_cache_once, cache_init);
+    pthread_mutex_lock(&g_cache_mu);
+    int victim = -1;
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (!g_cache[i].dir) {
+            victim = i;
+            break;
+        } else if (g_cache[i].refs == 0 && (victim < 0 || g_cache[i].used < g_cache[victim].used))
+            victim = i;
+    char *copy = victim >= 0 ? strdup(dir) : NULL;
+    if (copy) {
+        if (g_cache[victim].dir) {
+            tb__tagset_close(g_cache[victim].ts);
+            free(g_cache[victim].dir);
+        }
+        g_cache[victim] = (cached){copy, ts, 1, ++g_cache_clock};
+    }
+    pthread_mutex_unlock(&g_cache_mu);
+    *out = ts; /* not cached (every slot in use): released by closing it */
+    return 0;
+}
+
+static void tagset_release(tb__tagset *ts)
+{
+    if (!ts) return;
+    pthread_mutex_lock(&g_cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (g_cache[i].ts == ts) {
+            g_cache[i].refs--;
+            pthread_mutex_unlock(&g_cache_mu);
+            return;
+        }
+    pthread_mutex_unlock(&g_cache_mu);
+    tb__tagset_close(ts);
+}
+
 static int build_scope(tb__segctx *c, tb_scope_kind kind, const char *id, tb__errbuf *eb);
 
 int tb__segctx_open(tb_db *db, const tb_seg_opts *o, tb__segctx **out, tb__errbuf *eb)
@@ -68,7 +156,7 @@ int tb__segctx_open(tb_db *db, const tb_seg_opts *o, tb__segctx **out, tb__errbu
     tb__arena_init(&c->arena, 0);
     char *dir = NULL;
     int rc = tb__tags_current(db, o ? o->as_of : NULL, &dir, c->batch, eb);
-    if (!rc) rc = tb__tagset_open(dir, &c->ts, eb);
+    if (!rc) rc = tagset_acquire(dir, &c->ts, eb);
     free(dir);
     if (!rc && o && o->scope != TB_SCOPE_ALL) rc = build_scope(c, o->scope, o->scope_id, eb);
     if (rc) {
@@ -236,7 +324,7 @@ void tb__segctx_close(tb__segctx *c)
         free(c->seg[i].name), free(c->seg[i].buf);
     free(c->seg);
     free(c->scope_buf);
-    tb__tagset_close(c->ts);
+    tagset_release(c->ts);
     tb__arena_release(&c->arena);
     free(c);
 }

@@ -627,7 +627,7 @@ static int bm_parse(const uint8_t *b, size_t len, int verify_crc, tb__bmv *out, 
                            "within the %llu-byte payload",
                            c, (unsigned long long)(pos + nb), (unsigned long long)plen);
         int rc = 0;
-        if (t == TB__BM_ARRAY)
+        if (t == TB__BM_ARRAY && !(verify_crc & TB__BM_PARSE_TRUST_BITS))
             rc = check_array(px, payload + pos, dir_end + pos, c, n, size);
         else if (t == TB__BM_BITS && !(verify_crc & TB__BM_PARSE_TRUST_BITS))
             rc = check_bits(px, (const uint64_t *)(payload + pos), dir_end + pos, c, n, size);

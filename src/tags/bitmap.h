@@ -106,8 +106,9 @@ typedef struct tb__bmv {
 /* Flags of the `verify_crc` argument of the parsers (0 is the full structural check). */
 enum {
     TB__BM_PARSE_CRC = 1 << 0,        /* also verify the checksum (reads every byte) */
-    TB__BM_PARSE_TRUST_BITS = 1 << 1, /* skip the pass over BITS payloads (popcount against the
-                                         directory, no bit past nbits) and the BSI's value check:
+    TB__BM_PARSE_TRUST_BITS = 1 << 1, /* skip the passes over container payloads (BITS popcount
+                                         against the directory, no bit past nbits; ARRAY order and
+                                         range) and the BSI's value check:
                                          for memory-mapped stores whose every byte `tagbase check`
                                          verifies by checksum. Views stay memory-safe (no offset
                                          or length comes from what is skipped); a damaged payload
