@@ -37,7 +37,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB      := $(BUILD)/libtagbase.a
 BIN      := $(BUILD)/tagbase
 
-.PHONY: all test unit e2e fuzz bench run deps format format-check clean
+.PHONY: all test unit e2e fuzz fuzz-build bench run deps format format-check clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(BUILD)/segbench $(BUILD)/view360
@@ -79,19 +79,29 @@ unit: $(UNIT_BIN)
 e2e: $(BIN)
 	@BUILD=$(BUILD) tests/run.sh e2e
 
-# libFuzzer: every tests/fuzz/fuzz_*.c linked against the library sources built with clang.
+# libFuzzer: every tests/fuzz/fuzz_*.c linked against the library sources built with clang. The
+# library is compiled once (instrumented, without libFuzzer's main) and every target links it.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD    = build/fuzz
-FUZZ_FLAGS    = $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-fuzz:
-	@scripts/deps.sh fuzz
-	@mkdir -p $(FUZZ_BUILD)
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS    = $(CSTD) -g -O1 $(FUZZ_SAN)
+FUZZ_OBJ     := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+fuzz-build: $(FUZZ_OBJ)
 	@set -e; for f in $(FUZZ_SRC); do \
 	  n=$$(basename $$f .c); \
-	  echo "fuzz: building $$n"; \
-	  $(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -o $(FUZZ_BUILD)/$$n $$f $(LIB_SRC) $(LDLIBS); \
+	  echo "fuzz: linking $$n"; \
+	  $(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $(FUZZ_BUILD)/$$n $$f $(FUZZ_OBJ) $(LDLIBS); \
 	done
+
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run.sh $(notdir $(FUZZ_SRC:.c=))
 
 bench:

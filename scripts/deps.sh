@@ -20,6 +20,7 @@ base=(
   libsodium-dev       # argon2id passwords, keyed hashes of sessions and tokens, the audit chain
   libmicrohttpd-dev   # the HTTP server (tagbase serve)
   libcmocka-dev       # unit tests
+  sqlite3             # black-box tests that edit a store behind tagbase's back (tamper checks)
   nodejs              # black-box tests (node:test) and, later, the web console build
 )
 format=(
