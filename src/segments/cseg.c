@@ -37,7 +37,7 @@ struct tb__segctx {
     int scoped;
     char *scope_buf; /* the serialised scope bitmap */
     tb__bmv scope;   /* the universe of a scoped context */
-    loaded *seg;
+    loaded **seg; /* each entry allocated on its own: views handed out must not move */
     size_t nseg;
     int depth;
     tb__arena arena;
@@ -321,7 +321,7 @@ void tb__segctx_close(tb__segctx *c)
 {
     if (!c) return;
     for (size_t i = 0; i < c->nseg; i++)
-        free(c->seg[i].name), free(c->seg[i].buf);
+        free(c->seg[i]->name), free(c->seg[i]->buf), free(c->seg[i]);
     free(c->seg);
     free(c->scope_buf);
     tagset_release(c->ts);
@@ -386,14 +386,13 @@ int tb__segctx_compile(tb__segctx *c, const char *expr, int is_json, tb__query *
 static int keep(tb__segctx *c, const char *name, char *buf, size_t len, const tb__bmv **out,
                 tb__errbuf *eb)
 {
-    loaded *s = realloc(c->seg, (c->nseg + 1) * sizeof *s);
-    if (!s) {
+    loaded **s = realloc(c->seg, (c->nseg + 1) * sizeof *s);
+    loaded *l = s ? calloc(1, sizeof *l) : NULL;
+    if (s) c->seg = s;
+    if (!l) {
         free(buf);
         return tb__seterr(eb, TB_ENOMEM, "out of memory");
     }
-    c->seg = s;
-    loaded *l = &c->seg[c->nseg];
-    memset(l, 0, sizeof *l);
     l->buf = buf;
     l->len = len;
     l->name = strdup(name);
@@ -401,9 +400,10 @@ static int keep(tb__segctx *c, const char *name, char *buf, size_t len, const tb
     if (rc) {
         free(l->name);
         free(buf);
+        free(l);
         return rc == TB_ENOMEM ? tb__seterr(eb, rc, "out of memory") : rc;
     }
-    c->nseg++;
+    c->seg[c->nseg++] = l;
     *out = &l->v;
     return 0;
 }
@@ -536,7 +536,7 @@ static int eval_to_buf(tb__segctx *c, const char *expr, char **buf, size_t *len,
 int tb__segctx_members(tb__segctx *c, const char *name, const tb__bmv **out, tb__errbuf *eb)
 {
     for (size_t i = 0; i < c->nseg; i++)
-        if (strcmp(c->seg[i].name, name) == 0) return *out = &c->seg[i].v, 0;
+        if (strcmp(c->seg[i]->name, name) == 0) return *out = &c->seg[i]->v, 0;
     segrow s;
     int rc = seg_get(c->db, name, &s, eb);
     if (rc) return rc;
@@ -683,7 +683,7 @@ int tb__segctx_refresh(tb__segctx *c, tb__errbuf *eb)
             if (!r && !rel[0]) {
                 r = tb__segctx_members(c, names[i], &v, &sub);
                 if (!r) {
-                    const loaded *l = &c->seg[c->nseg - 1];
+                    const loaded *l = c->seg[c->nseg - 1];
                     r = put_member(c, names[i], l->buf, l->len, v->card, &sub);
                 }
             }
