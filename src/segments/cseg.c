@@ -37,7 +37,7 @@ struct tb__segctx {
     int scoped;
     char *scope_buf; /* the serialised scope bitmap */
     tb__bmv scope;   /* the universe of a scoped context */
-    loaded **seg; /* each entry allocated on its own: views handed out must not move */
+    loaded **seg;    /* each entry allocated on its own: views handed out must not move */
     size_t nseg;
     int depth;
     tb__arena arena;
