@@ -28,6 +28,8 @@ format=(
 )
 bench=(
   hyperfine           # timing of whole commands in bench/*.sh
+  wrk                 # HTTP load for bench/server.sh (127.0.0.1 only, bounded in time)
+  nginx               # the static-file ceiling of bench/server.sh (a private instance)
 )
 pg=(
   postgresql-15       # peer of the segment benchmark (bench/seg_pg.sh; private throwaway cluster)

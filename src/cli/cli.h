@@ -21,6 +21,10 @@ int tb__cmd_check(int argc, char **argv);
 int tb__cmd_tag(int argc, char **argv);       /* cmd_tag.c; `tag build` is tb__cmd_tag_build */
 int tb__cmd_tag_build(int argc, char **argv); /* cmd_tagbuild.c */
 int tb__cmd_seg(int argc, char **argv);
+int tb__cmd_serve(int argc, char **argv); /* cmd_serve.c: the HTTP/JSON API server */
+int tb__cmd_user(int argc, char **argv);  /* cmd_user.c, with tb__cmd_role */
+int tb__cmd_role(int argc, char **argv);
+int tb__cmd_audit(int argc, char **argv);
 
 /* Prints "tagbase CMD: message" to stderr and returns 1 (or 2 for usage, via tb__cli_usage). */
 int tb__cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

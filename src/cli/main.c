@@ -37,6 +37,10 @@ static const struct command {
     {"customer", tb__cmd_customer, "master data: find, show, merge and unmerge golden records"},
     {"tag", tb__cmd_tag, "tag centre: catalog, versions, review and publishing, tag build"},
     {"seg", tb__cmd_seg, "find customers (搜客) and saved segments (客群)"},
+    {"user", tb__cmd_user, "users, their passwords, roles and API tokens"},
+    {"role", tb__cmd_role, "list roles and their permissions; add custom roles"},
+    {"audit", tb__cmd_audit, "verify the hash-chained audit log and list its records"},
+    {"serve", tb__cmd_serve, "the HTTP/JSON API server (docs/server.md)"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this list"},
 };

@@ -42,6 +42,14 @@ typedef enum tb__perm {
 const char *tb__perm_name(tb__perm p);
 unsigned tb__perm_parse(const char *name);
 
+/* Parses a comma-separated list of permission names ("seg.read,seg.export"; spaces around names
+ * are ignored) into *out. Returns 0, or TB_EINVAL when a name is unknown or the list is empty;
+ * then bad[cap] (when not NULL) holds the first unknown name. */
+int tb__perms_parse_list(const char *list, unsigned *out, char *bad, size_t cap);
+/* The names of the bits of `perms` as a JSON array of strings, in bit order; caller-owned
+ * (json_decref); NULL when out of memory. */
+json_t *tb__perms_json(unsigned perms);
+
 typedef enum tb__scope_kind {
     TB__SCOPE_ALL = 0,     /* head office: every customer */
     TB__SCOPE_ORG = 1,     /* a branch manager: the customers of an org and its subtree */
@@ -60,30 +68,61 @@ typedef struct tb__principal {
     int must_change_password;
 } tb__principal;
 
+/* 1 when the principal holds every permission in `perms`. */
+static inline int tb__principal_can(const tb__principal *p, unsigned perms)
+{
+    return (p->perms & perms) == perms;
+}
+
 /* The command line's principal: the operating-system user `name`, all permissions, all
  * customers (whoever can read the data directory's files can read everything). */
 void tb__principal_cli(tb__principal *p, const char *name);
 
 /* Built-in roles (admin, data_steward, tag_developer, analyst, marketing_manager, branch_manager,
- * customer_manager, auditor) are created by tb__security_init; custom roles by tb__role_put. */
+ * customer_manager, auditor) are created by tb__security_init; custom roles by tb__role_put.
+ * tb__security_init is idempotent (it also brings the built-in roles' stored permissions up to
+ * this binary's definition) and needs a writable handle. The permissions of a built-in role always
+ * come from this binary's table (docs/security.md), so they hold on read-only handles too.
+ * tb__role_put creates or replaces a custom role: name [a-z0-9_]{1,32}, not a built-in one
+ * (TB_EPERM), perms non-zero. tb__role_list: [{"name", "builtin", "description", "perms": [...]}],
+ * built-in roles first. */
 int tb__security_init(tb_db *db);
 int tb__role_put(tb_db *db, const char *name, unsigned perms, const char *description);
 int tb__role_perms(tb_db *db, const char *name, unsigned *perms);
 int tb__role_list(tb_db *db, json_t **out);
 
-/* Users. A NULL password makes a random one, written to generated[cap] (shown once) and
- * marked must-change. scope_id: org id for TB__SCOPE_ORG, manager id for TB__SCOPE_MANAGER. */
+/* Users. A NULL password makes a random one (20 characters), written to generated[cap] (cap at
+ * least 32; shown once) and marked must-change; a given password must have at least 10
+ * characters (TB_EINVAL "password is too short: ..."). scope_id: org id for TB__SCOPE_ORG,
+ * manager id for TB__SCOPE_MANAGER (required for those kinds, 1..64 characters). A branch_manager
+ * must have an org scope and a customer_manager a manager scope (TB_EINVAL otherwise), so that
+ * neither can ever see every customer. Names: [A-Za-z0-9._@-]{1,64}. tb__user_passwd with a
+ * NULL password generates one as tb__user_add does (an admin's reset: must-change); with a
+ * password it clears must-change. Changing the password or disabling a user ends their sessions.
+ * These functions do not write the audit: the caller records the change with tb__audit under its
+ * principal (the CLI and the server do), except tb__user_set_role_by, which changes the role and
+ * audits it in one transaction (tb__user_set_role is tb__user_set_role_by with who = NULL, which
+ * records the actor as "-"). tb__user_list: [{"id", "name", "role", "scope", "scope_id",
+ * "must_change", "disabled", "blocked", "created_at", "updated_at"}], by name. */
 int tb__user_add(tb_db *db, const char *name, const char *role, tb__scope_kind scope,
                  const char *scope_id, const char *password, char *generated, size_t cap);
 int tb__user_passwd(tb_db *db, const char *name, const char *password, char *generated, size_t cap);
 int tb__user_set_role(tb_db *db, const char *name, const char *role);
+int tb__user_set_role_by(tb_db *db, const tb__principal *who, const char *remote, const char *name,
+                         const char *role);
+int tb__user_set_scope(tb_db *db, const char *name, tb__scope_kind scope, const char *scope_id);
 int tb__user_disable(tb_db *db, const char *name, int disabled);
 int tb__user_list(tb_db *db, json_t **out);
 /* 1 when no user exists yet (first start: the server creates an admin). */
 int tb__user_none(tb_db *db);
 
 /* Checks name/password; on success creates a session valid for ttl_s seconds: *p, the session
- * id (given to the browser as an HttpOnly cookie) in sid[65] and its CSRF token in csrf[65]. */
+ * id (given to the browser as an HttpOnly cookie) in sid[65] and its CSRF token in csrf[65].
+ * Every attempt is audited here (action "login", outcome "ok" or "denied"; never the password):
+ * callers must not audit it again. Any failure of the credentials (unknown user, wrong password,
+ * disabled or blocked user) is TB_EPERM "wrong user name or password". tb__session_check: TB_EPERM
+ * "session expired or unknown" / "csrf token mismatch" / "user disabled". tb__logout deletes the
+ * session (TB_ENOENT when there is none) and audits "logout". */
 int tb__login(tb_db *db, const char *name, const char *password, int ttl_s, const char *remote,
               tb__principal *p, char sid[65], char csrf[65]);
 /* Checks a session id (and, when csrf is not NULL, that it matches the session's CSRF token). */
@@ -91,7 +130,13 @@ int tb__session_check(tb_db *db, const char *sid, const char *csrf, tb__principa
 int tb__logout(tb_db *db, const char *sid);
 
 /* API tokens: created for a user with a subset of its role's permissions (perms 0: all of
- * them), valid ttl_days; the token text is written once to token[cap]. */
+ * them; more than the role's: TB_EPERM), valid ttl_days (1..3650); the token text ("tbt_" and
+ * 64 hex digits) is written once to token[cap] (cap at least 69). tb__token_check: TB_EPERM for
+ * an unknown, expired or revoked token or a disabled user; p->perms is the role's permissions AND
+ * the token's (a role narrowed later narrows its tokens), p->via_token = 1. tb__token_revoke:
+ * TB_ENOENT when no such token, 0 when it was already revoked. tb__token_list: [{"id", "user",
+ * "name", "perms", "created_at", "expires_at", "revoked_at", "state": "active"|"expired"|
+ * "revoked"}], all users' when user is NULL; never the token or its hash. */
 int tb__token_create(tb_db *db, const char *user, const char *name, unsigned perms, int ttl_days,
                      char *token, size_t cap, int64_t *token_id);
 int tb__token_check(tb_db *db, const char *token, tb__principal *p);
@@ -104,9 +149,17 @@ int tb__token_list(tb_db *db, const char *user, json_t **out);
  * "failed". */
 int tb__audit(tb_db *db, const tb__principal *who, const char *remote, const char *action,
               const char *object, const char *detail, const char *outcome);
-/* Recomputes the chain: *out {"ok", "records", "broken_at" (seq), "reason"}. */
+/* The chain: hash = BLAKE2b-256(prev_hash (64 hex digits) || canonical text of the record)
+ * in hex; the first record's prev_hash is 64 zeros; seq runs 1, 2, 3, ... without gaps; the last
+ * record's seq and hash are also kept in the setting 'security.audit_head', which catches a cut
+ * at the end. who NULL records the actor "-". Recomputes the chain: *out {"ok", "records",
+ * "broken_at" (seq; 0 when ok), "reason", "head" (the last hash)}. Returns 0 whether or not the
+ * chain holds; an error only when it could not be read. */
 int tb__audit_verify(tb_db *db, json_t **out);
-/* Records newest first, filtered (any NULL filter is ignored), at most limit. */
+/* Records newest first, filtered (any NULL filter is ignored), at most limit (<= 0: 100; at
+ * most 10000). action matches exactly or as a prefix before a dot ("user" matches "user.add").
+ * [{"seq", "at", "actor", "role", "remote", "action", "object", "detail" (a JSON object or null),
+ * "outcome", "hash"}]. */
 int tb__audit_list(tb_db *db, const char *actor, const char *action, int64_t limit, json_t **out);
 
 #endif
