@@ -10,14 +10,14 @@
 #include "pipeline/identity.h"
 
 static const char usage[] =
-    "find QUERY [--json] | show CUST_NO|ID_NO|MOBILE|GID [--as-of YYYYMMDD] "
+    "find QUERY [--json] | show CUST_NO|ID_NO|MOBILE|GID [--as-of YYYYMMDD] [--unmasked] "
     "[--json] | "
     "merge GID_INTO GID_FROM --reason TEXT | unmerge GID  "
     "[--data DIR] [--user NAME]";
 
 struct opts {
     const char *dir, *user, *reason, *as_of;
-    int json;
+    int json, unmasked;
     const char *pos[3];
     int npos;
 };
@@ -32,6 +32,8 @@ static int parse(int argc, char **argv, struct opts *o)
         if (d) continue;
         if (strcmp(argv[i], "--json") == 0) {
             o->json = 1;
+        } else if (strcmp(argv[i], "--unmasked") == 0) {
+            o->unmasked = 1;
         } else if (strcmp(argv[i], "--as-of") == 0 && i + 1 < argc) {
             o->as_of = argv[++i];
         } else if ((strcmp(argv[i], "--user") == 0 || strcmp(argv[i], "--reason") == 0) &&
@@ -217,6 +219,7 @@ int tb__cmd_customer(int argc, char **argv)
         json_t *doc = NULL;
         tb_seg_opts so = {0};
         so.as_of = o.as_of;
+        so.unmasked = o.unmasked;
         if (tb_customer_360(db, o.pos[1], &so, &text) != 0) {
             rc = tb__cli_fail("customer", "%s", tb_errmsg(db));
         } else if (!(doc = json_loads(text, 0, NULL))) {

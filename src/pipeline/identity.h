@@ -230,6 +230,10 @@ int tb__customer_key_of(tb_db *db, uint32_t gid, char *out, size_t cap);
  * *out: caller frees with json_decref. TB_ENOENT, TB_ESTORE, TB_ENOMEM. */
 int tb__customer_view(tb_db *db, uint32_t gid, json_t **out);
 
+/* The same view with personal fields as stored when `unmasked` (for callers with the right to
+ * see them; the caller audits the read), masked otherwise; adds "masked": true/false. */
+int tb__customer_view_ex(tb_db *db, uint32_t gid, int unmasked, json_t **out);
+
 /* Merges golden record `from` into `into` (both live, same kind, different): the keys of `from`
  * move to `into`, party.merged_into of `from` is set, and merge_log + merge_key record who, when,
  * why and which keys moved. Runs its own transaction. *merge_id (may be NULL) is the log id.

@@ -329,6 +329,21 @@ static char *days_text(int64_t days, char out[16])
     return out;
 }
 
+/* Set for the duration of a view asked unmasked (tb__customer_view_ex): the row renderers below
+ * are plain callbacks, so the choice travels beside them, per thread. */
+static _Thread_local int t_clear;
+
+/* A personal field as the view shows it: masked by its class, or as stored for callers with the
+ * right to see it. */
+static const char *shown(int field, const char *v, char *out, size_t cap)
+{
+    if (t_clear) {
+        snprintf(out, cap, "%s", v ? v : "");
+        return out;
+    }
+    return tb__mask_field(field, v, out, cap);
+}
+
 /* Decodes the attrs column (see identity.c) into masked {field: {value, source, as_of}}. */
 static json_t *attrs_json(const char *a)
 {
@@ -344,9 +359,8 @@ static json_t *attrs_json(const char *a)
             snprintf(val, sizeof val, "%.*s", (int)(u1 - a), a);
             snprintf(sys, sizeof sys, "%.*s", (int)(u2 - u1 - 1), u1 + 1);
             json_object_set_new(o, tb__field_name(f),
-                                json_pack("{s:s, s:s, s:s}", "value",
-                                          tb__mask_field(f, val, m, sizeof m), "source", sys,
-                                          "as_of", days_text(atoll(u2 + 1), d)));
+                                json_pack("{s:s, s:s, s:s}", "value", shown(f, val, m, sizeof m),
+                                          "source", sys, "as_of", days_text(atoll(u2 + 1), d)));
         }
         if (!e) break;
         a = e + 1;
@@ -386,8 +400,7 @@ static json_t *rel_row(sqlite3_stmt *st)
     char m[256];
     const char *type = col(st, 0), *target = col(st, 1);
     /* A legal representative is a person's name: masked like any name. */
-    if (type && strcmp(type, "legal_rep") == 0)
-        target = tb__mask_field(TB__F_NAME, target, m, sizeof m);
+    if (type && strcmp(type, "legal_rep") == 0) target = shown(TB__F_NAME, target, m, sizeof m);
     json_t *tg = sqlite3_column_type(st, 2) == SQLITE_NULL
                      ? json_null()
                      : json_integer(sqlite3_column_int64(st, 2));
@@ -400,8 +413,8 @@ static json_t *hist_row(sqlite3_stmt *st)
     int f = tb__field_by_name(col(st, 1) ? col(st, 1) : "");
     char a[512], b[512];
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "batch_date", col(st, 0), "field",
-                     col(st, 1), "old", tb__mask_field(f, col(st, 2), a, sizeof a), "new",
-                     tb__mask_field(f, col(st, 3), b, sizeof b), "source", col(st, 4), "changed_at",
+                     col(st, 1), "old", shown(f, col(st, 2), a, sizeof a), "new",
+                     shown(f, col(st, 3), b, sizeof b), "source", col(st, 4), "changed_at",
                      col(st, 5));
 }
 
@@ -431,7 +444,12 @@ int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
         return rc;
     }
     char cert[64] = "";
-    if (col(st, 2)) tb__mask_id(col(st, 2), strlen(col(st, 2)), cert, sizeof cert);
+    if (col(st, 2)) {
+        if (t_clear)
+            snprintf(cert, sizeof cert, "%s", col(st, 2));
+        else
+            tb__mask_id(col(st, 2), strlen(col(st, 2)), cert, sizeof cert);
+    }
     json_t *merged = sqlite3_column_type(st, 6) == SQLITE_NULL
                          ? json_null()
                          : json_integer(sqlite3_column_int64(st, 6));
@@ -622,5 +640,14 @@ int tb__customer_unmerge(tb_db *db, uint32_t gid, const char *who)
     return tb__meta_commit(db);
 out_rollback:
     tb__meta_rollback(db);
+    return rc;
+}
+
+int tb__customer_view_ex(tb_db *db, uint32_t gid, int unmasked, json_t **out)
+{
+    t_clear = unmasked != 0;
+    int rc = tb__customer_view(db, gid, out);
+    t_clear = 0;
+    if (!rc && *out) json_object_set_new(*out, "masked", json_boolean(!unmasked));
     return rc;
 }

@@ -157,7 +157,7 @@ int tb_customer_360(tb_db *db, const char *who, const tb_seg_opts *o, char **jso
         return tb__seterr(tb__db_err(db), TB_ENOENT, "no customer '%s'", who);
     }
     json_t *doc;
-    rc = tb__customer_view(db, gid, &doc);
+    rc = tb__customer_view_ex(db, gid, o && o->unmasked, &doc);
     if (rc) {
         tb__segctx_close(c);
         return rc;

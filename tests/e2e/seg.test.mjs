@@ -179,6 +179,11 @@ test('360 view: by customer number, ID number and mobile, masked, with tags and 
   assert.doesNotMatch(text, /\b1[3-9]\d{9}\b/);
   const t = ok(['customer', 'show', custNo]);
   assert.match(t, /tags of 20261121/);
+  assert.equal(v.masked, true);
+  // unmasked (for callers with the right): the certificate as stored
+  const u = json(['customer', 'show', custNo, '--unmasked']);
+  assert.equal(u.masked, false);
+  if (typeof u.cert_no === 'string') assert.doesNotMatch(u.cert_no, /\*/);
   // by ID number and by mobile (an unmasked export is what a permitted caller gets)
   const ou = join(root, 'unmasked.csv');
   json(['seg', 'export', 'young', '--out', ou, '--fields', 'gid,cert_no,mobile', '--unmasked']);
