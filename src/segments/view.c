@@ -3,6 +3,7 @@
  * customer belongs to. A tag value is one bit test per value (or one read per bit slice), so the
  * whole view costs a few hundred memory reads on the mapped tag store. */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,10 +63,65 @@ static json_t *themes(tb_db *db)
     return o;
 }
 
+/* The themes map and each tag's parsed sources depend only on the catalog and the tag store: a
+ * server answering many views on the same (cached, immutable) store builds them once. The cache
+ * follows the store: a new build is a new store. jansson's reference counts are atomic, so the
+ * shared documents may be used by several threads at once (read-only). */
+typedef struct viewcache {
+    const tb__tagset *ts;
+    char *dir; /* with ts: a store closed and another opened at the same address is not it */
+    json_t *themes;
+    json_t *sources; /* array: sources of tag i, or null */
+} viewcache;
+
+static pthread_mutex_t g_vc_mu = PTHREAD_MUTEX_INITIALIZER;
+static viewcache g_vc;
+static pthread_once_t g_vc_once = PTHREAD_ONCE_INIT;
+
+static void vc_clear(void)
+{
+    pthread_mutex_lock(&g_vc_mu);
+    json_decref(g_vc.themes);
+    json_decref(g_vc.sources);
+    free(g_vc.dir);
+    g_vc = (viewcache){0};
+    pthread_mutex_unlock(&g_vc_mu);
+}
+
+static void vc_init(void)
+{
+    atexit(vc_clear);
+}
+
+/* New references to the themes map and the sources array for store ts. */
+static void view_cache(tb_db *db, const tb__tagset *ts, json_t **th, json_t **src)
+{
+    pthread_once(&g_vc_once, vc_init);
+    pthread_mutex_lock(&g_vc_mu);
+    if (g_vc.ts != ts || !g_vc.themes || !g_vc.dir || strcmp(g_vc.dir, tb__tagset_dir(ts)) != 0) {
+        json_decref(g_vc.themes);
+        json_decref(g_vc.sources);
+        free(g_vc.dir);
+        g_vc.ts = ts;
+        g_vc.dir = strdup(tb__tagset_dir(ts));
+        g_vc.themes = themes(db);
+        g_vc.sources = json_array();
+        for (size_t i = 0; i < tb__tagset_ntags(ts); i++) {
+            const tb__tagv *t = tb__tagset_tag_at(ts, i);
+            json_t *j = t->m.sources_json ? json_loads(t->m.sources_json, 0, NULL) : NULL;
+            json_array_append_new(g_vc.sources, j ? j : json_array());
+        }
+    }
+    *th = json_incref(g_vc.themes);
+    *src = json_incref(g_vc.sources);
+    pthread_mutex_unlock(&g_vc_mu);
+}
+
 static int add_tags(tb_db *db, tb__segctx *c, uint32_t gid, json_t *doc)
 {
     const tb__tagset *ts = tb__segctx_tags(c);
-    json_t *th = themes(db), *groups = json_object();
+    json_t *th, *srcs, *groups = json_object();
+    view_cache(db, ts, &th, &srcs);
     size_t with = 0, without = 0;
     for (size_t i = 0; i < tb__tagset_ntags(ts); i++) {
         const tb__tagv *t = tb__tagset_tag_at(ts, i);
@@ -86,7 +142,7 @@ static int add_tags(tb_db *db, tb__segctx *c, uint32_t gid, json_t *doc)
                 where ? json_string_value(json_object_get(where, "parent")) : NULL, "tags");
             json_object_set_new(groups, theme, g);
         }
-        json_t *src = t->m.sources_json ? json_loads(t->m.sources_json, 0, NULL) : NULL;
+        json_t *src = json_incref(json_array_get(srcs, i));
         json_array_append_new(json_object_get(g, "tags"),
                               json_pack("{s:s, s:s, s:s, s:o, s:s, s:i, s:{s:s, s:o, s:i}}", "code",
                                         t->m.code, "name_zh", t->m.name_zh, "name_en", t->m.name_en,
@@ -96,6 +152,7 @@ static int add_tags(tb_db *db, tb__segctx *c, uint32_t gid, json_t *doc)
                                         "version", t->m.version));
     }
     json_decref(th);
+    json_decref(srcs);
     json_t *arr = json_array();
     const char *k;
     json_t *g;

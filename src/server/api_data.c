@@ -57,12 +57,20 @@ void tb__api_check(tb__req *r)
  * ID number or mobile the caller may have searched with. */
 static void gid_of(const char *json, char *out, size_t cap)
 {
+    /* The engine writes the view's gid first ({"gid":N,...}): read it without parsing the whole
+     * answer (tens of kilobytes); anything else falls back to the parser. */
+    long long g;
+    char end;
+    if (sscanf(json, "{\"gid\":%lld%c", &g, &end) == 2 && (end == ',' || end == '}')) {
+        snprintf(out, cap, "%lld", g);
+        return;
+    }
     json_t *doc = json_loads(json, 0, NULL);
-    json_t *g = json_object_get(doc, "gid");
-    if (json_is_integer(g))
-        snprintf(out, cap, "%lld", (long long)json_integer_value(g));
-    else if (json_is_string(g))
-        snprintf(out, cap, "%s", json_string_value(g));
+    json_t *v = json_object_get(doc, "gid");
+    if (json_is_integer(v))
+        snprintf(out, cap, "%lld", (long long)json_integer_value(v));
+    else if (json_is_string(v))
+        snprintf(out, cap, "%s", json_string_value(v));
     else
         snprintf(out, cap, "?");
     json_decref(doc);
