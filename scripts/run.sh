@@ -3,7 +3,10 @@
 # data when there is none, every batch in the landing area loaded through the five-module pipeline
 # (once), the default tag catalog published (the demo acts as two people: a tag developer who
 # submits, a data steward who approves), the tags of every loaded batch built, and the pipeline's
-# status. (The server and console join here when they exist.)
+# status; then the server (`tagbase serve`, the HTTP/JSON API on TAGBASE_LISTEN, default
+# 127.0.0.1:8080) runs in the foreground until Ctrl-C (TAGBASE_SERVE=0 skips it). On its first
+# start it creates the user admin and prints a one-time password once. (The web console joins it
+# when it exists.)
 #
 # Environment: TAGBASE_DATA (default ./tagbase-data), TAGBASE_DEMO_CUSTOMERS (default 1000000),
 # TAGBASE_DEMO_SEED (42), TAGBASE_DEMO_DATE (20261121), BUILD (build).
@@ -59,3 +62,8 @@ for dir in "$data"/landing/*/; do
   "$bin" tag build --batch "$batch" --data "$data"
 done
 "$bin" pipeline status --data "$data"
+
+if [[ ${TAGBASE_SERVE:-1} == 1 ]]; then
+  echo "run: starting the server (Ctrl-C stops it); API at http://${TAGBASE_LISTEN:-127.0.0.1:8080}/api/v1/"
+  exec "$bin" serve --data "$data" --listen "${TAGBASE_LISTEN:-127.0.0.1:8080}"
+fi

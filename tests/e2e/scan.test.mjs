@@ -90,7 +90,7 @@ test('scan reports a truncated file and a bad manifest without losing the stored
 test('the main job creates demo data when there is none, loads it through the pipeline once', () => {
   const home = join(root, 'run-data');
   const env = {
-    ...process.env, TAGBASE_DATA: home, TAGBASE_DEMO_CUSTOMERS: '2000',
+    ...process.env, TAGBASE_DATA: home, TAGBASE_DEMO_CUSTOMERS: '2000', TAGBASE_SERVE: '0',
     BUILD: relative(REPO, dirname(BIN)),
   };
   let r = spawnSync(join(REPO, 'scripts', 'run.sh'), [], { encoding: 'utf8', env, cwd: REPO });
