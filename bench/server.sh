@@ -48,11 +48,11 @@ cleanup() {
 trap cleanup EXIT
 
 # tagbase serve on a free port
-"$bin" serve --data "$data" --listen 127.0.0.1:0 --threads 2 2>"$out/serve.log" &
+"$bin" serve --data "$data" --listen 127.0.0.1:0 --threads 2 >"$out/serve.out" 2>"$out/serve.log" &
 pids+=($!)
 port=
 for _ in $(seq 1 100); do
-  port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$out/serve.log" | head -1)
+  port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$out/serve.out" | head -1)
   [[ -n $port ]] && break
   sleep 0.1
 done
@@ -100,20 +100,21 @@ curl_ok "http://127.0.0.1:$port/api/v1/segments/count" POST \
   '{"expr":"aum_level in ('"'"'L4'"'"','"'"'L5'"'"') and not churn_high and age between 30 and 45"}'
 curl_ok "http://127.0.0.1:$port/api/v1/customers/$customer" GET
 
-run_wrk() { # NAME URL [SCRIPT]
-  local name=$1 url=$2 script=${3:-}
-  wrk -t2 -c"$conns" -d"${dur}s" --latency ${script:+-s "$script"} "$url" >"$out/$name.txt"
-  local rps p99
-  rps=$(awk '/^Requests\/sec/ {print $2}' "$out/$name.txt")
-  p99=$(awk '$1=="99%" {print $2}' "$out/$name.txt")
-  printf '| %s | %s | %s |\n' "$name" "$rps" "$p99"
+run_wrk() { # FILE NAME URL [SCRIPT]
+  local file=$1 name=$2 url=$3 script=${4:-}
+  wrk -t2 -c"$conns" -d"${dur}s" --latency ${script:+-s "$script"} "$url" >"$out/$file.txt"
+  local rps p99 errs
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$out/$file.txt")
+  p99=$(awk '$1=="99%" {print $2}' "$out/$file.txt")
+  errs=$(awk '/Non-2xx/ {print $NF}' "$out/$file.txt")
+  printf '| %s | %s | %s | %s |\n' "$name" "$rps" "$p99" "${errs:-0}"
 }
 echo "### tagbase serve, $n customers: wrk -t2 -c$conns -d${dur}s on 127.0.0.1 (server: 2 threads)"
 echo
-echo "| request | requests/s | p99 |"
-echo "|---|---:|---:|"
-run_wrk "nginx static file (ceiling)" "http://127.0.0.1:$ngport/count.json"
-run_wrk "POST /api/v1/segments/count (issue's example expression)" "http://127.0.0.1:$port/api/v1/segments/count" "$out/count.lua"
-run_wrk "GET /api/v1/customers/{id} (360 view)" "http://127.0.0.1:$port/api/v1/customers/$customer" "$out/view.lua"
+echo "| request | requests/s | p99 | non-2xx |"
+echo "|---|---:|---:|---:|"
+run_wrk nginx "nginx static file (ceiling)" "http://127.0.0.1:$ngport/count.json"
+run_wrk count "POST /api/v1/segments/count (the issue's example expression)" "http://127.0.0.1:$port/api/v1/segments/count" "$out/count.lua"
+run_wrk view360 "GET /api/v1/customers/{id} (360 view)" "http://127.0.0.1:$port/api/v1/customers/$customer" "$out/view.lua"
 echo
 echo "server max RSS: see $out/serve.log; raw wrk outputs in $out/"
