@@ -18,7 +18,7 @@ static const char user_usage[] =
     "add NAME --role ROLE [--scope org:ID|manager:ID] [--password-stdin] [--json]\n"
     "       tagbase user passwd NAME [--password-stdin]\n"
     "       tagbase user list [--json]\n"
-    "       tagbase user role NAME ROLE\n"
+    "       tagbase user role NAME ROLE [--approval ID]\n"
     "       tagbase user disable|enable NAME\n"
     "       tagbase user token create USER --name N [--perms p1,p2] [--days N] [--json]\n"
     "       tagbase user token list [USER] [--json]\n"
@@ -28,7 +28,7 @@ static const char role_usage[] = "list [--json] | add NAME --perms p1,p2 [--desc
                                  "[--data DIR]";
 
 typedef struct opts {
-    const char *data, *role, *scope, *name, *perms, *description;
+    const char *data, *role, *scope, *name, *perms, *description, *approval;
     int json, password_stdin;
     uint64_t days;
     const char *pos[4];
@@ -60,6 +60,7 @@ static int parse(int argc, char **argv, int first, opts *o)
                            : strcmp(a, "--name") == 0        ? &o->name
                            : strcmp(a, "--perms") == 0       ? &o->perms
                            : strcmp(a, "--description") == 0 ? &o->description
+                           : strcmp(a, "--approval") == 0    ? &o->approval
                                                              : NULL;
         if (val) {
             if (i + 1 >= argc) return -1;
@@ -253,9 +254,36 @@ static int user_role(const opts *o)
     if (open_db("user", o, 1, &db)) return 1;
     tb__principal who;
     tb__principal_cli(&who, os_user());
-    int status = 0;
-    if (tb__user_set_role_by(db, &who, "cli", o->pos[1], o->pos[2]))
-        status = tb__cli_fail("user", "%s", tb_errmsg(db));
+    int status = 0, rc;
+    if (o->approval) {
+        /* maker-checker: the change uses an approved role_change request of this user, in the
+         * same transaction; a refusal still commits its audit record */
+        uint64_t id;
+        if (tb__cli_parse_u64(o->approval, 1, INT64_MAX, &id)) {
+            tb_db_close(db);
+            return tb__cli_usage("user", user_usage);
+        }
+        json_t *p = json_pack("{s:s, s:s}", "user", o->pos[1], "role", o->pos[2]);
+        char *payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
+        json_decref(p);
+        rc = payload ? tb__meta_begin(db) : TB_ENOMEM;
+        if (!rc) rc = tb__approval_consume(db, (int64_t)id, &who, "cli", "role_change", payload);
+        if (!rc) rc = tb__user_set_role_by(db, &who, "cli", o->pos[1], o->pos[2]);
+        if (!rc || rc == TB_EPERM) {
+            tb__errbuf saved = *tb__db_err(db);
+            int crc = tb__meta_commit(db);
+            if (!rc)
+                rc = crc;
+            else
+                *tb__db_err(db) = saved;
+        }
+        tb__meta_rollback(db);
+        free(payload);
+    } else {
+        rc = tb__user_set_role_by(db, &who, "cli", o->pos[1], o->pos[2]);
+    }
+    if (rc)
+        status = tb__cli_fail("user", "%s", tb_errmsg(db)[0] ? tb_errmsg(db) : tb_strerror(rc));
     else
         printf("user '%s' now has role '%s'\n", o->pos[1], o->pos[2]);
     tb_db_close(db);

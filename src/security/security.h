@@ -162,4 +162,141 @@ int tb__audit_verify(tb_db *db, json_t **out);
  * "outcome", "hash"}]. */
 int tb__audit_list(tb_db *db, const char *actor, const char *action, int64_t limit, json_t **out);
 
+/* ---------------------------------------------------------------------------------------------
+ * Settings, principals of named users (approval.c)
+ */
+
+/* Reads the integer setting `key` into *out: `def` when it is not set; TB_EINVAL (detail names
+ * the key) when it is not a whole number in [min, max]. */
+int tb__setting_int(tb_db *db, const char *key, long long def, long long min, long long max,
+                    long long *out);
+
+/* The principal of tagbase user `name` (its role's permissions and its scope), for the command
+ * line's --user NAME (trusted there: whoever runs the command line owns the data directory) and
+ * for tests. TB_ENOENT "no user 'x'", TB_EPERM "user 'x' is disabled" / "user 'x' is blocked
+ * (...): an admin must clear it", TB_ESTORE. */
+int tb__principal_user(tb_db *db, const char *name, tb__principal *p);
+
+/* ---------------------------------------------------------------------------------------------
+ * Maker-checker approvals (approval.c; docs/security.md, "Approvals")
+ *
+ * A request asks for one thing: kind "export_large" (an export of more customers than the setting
+ * security.export_approval_over, default 10000), "export_unmasked" (any export with personal
+ * fields in clear) or "role_change", and a JSON object payload saying exactly what: {"segment",
+ * "fields": [...], "customers"} for exports ("segment" required; "fields" required for
+ * export_unmasked), {"user", "role"} for role changes. The payload is kept in canonical form
+ * (compact, keys sorted), at most 4096 bytes, and must hold no personal data in clear.
+ *
+ * A second person decides: never the requester, and holding the kind's checker permissions —
+ * export_large: seg.export + user.admin; export_unmasked: seg.export + pii.clear; role_change:
+ * user.admin; each replaceable by the setting security.approval.perms.KIND (a comma-separated
+ * permission list). The requester needs seg.export (exports) or user.admin (role changes).
+ * Requests and approvals expire after security.approval_hours (default 24; 1..720): a pending
+ * request that long after it was made, an approval that long after it was given. An approval is
+ * used once: tb__approval_consume checks requester, kind and payload and marks it used.
+ *
+ * Every request, approval, rejection and use is audited ("approval.request", "approval.approve",
+ * "approval.reject", "approval.use"; object "approval:ID"), refused attempts too (outcome
+ * "denied"), in the same transaction as the change (or the caller's, when one is open).
+ * Errors: TB_EINVAL (unknown kind, bad payload, comment missing on a rejection), TB_ENOENT (no
+ * such request), TB_EPERM (requester approving, missing permission, request not pending/approved,
+ * expired, payload/kind/requester mismatch: the detail says which), TB_ESTORE, TB_ENOMEM.
+ */
+
+/* Records a request by `who`; *id is its number. */
+int tb__approval_request(tb_db *db, const tb__principal *who, const char *remote, const char *kind,
+                         const char *payload, int64_t *id);
+/* Approves (approve = 1) or rejects (0) pending request `id` as `who`. comment: up to 512 bytes,
+ * required to reject. */
+int tb__approval_decide(tb_db *db, const tb__principal *who, const char *remote, int64_t id,
+                        int approve, const char *comment);
+/* Uses approved request `id` for `requester` doing `kind` with `payload` (compared in canonical
+ * form): marks it used and audits "approval.use". Call it in the transaction of the action it
+ * allows, or just before the action. */
+int tb__approval_consume(tb_db *db, int64_t id, const tb__principal *requester, const char *remote,
+                         const char *kind, const char *payload);
+/* Requests, newest first, filtered by status and requester (NULL: any), at most limit (<= 0: 100;
+ * at most 10000); expired ones are marked expired first when the handle may write.
+ * [{"id", "kind", "requester", "payload" (object), "status", "created_at", "expires_at",
+ * "decided_by", "decided_at", "comment", "used_at"}]; *out caller-owned (json_decref). */
+int tb__approval_list(tb_db *db, const char *status, const char *requester, int64_t limit,
+                      json_t **out);
+/* One request as tb__approval_list shows it. TB_ENOENT. */
+int tb__approval_get(tb_db *db, int64_t id, json_t **out);
+/* Which approval an export of `customers` customers needs: "export_unmasked" when unmasked,
+ * else "export_large" when customers > security.export_approval_over, else NULL (none). *kind is
+ * static text. */
+int tb__approval_export_kind(tb_db *db, uint64_t customers, int unmasked, const char **kind);
+/* The permissions `kind` needs of a checker (from the setting or the default), or of a requester
+ * (maker = 1). TB_EINVAL for an unknown kind. */
+int tb__approval_perms(tb_db *db, const char *kind, int maker, unsigned *perms);
+
+/* ---------------------------------------------------------------------------------------------
+ * Consent ledger (consent.c; docs/security.md, "Consent")
+ *
+ * Per customer (gid), purpose and channel, the current decision and every grant and withdrawal
+ * (who recorded it, when, from which source). Purposes: "marketing" (default not granted: opt-in),
+ * "profiling" (default granted: opt-out, PIPL art. 24), "third_party" (default not granted:
+ * separate consent, PIPL art. 23), and any purpose [a-z0-9_]{1,32} given a default by the setting
+ * security.consent.default.PURPOSE ("granted" or "not_granted"); that setting also overrides the
+ * three. Channels: "sms", "phone", "app_push", "email", "wechat", "post" and "any" (the purpose on
+ * every channel). The decision for (purpose, channel): a withdrawal recorded for the channel or
+ * for "any" wins; else a grant for either; else the purpose's default. Asking about channel "any"
+ * looks at the "any" record only. Errors: TB_EINVAL (unknown purpose or channel, bad source),
+ * TB_ESTORE, TB_ENOMEM.
+ */
+
+/* Records a grant (grant = 1) or withdrawal (0) for gid, by `who`, from `source` ([ -~]{1,64}:
+ * "app", "branch", "call_center", ...); audits "consent.grant" / "consent.withdraw" (object
+ * "gid:N") in the same transaction. The gid is taken as given (the caller resolved it, e.g. with
+ * tb__customer_resolve_any). */
+int tb__consent_set(tb_db *db, const tb__principal *who, const char *remote, uint32_t gid,
+                    const char *purpose, const char *channel, int grant, const char *source);
+/* *granted = 1 when gid may be processed for purpose on channel; *explicit (may be NULL) = 1
+ * when a record decided it, 0 when the default did. */
+int tb__consent_get(tb_db *db, uint32_t gid, const char *purpose, const char *channel, int *granted,
+                    int *explicit_);
+/* The purpose's default (1 granted, 0 not). */
+int tb__consent_default(tb_db *db, const char *purpose, int *granted);
+/* gid's ledger: {"gid", "current": [{"purpose", "channel", "granted", "updated_at"}],
+ * "effective": {PURPOSE: {"any": bool, "sms": bool, ...}} for the known purposes and those with
+ * records, "history": [{"id", "at", "purpose", "channel", "action": "grant"|"withdraw",
+ * "source", "actor"}] newest first}; *out caller-owned. */
+int tb__consent_show(tb_db *db, uint32_t gid, json_t **out);
+/* Calls fn(gid, granted, arg) in ascending gid order for every gid whose decision for (purpose,
+ * channel) comes from a record; the others have the purpose's default. A bitmap caller sets the
+ * granted gids and ANDs when the default is "not granted", or sets the withdrawn ones and ANDs
+ * NOT when it is "granted". A non-zero return of fn stops the walk and is returned. fn must not
+ * use db. */
+int tb__consent_each(tb_db *db, const char *purpose, const char *channel,
+                     int (*fn)(uint32_t gid, int granted, void *arg), void *arg);
+/* Keeps, in order, the gids of gids[0..n) that may be processed for (purpose, channel); *kept is
+ * how many (gids[0..*kept) holds them). Any order and duplicates are fine. */
+int tb__consent_filter(tb_db *db, const char *purpose, const char *channel, uint32_t *gids,
+                       size_t n, size_t *kept);
+
+/* ---------------------------------------------------------------------------------------------
+ * Abnormal access (access.c; docs/security.md, "Abnormal access")
+ *
+ * Per-user counters over a sliding window (minute buckets): kind "view360" (limit setting
+ * security.alert.view360_per_hour, default 200), "export" (security.alert.export_per_day,
+ * default 20), "pii_read" (security.alert.pii_per_hour, default 50). The access that goes over
+ * the limit raises an alert — an audit record, action "alert.KIND", outcome "denied", detail
+ * {"count", "limit", "window"} — blocks the user (user.blocked holds the reason: no login,
+ * session, token or further access) and is refused. The command line's operating-system user
+ * (user_id 0) is not a tagbase user: it is not counted.
+ */
+
+/* Counts one access of `kind` by p. Returns 0 (go ahead), TB_EPERM when p's user is blocked
+ * (now or by this access: refuse the request), TB_EINVAL for an unknown kind, TB_ESTORE. Needs a
+ * writable handle. */
+int tb__access_note(tb_db *db, const tb__principal *p, const char *remote, const char *kind);
+/* Clears the block of user `name` and its counters; audits "user.unblock" (detail: the reason it
+ * had) as `who`. Needs user.admin of who (TB_EPERM). TB_ENOENT unknown user; TB_EINVAL when the
+ * user is not blocked. */
+int tb__user_unblock(tb_db *db, const tb__principal *who, const char *remote, const char *name);
+/* Alerts, newest first, at most limit (<= 0: 100): [{"seq", "at", "user", "kind", "count",
+ * "limit", "window", "blocked" (the user's current block reason, or null)}]; *out caller-owned. */
+int tb__alert_list(tb_db *db, int64_t limit, json_t **out);
+
 #endif

@@ -34,7 +34,7 @@
 
 /* The newest meta-store schema this binary knows (the number of migrations in meta.c). A store
  * with a larger PRAGMA user_version is refused with TB_EVERSION. */
-#define TB__META_SCHEMA_VERSION 5
+#define TB__META_SCHEMA_VERSION 6
 
 /* Ids of cached prepared statements: each is prepared once per handle, on first use, from the
  * SQL text given with it, and finalised by tb_db_close. Engines add one id per statement, grouped
