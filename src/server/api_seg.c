@@ -268,14 +268,28 @@ void tb__api_seg_export(tb__req *r)
         tb__req_error(r, 500, NULL, "cannot read the export back");
         return;
     }
+    /* maker-checker: a large or unmasked export needs a second person's approval, used once */
+    if (tb__export_approved(r, r->params[0], fields ? fields : "cust_no", (uint64_t)rows,
+                            unmasked) != 0) {
+        close(fd);
+        free(masked);
+        return;
+    }
     char detail[512];
     snprintf(detail, sizeof detail, "{\"rows\":%lld,\"unmasked\":%s,\"masked_fields\":%s}", rows,
              unmasked ? "true" : "false", masked ? masked : "[]");
     free(masked);
-    if (tb__req_audit(r, NULL, "segment.export", r->params[0], detail, "ok") ||
-        (unmasked && tb__req_audit(r, NULL, "pii.read", r->params[0], detail, "ok"))) {
+    int arc = tb__req_audit_access(r, "export", "segment.export", r->params[0], detail);
+    if (!arc && unmasked)
+        arc = tb__req_audit_access(r, "pii_read", "pii.read", r->params[0], detail);
+    if (arc) {
         close(fd);
-        tb__req_error(r, 500, NULL, "cannot write the audit record: nothing is exported");
+        if (arc == TB_EPERM)
+            tb__req_error(r, 403, NULL,
+                          "user '%s' is blocked for unusual access; an administrator must clear it",
+                          r->who.name);
+        else
+            tb__req_error(r, 500, NULL, "cannot write the audit record: nothing is exported");
         return;
     }
     struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "security/security.h"
 #include "server/srv_int.h"
 #include "store/meta.h"
 
@@ -288,6 +289,7 @@ void tb__req_seg_opts(tb__req *r, tb_seg_opts *so, const char *as_of, int unmask
 typedef struct pending {
     tb__principal who;
     char *remote, *action, *object, *detail, *outcome;
+    const char *access; /* an access to count first (tb__access_note), or NULL */
     int rc;
     int done;
     struct pending *next;
@@ -303,7 +305,18 @@ static void flush(tb__srv *s, pending *batch)
     tb_db *w = tb__srv_wlock(s);
     int rc = tb__meta_begin(w);
     for (pending *p = batch; !rc && p; p = p->next) {
-        p->rc = tb__audit(w, &p->who, p->remote, p->action, p->object, p->detail, p->outcome);
+        int blocked = 0;
+        if (p->access) {
+            int ra = tb__access_note(w, &p->who, p->remote, p->access);
+            if (ra == TB_EPERM)
+                blocked = 1;
+            else if (ra)
+                tb__log_error("server", "cannot count an access of '%s': %s", p->access,
+                              tb_errmsg(w));
+        }
+        p->rc = tb__audit(w, &p->who, p->remote, p->action, p->object, p->detail,
+                          blocked ? "denied" : p->outcome);
+        if (blocked && !p->rc) p->rc = TB_EPERM;
         if (p->rc) /* a bad record (it never is: built here) must not cost the others theirs */
             tb__log_error("server", "cannot write the audit record '%s': %s", p->action,
                           tb_errmsg(w));
@@ -322,10 +335,11 @@ static void flush(tb__srv *s, pending *batch)
     pthread_mutex_unlock(&g_qmu);
 }
 
-int tb__req_audit(tb__req *r, const tb__principal *who, const char *action, const char *object,
-                  const char *detail, const char *outcome)
+static int queue_and_wait(tb__req *r, const tb__principal *who, const char *access,
+                          const char *action, const char *object, const char *detail,
+                          const char *outcome)
 {
-    pending me = {*(who ? who : &r->who), NULL, NULL, NULL, NULL, NULL, 0, 0, NULL};
+    pending me = {*(who ? who : &r->who), NULL, NULL, NULL, NULL, NULL, access, 0, 0, NULL};
     me.remote = r->remote;
     me.action = (char *)action;
     me.object = (char *)object;
@@ -351,6 +365,18 @@ int tb__req_audit(tb__req *r, const tb__principal *who, const char *action, cons
     }
     pthread_mutex_unlock(&g_qmu);
     return me.rc;
+}
+
+int tb__req_audit(tb__req *r, const tb__principal *who, const char *action, const char *object,
+                  const char *detail, const char *outcome)
+{
+    return queue_and_wait(r, who, NULL, action, object, detail, outcome);
+}
+
+int tb__req_audit_access(tb__req *r, const char *access, const char *action, const char *object,
+                         const char *detail)
+{
+    return queue_and_wait(r, NULL, access, action, object, detail, "ok");
 }
 
 json_t *tb__principal_json(const tb__principal *p)

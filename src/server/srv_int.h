@@ -150,6 +150,11 @@ void tb__req_seg_opts(tb__req *r, tb_seg_opts *so, const char *as_of, int unmask
  * NULL), from where (the client address), what. Returns 0 or the TB_E* of tb__audit (logged). */
 int tb__req_audit(tb__req *r, const tb__principal *who, const char *action, const char *object,
                   const char *detail, const char *outcome);
+/* Like tb__req_audit, counting one access of `access` ("view360", "export", "pii_read": see
+ * tb__access_note) in the same transaction: TB_EPERM when the user is (now) blocked — the record
+ * is then written with outcome "denied" and the caller refuses the request. */
+int tb__req_audit_access(tb__req *r, const char *access, const char *action, const char *object,
+                         const char *detail);
 
 /* The principal as JSON: name, role, permissions, scope, must_change_password. */
 json_t *tb__principal_json(const tb__principal *p);
@@ -171,6 +176,16 @@ void tb__api_tokens_create(tb__req *r);
 void tb__api_token_revoke(tb__req *r);
 void tb__api_audit_list(tb__req *r);
 void tb__api_audit_verify(tb__req *r);
+void tb__api_approvals_list(tb__req *r);
+void tb__api_approval_request(tb__req *r);
+void tb__api_approval_approve(tb__req *r);
+void tb__api_approval_reject(tb__req *r);
+void tb__api_alerts_list(tb__req *r);
+void tb__api_alert_clear(tb__req *r);
+/* The approval an export of `rows` customers needs (src/server/api_approval.c): 0 to go ahead,
+ * else the 403 answer is set. */
+int tb__export_approved(tb__req *r, const char *segment, const char *fields, uint64_t rows,
+                        int unmasked);
 
 void tb__api_pipeline_status(tb__req *r);
 void tb__api_check(tb__req *r);

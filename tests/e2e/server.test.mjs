@@ -131,7 +131,7 @@ function readAll(sock, ms = 20000) {
   });
 }
 
-const PW = { analyst: 'analyst-pass-1', cm1: 'manager-pass-1', cm2: 'manager-pass-2', dev: 'developer-pass', auditor: 'auditor-pass-1', cm3: 'manager-pass-3' };
+const PW = { checker: 'checker-pass-1', analyst: 'analyst-pass-1', cm1: 'manager-pass-1', cm2: 'manager-pass-2', dev: 'developer-pass', auditor: 'auditor-pass-1', cm3: 'manager-pass-3' };
 const ADMIN_PW = 'admin-pass-after-first';
 const secrets = new Set(Object.values(PW).concat([ADMIN_PW]));
 let srv, admin, M1, M2, cust1, cust2, firstPw;
@@ -195,6 +195,7 @@ test('first start: an admin with a one-time password printed once; it must be ch
   add('cm2', 'customer_manager', ['--scope', `manager:${M2}`]);
   add('dev', 'tag_developer');
   add('auditor', 'auditor');
+  add('checker', 'admin'); // the second person of maker-checker approvals
   // a custom role: a customer manager who may also export (the built-in one may not)
   cli(['role', 'add', 'cm_export', '--perms', 'customer.view,seg.read,seg.export,tag.read']);
   cli(['user', 'add', 'cm3', '--role', 'cm_export', '--scope', `manager:${M1}`, '--password-stdin'], PW.cm3 + '\n');
@@ -294,11 +295,26 @@ test('an analyst gets masked fields and may not unmask; an admin may, and it is 
     if (name) assert.match(name, /\*/);
     if (mobile) assert.match(mobile, /^1\d{2}\*{4}\d{4}$/);
   }
-  // (the engine's 360 view masks in any case today; the request is authorised and audited)
+  // a role with pii.clear sees the 360 view in clear (and the read is audited)
   const clear = await call(srv, 'GET', `/api/v1/customers/${cust1}?unmasked=true`, { session: admin });
   assert.equal(clear.status, 200, clear.text);
-  const exu = await call(srv, 'POST', '/api/v1/segments/everyone/export', { session: admin, body: { fields: 'cust_no,name,mobile', unmasked: true } });
+  assert.equal(clear.json.masked, false);
+  assert.doesNotMatch(clear.json.cert_no, /\*/);
+  secrets.add(clear.json.cert_no);
+  // an unmasked export needs a second person's approval, used once
+  const body = { fields: 'cust_no,name,mobile', unmasked: true };
+  const no = await call(srv, 'POST', '/api/v1/segments/everyone/export', { session: admin, body });
+  isError(no, 403, 'forbidden');
+  assert.match(no.json.error.message, /needs an approved 'export_unmasked' request/);
+  const req = await call(srv, 'POST', '/api/v1/approvals', { session: admin, body: { kind: 'export_unmasked', payload: { segment: 'everyone', fields: ['cust_no', 'name', 'mobile'] } } });
+  assert.equal(req.status, 201, req.text);
+  isError(await call(srv, 'POST', `/api/v1/approvals/${req.json.id}/approve`, { session: admin, body: {} }), 403, 'forbidden'); // not by the requester
+  const checker = await login(srv, 'checker', PW.checker);
+  const ok = await call(srv, 'POST', `/api/v1/approvals/${req.json.id}/approve`, { session: checker, body: { comment: 'reviewed' } });
+  assert.equal(ok.status, 200, ok.text);
+  const exu = await call(srv, 'POST', '/api/v1/segments/everyone/export', { session: admin, body: { ...body, approval: req.json.id } });
   assert.equal(exu.status, 200, exu.text);
+  isError(await call(srv, 'POST', '/api/v1/segments/everyone/export', { session: admin, body: { ...body, approval: req.json.id } }), 403, 'forbidden'); // used once
   const row = exu.text.trim().split('\n').slice(1).map((l) => l.split(',')).find((r) => r[2]);
   assert.doesNotMatch(row[2], /\*/);
   secrets.add(row[2]).add(row[1]);
@@ -477,6 +493,29 @@ test('SIGTERM while a request runs: it completes, new connections are refused, e
   const ex = await Promise.race([srv.exited, sleep(20000).then(() => ({ code: 'timeout' }))]);
   assert.deepEqual(ex, { code: 0, signal: null });
   assert.match(srv.stderr, /shutting down/);
+});
+
+test('abnormal access: over the 360-view rate a user is blocked until an admin clears it', async () => {
+  cli(['config', 'set', 'security.alert.view360_per_hour', '3']);
+  const s = await startServer(data, ['--threads', '2']);
+  try {
+    const adm = await login(s, 'admin', ADMIN_PW);
+    const chk = await login(s, 'checker', PW.checker);
+    for (let i = 0; i < 3; i++) assert.equal((await call(s, 'GET', `/api/v1/customers/${cust1}`, { session: chk })).status, 200);
+    const over = await call(s, 'GET', `/api/v1/customers/${cust1}`, { session: chk });
+    isError(over, 403, 'forbidden');
+    assert.match(over.json.error.message, /blocked/);
+    assert.equal(over.text.includes('"gid"'), false); // nothing shown
+    const al = await call(s, 'GET', '/api/v1/alerts', { session: adm });
+    assert.equal(al.status, 200, al.text);
+    assert.ok(JSON.stringify(al.json).includes('checker'));
+    assert.equal((await call(s, 'POST', '/api/v1/alerts/checker/clear', { session: adm, body: {} })).status, 200);
+    const again = await login(s, 'checker', PW.checker);
+    assert.equal((await call(s, 'GET', `/api/v1/customers/${cust1}`, { session: again })).status, 200);
+  } finally {
+    await stopServer(s);
+    cli(['config', 'set', 'security.alert.view360_per_hour', '200']);
+  }
 });
 
 test('limits: 429 with Retry-After beyond --max-inflight, 413 beyond --max-body, slow clients cut', async () => {
