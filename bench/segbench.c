@@ -26,9 +26,9 @@
 #include "tags/tagstore.h"
 #include "tagbase.h"
 
-#define P      2147483647ULL
-#define NTAGS  200
-#define BATCH  "20261121"
+#define P     2147483647ULL
+#define NTAGS 200
+#define BATCH "20261121"
 
 static uint64_t h(uint64_t i, uint64_t k)
 {
@@ -90,7 +90,7 @@ static void put_bool(tb__tagw *w, const char *code, tb__bm_builder *t, uint64_t 
         const uint64_t *x = tb__bmv_words(&v, ch, tmp);
         uint64_t base = (uint64_t)ch * TB__BM_CHUNK_BITS, lim = n - base;
         for (uint32_t k = 0; k < TB__BM_CHUNK_WORDS; k++) {
-            uint64_t m = (uint64_t)k * 64 >= lim ? 0
+            uint64_t m = (uint64_t)k * 64 >= lim        ? 0
                          : (uint64_t)k * 64 + 64 <= lim ? ~0ull
                                                         : (1ull << (lim - (uint64_t)k * 64)) - 1;
             o[k] = ~x[k] & m;
@@ -128,7 +128,7 @@ static int cmd_gen(uint64_t n, const char *data, int threads)
     for (uint32_t ch = 0; ch < nch; ch++) {
         uint64_t lim = n - (uint64_t)ch * TB__BM_CHUNK_BITS;
         for (uint32_t k = 0; k < TB__BM_CHUNK_WORDS; k++)
-            ones[k] = (uint64_t)k * 64 >= lim       ? 0
+            ones[k] = (uint64_t)k * 64 >= lim        ? 0
                       : (uint64_t)k * 64 + 64 <= lim ? ~0ull
                                                      : (1ull << (lim - (uint64_t)k * 64)) - 1;
         tb__bm_or_words(live, ch, ones);
@@ -171,9 +171,10 @@ static int cmd_gen(uint64_t n, const char *data, int threads)
         tb__bm_set(v10[h(i, 201) % 10], i);
     }
     tb__tag_meta ma = {"age", "年龄", "age", TB__TT_RULE, TB__TV_INT, 0, 1, "C1", 2, "[\"bench\"]"};
-    tb__tag_meta mm = {"amt", "金额", "amount", TB__TT_RULE, TB__TV_INT, 0, 1, "C2", 3, "[\"bench\"]"};
-    tb__tag_meta mv = {"v10", "十值", "ten values", TB__TT_RULE, TB__TV_ENUM, 0, 1, "C1", 2,
-                       "[\"bench\"]"};
+    tb__tag_meta mm = {"amt", "金额", "amount", TB__TT_RULE, TB__TV_INT,
+                       0,     1,      "C2",     3,           "[\"bench\"]"};
+    tb__tag_meta mv = {"v10", "十值", "ten values", TB__TT_RULE, TB__TV_ENUM,
+                       0,     1,      "C1",         2,           "[\"bench\"]"};
     const char *vals[10] = {"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"};
     if (tb__tagw_put_bsi(w, &ma, age, &eb) || tb__tagw_put_bsi(w, &mm, amt, &eb) ||
         tb__tagw_put_values(w, &mv, vals, v10, 10, &eb))
@@ -277,7 +278,7 @@ static int cmd_query(const char *data, int runs, const char *qfile)
             for (int r = 0; r < 5; r++) {
                 char *ans;
                 double a = now_ms();
-                tb_seg_opts so = {NULL, 0, 2, TB_SCOPE_ALL, NULL, 0};
+                tb_seg_opts so = {.threads = 2};
                 if (tb_seg_count(db, expr, &so, &ans)) die(name, tb_errmsg(db));
                 e2e[r] = now_ms() - a;
                 free(ans);
@@ -305,9 +306,8 @@ static int cmd_query(const char *data, int runs, const char *qfile)
             json_t *out = json_object();
             size_t k;
             json_t *v;
-            json_array_foreach(json_object_get(prof, "values"), k, v)
-                json_object_set(out, json_string_value(json_object_get(v, "value")),
-                                json_object_get(v, "count"));
+            json_array_foreach(json_object_get(prof, "values"), k, v) json_object_set(
+                out, json_string_value(json_object_get(v, "value")), json_object_get(v, "count"));
             char *ps = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
             printf("{\"name\":\"%s\",\"profile\":%s,\"median_ms\":%.3f,\"runs\":%d}\n", name, ps,
                    median(t, runs), runs);
@@ -373,11 +373,16 @@ int main(int argc, char **argv)
     uint64_t n = 0;
     int runs = 15, threads = 2;
     for (int i = 2; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--customers") == 0) n = strtoull(argv[i + 1], NULL, 10);
-        else if (strcmp(argv[i], "--data") == 0) data = argv[i + 1];
-        else if (strcmp(argv[i], "--runs") == 0) runs = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--queries") == 0) queries = argv[i + 1];
-        else if (strcmp(argv[i], "--threads") == 0) threads = atoi(argv[i + 1]);
+        if (strcmp(argv[i], "--customers") == 0)
+            n = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--data") == 0)
+            data = argv[i + 1];
+        else if (strcmp(argv[i], "--runs") == 0)
+            runs = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--queries") == 0)
+            queries = argv[i + 1];
+        else if (strcmp(argv[i], "--threads") == 0)
+            threads = atoi(argv[i + 1]);
     }
     if (argc >= 2 && strcmp(argv[1], "gen") == 0 && n && data) return cmd_gen(n, data, threads);
     if (argc >= 2 && strcmp(argv[1], "query") == 0 && data && queries && runs > 0)

@@ -428,6 +428,10 @@ typedef struct tb_seg_opts {
     tb_scope_kind scope;
     const char *scope_id;
     int unmasked; /* personal fields in clear: only for callers with the right to see them */
+    /* Exports only: keep the customers whose consent (PIPL ledger) allows this purpose on this
+     * channel ("marketing", "sms"); NULL purpose: no consent filter. */
+    const char *consent_purpose;
+    const char *consent_channel;
 } tb_seg_opts;
 
 int tb_seg_count(tb_db *db, const char *expr, const tb_seg_opts *o, char **json_out);
@@ -459,8 +463,9 @@ int tb_seg_profile(tb_db *db, const char *name, const char *by, const tb_seg_opt
 
 /* Writes the segment's customers to the CSV file `out` (crash-safely; UTF-8, header line) with
  * `fields` (comma-separated: cust_no, name, cert_no, mobile, gid, tag codes; NULL: "cust_no"),
- * personal fields masked by their class unless o->unmasked. Answers {"rows", "file",
- * "masked_fields", "millis"}. */
+ * personal fields masked by their class unless o->unmasked, and, with o->consent_purpose, only
+ * the customers whose consent allows it. Answers {"rows", "file", "masked_fields",
+ * "without_consent", "millis"}. */
 int tb_seg_export(tb_db *db, const char *name, const tb_seg_opts *o, const char *fields,
                   const char *out, char **json_out);
 

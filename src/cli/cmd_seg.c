@@ -18,11 +18,13 @@ static const char usage[] =
     "       tagbase seg overlap A B [--as-of YYYYMMDD] [--json]\n"
     "       tagbase seg profile NAME|EXPR --by TAG [--as-of YYYYMMDD] [--json]\n"
     "       tagbase seg export NAME --out FILE [--fields F,...] [--unmasked] [--as-of YYYYMMDD]\n"
+    "                              [--purpose P [--channel C]]   (only customers whose consent "
+    "allows it)\n"
     "       (any of them: --scope org:ORG_ID | manager:MANAGER_ID, what that branch or customer\n"
     "        manager may see)";
 
 typedef struct opts {
-    const char *data, *as_of, *description, *user, *by, *out, *fields, *scope;
+    const char *data, *as_of, *description, *user, *by, *out, *fields, *scope, *purpose, *channel;
     int json, json_expr, unmasked, threads;
     uint64_t sample;
     const char *pos[3];
@@ -72,6 +74,8 @@ int tb__cmd_seg(int argc, char **argv)
                            : strcmp(a, "--out") == 0         ? &o.out
                            : strcmp(a, "--fields") == 0      ? &o.fields
                            : strcmp(a, "--scope") == 0       ? &o.scope
+                           : strcmp(a, "--purpose") == 0     ? &o.purpose
+                           : strcmp(a, "--channel") == 0     ? &o.channel
                                                              : NULL;
         if (val) {
             if (++i >= argc) return tb__cli_usage("seg", usage);
@@ -121,7 +125,13 @@ int tb__cmd_seg(int argc, char **argv)
         rc = tb_db_open(o.data, TB_OPEN_READONLY, &db, err, sizeof err);
     if (rc) return tb__cli_fail("seg", "%s", err);
     char *ans = NULL;
-    tb_seg_opts so = {o.as_of, o.json_expr, o.threads, TB_SCOPE_ALL, NULL, o.unmasked};
+    tb_seg_opts so = {.as_of = o.as_of,
+                      .is_json = o.json_expr,
+                      .threads = o.threads,
+                      .scope = TB_SCOPE_ALL,
+                      .unmasked = o.unmasked,
+                      .consent_purpose = o.purpose,
+                      .consent_channel = o.channel};
     if (o.scope) {
         const char *colon = strchr(o.scope, ':');
         if (!colon || !colon[1]) {

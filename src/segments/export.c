@@ -10,6 +10,7 @@
 
 #include "common/mask.h"
 #include "pipeline/identity.h"
+#include "security/security.h"
 #include "segments/cseg.h"
 #include "store/file.h"
 #include "store/meta.h"
@@ -35,6 +36,8 @@ typedef struct exp {
     uint64_t rows;
     tb__errbuf *eb;
     int rc;
+    const char *purpose, *channel; /* consent filter, or NULL */
+    uint64_t without_consent;
 } exp;
 
 /* CSV quoting (RFC 4180) when a value holds a comma, a quote or a line break. */
@@ -82,6 +85,16 @@ static void put_tag(tb__buf *b, const tb__tagv *t, uint64_t id)
 static int row(uint64_t id, void *arg)
 {
     exp *x = arg;
+    if (x->purpose) {
+        int granted = 0;
+        int rc = tb__consent_get(x->db, (uint32_t)id, x->purpose, x->channel ? x->channel : "any",
+                                 &granted, NULL);
+        if (rc) return x->rc = rc;
+        if (!granted) {
+            x->without_consent++;
+            return 0;
+        }
+    }
     char name[256] = "", cert[64] = "", mobile[32] = "", buf[256];
     int has_name = 0, has_cert = 0, has_mobile = 0;
     if (x->need_party) {
@@ -213,13 +226,20 @@ int tb_seg_export(tb_db *db, const char *name, const tb_seg_opts *o, const char 
              {-1, NULL, NULL},
              0,
              &eb,
+             0,
+             NULL,
+             NULL,
              0};
+    x.purpose = o->consent_purpose;
+    x.channel = o->consent_channel;
     if (!rc) rc = tb__afile_open(&x.af, outpath, 0640, &eb);
     if (!rc) {
         for (size_t i = 0; i < nf; i++)
             tb__buf_printf(&x.line, "%s%s", i ? "," : "", f[i].name);
         tb__buf_putc(&x.line, '\n');
         rc = tb__bmv_foreach(m, row, &x);
+        if (rc && x.rc && rc == x.rc && !eb.msg[0])
+            tb__seterr(&eb, rc, "%s", tb_errmsg(db)); /* a consent look-up failed */
         if (!rc && x.line.len) rc = tb__afile_write(&x.af, x.line.data, x.line.len, &eb);
         if (!rc) rc = tb__afile_commit(&x.af, &eb);
         tb__afile_abort(&x.af);
@@ -228,9 +248,10 @@ int tb_seg_export(tb_db *db, const char *name, const tb_seg_opts *o, const char 
     clock_gettime(CLOCK_MONOTONIC, &t1);
     json_t *doc = NULL;
     if (!rc)
-        doc = json_pack("{s:s, s:s, s:s, s:I, s:o, s:b, s:f}", "segment", name, "batch_date",
+        doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:b, s:f}", "segment", name, "batch_date",
                         tb__segctx_batch(c), "file", outpath, "rows", (json_int_t)x.rows,
-                        "masked_fields", masked, "unmasked", o->unmasked, "millis",
+                        "without_consent", (json_int_t)x.without_consent, "masked_fields", masked,
+                        "unmasked", o->unmasked, "millis",
                         (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
                             (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     else

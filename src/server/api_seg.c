@@ -237,6 +237,10 @@ void tb__api_seg_export(tb__req *r)
     }
     tb_seg_opts so;
     tb__req_seg_opts(r, &so, as_of, unmasked);
+    /* PIPL: with a purpose (and a channel), only customers whose consent allows it */
+    if (tb__req_str(r, "purpose", 0, &so.consent_purpose) ||
+        tb__req_str(r, "channel", 0, &so.consent_channel))
+        return;
     const char *tmp = getenv("TMPDIR");
     char dir[512], path[600];
     snprintf(dir, sizeof dir, "%s/tb-export-XXXXXX", tmp && *tmp ? tmp : "/tmp");

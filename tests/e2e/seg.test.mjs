@@ -220,6 +220,22 @@ test('scopes: a customer manager and a branch see only their customers, by every
   assert.equal(count('age >= 0', ['--scope', 'manager:NO-SUCH']), 0);
 });
 
+test('exports keep only the customers whose consent allows the purpose (PIPL ledger)', () => {
+  const out = join(root, 'consent.csv');
+  const all = json(['seg', 'export', 'young', '--out', out, '--fields', 'cust_no']);
+  const first = readFileSync(out, 'utf8').trim().split('\n')[1];
+  ok(['consent', 'set', first, '--purpose', 'marketing', '--channel', 'sms', '--grant']);
+  // marketing is opt-in: without a grant nobody may be sent an SMS
+  const mk = json(['seg', 'export', 'young', '--out', out, '--fields', 'cust_no', '--purpose', 'marketing', '--channel', 'sms']);
+  assert.equal(mk.rows, 1);
+  assert.equal(mk.without_consent, all.rows - 1);
+  assert.deepEqual(readFileSync(out, 'utf8').trim().split('\n'), ['cust_no', first]);
+  ok(['consent', 'set', first, '--purpose', 'marketing', '--channel', 'any', '--withdraw']);
+  assert.equal(json(['seg', 'export', 'young', '--out', out, '--purpose', 'marketing', '--channel', 'sms']).rows, 0);
+  // profiling is opt-out: everyone stays
+  assert.equal(json(['seg', 'export', 'young', '--out', out, '--purpose', 'profiling']).rows, all.rows);
+});
+
 test('tagbase check verifies the tag stores and catches a damaged one', () => {
   let c = json(['check']);
   assert.equal(c.ok, true);
