@@ -37,6 +37,10 @@ if [[ ! -f $out/ready ]]; then
   head -2 "$out/land/customers.txt" | tail -1 | cut -d $'\x01' -f1 >"$out/customer"
   touch "$out/ready"
 fi
+# A load test reads one customer hundreds of thousands of times: far over the abnormal-access
+# rate that would block a real user. Raise it for the analyst's test run, and clear any block.
+"$bin" config set security.alert.view360_per_hour 1000000000 --data "$data" >/dev/null
+"$bin" alert clear analyst --data "$data" >/dev/null 2>&1 || true
 token=$(cat "$out/token")
 customer=$(cat "$out/customer")
 
