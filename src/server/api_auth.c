@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "server/srv_int.h"
+#include "store/meta.h"
 
 /* Parses "all", "org:ID" or "manager:ID". 0, or -1 after answering 400. */
 static int parse_scope(tb__req *r, const char *s, tb__scope_kind *kind, const char **id)
@@ -205,12 +206,41 @@ void tb__api_user_update(tb__req *r)
     tb__scope_kind kind;
     const char *sid;
     if (scope && parse_scope(r, scope, &kind, &sid)) return;
+    /* maker-checker: a role change needs an approved role_change request of this caller for
+     * exactly this user and role, used in the same transaction as the change */
+    json_t *jid = json_object_get(b, "approval");
+    if (role && !json_is_integer(jid)) {
+        tb__req_error(r, 403, "approval",
+                      "a role change needs an approved 'role_change' request: ask with POST "
+                      "/api/v1/approvals {\"kind\":\"role_change\",\"payload\":{\"user\":...,"
+                      "\"role\":...}}; a second person approves it; then send \"approval\": ID");
+        tb__req_audit(r, NULL, "user.role", name, "{\"approval\":\"missing\"}", "denied");
+        return;
+    }
     char gen[128] = "";
     tb_db *w = tb__srv_wlock(r->srv);
     int rc = 0;
-    /* a role change is audited by the security module in its own transaction */
     if (scope) rc = tb__user_set_scope(w, name, kind, sid);
-    if (!rc && role) rc = tb__user_set_role_by(w, &r->who, r->remote, name, role);
+    if (!rc && role) {
+        json_t *p = json_pack("{s:s, s:s}", "user", name, "role", role);
+        char *payload = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(p);
+        rc = payload ? tb__meta_begin(w) : TB_ENOMEM;
+        if (!rc)
+            rc = tb__approval_consume(w, json_integer_value(jid), &r->who, r->remote, "role_change",
+                                      payload);
+        if (!rc) rc = tb__user_set_role_by(w, &r->who, r->remote, name, role);
+        if (!rc || rc == TB_EPERM) { /* a refusal keeps its audit record */
+            tb__errbuf saved = *tb__db_err(w);
+            int crc = tb__meta_commit(w);
+            if (!rc)
+                rc = crc;
+            else
+                *tb__db_err(w) = saved;
+        }
+        tb__meta_rollback(w);
+        free(payload);
+    }
     if (!rc && has_disabled) rc = tb__user_disable(w, name, disabled);
     if (!rc && reset) rc = tb__user_passwd(w, name, NULL, gen, sizeof gen);
     if (rc)

@@ -328,6 +328,26 @@ test('an analyst gets masked fields and may not unmask; an admin may, and it is 
   assert.ok(!a.text.includes(row[2])); // nothing personal in the audit
 });
 
+test('a role change needs a second person\'s approval, used once', async () => {
+  const add = await call(srv, 'POST', '/api/v1/users', { session: admin, body: { name: 'temp1', role: 'analyst', password: 'temp1-password-1' } });
+  assert.equal(add.status, 201, add.text);
+  const change = { role: 'marketing_manager' };
+  const no = await call(srv, 'PATCH', '/api/v1/users/temp1', { session: admin, body: change });
+  isError(no, 403, 'forbidden');
+  assert.match(no.json.error.message, /needs an approved 'role_change' request/);
+  const req = await call(srv, 'POST', '/api/v1/approvals', { session: admin, body: { kind: 'role_change', payload: { user: 'temp1', role: 'marketing_manager' } } });
+  assert.equal(req.status, 201, req.text);
+  // an approval for another role does not fit
+  const checker = await login(srv, 'checker', PW.checker);
+  assert.equal((await call(srv, 'POST', `/api/v1/approvals/${req.json.id}/approve`, { session: checker, body: {} })).status, 200);
+  isError(await call(srv, 'PATCH', '/api/v1/users/temp1', { session: admin, body: { role: 'admin', approval: req.json.id } }), 403, 'forbidden');
+  const yes = await call(srv, 'PATCH', '/api/v1/users/temp1', { session: admin, body: { ...change, approval: req.json.id } });
+  assert.equal(yes.status, 200, yes.text);
+  const users = await call(srv, 'GET', '/api/v1/users', { session: admin });
+  assert.equal(JSON.stringify(users.json).includes('marketing_manager'), true);
+  isError(await call(srv, 'PATCH', '/api/v1/users/temp1', { session: admin, body: { role: 'analyst', approval: req.json.id } }), 403, 'forbidden'); // used
+});
+
 test('a cookie session needs the X-CSRF-Token header on every change', async () => {
   const body = { expr: 'age >= 30' };
   isError(await call(srv, 'POST', '/api/v1/segments/count', { session: admin, csrf: false, body }), 403, 'forbidden');
