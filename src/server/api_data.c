@@ -299,3 +299,76 @@ void tb__api_pipeline_load(tb__req *r)
     }
     free(json);
 }
+
+/* The gid of customer `id` as the caller may see it (the 360 view's look-up, scoped): 0, or the
+ * answer (404 outside the scope) is set. */
+static int scoped_gid(tb__req *r, uint32_t *gid)
+{
+    tb_seg_opts so;
+    tb__req_seg_opts(r, &so, NULL, 0);
+    char *view = NULL, g[64];
+    tb_db *db = tb__req_rdb(r);
+    int rc = tb_customer_360(db, r->params[0], &so, &view);
+    if (rc) {
+        tb__req_engine_error(r, rc, db);
+        return rc;
+    }
+    gid_of(view, g, sizeof g);
+    free(view);
+    char *end;
+    unsigned long long v = strtoull(g, &end, 10);
+    if (*end || !g[0] || v > UINT32_MAX) {
+        tb__req_error(r, 500, NULL, "cannot read the customer's id");
+        return TB_ERR;
+    }
+    *gid = (uint32_t)v;
+    return 0;
+}
+
+/* PIPL consent of one customer: every purpose and channel decided, with history. */
+void tb__api_customer_consent(tb__req *r)
+{
+    uint32_t gid;
+    if (scoped_gid(r, &gid)) return;
+    json_t *out = NULL;
+    tb_db *db = tb__req_rdb(r);
+    int rc = tb__consent_show(db, gid, &out);
+    if (rc) {
+        tb__req_engine_error(r, rc, db);
+        return;
+    }
+    char g[32];
+    snprintf(g, sizeof g, "gid:%u", gid);
+    if (tb__req_audit(r, NULL, "consent.read", g, NULL, "ok")) {
+        json_decref(out);
+        tb__req_error(r, 500, NULL, "cannot write the audit record: nothing is shown");
+        return;
+    }
+    tb__req_json_value(r, 200, out);
+}
+
+/* Records a grant or a withdrawal (audited by the consent ledger itself). */
+void tb__api_customer_consent_set(tb__req *r)
+{
+    const char *purpose, *channel, *source;
+    int grant = 0;
+    json_t *b = tb__req_body(r);
+    if (!b || tb__req_str(r, "purpose", 1, &purpose) || tb__req_str(r, "channel", 1, &channel) ||
+        tb__req_str(r, "source", 0, &source) || tb__req_bool(r, "grant", &grant))
+        return;
+    if (!json_is_boolean(json_object_get(b, "grant"))) {
+        tb__req_error(r, 400, "grant", "'grant' must be true (grant) or false (withdraw)");
+        return;
+    }
+    uint32_t gid;
+    if (scoped_gid(r, &gid)) return;
+    tb_db *w = tb__srv_wlock(r->srv);
+    int rc = tb__consent_set(w, &r->who, r->remote, gid, purpose, channel, grant,
+                             source ? source : "api");
+    if (rc) tb__req_engine_error(r, rc, w);
+    tb__srv_wunlock(r->srv);
+    if (rc) return;
+    tb__req_json_value(
+        r, 200,
+        json_pack("{s:s, s:s, s:b}", "purpose", purpose, "channel", channel, "granted", grant));
+}

@@ -181,6 +181,8 @@ void tb__api_approval_request(tb__req *r);
 void tb__api_approval_approve(tb__req *r);
 void tb__api_approval_reject(tb__req *r);
 void tb__api_alerts_list(tb__req *r);
+void tb__api_customer_consent(tb__req *r);
+void tb__api_customer_consent_set(tb__req *r);
 void tb__api_alert_clear(tb__req *r);
 /* The approval an export of `rows` customers needs (src/server/api_approval.c): 0 to go ahead,
  * else the 403 answer is set. */

@@ -348,6 +348,24 @@ test('a role change needs a second person\'s approval, used once', async () => {
   isError(await call(srv, 'PATCH', '/api/v1/users/temp1', { session: admin, body: { role: 'analyst', approval: req.json.id } }), 403, 'forbidden'); // used
 });
 
+test('consent over HTTP: recorded and read within the caller\'s scope, audited', async () => {
+  const cm = await login(srv, 'cm1', PW.cm1);
+  const body = { purpose: 'marketing', channel: 'sms', grant: true, source: 'branch counter' };
+  const ok = await call(srv, 'POST', `/api/v1/customers/${cust1}/consent`, { session: cm, body });
+  assert.equal(ok.status, 200, ok.text);
+  isError(await call(srv, 'POST', `/api/v1/customers/${cust2}/consent`, { session: cm, body }), 404, 'not_found');
+  isError(await call(srv, 'POST', `/api/v1/customers/${cust1}/consent`, { session: cm, body: { purpose: 'marketing', channel: 'sms' } }), 400, 'bad_request');
+  const show = await call(srv, 'GET', `/api/v1/customers/${cust1}/consent`, { session: admin });
+  assert.equal(show.status, 200, show.text);
+  assert.match(show.text, /marketing/);
+  assert.match(show.text, /sms/);
+  const a = await call(srv, 'GET', '/api/v1/audit?limit=50', { session: admin });
+  const acts = a.json.records.map((x) => `${x.actor} ${x.action}`);
+  assert.ok(acts.some((x) => x.startsWith('cm1 consent')), acts.join('\n'));
+  assert.ok(acts.includes('admin consent.read'));
+  assert.ok(!a.text.includes(cust1)); // the audit names customers by gid
+});
+
 test('a cookie session needs the X-CSRF-Token header on every change', async () => {
   const body = { expr: 'age >= 30' };
   isError(await call(srv, 'POST', '/api/v1/segments/count', { session: admin, csrf: false, body }), 403, 'forbidden');
