@@ -22,3 +22,13 @@ char *tb__now_text(char out[TB__TIME_TEXT_LEN])
 {
     return tb__time_text(time(NULL), out);
 }
+
+char *tb__date_text(int64_t days, char out[TB__DATE_TEXT_LEN])
+{
+    time_t t = (time_t)days * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, TB__DATE_TEXT_LEN, "%04u-%02u-%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u);
+    return out;
+}

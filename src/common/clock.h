@@ -4,12 +4,19 @@
 #ifndef TB_COMMON_CLOCK_H
 #define TB_COMMON_CLOCK_H
 
+#include <stdint.h>
 #include <time.h>
 
 #define TB__TIME_TEXT_LEN 20 /* "2026-11-21 10:00:00" and its NUL */
 
 /* Writes `t` as "yyyy-MM-dd HH:mm:ss" in Asia/Shanghai into out. Returns out. Thread-safe. */
 char *tb__time_text(time_t t, char out[TB__TIME_TEXT_LEN]);
+
+#define TB__DATE_TEXT_LEN 16 /* "2026-11-21" and its NUL, with room to spare */
+
+/* Writes day number `days` (since 1970-01-01) as "yyyy-MM-dd" into out. Returns out. The one
+ * date formatter of the code base (views, exports, profiles, tag statistics). Thread-safe. */
+char *tb__date_text(int64_t days, char out[TB__DATE_TEXT_LEN]);
 
 /* The current time, as tb__time_text. */
 char *tb__now_text(char out[TB__TIME_TEXT_LEN]);

@@ -320,15 +320,6 @@ static json_t *jstr(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static char *days_text(int64_t days, char out[16])
-{
-    time_t t = (time_t)days * 86400;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 16, "%Y-%m-%d", &tm);
-    return out;
-}
-
 /* Set for the duration of a view asked unmasked (tb__customer_view_ex): the row renderers below
  * are plain callbacks, so the choice travels beside them, per thread. */
 static _Thread_local int t_clear;
@@ -360,7 +351,7 @@ static json_t *attrs_json(const char *a)
             snprintf(sys, sizeof sys, "%.*s", (int)(u2 - u1 - 1), u1 + 1);
             json_object_set_new(o, tb__field_name(f),
                                 json_pack("{s:s, s:s, s:s}", "value", shown(f, val, m, sizeof m),
-                                          "source", sys, "as_of", days_text(atoll(u2 + 1), d)));
+                                          "source", sys, "as_of", tb__date_text(atoll(u2 + 1), d)));
         }
         if (!e) break;
         a = e + 1;

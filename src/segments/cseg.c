@@ -473,21 +473,25 @@ static int seg_get(tb_db *db, const char *name, segrow *out, tb__errbuf *eb)
     return 0;
 }
 
-/* The membership file of `name` recorded for `batch` exactly (before = 0) or for the newest batch
- * at or before it (before = 1); *rel "" when none. */
+/* The membership file of `name` recorded for `batch` exactly (before = 0), for the newest batch
+ * at or before it (before = 1) or strictly before it (before = 2); *rel "" when none. */
 static int member_file(tb_db *db, const char *name, const char *batch, int before, char *rel,
                        size_t cap, char *at, tb__errbuf *eb)
 {
     sqlite3_stmt *st;
     rel[0] = 0;
-    int rc = before ? tb__meta_stmt(db, TB__STMT_SEG_MEMBER_BEFORE,
-                                    "SELECT file, batch_date FROM cseg_member WHERE name = ?1 AND "
-                                    "batch_date <= ?2 ORDER BY batch_date DESC LIMIT 1",
-                                    &st)
-                    : tb__meta_stmt(db, TB__STMT_SEG_MEMBER_AT,
-                                    "SELECT file, batch_date FROM cseg_member WHERE name = ?1 AND "
-                                    "batch_date = ?2",
-                                    &st);
+    int rc = before == 2 ? tb__meta_stmt(db, TB__STMT_SEG_MEMBER_PREV,
+                                         "SELECT file, batch_date FROM cseg_member WHERE name = ?1 "
+                                         "AND batch_date < ?2 ORDER BY batch_date DESC LIMIT 1",
+                                         &st)
+             : before    ? tb__meta_stmt(db, TB__STMT_SEG_MEMBER_BEFORE,
+                                         "SELECT file, batch_date FROM cseg_member WHERE name = ?1 "
+                                            "AND batch_date <= ?2 ORDER BY batch_date DESC LIMIT 1",
+                                         &st)
+                         : tb__meta_stmt(db, TB__STMT_SEG_MEMBER_AT,
+                                         "SELECT file, batch_date FROM cseg_member WHERE name = ?1 "
+                                            "AND batch_date = ?2",
+                                         &st);
     if (rc) return tb__seterr(eb, rc, "%s", tb_errmsg(db));
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, batch, -1, SQLITE_STATIC);
@@ -557,6 +561,7 @@ int tb__segctx_members(tb__segctx *c, const char *name, const tb__bmv **out, tb_
         rc = eval_to_buf(c, s.expr, &buf, &len, NULL, eb);
     } else if (!rc) {
         rc = member_file(c->db, name, c->batch, 1, rel, sizeof rel, NULL, eb);
+        /* imported after this batch: its list as imported (ids are stable), from the newest */
         if (!rc && !rel[0]) rc = member_file(c->db, name, "99999999", 1, rel, sizeof rel, NULL, eb);
         if (!rc && !rel[0]) rc = tb__seterr(eb, TB_ENOENT, "segment '%s' has no members", name);
         char *raw = NULL;
@@ -1141,25 +1146,10 @@ int tb_seg_diff(tb_db *db, const char *name, const tb_seg_opts *o, size_t nsampl
     int rc = tb__segctx_open(db, o, &c, &eb);
     if (rc) return fail(db, &eb, rc);
     const tb__bmv *cur;
-    char rel[512], prev_batch[9] = "", before[9];
+    char rel[512], prev_batch[9] = "";
     rc = tb__segctx_members(c, name, &cur, &eb);
     /* the previous batch: the newest membership strictly before this batch */
-    if (!rc) {
-        snprintf(before, sizeof before, "%s", c->batch);
-        /* "YYYYMMDD" minus one in text order: compare with '<' via the BEFORE query on the day
-         * before is wrong for month ends, so ask for <= and skip an exact hit */
-        rc = member_file(db, name, c->batch, 1, rel, sizeof rel, prev_batch, &eb);
-        if (!rc && strcmp(prev_batch, c->batch) == 0) {
-            /* step below this batch: the largest text smaller than it */
-            char b[9];
-            snprintf(b, sizeof b, "%s", c->batch);
-            int i = 7;
-            while (i >= 0 && b[i] == '0')
-                b[i--] = '9';
-            if (i >= 0) b[i]--;
-            rc = member_file(db, name, b, 1, rel, sizeof rel, prev_batch, &eb);
-        }
-    }
+    if (!rc) rc = member_file(db, name, c->batch, 2, rel, sizeof rel, prev_batch, &eb);
     json_t *doc = NULL;
     if (!rc && !rel[0]) {
         doc = json_pack("{s:s, s:s, s:n, s:I, s:I, s:I, s:[], s:[]}", "name", name, "batch_date",

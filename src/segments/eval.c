@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "segments/eval.h"
+#include "segments/expr_int.h"
 
 #define W TB__BM_CHUNK_WORDS
 
@@ -168,43 +169,13 @@ static int value_of(binder *b, const tb__tagv *t, const tb__expr *lit, int *out)
     return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* A date literal 'YYYY-MM-DD' or 'YYYYMMDD' as days; -1 when it is not one. */
-static int parse_date(const char *s, size_t n, int64_t *out)
-{
-    int y, m, d;
-    char tail;
-    char tmp[16];
-    if (n >= sizeof tmp) return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    if (!(sscanf(tmp, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && n == 10) &&
-        !(n == 8 && sscanf(tmp, "%4d%2d%2d%c", &y, &m, &d, &tail) == 3))
-        return -1;
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1]) return -1;
-    if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return -1;
-    *out = days_from_civil(y, (unsigned)m, (unsigned)d);
-    return 0;
-}
-
 /* A literal as the stored integer of numeric tag t (scaled), exactly, or as a double when it has
  * more decimals than the tag (*exact 0). */
 static int number_of(binder *b, const tb__tagv *t, const tb__expr *lit, double *v, int *exact)
 {
     if (t->m.vtype == TB__TV_DATE) {
         int64_t d;
-        if (lit->kind != TB__X_STR || parse_date(lit->text, lit->text_len, &d))
+        if (lit->kind != TB__X_STR || tb__expr_parse_date(lit->text, lit->text_len, &d))
             return tb__expr_fail(b->src, b->srclen, lit, b->err,
                                  "tag '%s' is a date: write dates as 'YYYY-MM-DD'", t->m.code);
         *v = (double)d;

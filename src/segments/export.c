@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/mask.h"
 #include "pipeline/identity.h"
 #include "security/security.h"
@@ -66,12 +67,8 @@ static void put_tag(tb__buf *b, const tb__tagv *t, uint64_t id)
         return;
     case 1:
         if (t->m.vtype == TB__TV_DATE) {
-            time_t s = (time_t)v * 86400;
-            struct tm tm;
-            char d[16];
-            gmtime_r(&s, &tm);
-            strftime(d, sizeof d, "%Y-%m-%d", &tm);
-            tb__buf_puts(b, d);
+            char d[TB__DATE_TEXT_LEN];
+            tb__buf_puts(b, tb__date_text(v, d));
         } else if (t->m.vtype == TB__TV_DECIMAL)
             tb__buf_put_fixed(b, v, t->m.scale);
         else

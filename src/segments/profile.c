@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "segments/cseg.h"
 #include "store/meta.h"
 
@@ -55,12 +56,8 @@ static void and_in_place(uint64_t *d, const tb__bmv *v, int andnot, uint64_t *tm
 static json_t *value_json(const tb__tagv *t, int64_t stored)
 {
     if (t->m.vtype == TB__TV_DATE) {
-        time_t s = (time_t)stored * 86400;
-        struct tm tm;
-        char buf[16];
-        gmtime_r(&s, &tm);
-        strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-        return json_string(buf);
+        char buf[TB__DATE_TEXT_LEN];
+        return json_string(tb__date_text(stored, buf));
     }
     if (t->m.vtype == TB__TV_DECIMAL) return json_real((double)stored / pow(10, t->m.scale));
     return json_integer(stored);

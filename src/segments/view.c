@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "pipeline/identity.h"
 #include "segments/cseg.h"
 #include "store/meta.h"
@@ -24,12 +25,8 @@ static json_t *tag_value(const tb__tagv *t, uint64_t id)
                                          : json_string(str);
     case 1:
         if (t->m.vtype == TB__TV_DATE) {
-            time_t s = (time_t)v * 86400;
-            struct tm tm;
-            char d[16];
-            gmtime_r(&s, &tm);
-            strftime(d, sizeof d, "%Y-%m-%d", &tm);
-            return json_string(d);
+            char d[TB__DATE_TEXT_LEN];
+            return json_string(tb__date_text(v, d));
         }
         if (t->m.vtype == TB__TV_DECIMAL) {
             double x = (double)v;

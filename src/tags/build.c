@@ -755,21 +755,6 @@ static int32_t batch_days(const char *b)
     return d;
 }
 
-/* "YYYY-MM-DD" of a day number. */
-static void days_text(int32_t days, char out[32])
-{
-    int64_t z = (int64_t)days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    snprintf(out, 32, "%04d-%02u-%02u", (int)(y + (m <= 2)), m % 100, d % 100);
-}
-
 /* The distribution of a built tag as JSON text (caller frees): value -> customers for value tags;
  * count, min, max, avg in the tag's unit for numbers; dates as text. */
 static char *distribution(const btag *t)
@@ -781,9 +766,9 @@ static char *distribution(const btag *t)
         json_object_set_new(o, "count", json_integer((json_int_t)t->count));
         if (t->count) {
             if (t->def->vtype == TB__TV_DATE) {
-                char a[32], b[32];
-                days_text((int32_t)t->min, a);
-                days_text((int32_t)t->max, b);
+                char a[TB__DATE_TEXT_LEN], b[TB__DATE_TEXT_LEN];
+                tb__date_text(t->min, a);
+                tb__date_text(t->max, b);
                 json_object_set_new(o, "min", json_string(a));
                 json_object_set_new(o, "max", json_string(b));
             } else {

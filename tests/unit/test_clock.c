@@ -22,10 +22,22 @@ static void shanghai_whatever_tz(void **state)
     assert_int_equal(strlen(tb__now_text(out)), 19);
 }
 
+/* Day numbers as dates: the epoch, a leap day, a day before the epoch. */
+static void dates_from_day_numbers(void **state)
+{
+    (void)state;
+    char d[TB__DATE_TEXT_LEN];
+    assert_string_equal(tb__date_text(0, d), "1970-01-01");
+    assert_string_equal(tb__date_text(19782, d), "2024-02-29");
+    assert_string_equal(tb__date_text(20413, d), "2025-11-21");
+    assert_string_equal(tb__date_text(-1, d), "1969-12-31");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shanghai_whatever_tz),
+        cmocka_unit_test(dates_from_day_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
