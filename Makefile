@@ -16,7 +16,7 @@ CSTD      = -std=c17
 WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror
 CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
 CFLAGS   += $(CSTD) $(WARN) $(OPT) -g -pthread -MMD -MP
-LDLIBS   += -lsqlite3 -ljansson -lxxhash -lsodium -lmicrohttpd -lm -pthread
+LDLIBS   += -lsqlite3 -ljansson -lxxhash -lsodium -lmicrohttpd -lzstd -lz -lm -pthread
 
 ifneq ($(SANITIZE),)
 BUILD    ?= build/san

@@ -20,6 +20,8 @@ base=(
   libsodium-dev       # argon2id passwords, keyed hashes of sessions and tokens, the audit chain
   libmicrohttpd-dev   # the HTTP server (tagbase serve)
   libcmocka-dev       # unit tests
+  libzstd-dev         # zstd: compressed columnar event partitions (src/events)
+  zlib1g-dev          # gzip bodies of the event collector (RudderStack, Sensors gzip=1)
   sqlite3             # black-box tests that edit a store behind tagbase's back (tamper checks)
   nodejs              # black-box tests (node:test) and, later, the web console build
 )
