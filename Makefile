@@ -7,6 +7,7 @@
 #   make fuzz                 build libFuzzer targets with clang and run each FUZZ_SECONDS
 #   make bench                run the benchmark scripts in bench/
 #   make run                  set up, build, create demo data if none, load it (scripts/run.sh)
+#   make web                  the web console: npm ci, then vite build into web/dist (docs/console.md)
 #   make format / format-check
 
 CC       ?= cc
@@ -37,7 +38,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB      := $(BUILD)/libtagbase.a
 BIN      := $(BUILD)/tagbase
 
-.PHONY: all test unit e2e fuzz fuzz-build bench run deps format format-check clean
+.PHONY: all test unit e2e fuzz fuzz-build bench run deps format format-check clean web
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(BUILD)/segbench $(BUILD)/view360
@@ -70,13 +71,13 @@ deps:
 # Unit tests (cmocka) then black-box tests (node:test driving build/tagbase). The runner prints a
 # closing "N passed, N failed" line and exits non-zero when anything failed.
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) web
 	@BUILD=$(BUILD) tests/run.sh unit e2e
 
 unit: $(UNIT_BIN)
 	@BUILD=$(BUILD) tests/run.sh unit
 
-e2e: $(BIN)
+e2e: $(BIN) web
 	@BUILD=$(BUILD) tests/run.sh e2e
 
 # libFuzzer: every tests/fuzz/fuzz_*.c linked against the library sources built with clang. The
@@ -110,8 +111,23 @@ bench:
 	@set -e; for b in bench/*.sh; do echo "== $$b"; BUILD=$(BUILD) $$b; done
 
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all web
 	@BUILD=$(BUILD) scripts/run.sh
+
+# The web console (web/, docs/console.md): npm ci from the committed lock file (again only when
+# it changed), then vite build into web/dist (again only when a source changed). Only the npm
+# registry is needed; node_modules and dist are not committed.
+WEB_SRC := web/index.html web/vite.config.js web/package.json $(shell find web/src web/public -type f 2>/dev/null)
+
+web: web/dist/index.html
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run --silent build -- --logLevel warn
+	@touch $@
 
 format:
 	@scripts/deps.sh format

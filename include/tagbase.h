@@ -231,6 +231,13 @@ int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out);
  * rule and field, and data-quality scores (completeness, validity, uniqueness). Read-only. */
 int tb_pipeline_status(tb_db *db, const char *batch_date, char **json_out);
 
+/* The rows of one file of one batch that the load quarantined, in line order, at most `limit`
+ * (1..1000) from the `offset`-th: JSON text (caller frees with free) {"batch_date","file","total",
+ * "rows":[{"line","field","value","rule"}]}, the value masked as the load stored it. TB_ENOENT
+ * when the batch has not been loaded, TB_EINVAL for a limit out of range. Read-only. */
+int tb_pipeline_quarantine(tb_db *db, const char *batch_date, const char *file, int limit,
+                           int offset, char **json_out);
+
 /* Lineage of a customer's profile values as JSON text (caller frees with free): for each
  * attribute (or only `attribute`), its value in the snapshot of `batch_date` (NULL: the newest),
  * the business flags (business type, data kind, source system, batch, load) and the source rows
@@ -473,5 +480,21 @@ int tb_seg_export(tb_db *db, const char *name, const tb_seg_opts *o, const char 
  * golden record (masked), every tag with its value and lineage, grouped by theme, the saved
  * segments the customer belongs to, relationships. */
 int tb_customer_360(tb_db *db, const char *who, const tb_seg_opts *o, char **json_out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Event analysis (src/events/evapi.c; docs/events.md, "Analysis"): funnels, paths, retention and
+ * counts over the day partitions of the data directory. `spec_json` is the query as a JSON object
+ * (the same document the API takes as its body); the answer is JSON in *json_out (caller frees
+ * with free()). o->scope limits the customers counted (persons not linked to a customer of the
+ * scope are left out); o->as_of picks the tag batch for breakdowns and saved segments;
+ * o->threads (0: 2). `user` names who saves a segment (funnel "save"). Errors: TB_EFORMAT for a
+ * bad spec (the detail names the member), TB_ENOENT (no tag build when one is needed, unknown
+ * segment or tag), TB_EEXIST (a segment name taken), TB_EPERM (saving on a read-only handle).
+ */
+int tb_ev_funnel(tb_db *db, const char *spec_json, const tb_seg_opts *o, const char *user,
+                 char **json_out);
+int tb_ev_paths(tb_db *db, const char *spec_json, const tb_seg_opts *o, char **json_out);
+int tb_ev_retention(tb_db *db, const char *spec_json, const tb_seg_opts *o, char **json_out);
+int tb_ev_count(tb_db *db, const char *spec_json, const tb_seg_opts *o, char **json_out);
 
 #endif /* TAGBASE_H */

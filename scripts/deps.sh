@@ -23,7 +23,9 @@ base=(
   libzstd-dev         # zstd: compressed columnar event partitions (src/events)
   zlib1g-dev          # gzip bodies of the event collector (RudderStack, Sensors gzip=1)
   sqlite3             # black-box tests that edit a store behind tagbase's back (tamper checks)
-  nodejs              # black-box tests (node:test) and, later, the web console build
+  nodejs              # black-box tests (node:test) and the web console build (make web)
+  chromium            # the web console's browser tests (tests/e2e/console.test.mjs, headless)
+  fonts-wqy-microhei  # Chinese glyphs for chromium: the console's screenshots show zh-CN text
 )
 format=(
   clang-format        # make format / make format-check (.clang-format)
@@ -42,6 +44,8 @@ fuzz=(
 )
 
 want=("${base[@]}")
+# npm builds the web console; NodeSource's nodejs brings its own, Debian's packages it apart.
+command -v npm >/dev/null 2>&1 || want+=(npm)
 for group in "$@"; do
   case "$group" in
     fuzz) want+=("${fuzz[@]}") ;;

@@ -3,10 +3,14 @@
 # data when there is none, every batch in the landing area loaded through the five-module pipeline
 # (once), the default tag catalog published (the demo acts as two people: a tag developer who
 # submits, a data steward who approves), the tags of every loaded batch built, and the pipeline's
-# status; then the server (`tagbase serve`, the HTTP/JSON API on TAGBASE_LISTEN, default
+# status; the demo app's events imported through the event collector; then the server (`tagbase serve`, the HTTP/JSON API on TAGBASE_LISTEN, default
 # 127.0.0.1:8080) runs in the foreground until Ctrl-C (TAGBASE_SERVE=0 skips it). On its first
-# start it creates the user admin and prints a one-time password once. (The web console joins it
-# when it exists.)
+# start it creates the user admin and prints a one-time password once. The server also serves the
+# web console (web/dist, built by `make web` before this script runs) at http://TAGBASE_LISTEN/.
+#
+# Encryption at rest (docs/security.md): the key file is TAGBASE_KEY_FILE, default the data
+# directory's path + ".key" beside it (./tagbase-data.key), outside the directory; it is created
+# when missing, and a data directory made before it existed is encrypted once by `key rotate`.
 #
 # Environment: TAGBASE_DATA (default ./tagbase-data), TAGBASE_DEMO_CUSTOMERS (default 1000000),
 # TAGBASE_DEMO_SEED (42), TAGBASE_DEMO_DATE (20261121), BUILD (build).
@@ -20,7 +24,16 @@ seed=${TAGBASE_DEMO_SEED:-42}
 date=${TAGBASE_DEMO_DATE:-20261121}
 landing="$data/landing/$date"
 
+# The key file, outside the data directory; every tagbase command below reads TAGBASE_KEY_FILE.
+export TAGBASE_KEY_FILE=${TAGBASE_KEY_FILE:-${data%/}.key}
+if [[ ! -f $TAGBASE_KEY_FILE ]]; then
+  "$bin" key init --data "$data"
+fi
 "$bin" init --data "$data"
+if "$bin" status --json --data "$data" | grep -q '"pending": true'; then
+  echo "run: '$data' keeps C2 fields in clear: encrypting them under $TAGBASE_KEY_FILE"
+  "$bin" key rotate --data "$data"
+fi
 "$bin" standard load standards/default.json --data "$data"
 
 if ! compgen -G "$data/landing/*/manifest.json" >/dev/null; then
@@ -63,7 +76,23 @@ for dir in "$data"/landing/*/; do
 done
 "$bin" pipeline status --data "$data"
 
+# Event tracking (docs/collector.md): the demo app as a source (its write key is printed once, for
+# trying an SDK against the server), its tracking plan, the real-time tag rules, and the app events
+# of each batch imported through the collector and compacted into day partitions (once per batch).
+if ! "$bin" events source list --data "$data" | grep -q '"name": "mbank-app"'; then
+  "$bin" events source add mbank-app --project default --data "$data"
+  "$bin" events plan load mbank-app catalog/tracking_plan.json --data "$data" >/dev/null
+  "$bin" events rules load catalog/realtime_rules.json --data "$data" >/dev/null
+fi
+for dir in "$data"/landing/*/; do
+  batch=$(basename "$dir")
+  [[ -f "$dir/events.jsonl" && ! -f "$data/events/imported-$batch" ]] || continue
+  "$bin" events import "$dir/events.jsonl" --source mbank-app --data "$data"
+  "$bin" events compact --data "$data" >/dev/null
+  touch "$data/events/imported-$batch"
+done
+
 if [[ ${TAGBASE_SERVE:-1} == 1 ]]; then
-  echo "run: starting the server (Ctrl-C stops it); API at http://${TAGBASE_LISTEN:-127.0.0.1:8080}/api/v1/"
-  exec "$bin" serve --data "$data" --listen "${TAGBASE_LISTEN:-127.0.0.1:8080}"
+  echo "run: starting the server (Ctrl-C stops it); console at http://${TAGBASE_LISTEN:-127.0.0.1:8080}/, API at /api/v1/"
+  exec "$bin" serve --data "$data" --listen "${TAGBASE_LISTEN:-127.0.0.1:8080}" --web web/dist
 fi

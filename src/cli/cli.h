@@ -28,6 +28,13 @@ int tb__cmd_audit(int argc, char **argv);
 int tb__cmd_approval(int argc, char **argv); /* cmd_approval.c: maker-checker requests */
 int tb__cmd_consent(int argc, char **argv);  /* cmd_consent.c: the consent ledger */
 int tb__cmd_alert(int argc, char **argv);    /* cmd_alert.c: abnormal-access alerts, unblock */
+int tb__cmd_events(int argc, char **argv);   /* cmd_events.c: event collection and its setup */
+/* cmd_funnel.c: event analysis (funnels, paths, retention, counts) */
+int tb__cmd_funnel(int argc, char **argv);
+int tb__cmd_paths(int argc, char **argv);
+int tb__cmd_retention(int argc, char **argv);
+int tb__cmd_evstat(int argc, char **argv);
+int tb__cmd_key(int argc, char **argv); /* cmd_key.c: encryption at rest, the key file */
 
 /* Prints "tagbase CMD: message" to stderr and returns 1 (or 2 for usage, via tb__cli_usage). */
 int tb__cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -16,7 +16,8 @@
 #include "store/meta.h"
 
 static const char usage[] =
-    "request export_large|export_unmasked|role_change --payload JSON [--user NAME] [--json]\n"
+    "request export_large|export_unmasked|role_change|customer_erase --payload JSON [--user NAME] "
+    "[--json]\n"
     "       tagbase approval list [--status pending|approved|rejected|used|expired] [--user NAME] "
     "[--json]\n"
     "       tagbase approval show ID [--json]\n"
@@ -116,8 +117,9 @@ static int request(const opts *o)
 /* Whether p may see every request: it holds the checker permissions of some kind. */
 static int sees_all(tb_db *db, const tb__principal *p)
 {
-    static const char *const kinds[] = {"export_large", "export_unmasked", "role_change"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const kinds[] = {"export_large", "export_unmasked", "role_change",
+                                        "customer_erase"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         unsigned need;
         if (tb__approval_perms(db, kinds[i], 0, &need) == 0 && tb__principal_can(p, need)) return 1;
     }

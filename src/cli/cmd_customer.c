@@ -1,5 +1,7 @@
 /* cmd_customer.c — tagbase customer: find (search before create), show (masked golden record),
- * merge and unmerge golden records. Thin: parses, calls src/pipeline/identity.h, renders. */
+ * merge and unmerge golden records, copy (a person's data as one JSON document, PIPL), erase (a
+ * person removed from every store, with a second person's approval, and the proof). Thin:
+ * parses, calls src/pipeline/identity.h and src/security/, renders. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,16 +10,20 @@
 
 #include "cli/cli.h"
 #include "pipeline/identity.h"
+#include "security/erase.h"
+#include "security/security.h"
 
 static const char usage[] =
     "find QUERY [--json] | show CUST_NO|ID_NO|MOBILE|GID [--as-of YYYYMMDD] [--unmasked] "
     "[--json] | "
-    "merge GID_INTO GID_FROM --reason TEXT | unmerge GID  "
+    "merge GID_INTO GID_FROM --reason TEXT | unmerge GID | copy CUST_NO|ID_NO|MOBILE|GID "
+    "[--as-of YYYYMMDD] | erase CUST_NO|ID_NO|MOBILE|GID --approval ID [--json] | "
+    "erase --verify ERASURE_ID|CUST_NO|ID_NO|MOBILE [--json]  "
     "[--data DIR] [--user NAME]";
 
 struct opts {
-    const char *dir, *user, *reason, *as_of;
-    int json, unmasked;
+    const char *dir, *user, *reason, *as_of, *approval;
+    int json, unmasked, verify, user_given;
     const char *pos[3];
     int npos;
 };
@@ -36,9 +42,14 @@ static int parse(int argc, char **argv, struct opts *o)
             o->unmasked = 1;
         } else if (strcmp(argv[i], "--as-of") == 0 && i + 1 < argc) {
             o->as_of = argv[++i];
+        } else if (strcmp(argv[i], "--approval") == 0 && i + 1 < argc) {
+            o->approval = argv[++i];
+        } else if (strcmp(argv[i], "--verify") == 0) {
+            o->verify = 1;
         } else if ((strcmp(argv[i], "--user") == 0 || strcmp(argv[i], "--reason") == 0) &&
                    i + 1 < argc) {
             *(argv[i][2] == 'u' ? &o->user : &o->reason) = argv[i + 1];
+            if (argv[i][2] == 'u') o->user_given = 1;
             i++;
         } else if (argv[i][0] == '-' || o->npos == 3) {
             tb__cli_usage("customer", usage);
@@ -186,6 +197,83 @@ static void print_tags(json_t *doc)
     printf("\n");
 }
 
+/* A person's copy of their data (PIPL), unmasked, as one JSON document; audited under the
+ * operating-system user before it is written out (no unaudited read of personal data). */
+static int cmd_copy(tb_db *db, const struct opts *o)
+{
+    tb_seg_opts so = {0};
+    so.as_of = o->as_of;
+    uint32_t gid;
+    json_t *doc;
+    if (tb__customer_copy(db, o->pos[1], &so, &gid, &doc) != 0)
+        return tb__cli_fail("customer", "%s", tb_errmsg(db));
+    tb__principal who;
+    const char *env = getenv("TAGBASE_USER");
+    tb__principal_cli(&who, env && *env ? env : o->user);
+    char object[32];
+    snprintf(object, sizeof object, "gid:%u", gid);
+    if (tb__audit(db, &who, "cli", "customer.copy", object, NULL, "ok") != 0) {
+        json_decref(doc);
+        return tb__cli_fail("customer", "cannot write the audit record: %s", tb_errmsg(db));
+    }
+    return print_doc(doc);
+}
+
+/* Prints an erasure's or a proof's store table: "store  files  bytes  found". */
+static void print_proof(json_t *proof)
+{
+    const char *k;
+    json_t *v;
+    printf("%-22s %6s %12s %6s\n", "store", "files", "bytes", "found");
+    json_object_foreach(json_object_get(proof, "stores"), k, v)
+    {
+        printf("%-22s %6lld %12lld %6lld\n", k,
+               (long long)json_integer_value(json_object_get(v, "files")),
+               (long long)json_integer_value(json_object_get(v, "bytes")),
+               (long long)json_integer_value(json_object_get(v, "found")));
+    }
+    json_t *nm = json_object_get(json_object_get(proof, "kinds"), "name");
+    if (json_is_true(json_object_get(nm, "shared_with_other_customers")))
+        printf("(the name is also another customer's: its hits are theirs or the proof's limit)\n");
+    printf("%s\n", json_is_true(json_object_get(proof, "ok"))
+                       ? "proof: 0 found in every store"
+                       : "proof: FOUND identifiers of the erased person (see above)");
+}
+
+/* Erasure of a person (PIPL art. 47) with a second person's approval, or the rerun of its proof.
+ * The principal is the tagbase user of --user, else the operating-system user. */
+static int cmd_erase(tb_db *db, const struct opts *o)
+{
+    tb__principal who;
+    if (tb__cli_principal(db, o->user_given ? o->user : NULL, &who) != 0)
+        return tb__cli_fail("customer", "%s", tb_errmsg(db));
+    json_t *doc = NULL;
+    if (o->verify) {
+        if (tb__customer_erase_verify(db, &who, "cli", o->pos[1], &doc) != 0)
+            return tb__cli_fail("customer", "%s", tb_errmsg(db));
+    } else {
+        char *end = NULL;
+        long long id = o->approval ? strtoll(o->approval, &end, 10) : 0;
+        if (o->approval && (*end || id <= 0))
+            return tb__cli_fail("customer", "--approval takes a request number");
+        if (tb__customer_erase(db, &who, "cli", o->pos[1], id, &doc) != 0)
+            return tb__cli_fail("customer", "%s", tb_errmsg(db));
+    }
+    int ok = json_is_true(json_object_get(doc, "ok")) ||
+             json_is_true(json_object_get(json_object_get(doc, "proof"), "ok"));
+    if (o->json) {
+        int rc = print_doc(doc);
+        return rc ? rc : ok ? 0 : 1;
+    }
+    if (!o->verify)
+        printf("erased gid %lld (erasure %lld)\n",
+               (long long)json_integer_value(json_object_get(doc, "gid")),
+               (long long)json_integer_value(json_object_get(doc, "erasure_id")));
+    print_proof(o->verify ? doc : json_object_get(doc, "proof"));
+    json_decref(doc);
+    return ok ? 0 : 1;
+}
+
 static int parse_gid(tb_db *db, const char *s, uint32_t *gid)
 {
     int rc = tb__customer_resolve(db, s, gid);
@@ -199,13 +287,16 @@ int tb__cmd_customer(int argc, char **argv)
     struct opts o;
     if (parse(argc, argv, &o)) return 2;
     const char *sub = o.npos ? o.pos[0] : "";
-    int want = strcmp(sub, "find") == 0 || strcmp(sub, "show") == 0 || strcmp(sub, "unmerge") == 0
+    int want = strcmp(sub, "find") == 0 || strcmp(sub, "show") == 0 ||
+                       strcmp(sub, "unmerge") == 0 || strcmp(sub, "copy") == 0 ||
+                       strcmp(sub, "erase") == 0
                    ? 2
                : strcmp(sub, "merge") == 0 ? 3
                                            : 0;
     if (!want || o.npos != want) return tb__cli_usage("customer", usage);
     if (strcmp(sub, "merge") == 0 && !o.reason) return tb__cli_usage("customer", usage);
-    int write = sub[0] == 'm' || sub[0] == 'u';
+    /* copy and erase are audited */
+    int write = sub[0] == 'm' || sub[0] == 'u' || sub[0] == 'c' || sub[0] == 'e';
     tb_db *db;
     /* Reads open read-only, so find and show work while a load holds the writer lock. */
     if (open_db(&o, write ? 0 : TB_OPEN_READONLY, &db)) return 1;
@@ -232,6 +323,10 @@ int tb__cmd_customer(int argc, char **argv)
             json_decref(doc);
         }
         free(text);
+    } else if (strcmp(sub, "copy") == 0) {
+        rc = cmd_copy(db, &o);
+    } else if (strcmp(sub, "erase") == 0) {
+        rc = cmd_erase(db, &o);
     } else if (strcmp(sub, "merge") == 0) {
         int64_t id;
         if ((rc = parse_gid(db, o.pos[1], &a)) == 0 && (rc = parse_gid(db, o.pos[2], &b)) == 0) {

@@ -8,7 +8,7 @@
 
 static const char usage[] =
     "[--data DIR] [--listen 127.0.0.1:8080] [--threads N] [--max-body BYTES] [--timeout S]\n"
-    "       [--max-inflight N] [--session-ttl S] [--cert FILE --key FILE]";
+    "       [--max-inflight N] [--session-ttl S] [--cert FILE --key FILE] [--web DIR|none]";
 
 int tb__cmd_serve(int argc, char **argv)
 {
@@ -31,6 +31,8 @@ int tb__cmd_serve(int argc, char **argv)
             o.cert = v;
         else if (strcmp(a, "--key") == 0)
             o.key = v;
+        else if (strcmp(a, "--web") == 0)
+            o.web_dir = v;
         else if (strcmp(a, "--threads") == 0 && tb__cli_parse_u64(v, 1, 64, &n) == 0)
             o.threads = (int)n;
         else if (strcmp(a, "--max-body") == 0 &&

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "store/crypt.h"
 
 static const char usage[] = "[--data DIR] [--json]";
 
@@ -42,10 +43,17 @@ static int print_json(tb_db *db, const tb_db_info *info)
     }
     /* lock_pid is null when nobody holds the lock or the holder did not say who it is. */
     json_t *lock = info->lock_held && info->lock_pid ? json_integer(info->lock_pid) : json_null();
+    tb__c2_info c2;
+    (void)tb__c2_info_get(db, &c2);
+    const char *kf = tb__c2_key_file();
+    json_t *enc = json_pack("{s:b, s:o, s:o, s:b, s:i}", "encrypted", c2.encrypted, "key_id",
+                            c2.encrypted ? json_integer(c2.key_id) : json_null(), "key_file",
+                            kf ? json_string(kf) : json_null(), "pending", c2.pending,
+                            "retired_keys", c2.retired);
     json_t *doc =
-        json_pack("{s:s, s:i, s:i, s:b, s:o, s:o}", "path", tb_db_path(db), "format_version",
+        json_pack("{s:s, s:i, s:i, s:b, s:o, s:o, s:o}", "path", tb_db_path(db), "format_version",
                   info->format_version, "schema_version", info->schema_version, "locked",
-                  info->lock_held, "lock_pid", lock, "batches", batches);
+                  info->lock_held, "lock_pid", lock, "batches", batches, "encryption", enc);
     if (!doc) return tb__cli_fail("status", "out of memory"); /* "o" consumed both on failure */
     rc = json_dumpf(doc, stdout, JSON_INDENT(2)) == 0 && fputc('\n', stdout) != EOF ? 0 : 1;
     json_decref(doc);
@@ -101,6 +109,19 @@ int tb__cmd_status(int argc, char **argv)
         printf("writer lock:    held by pid %ld\n", info.lock_pid);
     else
         printf("writer lock:    held (pid unknown)\n");
+    /* Loud on purpose: a store without encryption at rest keeps names, ID numbers and mobiles in
+     * clear in meta.db (docs/security.md, "Encryption at rest"). */
+    tb__c2_info c2;
+    (void)tb__c2_info_get(db, &c2);
+    if (c2.encrypted)
+        printf("encryption:     C2 fields encrypted at rest with key %u (key file %s)\n", c2.key_id,
+               tb__c2_key_file() ? tb__c2_key_file() : "?");
+    else if (c2.pending)
+        printf("encryption:     OFF - C2 fields (names, ID numbers, mobiles, addresses) are in "
+               "clear; a key file is given: run 'tagbase key rotate' to encrypt them\n");
+    else
+        printf("encryption:     OFF - C2 fields (names, ID numbers, mobiles, addresses) are in "
+               "clear: no key file (--key-file, TAGBASE_KEY_FILE; docs/security.md)\n");
     int n = 0;
     rc = tb_db_list_batches(db, print_batch, &n);
     if (rc) {

@@ -18,8 +18,8 @@ static const char user_usage[] =
     "add NAME --role ROLE [--scope org:ID|manager:ID] [--password-stdin] [--json]\n"
     "       tagbase user passwd NAME [--password-stdin]\n"
     "       tagbase user list [--json]\n"
-    "       tagbase user role NAME ROLE [--approval ID]\n"
-    "       tagbase user disable|enable NAME\n"
+    "       tagbase user role NAME ROLE --approval ID\n"
+    "       tagbase user disable|enable|unlock NAME\n"
     "       tagbase user token create USER --name N [--perms p1,p2] [--days N] [--json]\n"
     "       tagbase user token list [USER] [--json]\n"
     "       tagbase user token revoke ID\n"
@@ -233,8 +233,9 @@ static int user_list(const opts *o)
             const char *kind = json_string_value(json_object_get(u, "scope"));
             const char *sid = json_string_value(json_object_get(u, "scope_id"));
             snprintf(scope, sizeof scope, "%s%s%s", kind, sid ? ":" : "", sid ? sid : "");
-            const char *state = json_is_true(json_object_get(u, "disabled"))    ? "disabled"
-                                : json_is_string(json_object_get(u, "blocked")) ? "blocked"
+            const char *state = json_is_true(json_object_get(u, "disabled"))         ? "disabled"
+                                : json_is_string(json_object_get(u, "blocked"))      ? "blocked"
+                                : json_is_string(json_object_get(u, "locked_until")) ? "locked"
                                 : json_is_true(json_object_get(u, "must_change"))
                                     ? "must change password"
                                     : "active";
@@ -280,7 +281,14 @@ static int user_role(const opts *o)
         tb__meta_rollback(db);
         free(payload);
     } else {
-        rc = tb__user_set_role_by(db, &who, "cli", o->pos[1], o->pos[2]);
+        /* maker-checker on the command line too: a user's role changes only with a second
+         * person's approval; the first admin comes from 'user add' or the server's first start */
+        tb__audit(db, &who, "cli", "user.role", o->pos[1], "{\"approval\":\"missing\"}", "denied");
+        rc = tb__seterr(tb__db_err(db), TB_EPERM,
+                        "a role change needs an approved 'role_change' request: 'tagbase approval "
+                        "request role_change --payload '{\"user\":\"%s\",\"role\":\"%s\"}'', "
+                        "approved by a second person, then --approval ID",
+                        o->pos[1], o->pos[2]);
     }
     if (rc)
         status = tb__cli_fail("user", "%s", tb_errmsg(db)[0] ? tb_errmsg(db) : tb_strerror(rc));
@@ -302,6 +310,20 @@ static int user_disable(const opts *o, int disable)
     if (rc) tb__meta_rollback(db);
     int status = rc ? tb__cli_fail("user", "%s", tb_errmsg(db)) : 0;
     if (!rc) printf("user '%s' %s\n", o->pos[1], disable ? "disabled" : "enabled");
+    tb_db_close(db);
+    return status;
+}
+
+static int user_unlock(const opts *o)
+{
+    if (o->npos != 2) return tb__cli_usage("user", user_usage);
+    tb_db *db;
+    if (open_db("user", o, 1, &db)) return 1;
+    tb__principal who;
+    tb__principal_cli(&who, os_user());
+    int rc = tb__user_unlock(db, &who, "cli", o->pos[1]);
+    int status = rc ? tb__cli_fail("user", "%s", tb_errmsg(db)) : 0;
+    if (!rc) printf("user '%s' unlocked\n", o->pos[1]);
     tb_db_close(db);
     return status;
 }
@@ -414,6 +436,7 @@ int tb__cmd_user(int argc, char **argv)
     if (strcmp(verb, "role") == 0) return user_role(&o);
     if (strcmp(verb, "disable") == 0) return user_disable(&o, 1);
     if (strcmp(verb, "enable") == 0) return user_disable(&o, 0);
+    if (strcmp(verb, "unlock") == 0) return user_unlock(&o);
     if (strcmp(verb, "token") == 0 && o.npos >= 2) {
         if (strcmp(o.pos[1], "create") == 0) return token_create(&o);
         if (strcmp(o.pos[1], "list") == 0) return token_list(&o);

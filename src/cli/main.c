@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "events/collector.h"
+#include "store/crypt.h"
 
 static int cmd_version(int argc, char **argv)
 {
@@ -43,7 +45,14 @@ static const struct command {
     {"approval", tb__cmd_approval, "maker-checker: request, list, approve and reject approvals"},
     {"consent", tb__cmd_consent, "the consent ledger (PIPL): grant, withdraw, show per customer"},
     {"alert", tb__cmd_alert, "abnormal-access alerts; clear a user's block"},
+    {"events", tb__cmd_events,
+     "event tracking: apps and write keys, tracking plan, import, status"},
+    {"funnel", tb__cmd_funnel, "event funnels: conversion per step, trend, breakdown, save"},
+    {"paths", tb__cmd_paths, "event paths: the events after or before an event (sankey)"},
+    {"retention", tb__cmd_retention, "event retention: day-N return of who did A"},
+    {"evstat", tb__cmd_evstat, "event counts and trends by day or hour, property, segment"},
     {"serve", tb__cmd_serve, "the HTTP/JSON API server (docs/server.md)"},
+    {"key", tb__cmd_key, "encryption at rest: create, rotate and show the key file"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this list"},
 };
@@ -56,6 +65,8 @@ static int cmd_help(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         printf("  %-9s %s\n", commands[i].name, commands[i].summary);
     printf("\nThe data directory is --data DIR, else $TAGBASE_DATA, else ./tagbase-data.\n"
+           "The key file (encryption at rest of C2 fields, docs/security.md) is --key-file PATH,\n"
+           "else $TAGBASE_KEY_FILE; without one a new data directory keeps them in clear.\n"
            "Log level: TAGBASE_LOG=error|warn|info|debug. 'tagbase COMMAND --help' for options.\n");
     return 0;
 }
@@ -108,6 +119,25 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *name = argv[1];
+    tb__events_erase_register(); /* erasure reaches the event store (security/erase.h) */
+    /* --key-file PATH is accepted by every command (each opens the data directory through the
+     * library, which reads the key file in effect): taken out of argv here, once. */
+    int kept = 2;
+    for (int i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "--key-file=", 11) == 0) {
+            tb__c2_set_key_file(argv[i] + 11);
+        } else if (strcmp(argv[i], "--key-file") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "tagbase: --key-file needs a path\n");
+                return 2;
+            }
+            tb__c2_set_key_file(argv[++i]);
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    argc = kept;
+    argv[argc] = NULL;
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) return cmd_help(0, NULL);
     if (strcmp(name, "--version") == 0) return cmd_version(0, NULL);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -2,6 +2,7 @@
  * gids), golden records with survivorship, conflicts, history and relations, and their loading
  * from and persisting to the meta store. Master-data queries on the store are in identity_md.c. */
 #include <assert.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "common/err.h"
 #include "common/mask.h"
 #include "pipeline/identity.h"
+#include "store/crypt.h"
 #include "store/meta.h"
 
 #define MAX_SYSTEMS  64
@@ -24,6 +26,7 @@
 #define MERGE_HOPS   64 /* longer merged_into chains mean a cycle: corrupt */
 #define DEFAULT_PRIO 10
 #define PARTY_DIRTY  1
+#define PARTY_ERASED 2 /* a tombstone left by an erasure: no data, never live */
 
 /* One golden record. Values are offsets into the string pool (0: NULL); day is as_of clamped to
  * 0..65535 days (1970..2149), enough for any business date, and halves the array. */
@@ -745,6 +748,7 @@ int tb__idres_golden(const tb__idres *r, uint32_t gid, tb__golden *out)
     const struct party *p = &r->party[gid];
     out->gid = gid;
     out->merged_into = p->merged;
+    out->erased = (p->flags & PARTY_ERASED) != 0;
     out->kind = (tb__party_kind)p->kind;
     out->cert_no = pstr(r, p->cert);
     out->cert_type = pstr(r, p->cert_type);
@@ -854,11 +858,17 @@ static int load_attrs(tb__idres *r, struct party *p, const char *a, size_t len)
 static int load_parties(tb__idres *r, tb_db *db)
 {
     sqlite3_stmt *st;
-    int rc = tb__meta_stmt(db, TB__STMT_ID_LOAD_PARTY,
-                           "SELECT gid, kind, cert_type, cert_no, merged_into, attrs FROM party "
-                           "ORDER BY gid",
-                           &st);
+    /* Encrypted: cert_no holds a blind index, the certificate itself is sealed in cert_enc. */
+    int rc = tb__c2_on(db) ? tb__meta_stmt(db, TB__STMT_ID_LOAD_PARTY_C2,
+                                           "SELECT gid, kind, cert_type, cert_enc, merged_into, "
+                                           "attrs, erased_at IS NOT NULL FROM party ORDER BY gid",
+                                           &st)
+                           : tb__meta_stmt(db, TB__STMT_ID_LOAD_PARTY,
+                                           "SELECT gid, kind, cert_type, cert_no, merged_into, "
+                                           "attrs, erased_at IS NOT NULL FROM party ORDER BY gid",
+                                           &st);
     if (rc) return rc;
+    tb__buf cbuf = TB__BUF_INIT, abuf = TB__BUF_INIT;
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t g = sqlite3_column_int64(st, 0);
@@ -870,9 +880,14 @@ static int load_parties(tb__idres *r, tb_db *db)
         }
         const char *kind = (const char *)sqlite3_column_text(st, 1);
         const char *ctype = (const char *)sqlite3_column_text(st, 2);
-        const char *cert = (const char *)sqlite3_column_text(st, 3);
-        const char *attrs = (const char *)sqlite3_column_text(st, 5);
-        size_t alen = (size_t)sqlite3_column_bytes(st, 5);
+        const char *cert, *attrs;
+        rc = tb__c2_reveal(db, TB__C2_AD_CERT, (const char *)sqlite3_column_text(st, 3), &cbuf,
+                           &cert);
+        if (rc == 0)
+            rc = tb__c2_reveal(db, TB__C2_AD_ATTRS, (const char *)sqlite3_column_text(st, 5), &abuf,
+                               &attrs);
+        if (rc) goto out;
+        size_t alen = attrs ? strlen(attrs) : 0;
         size_t clen = cert ? strlen(cert) : 0;
         rc = reserve_party(r, 1);
         if (rc == 0) rc = pool_reserve(r, clen + (ctype ? strlen(ctype) : 0) + 2);
@@ -889,6 +904,9 @@ static int load_parties(tb__idres *r, tb_db *db)
                 goto out;
             }
             p->merged = (uint32_t)m;
+            r->nlive--;
+        } else if (sqlite3_column_int(st, 6)) {
+            p->flags |= PARTY_ERASED; /* a tombstone: counted, never live */
             r->nlive--;
         }
         if (ctype) p->cert_type = intern(r, ctype, strlen(ctype));
@@ -921,6 +939,10 @@ out_nomem:
                         rc == TB_ENOMEM ? "out of memory" : r->err.msg);
 out:
     tb__meta_stmt_done(st);
+    if (cbuf.data) sodium_memzero(cbuf.data, cbuf.cap);
+    if (abuf.data) sodium_memzero(abuf.data, abuf.cap);
+    tb__buf_release(&cbuf);
+    tb__buf_release(&abuf);
     return rc;
 }
 
@@ -1063,7 +1085,10 @@ static void bind_masked(sqlite3_stmt *st, int col, int field, const char *v)
     sqlite3_bind_text(st, col, m, -1, SQLITE_TRANSIENT);
 }
 
-static int bind_party(const tb__idres *r, sqlite3_stmt *st, uint32_t gid, tb__buf *b)
+/* The C2 columns go through crypt.h: when the store is encrypted, cert_no, name and mobile hold
+ * blind indexes (the look-ups of identity_md.c stay equality look-ups), the certificate is sealed
+ * in cert_enc and every attribute (name and mobile included) in attrs. */
+static int bind_party(const tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32_t gid, tb__buf *b)
 {
     const struct party *p = &r->party[gid];
     if (encode_attrs(r, p, b)) return TB_ENOMEM;
@@ -1071,12 +1096,13 @@ static int bind_party(const tb__idres *r, sqlite3_stmt *st, uint32_t gid, tb__bu
     sqlite3_bind_text(st, 2, p->kind == TB__PARTY_COMPANY ? "company" : "person", -1,
                       SQLITE_STATIC);
     bind_off(r, st, 3, p->cert_type);
-    bind_off(r, st, 4, p->cert);
     bind_off(r, st, 5, p->val[TB__F_CUST_TYPE]);
-    bind_off(r, st, 6, p->val[TB__F_NAME]);
-    bind_off(r, st, 7, p->val[TB__F_MOBILE]);
-    sqlite3_bind_text(st, 8, b->data ? b->data : "", (int)b->len, SQLITE_STATIC);
-    return 0;
+    int rc = tb__c2_bind_blind(db, st, 4, TB__C2_AD_CERT, pstr(r, p->cert));
+    if (!rc) rc = tb__c2_bind_blind(db, st, 6, TB__C2_AD_NAME, pstr(r, p->val[TB__F_NAME]));
+    if (!rc) rc = tb__c2_bind_blind(db, st, 7, TB__C2_AD_MOBILE, pstr(r, p->val[TB__F_MOBILE]));
+    if (!rc) rc = tb__c2_bind_sealed(db, st, 8, TB__C2_AD_ATTRS, b->data ? b->data : "");
+    if (!rc && tb__c2_on(db)) rc = tb__c2_bind_sealed(db, st, 11, TB__C2_AD_CERT, pstr(r, p->cert));
+    return rc ? TB_ENOMEM : 0;
 }
 
 /* The secondary indexes of migration 3 that a bulk first load rebuilds instead of updating row
@@ -1146,7 +1172,7 @@ static int write_parties(tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32_t fro
     int rc = 0;
     for (uint32_t g = from; rc == 0 && g < to; g++) {
         if (dirty_only && !(r->party[g].flags & PARTY_DIRTY)) continue;
-        if (bind_party(r, st, g, b)) {
+        if (bind_party(r, db, st, g, b)) {
             tb__meta_stmt_done(st);
             return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting parties");
         }
@@ -1167,8 +1193,9 @@ static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t 
     /* New parties are inserted, known ones that changed are updated: the same bindings. */
     int rc = tb__meta_stmt(db, TB__STMT_ID_INS_PARTY,
                            "INSERT INTO party (gid, kind, cert_type, cert_no, cust_type, name, "
-                           "mobile, attrs, first_batch, last_batch, first_load, last_load) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?10)",
+                           "mobile, attrs, first_batch, last_batch, first_load, last_load, "
+                           "cert_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?10, "
+                           "?11)",
                            &st);
     if (!rc)
         rc = write_parties(r, db, st, r->nsaved_party, r->nparty, 0, batch_date, load_id, &b,
@@ -1177,7 +1204,7 @@ static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t 
         rc = tb__meta_stmt(db, TB__STMT_ID_UPD_PARTY,
                            "UPDATE party SET kind = ?2, cert_type = ?3, cert_no = ?4, "
                            "cust_type = ?5, name = ?6, mobile = ?7, attrs = ?8, last_batch = ?9, "
-                           "last_load = ?10 WHERE gid = ?1",
+                           "last_load = ?10, cert_enc = ?11 WHERE gid = ?1",
                            &st);
     if (!rc)
         rc = write_parties(r, db, st, 0, r->nsaved_party, 1, batch_date, load_id, &b,
@@ -1220,8 +1247,12 @@ static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t 
         sqlite3_bind_text(st, 2, batch_date, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, load_id);
         sqlite3_bind_text(st, 4, field_names[h->field], -1, SQLITE_STATIC);
-        bind_off(r, st, 5, h->old_off);
-        bind_off(r, st, 6, h->new_off);
+        if (tb__c2_bind_sealed(db, st, 5, TB__C2_AD_HISTORY, pstr(r, h->old_off)) ||
+            tb__c2_bind_sealed(db, st, 6, TB__C2_AD_HISTORY, pstr(r, h->new_off))) {
+            tb__meta_stmt_done(st);
+            rc = TB_ENOMEM;
+            break;
+        }
         sqlite3_bind_text(st, 7, r->sys[h->sys].name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
         rc = tb__meta_run(db, st, "cannot record party history");
@@ -1248,13 +1279,25 @@ static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t 
     if (rc) goto out;
     rc = tb__meta_stmt(db, TB__STMT_ID_UPS_RELATION,
                        "INSERT OR REPLACE INTO party_relation (gid, rel_type, target, target_gid, "
-                       "role, batch_date, load_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                       "role, batch_date, load_id, target_enc) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                        &st);
     for (size_t i = 0; rc == 0 && i < r->nrel; i++) {
         const struct relation *l = &r->rel[i];
         sqlite3_bind_int64(st, 1, l->gid);
         sqlite3_bind_text(st, 2, rel_names[l->type], -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, r->pool + l->target_off, -1, SQLITE_STATIC);
+        /* A legal representative is a person's name (C2): a blind index keeps the relation's key,
+         * the name itself is sealed in target_enc. Other targets are codes. */
+        if (l->type == TB__REL_LEGAL_REP && tb__c2_on(db)) {
+            if (tb__c2_bind_blind(db, st, 3, TB__C2_AD_LEGAL, r->pool + l->target_off) ||
+                tb__c2_bind_sealed(db, st, 8, TB__C2_AD_LEGAL, r->pool + l->target_off)) {
+                tb__meta_stmt_done(st);
+                rc = TB_ENOMEM;
+                break;
+            }
+        } else {
+            sqlite3_bind_text(st, 3, r->pool + l->target_off, -1, SQLITE_STATIC);
+        }
         if (l->target_gid != TB__GID_NONE) sqlite3_bind_int64(st, 4, l->target_gid);
         bind_off(r, st, 5, l->role_off);
         sqlite3_bind_text(st, 6, batch_date, -1, SQLITE_STATIC);
@@ -1264,7 +1307,7 @@ static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t 
     if (rc) goto out;
     /* The session is now in the caller's transaction: start the next one from here. */
     for (uint32_t g = 0; g < r->nparty; g++)
-        r->party[g].flags = 0;
+        r->party[g].flags &= (uint8_t)~PARTY_DIRTY;
     if (r->nparty) memset(r->touched, 0, (size_t)r->nparty * sizeof *r->touched);
     r->nsaved_party = r->nparty;
     r->nsaved_keys = r->nkeys;

@@ -167,6 +167,7 @@ void tb__idres_stats_get(const tb__idres *r, tb__idres_stats *out);
 typedef struct tb__golden {
     uint32_t gid;
     uint32_t merged_into; /* TB__GID_NONE unless merged away (then the rest is its own data) */
+    int erased;           /* 1: a tombstone left by an erasure (no data; never live) */
     tb__party_kind kind;
     const char *cert_type, *cert_no;
     const char *value[TB__F_COUNT];  /* surviving values */
@@ -224,6 +225,29 @@ int tb__customer_resolve_any(tb_db *db, const char *text, uint32_t *gid);
 
 /* The customer number of `gid` (the core system's key first) into out[cap]. TB_ENOENT if none. */
 int tb__customer_key_of(tb_db *db, uint32_t gid, char *out, size_t cap);
+
+/* The identifying (C2) values of one golden record in clear, whether the store keeps them sealed
+ * or not: the one decrypt path for callers outside identity (export, erasure). found = 0 when no
+ * such gid; has_* say which values are present (NULL in the store). Caller wipes it
+ * (sodium_memzero) when done. TB_ESTORE, TB_ECORRUPT (a value does not open), TB_ENOMEM. */
+typedef struct tb__party_pii {
+    int found, has_cert, has_name, has_mobile;
+    char kind[16];
+    char cust_type[16];
+    char cert_no[64];
+    char name[256];
+    char mobile[64];
+} tb__party_pii;
+int tb__party_pii_get(tb_db *db, uint32_t gid, tb__party_pii *out);
+
+/* Re-seals every C2 value of the master data (party, party_history, legal-representative
+ * relations) under key `to` in one transaction of its own, reading them with the handle's current
+ * key (or in clear when the store is plaintext: this is how a plaintext store is encrypted), and
+ * records `to` as the directory's active key (the previous one becomes retired). After the commit
+ * the handle uses `to`, and VACUUM wipes the freed pages that held the old bytes. *rows (may be
+ * NULL) counts the rows rewritten. TB_EPERM (read-only), TB_ECORRUPT, TB_ESTORE, TB_ENOMEM. */
+struct tb__c2key;
+int tb__md_c2_rekey(tb_db *db, const struct tb__c2key *to, uint64_t *rows);
 
 /* The golden record of `gid` as JSON, masked for display: gid, kind, merged_into, cert (masked),
  * attributes with their sources, keys, relations, history (newest first, at most 50), conflicts.

@@ -1,5 +1,6 @@
 /* identity_md.c — master data on the persisted id map: search before create, the masked golden
  * record view, and audited merges and unmerges of golden records (identity.h). */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "common/mask.h"
 #include "common/utf8.h"
 #include "pipeline/identity.h"
+#include "store/crypt.h"
 #include "store/meta.h"
 
 #define FIND_DEFAULT_LIMIT 20
@@ -46,12 +48,91 @@ char *tb__mask_field(int field, const char *v, char *out, size_t cap)
     }
 }
 
+/* Copies field `f` of an attrs string (identity.c's format) into out; 1 when present. */
+static int attrs_field(const char *a, int f, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (int i = 0; a && i < f; i++) {
+        a = strchr(a, '\x1e');
+        if (a) a++;
+    }
+    if (!a) return 0;
+    const char *e = strchr(a, '\x1e');
+    size_t seg = e ? (size_t)(e - a) : strlen(a);
+    const char *u1 = memchr(a, '\x1f', seg);
+    if (!u1) return 0;
+    snprintf(out, cap, "%.*s", (int)(u1 - a), a);
+    return 1;
+}
+
+/* The party row with its C2 columns readable: cert_enc instead of cert_no when encrypted. */
+static int party_stmt(tb_db *db, sqlite3_stmt **st)
+{
+    if (tb__c2_on(db))
+        return tb__meta_stmt(
+            db, TB__STMT_ID_VIEW_PARTY_C2,
+            "SELECT kind, cert_type, cert_enc, cust_type, name, mobile, "
+            "merged_into, attrs, first_batch, last_batch FROM party WHERE gid = ?1",
+            st);
+    return tb__meta_stmt(db, TB__STMT_ID_VIEW_PARTY,
+                         "SELECT kind, cert_type, cert_no, cust_type, name, mobile, merged_into, "
+                         "attrs, first_batch, last_batch FROM party WHERE gid = ?1",
+                         st);
+}
+
+int tb__party_pii_get(tb_db *db, uint32_t gid, tb__party_pii *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    int rc = party_stmt(db, &st);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, gid);
+    tb__buf cb = TB__BUF_INIT, ab = TB__BUF_INIT;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        out->found = 1;
+        const char *k = (const char *)sqlite3_column_text(st, 0), *cert, *attrs;
+        snprintf(out->kind, sizeof out->kind, "%s", k ? k : "");
+        k = (const char *)sqlite3_column_text(st, 3);
+        snprintf(out->cust_type, sizeof out->cust_type, "%s", k ? k : "");
+        rc =
+            tb__c2_reveal(db, TB__C2_AD_CERT, (const char *)sqlite3_column_text(st, 2), &cb, &cert);
+        if (!rc)
+            rc = tb__c2_reveal(db, TB__C2_AD_ATTRS, (const char *)sqlite3_column_text(st, 7), &ab,
+                               &attrs);
+        if (!rc) {
+            if ((out->has_cert = cert != NULL))
+                snprintf(out->cert_no, sizeof out->cert_no, "%s", cert);
+            if (tb__c2_on(db)) {
+                /* the name and mobile columns hold blind indexes: the values are in attrs */
+                out->has_name = attrs_field(attrs, TB__F_NAME, out->name, sizeof out->name);
+                out->has_mobile = attrs_field(attrs, TB__F_MOBILE, out->mobile, sizeof out->mobile);
+            } else {
+                const char *v = (const char *)sqlite3_column_text(st, 4);
+                if ((out->has_name = v != NULL)) snprintf(out->name, sizeof out->name, "%s", v);
+                v = (const char *)sqlite3_column_text(st, 5);
+                if ((out->has_mobile = v != NULL))
+                    snprintf(out->mobile, sizeof out->mobile, "%s", v);
+            }
+        }
+    } else if (s != SQLITE_DONE) {
+        rc = tb__meta_seterr_sqlite(db, s, "cannot read a party");
+    }
+    tb__meta_stmt_done(st);
+    if (cb.data) sodium_memzero(cb.data, cb.cap);
+    if (ab.data) sodium_memzero(ab.data, ab.cap);
+    tb__buf_release(&cb);
+    tb__buf_release(&ab);
+    return rc;
+}
+
 /* Follows merged_into to the live golden record. */
 static int live_gid(tb_db *db, uint32_t gid, uint32_t *out)
 {
     sqlite3_stmt *st;
     int rc =
-        tb__meta_stmt(db, TB__STMT_ID_ROOT, "SELECT merged_into FROM party WHERE gid = ?1", &st);
+        tb__meta_stmt(db, TB__STMT_ID_ROOT,
+                      "SELECT merged_into, erased_at IS NOT NULL FROM party WHERE gid = ?1", &st);
     if (rc) return rc;
     for (int hop = 0; hop < 64; hop++) {
         sqlite3_bind_int64(st, 1, gid);
@@ -67,7 +148,9 @@ static int live_gid(tb_db *db, uint32_t gid, uint32_t *out)
         }
         int merged = sqlite3_column_type(st, 0) != SQLITE_NULL;
         uint32_t next = (uint32_t)sqlite3_column_int64(st, 0);
+        int erased = sqlite3_column_int(st, 1);
         tb__meta_stmt_done(st);
+        if (erased) return TB_ENOENT; /* a tombstone: nobody any more */
         if (!merged) {
             *out = gid;
             return 0;
@@ -143,29 +226,16 @@ static int by_score(const void *a, const void *b)
 
 static int fill_candidate(tb_db *db, tb__candidate *c)
 {
-    sqlite3_stmt *st;
-    int rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_PARTY,
-                           "SELECT kind, cert_type, cert_no, cust_type, name, mobile, merged_into, "
-                           "attrs, first_batch, last_batch FROM party WHERE gid = ?1",
-                           &st);
-    if (rc) return rc;
-    sqlite3_bind_int64(st, 1, c->gid);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(st, 0);
-        c->kind = k && strcmp(k, "company") == 0 ? TB__PARTY_COMPANY : TB__PARTY_PERSON;
-        const char *cert = (const char *)sqlite3_column_text(st, 2);
-        if (cert) tb__mask_id(cert, strlen(cert), c->cert, sizeof c->cert);
-        const char *ct = (const char *)sqlite3_column_text(st, 3);
-        snprintf(c->cust_type, sizeof c->cust_type, "%s", ct ? ct : "");
-        tb__mask_field(TB__F_NAME, (const char *)sqlite3_column_text(st, 4), c->name,
-                       sizeof c->name);
-        tb__mask_field(TB__F_MOBILE, (const char *)sqlite3_column_text(st, 5), c->mobile,
-                       sizeof c->mobile);
-    } else if (s != SQLITE_DONE) {
-        rc = tb__meta_seterr_sqlite(db, s, "cannot read a party");
+    tb__party_pii p;
+    int rc = tb__party_pii_get(db, c->gid, &p);
+    if (rc == 0 && p.found) {
+        c->kind = strcmp(p.kind, "company") == 0 ? TB__PARTY_COMPANY : TB__PARTY_PERSON;
+        if (p.has_cert) tb__mask_id(p.cert_no, strlen(p.cert_no), c->cert, sizeof c->cert);
+        snprintf(c->cust_type, sizeof c->cust_type, "%.7s", p.cust_type);
+        tb__mask_field(TB__F_NAME, p.has_name ? p.name : NULL, c->name, sizeof c->name);
+        tb__mask_field(TB__F_MOBILE, p.has_mobile ? p.mobile : NULL, c->mobile, sizeof c->mobile);
     }
-    tb__meta_stmt_done(st);
+    sodium_memzero(&p, sizeof p);
     return rc;
 }
 
@@ -178,32 +248,40 @@ int tb__customer_find(tb_db *db, const char *query, size_t limit, tb__candidate 
     struct found f = {0};
     sqlite3_stmt *st;
     /* Exact matches, strongest reason first: one query each. */
+    /* ad: the C2 column whose blind index is looked up when the store is encrypted */
     static const struct {
         tb__stmt_id id;
-        const char *sql, *reason, *company_reason;
+        const char *sql, *reason, *company_reason, *ad;
         int score;
     } exact[] = {
         {TB__STMT_ID_FIND_CERT, "SELECT gid, kind FROM party WHERE cert_no = ?1 LIMIT 256",
-         "same ID number", "same credit code", 100},
+         "same ID number", "same credit code", TB__C2_AD_CERT, 100},
         {TB__STMT_ID_FIND_KEY, "SELECT gid, NULL FROM party_key WHERE key = ?1 LIMIT 256",
-         "same customer number", NULL, 100},
+         "same customer number", NULL, NULL, 100},
         {TB__STMT_ID_FIND_MOBILE, "SELECT gid, kind FROM party WHERE mobile = ?1 LIMIT 256",
-         "same mobile", NULL, 60},
+         "same mobile", NULL, TB__C2_AD_MOBILE, 60},
         {TB__STMT_ID_FIND_NAME, "SELECT gid, kind FROM party WHERE name = ?1 LIMIT 256",
-         "same name", NULL, 40},
+         "same name", NULL, TB__C2_AD_NAME, 40},
     };
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof exact / sizeof exact[0]; i++) {
         rc = tb__meta_stmt(db, exact[i].id, exact[i].sql, &st);
         if (rc) break;
-        sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
-        rc = run_search(db, &f, st, exact[i].reason, exact[i].company_reason, exact[i].score);
+        if (exact[i].ad)
+            rc = tb__c2_bind_blind(db, st, 1, exact[i].ad, query);
+        else
+            sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+        if (!rc)
+            rc = run_search(db, &f, st, exact[i].reason, exact[i].company_reason, exact[i].score);
+        else
+            tb__meta_stmt_done(st);
     }
     if (rc) goto out;
     /* A prefix as a range, so the name index serves it: every string starting with q sorts in
      * [q, q + U+10FFFF) under the binary collation. */
     char hi[512];
-    if (strlen(query) + 5 <= sizeof hi) {
+    /* A blind index has no order: an encrypted store finds names by exact match only. */
+    if (!tb__c2_on(db) && strlen(query) + 5 <= sizeof hi) {
         snprintf(hi, sizeof hi, "%s\xf4\x8f\xbf\xbf", query);
         rc = tb__meta_stmt(db, TB__STMT_ID_FIND_PREFIX,
                            "SELECT gid, kind FROM party WHERE name >= ?1 AND name < ?2 AND "
@@ -265,12 +343,17 @@ int tb__customer_resolve(tb_db *db, const char *text, uint32_t *gid)
 
 /* One live golden record whose `col` (cert_no or mobile) equals text: 0 and *gid, TB_ENOENT when
  * none, TB_EINVAL (detail on the handle) when several share it. */
-static int unique_by(tb_db *db, tb__stmt_id id, const char *sql, const char *text, uint32_t *gid)
+static int unique_by(tb_db *db, tb__stmt_id id, const char *sql, const char *ad, const char *text,
+                     uint32_t *gid)
 {
     sqlite3_stmt *st;
     int rc = tb__meta_stmt(db, id, sql, &st);
     if (rc) return rc;
-    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    rc = tb__c2_bind_blind(db, st, 1, ad, text);
+    if (rc) {
+        tb__meta_stmt_done(st);
+        return rc;
+    }
     int n = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         if (n++ == 0) *gid = (uint32_t)sqlite3_column_int64(st, 0);
@@ -291,10 +374,12 @@ int tb__customer_resolve_any(tb_db *db, const char *text, uint32_t *gid)
     int rc = tb__customer_resolve(db, text, gid);
     if (rc != TB_ENOENT) return rc;
     rc = unique_by(db, TB__STMT_ID_RESOLVE_CERT,
-                   "SELECT gid FROM party WHERE cert_no = ?1 AND merged_into IS NULL", text, gid);
+                   "SELECT gid FROM party WHERE cert_no = ?1 AND merged_into IS NULL",
+                   TB__C2_AD_CERT, text, gid);
     if (rc != TB_ENOENT) return rc;
     return unique_by(db, TB__STMT_ID_RESOLVE_MOBILE,
-                     "SELECT gid FROM party WHERE mobile = ?1 AND merged_into IS NULL", text, gid);
+                     "SELECT gid FROM party WHERE mobile = ?1 AND merged_into IS NULL",
+                     TB__C2_AD_MOBILE, text, gid);
 }
 
 int tb__customer_key_of(tb_db *db, uint32_t gid, char *out, size_t cap)
@@ -323,6 +408,24 @@ static json_t *jstr(const char *s)
 /* Set for the duration of a view asked unmasked (tb__customer_view_ex): the row renderers below
  * are plain callbacks, so the choice travels beside them, per thread. */
 static _Thread_local int t_clear;
+/* The handle of the view being rendered (for the C2 values its rows reveal), the first reveal
+ * error, and the scratch buffers of a row. */
+static _Thread_local tb_db *t_db;
+static _Thread_local int t_rc;
+
+/* A stored C2 value of a view row in clear into out (cap bytes); NULL when stored is NULL or it
+ * cannot be opened (t_rc keeps the error). */
+static const char *revealed(const char *ad, const char *stored, char *out, size_t cap)
+{
+    tb__buf b = TB__BUF_INIT;
+    const char *v;
+    int rc = tb__c2_reveal(t_db, ad, stored, &b, &v);
+    if (rc && !t_rc) t_rc = rc;
+    if (!rc && v) snprintf(out, cap, "%s", v);
+    if (b.data) sodium_memzero(b.data, b.cap);
+    tb__buf_release(&b);
+    return rc || !v ? NULL : out;
+}
 
 /* A personal field as the view shows it: masked by its class, or as stored for callers with the
  * right to see it. */
@@ -365,6 +468,11 @@ static int rows_json(tb_db *db, sqlite3_stmt *st, json_t *arr, json_t *(*row)(sq
     int s, rc = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *o = row(st);
+        if (t_rc) { /* a C2 value did not open: the detail is on the handle */
+            json_decref(o);
+            rc = t_rc;
+            break;
+        }
         if (!o || json_array_append_new(arr, o)) {
             rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory rendering a customer");
             break;
@@ -388,10 +496,15 @@ static json_t *key_row(sqlite3_stmt *st)
 
 static json_t *rel_row(sqlite3_stmt *st)
 {
-    char m[256];
+    char m[256], c[256];
     const char *type = col(st, 0), *target = col(st, 1);
-    /* A legal representative is a person's name: masked like any name. */
-    if (type && strcmp(type, "legal_rep") == 0) target = shown(TB__F_NAME, target, m, sizeof m);
+    /* A legal representative is a person's name: masked like any name (sealed in target_enc,
+     * column 5 of the encrypted query, when the store is encrypted). */
+    if (type && strcmp(type, "legal_rep") == 0) {
+        if (tb__c2_on(t_db) && col(st, 5))
+            target = revealed(TB__C2_AD_LEGAL, col(st, 5), c, sizeof c);
+        target = shown(TB__F_NAME, target, m, sizeof m);
+    }
     json_t *tg = sqlite3_column_type(st, 2) == SQLITE_NULL
                      ? json_null()
                      : json_integer(sqlite3_column_int64(st, 2));
@@ -402,11 +515,15 @@ static json_t *rel_row(sqlite3_stmt *st)
 static json_t *hist_row(sqlite3_stmt *st)
 {
     int f = tb__field_by_name(col(st, 1) ? col(st, 1) : "");
-    char a[512], b[512];
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "batch_date", col(st, 0), "field",
-                     col(st, 1), "old", shown(f, col(st, 2), a, sizeof a), "new",
-                     shown(f, col(st, 3), b, sizeof b), "source", col(st, 4), "changed_at",
-                     col(st, 5));
+    char a[512], b[512], ca[512], cb[512];
+    const char *o = revealed(TB__C2_AD_HISTORY, col(st, 2), ca, sizeof ca);
+    const char *n = revealed(TB__C2_AD_HISTORY, col(st, 3), cb, sizeof cb);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "batch_date", col(st, 0), "field",
+                          col(st, 1), "old", shown(f, o, a, sizeof a), "new",
+                          shown(f, n, b, sizeof b), "source", col(st, 4), "changed_at", col(st, 5));
+    sodium_memzero(ca, sizeof ca);
+    sodium_memzero(cb, sizeof cb);
+    return j;
 }
 
 static json_t *confl_row(sqlite3_stmt *st)
@@ -420,11 +537,10 @@ int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
 {
     *out = NULL;
     sqlite3_stmt *st;
-    int rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_PARTY,
-                           "SELECT kind, cert_type, cert_no, cust_type, name, mobile, merged_into, "
-                           "attrs, first_batch, last_batch FROM party WHERE gid = ?1",
-                           &st);
+    int rc = party_stmt(db, &st);
     if (rc) return rc;
+    t_db = db;
+    t_rc = 0;
     sqlite3_bind_int64(st, 1, gid);
     int s = sqlite3_step(st);
     if (s != SQLITE_ROW) {
@@ -435,22 +551,36 @@ int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
         return rc;
     }
     char cert[64] = "";
-    if (col(st, 2)) {
+    tb__buf cb = TB__BUF_INIT, ab = TB__BUF_INIT;
+    const char *cert_clear, *attrs;
+    rc = tb__c2_reveal(db, TB__C2_AD_CERT, col(st, 2), &cb, &cert_clear);
+    if (!rc) rc = tb__c2_reveal(db, TB__C2_AD_ATTRS, col(st, 7), &ab, &attrs);
+    if (rc) {
+        tb__meta_stmt_done(st);
+        tb__buf_release(&cb);
+        tb__buf_release(&ab);
+        return rc;
+    }
+    if (cert_clear) {
         if (t_clear)
-            snprintf(cert, sizeof cert, "%s", col(st, 2));
+            snprintf(cert, sizeof cert, "%s", cert_clear);
         else
-            tb__mask_id(col(st, 2), strlen(col(st, 2)), cert, sizeof cert);
+            tb__mask_id(cert_clear, strlen(cert_clear), cert, sizeof cert);
     }
     json_t *merged = sqlite3_column_type(st, 6) == SQLITE_NULL
                          ? json_null()
                          : json_integer(sqlite3_column_int64(st, 6));
-    json_t *doc = json_pack(
-        "{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:[], s:[], s:[], s:[]}", "gid",
-        (json_int_t)gid, "kind", col(st, 0), "cert_type", jstr(col(st, 1)), "cert_no",
-        col(st, 2) ? json_string(cert) : json_null(), "cust_type", jstr(col(st, 3)), "merged_into",
-        merged, "attributes", attrs_json(col(st, 7)), "first_batch", col(st, 8), "last_batch",
-        col(st, 9), "keys", "relations", "history", "conflicts");
+    json_t *doc =
+        json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:[], s:[], s:[], s:[]}", "gid",
+                  (json_int_t)gid, "kind", col(st, 0), "cert_type", jstr(col(st, 1)), "cert_no",
+                  cert_clear ? json_string(cert) : json_null(), "cust_type", jstr(col(st, 3)),
+                  "merged_into", merged, "attributes", attrs_json(attrs), "first_batch", col(st, 8),
+                  "last_batch", col(st, 9), "keys", "relations", "history", "conflicts");
     tb__meta_stmt_done(st);
+    if (cb.data) sodium_memzero(cb.data, cb.cap);
+    if (ab.data) sodium_memzero(ab.data, ab.cap);
+    tb__buf_release(&cb);
+    tb__buf_release(&ab);
     if (!doc) return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory rendering a customer");
     /* The lists of the view: one query each, rendered row by row. */
     static const struct {
@@ -476,7 +606,13 @@ int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
          confl_row},
     };
     for (size_t i = 0; rc == 0 && i < sizeof lists / sizeof lists[0]; i++) {
-        rc = tb__meta_stmt(db, lists[i].id, lists[i].sql, &st);
+        if (lists[i].id == TB__STMT_ID_VIEW_REL && tb__c2_on(db))
+            rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_REL_C2,
+                               "SELECT rel_type, target, target_gid, role, batch_date, target_enc "
+                               "FROM party_relation WHERE gid = ?1 ORDER BY rel_type, target",
+                               &st);
+        else
+            rc = tb__meta_stmt(db, lists[i].id, lists[i].sql, &st);
         if (rc) break;
         sqlite3_bind_int64(st, 1, gid);
         rc = rows_json(db, st, json_object_get(doc, lists[i].key), lists[i].row);

@@ -957,7 +957,8 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
         uint32_t nd = 1;
         for (uint32_t g = 0; g < n && !rc; g++) {
             tb__golden gr;
-            if (tb__idres_golden(L->idr, g, &gr) != 0 || gr.merged_into != TB__GID_NONE) {
+            if (tb__idres_golden(L->idr, g, &gr) != 0 || gr.merged_into != TB__GID_NONE ||
+                gr.erased) {
                 codes[g] = 0;
                 dates[g] = INT32_MIN;
                 continue;

@@ -204,6 +204,65 @@ int tb_pipeline_status(tb_db *db, const char *batch_date, char **json_out)
     return dump(db, json_pack("{s:o}", "batches", arr), json_out);
 }
 
+int tb_pipeline_quarantine(tb_db *db, const char *batch_date, const char *file, int limit,
+                           int offset, char **json_out)
+{
+    *json_out = NULL;
+    tb__clearerr(tb__db_err(db));
+    if (limit < 1 || limit > 1000 || offset < 0)
+        return tb__seterr(tb__db_err(db), TB_EINVAL, "limit must be 1..1000 and offset >= 0");
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_REPORT_QUARANTINE_COUNT,
+                           "SELECT (SELECT count(*) FROM load WHERE batch_date = ?1), "
+                           "(SELECT count(*) FROM quarantine WHERE batch_date = ?1 AND file = ?2)",
+                           &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, batch_date, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, file, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    int64_t loads = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int64_t total = s == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+    tb__meta_stmt_done(st);
+    if (s != SQLITE_ROW) return tb__meta_seterr_sqlite(db, s, "cannot count quarantined rows");
+    if (loads == 0)
+        return tb__seterr(tb__db_err(db), TB_ENOENT, "batch %s has not been loaded", batch_date);
+    rc = tb__meta_stmt(db, TB__STMT_REPORT_QUARANTINE,
+                       "SELECT line, field, value, rule FROM quarantine WHERE batch_date = ?1 AND "
+                       "file = ?2 ORDER BY line LIMIT ?3 OFFSET ?4",
+                       &st);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, batch_date, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, file, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, limit);
+    sqlite3_bind_int(st, 4, offset);
+    json_t *rows = json_array();
+    while (rows && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 2);
+        json_t *row =
+            json_pack("{s:I, s:s, s:s?, s:s}", "line", (json_int_t)sqlite3_column_int64(st, 0),
+                      "field", col_text(st, 1), "value", v, "rule", col_text(st, 3));
+        /* a value cut inside a character is not text JSON can carry: say nothing rather than fail
+         */
+        if (!row)
+            row = json_pack("{s:I, s:s, s:n, s:s}", "line", (json_int_t)sqlite3_column_int64(st, 0),
+                            "field", col_text(st, 1), "value", "rule", col_text(st, 3));
+        if (!row || json_array_append_new(rows, row) != 0) {
+            json_decref(rows);
+            rows = NULL;
+        }
+    }
+    tb__meta_stmt_done(st);
+    if (!rows) return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");
+    if (s != SQLITE_DONE) {
+        json_decref(rows);
+        return tb__meta_seterr_sqlite(db, s, "cannot read quarantined rows");
+    }
+    return dump(db,
+                json_pack("{s:s, s:s, s:I, s:o}", "batch_date", batch_date, "file", file, "total",
+                          (json_int_t)total, "rows", rows),
+                json_out);
+}
+
 /* ---- lineage ------------------------------------------------------------------------------- */
 
 /* The value of column c at row g as JSON: money and rates as decimal text, dates as ISO text. */

@@ -22,6 +22,7 @@ static const struct kind_def {
     {"export_large", TB__P_SEG_EXPORT, TB__P_SEG_EXPORT | TB__P_USER_ADMIN},
     {"export_unmasked", TB__P_SEG_EXPORT, TB__P_SEG_EXPORT | TB__P_PII_CLEAR},
     {"role_change", TB__P_USER_ADMIN, TB__P_USER_ADMIN},
+    {"customer_erase", TB__P_USER_ADMIN | TB__P_PII_CLEAR, TB__P_USER_ADMIN | TB__P_PII_CLEAR},
 };
 
 static const struct kind_def *kind_find(const char *name)
@@ -100,7 +101,7 @@ int tb__approval_perms(tb_db *db, const char *kind, int maker, unsigned *perms)
     if (!k)
         return tb__seterr(tb__db_err(db), TB_EINVAL,
                           "unknown approval kind '%.32s' (export_large, export_unmasked, "
-                          "role_change)",
+                          "role_change, customer_erase)",
                           kind ? kind : "");
     if (maker) {
         *perms = k->maker;
@@ -192,6 +193,17 @@ static int payload_canon(tb_db *db, const char *kind, const char *payload, char 
         unsigned perms;
         rc = tb__sec_role_perms(db, json_string_value(json_object_get(j, "role")), &perms);
         if (rc) goto out;
+    } else if (strcmp(kind, "customer_erase") == 0) {
+        /* Only the internal id: the request must not carry the person's identifiers. */
+        static const char *const keys[] = {"gid", NULL};
+        json_t *g = json_object_get(j, "gid");
+        if (unknown_key(j, keys) || !json_is_integer(g) || json_integer_value(g) < 0 ||
+            json_integer_value(g) >= (json_int_t)UINT32_MAX) {
+            rc = tb__seterr(e, TB_EINVAL,
+                            "a customer_erase payload has only \"gid\" (the internal id, a whole "
+                            "number)");
+            goto out;
+        }
     } else {
         static const char *const keys[] = {"segment", "expression", "fields", "customers", NULL};
         const char *key = unknown_key(j, keys);

@@ -120,11 +120,24 @@ int tb__user_none(tb_db *db);
  * id (given to the browser as an HttpOnly cookie) in sid[65] and its CSRF token in csrf[65].
  * Every attempt is audited here (action "login", outcome "ok" or "denied"; never the password):
  * callers must not audit it again. Any failure of the credentials (unknown user, wrong password,
- * disabled or blocked user) is TB_EPERM "wrong user name or password". tb__session_check: TB_EPERM
- * "session expired or unknown" / "csrf token mismatch" / "user disabled". tb__logout deletes the
- * session (TB_ENOENT when there is none) and audits "logout". */
+ * disabled, blocked or locked user) is TB_EPERM "wrong user name or password". tb__session_check:
+ * TB_EPERM "session expired or unknown" / "csrf token mismatch" / "user disabled". tb__logout
+ * deletes the session (TB_ENOENT when there is none) and audits "logout". */
 int tb__login(tb_db *db, const char *name, const char *password, int ttl_s, const char *remote,
               tb__principal *p, char sid[65], char csrf[65]);
+/* Login lock-out: a wrong password for a known user counts one failure; the
+ * security.lockout.attempts-th consecutive one (default 5, 1..1000) locks the account for
+ * security.lockout.minutes (default 15; 0: until an admin unlocks it), audited "user.lock"; every
+ * failure is audited "login" denied with {"reason", "failures"}. While locked every login is
+ * refused with the same TB_EPERM "wrong user name or password" (the audit says "locked"), even
+ * with the right password; a successful login resets the count; a lock that has run out is
+ * forgotten with its count. Sessions and tokens already given are not affected (the lock is
+ * against guessing). tb__user_unlock clears the lock and the count of `name` as `who` (needs
+ * user.admin: TB_EPERM, audited denied); audits "user.unlock" {"failures", "locked_until"}.
+ * TB_ENOENT unknown user; TB_EINVAL "user 'x' is not locked". tb__user_list adds
+ * "failed_logins" and "locked_until" (null when not locked). */
+int tb__user_unlock(tb_db *db, const tb__principal *who, const char *remote, const char *name);
+
 /* Checks a session id (and, when csrf is not NULL, that it matches the session's CSRF token). */
 int tb__session_check(tb_db *db, const char *sid, const char *csrf, tb__principal *p);
 int tb__logout(tb_db *db, const char *sid);
@@ -274,6 +287,20 @@ int tb__consent_each(tb_db *db, const char *purpose, const char *channel,
  * how many (gids[0..*kept) holds them). Any order and duplicates are fine. */
 int tb__consent_filter(tb_db *db, const char *purpose, const char *channel, uint32_t *gids,
                        size_t n, size_t *kept);
+
+/* ---------------------------------------------------------------------------------------------
+ * A person's copy of their data (copy.c; docs/security.md, "Copy of a person's data")
+ */
+
+/* Everything tagbase holds about `customer` (customer number, ID number, mobile or gid) as one
+ * JSON document: {"format": "tagbase-customer-copy", "version": 1, "generated_at", "gid",
+ * "customer": the 360 view UNMASKED (golden record, keys, relations, history, conflicts, tags by
+ * theme, segments, batch_date), "consent": tb__consent_show's document}. o gives the caller's
+ * scope and as_of (NULL: all customers, newest batch); o->unmasked is ignored (always unmasked).
+ * *gid is the customer's internal id (for the caller's audit record, which this function does
+ * not write). TB_ENOENT "no customer 'x'" (also outside the scope); *out caller-owned. */
+int tb__customer_copy(tb_db *db, const char *customer, const tb_seg_opts *o, uint32_t *gid,
+                      json_t **out);
 
 /* ---------------------------------------------------------------------------------------------
  * Abnormal access (access.c; docs/security.md, "Abnormal access")

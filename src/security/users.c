@@ -378,8 +378,11 @@ int tb__user_list(tb_db *db, json_t **out)
     sqlite3_stmt *st;
     int rc = tb__meta_stmt(db, TB__STMT_SEC_USER_LIST,
                            "SELECT user_id, name, role, scope_kind, scope_id, must_change, "
-                           "disabled, blocked, created_at, updated_at FROM user ORDER BY name",
+                           "disabled, blocked, created_at, updated_at, failed_logins, "
+                           "locked_until FROM user ORDER BY name",
                            &st);
+    char now[TB__TIME_TEXT_LEN];
+    tb__now_text(now);
     if (rc) return rc;
     json_t *a = json_array();
     if (!a) rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");
@@ -392,6 +395,14 @@ int tb__user_list(tb_db *db, json_t **out)
             sqlite3_column_text(st, 4), "must_change", sqlite3_column_int(st, 5), "disabled",
             sqlite3_column_int(st, 6), "blocked", sqlite3_column_text(st, 7), "created_at",
             sqlite3_column_text(st, 8), "updated_at", sqlite3_column_text(st, 9));
+        const char *lu = (const char *)sqlite3_column_text(st, 11);
+        if (u) {
+            /* a lock that has run out is shown as none (the next login forgets it) */
+            int live = lu && strcmp(lu, now) > 0;
+            json_object_set_new(u, "failed_logins",
+                                json_integer(live || !lu ? sqlite3_column_int64(st, 10) : 0));
+            json_object_set_new(u, "locked_until", live ? json_string(lu) : json_null());
+        }
         if (!u || json_array_append_new(a, u))
             rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");
     }
@@ -458,6 +469,114 @@ static int audit_login(tb_db *db, const tb__principal *who, const char *remote, 
     return rc;
 }
 
+/* The lock-out settings: failures before the lock (security.lockout.attempts, default 5) and
+ * its length in minutes (security.lockout.minutes, default 15; 0 locks until an admin unlocks).
+ * A setting that does not parse falls back to its default: a typo must not switch the lock off. */
+static void lockout_settings(tb_db *db, long long *attempts, long long *minutes)
+{
+    tb__errbuf saved = *tb__db_err(db);
+    if (tb__setting_int(db, "security.lockout.attempts", 5, 1, 1000, attempts)) *attempts = 5;
+    if (tb__setting_int(db, "security.lockout.minutes", 15, 0, 525600, minutes)) *minutes = 15;
+    *tb__db_err(db) = saved;
+}
+
+/* "Until an admin unlocks": later than any time tb__now_text gives. */
+#define LOCK_FOREVER "9999-12-31 23:59:59"
+
+/* Records the n-th consecutive failed login of user p and, at the limit, locks the account;
+ * audits "login" (denied, bad_password, the count) and "user.lock" in one transaction. The login
+ * is refused whatever this returns, so its errors only keep the caller's detail. */
+static void note_failure(tb_db *db, const tb__principal *p, const char *remote, long long n)
+{
+    tb__errbuf saved = *tb__db_err(db);
+    long long attempts, minutes;
+    lockout_settings(db, &attempts, &minutes);
+    char until[TB__TIME_TEXT_LEN] = "";
+    if (n >= attempts) {
+        if (minutes == 0)
+            snprintf(until, sizeof until, "%s", LOCK_FOREVER);
+        else
+            tb__time_text(time(NULL) + (time_t)minutes * 60, until);
+    }
+    int own;
+    int rc = tb__sec_begin(db, &own);
+    if (rc) goto out;
+    sqlite3_stmt *st;
+    rc = tb__meta_stmt(db, TB__STMT_SEC_LOCK_FAIL,
+                       "UPDATE user SET failed_logins = ?2, locked_until = ?3 WHERE user_id = ?1",
+                       &st);
+    if (!rc) {
+        sqlite3_bind_int64(st, 1, p->user_id);
+        sqlite3_bind_int64(st, 2, n);
+        if (until[0]) sqlite3_bind_text(st, 3, until, -1, SQLITE_TRANSIENT);
+        rc = tb__meta_run(db, st, "cannot count a failed login");
+    }
+    char detail[160];
+    snprintf(detail, sizeof detail, "{\"failures\":%lld,\"reason\":\"bad_password\"}", n);
+    if (!rc) rc = tb__sec_audit_in_tx(db, p, remote, "login", p->name, detail, "denied");
+    if (!rc && until[0]) {
+        snprintf(detail, sizeof detail, "{\"failures\":%lld,\"minutes\":%lld,\"until\":\"%s\"}", n,
+                 minutes, minutes ? until : "unlocked by an admin");
+        rc = tb__sec_audit_in_tx(db, p, remote, "user.lock", p->name, detail, "denied");
+    }
+    tb__sec_end(db, own, rc);
+out:
+    *tb__db_err(db) = saved;
+}
+
+int tb__user_unlock(tb_db *db, const tb__principal *who, const char *remote, const char *name)
+{
+    tb__clearerr(tb__db_err(db));
+    if (!tb__principal_can(who, TB__P_USER_ADMIN)) {
+        tb__audit(db, who, remote, "user.unlock", name, "{\"reason\":\"not user.admin\"}",
+                  "denied");
+        return tb__seterr(tb__db_err(db), TB_EPERM,
+                          "unlocking a user needs the permission 'user.admin'");
+    }
+    int own;
+    int rc = tb__sec_begin(db, &own);
+    if (rc) return rc;
+    sqlite3_stmt *st;
+    rc =
+        tb__meta_stmt(db, TB__STMT_SEC_LOCK_GET,
+                      "SELECT user_id, failed_logins, locked_until FROM user WHERE name = ?1", &st);
+    if (rc) goto out;
+    sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_TRANSIENT);
+    int src = sqlite3_step(st);
+    int64_t id = 0;
+    long long failures = 0;
+    char until[TB__TIME_TEXT_LEN] = "", now[TB__TIME_TEXT_LEN];
+    if (src == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        failures = sqlite3_column_int64(st, 1);
+        const char *lu = (const char *)sqlite3_column_text(st, 2);
+        if (lu && strcmp(lu, tb__now_text(now)) > 0) snprintf(until, sizeof until, "%s", lu);
+    } else if (src == SQLITE_DONE) {
+        rc = tb__seterr(tb__db_err(db), TB_ENOENT, "no user '%.64s'", name ? name : "");
+    } else {
+        rc = tb__meta_seterr_sqlite(db, src, "cannot read user");
+    }
+    tb__meta_stmt_done(st);
+    if (rc) goto out;
+    if (!until[0]) {
+        rc = tb__seterr(tb__db_err(db), TB_EINVAL, "user '%.64s' is not locked", name);
+        goto out;
+    }
+    rc = tb__meta_stmt(db, TB__STMT_SEC_LOCK_CLEAR,
+                       "UPDATE user SET failed_logins = 0, locked_until = NULL "
+                       "WHERE user_id = ?1",
+                       &st);
+    if (rc) goto out;
+    sqlite3_bind_int64(st, 1, id);
+    rc = tb__meta_run(db, st, "cannot unlock user");
+    if (rc) goto out;
+    char detail[128];
+    snprintf(detail, sizeof detail, "{\"failures\":%lld,\"locked_until\":\"%s\"}", failures, until);
+    rc = tb__sec_audit_in_tx(db, who, remote, "user.unlock", name, detail, "ok");
+out:
+    return tb__sec_end(db, own, rc);
+}
+
 int tb__login(tb_db *db, const char *name, const char *password, int ttl_s, const char *remote,
               tb__principal *p, char sid[65], char csrf[65])
 {
@@ -470,16 +589,27 @@ int tb__login(tb_db *db, const char *name, const char *password, int ttl_s, cons
     sqlite3_stmt *st;
     rc = tb__meta_stmt(db, TB__STMT_SEC_LOGIN_GET,
                        "SELECT user_id, name, role, scope_kind, scope_id, pw_hash, must_change, "
-                       "disabled, blocked FROM user WHERE name = ?1",
+                       "disabled, blocked, failed_logins, locked_until FROM user WHERE name = ?1",
                        &st);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_TRANSIENT);
     int src = sqlite3_step(st);
     const char *reason = NULL;
     char hash[crypto_pwhash_STRBYTES] = "";
+    char nowt[TB__TIME_TEXT_LEN], locked[TB__TIME_TEXT_LEN] = "";
     int found = 0;
+    long long failures = 0;
+    tb__now_text(nowt);
     if (src == SQLITE_ROW) {
         found = 1;
+        const char *lu = (const char *)sqlite3_column_text(st, 10);
+        /* a lock that has run out is forgotten with its count: the next failure is the first */
+        if (lu && strcmp(lu, nowt) > 0) {
+            snprintf(locked, sizeof locked, "%s", lu);
+            failures = sqlite3_column_int64(st, 9);
+        } else if (!lu) {
+            failures = sqlite3_column_int64(st, 9);
+        }
         snprintf(hash, sizeof hash, "%s", (const char *)sqlite3_column_text(st, 5));
         rc = fill_principal(
             db, p, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
@@ -489,6 +619,8 @@ int tb__login(tb_db *db, const char *name, const char *password, int ttl_s, cons
             reason = "disabled";
         else if (sqlite3_column_type(st, 8) != SQLITE_NULL)
             reason = "blocked";
+        else if (locked[0])
+            reason = "locked";
     } else if (src != SQLITE_DONE) {
         rc = tb__meta_seterr_sqlite(db, src, "cannot read user");
     }
@@ -515,7 +647,10 @@ int tb__login(tb_db *db, const char *name, const char *password, int ttl_s, cons
             memset(&anon, 0, sizeof anon);
             snprintf(anon.name, sizeof anon.name, "-");
         }
-        audit_login(db, found ? p : &anon, remote, object, reason, "denied");
+        if (found && strcmp(reason, "bad_password") == 0)
+            note_failure(db, p, remote, failures + 1);
+        else
+            audit_login(db, found ? p : &anon, remote, object, reason, "denied");
         memset(p, 0, sizeof *p);
         return tb__seterr(tb__db_err(db), TB_EPERM, "wrong user name or password");
     }
@@ -550,6 +685,16 @@ int tb__login(tb_db *db, const char *name, const char *password, int ttl_s, cons
     sqlite3_bind_text(st, 1, at, -1, SQLITE_TRANSIENT);
     rc = tb__meta_run(db, st, "cannot purge expired sessions");
     if (rc) goto out_end;
+    if (failures) {
+        rc = tb__meta_stmt(db, TB__STMT_SEC_LOCK_CLEAR,
+                           "UPDATE user SET failed_logins = 0, locked_until = NULL "
+                           "WHERE user_id = ?1",
+                           &st);
+        if (rc) goto out_end;
+        sqlite3_bind_int64(st, 1, p->user_id);
+        rc = tb__meta_run(db, st, "cannot reset failed logins");
+        if (rc) goto out_end;
+    }
     rc = tb__sec_audit_in_tx(db, p, remote, "login", p->name, NULL, "ok");
 out_end:
     rc = tb__sec_end(db, own, rc);

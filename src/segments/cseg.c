@@ -17,6 +17,8 @@
 #include "pipeline/segment.h"
 #include "store/file.h"
 #include "store/meta.h"
+#include "events/evbehav.h"
+#include "events/evpart_int.h"
 #include "segments/cseg.h"
 #include "tags/build.h"
 
@@ -69,6 +71,7 @@ typedef struct cached {
     tb__tagset *ts;
     int refs;
     uint64_t used;
+    int stale; /* dropped while in use (an erasure replaced the store): closed at last release */
 } cached;
 
 static pthread_mutex_t g_cache_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -98,7 +101,7 @@ static int tagset_acquire(const char *dir, tb__tagset **out, tb__errbuf *eb)
 {
     pthread_mutex_lock(&g_cache_mu);
     for (int i = 0; i < CACHE_SLOTS; i++)
-        if (g_cache[i].dir && strcmp(g_cache[i].dir, dir) == 0) {
+        if (g_cache[i].dir && !g_cache[i].stale && strcmp(g_cache[i].dir, dir) == 0) {
             g_cache[i].refs++;
             g_cache[i].used = ++g_cache_clock;
             *out = g_cache[i].ts;
@@ -116,7 +119,8 @@ static int tagset_acquire(const char *dir, tb__tagset **out, tb__errbuf *eb)
         if (!g_cache[i].dir) {
             victim = i;
             break;
-        } else if (g_cache[i].refs == 0 && (victim < 0 || g_cache[i].used < g_cache[victim].used))
+        } else if (g_cache[i].refs == 0 && !g_cache[i].stale &&
+                   (victim < 0 || g_cache[i].used < g_cache[victim].used))
             victim = i;
     char *copy = victim >= 0 ? strdup(dir) : NULL;
     if (copy) {
@@ -124,7 +128,7 @@ static int tagset_acquire(const char *dir, tb__tagset **out, tb__errbuf *eb)
             tb__tagset_close(g_cache[victim].ts);
             free(g_cache[victim].dir);
         }
-        g_cache[victim] = (cached){copy, ts, 1, ++g_cache_clock};
+        g_cache[victim] = (cached){copy, ts, 1, ++g_cache_clock, 0};
     }
     pthread_mutex_unlock(&g_cache_mu);
     *out = ts; /* not cached (every slot in use): released by closing it */
@@ -137,12 +141,36 @@ static void tagset_release(tb__tagset *ts)
     pthread_mutex_lock(&g_cache_mu);
     for (int i = 0; i < CACHE_SLOTS; i++)
         if (g_cache[i].ts == ts) {
-            g_cache[i].refs--;
+            if (--g_cache[i].refs == 0 && g_cache[i].stale) {
+                free(g_cache[i].dir);
+                g_cache[i] = (cached){0};
+                pthread_mutex_unlock(&g_cache_mu);
+                tb__tagset_close(ts);
+                return;
+            }
             pthread_mutex_unlock(&g_cache_mu);
             return;
         }
     pthread_mutex_unlock(&g_cache_mu);
     tb__tagset_close(ts);
+}
+
+void tb__tagset_cache_drop(const char *dir)
+{
+    tb__tagset *close_now = NULL;
+    pthread_mutex_lock(&g_cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (g_cache[i].dir && !g_cache[i].stale && strcmp(g_cache[i].dir, dir) == 0) {
+            if (g_cache[i].refs == 0) {
+                close_now = g_cache[i].ts;
+                free(g_cache[i].dir);
+                g_cache[i] = (cached){0};
+            } else {
+                g_cache[i].stale = 1;
+            }
+        }
+    pthread_mutex_unlock(&g_cache_mu);
+    tb__tagset_close(close_now);
 }
 
 static int build_scope(tb__segctx *c, tb_scope_kind kind, const char *id, tb__errbuf *eb);
@@ -338,8 +366,37 @@ static void member_rel(const char *name, const char *batch, char *out, size_t ca
     snprintf(out + n, cap - n, ".bm");
 }
 
+static int keep(tb__segctx *c, const char *name, char *buf, size_t len, const tb__bmv **out,
+                tb__errbuf *eb);
+
+/* Behaviour predicates reach the resolver as "\x01" + their canonical text (eval.c): evaluated
+ * from the event partitions (events/evbehav.c) for the context's batch date, kept like a loaded
+ * segment under that name. */
+static int behaviour(tb__segctx *c, const char *name, const tb__bmv **out, tb__errbuf *eb)
+{
+    for (size_t i = 0; i < c->nseg; i++)
+        if (strcmp(c->seg[i]->name, name) == 0) return *out = &c->seg[i]->v, 0;
+    tb__expr *e;
+    tb__expr_error err;
+    int32_t as_of;
+    int rc = tb__expr_parse(name + 1, strlen(name + 1), TB__EXPR_SEGMENT, &c->arena, &e, &err);
+    if (rc) return tb__seterr(eb, rc, "%s", err.msg);
+    if (tb__ev_parse_day(c->batch, &as_of)) return tb__seterr(eb, TB_EINVAL, "bad batch date");
+    tb__bm_builder *b = NULL;
+    rc = tb__ev_behaviour(tb_db_path(c->db), e, as_of, tb__tagset_nrows(c->ts), &b, eb);
+    tb__buf buf = TB__BUF_INIT;
+    if (!rc) rc = tb__bm_serialize(b, &buf);
+    tb__bm_builder_free(b);
+    if (rc) {
+        tb__buf_release(&buf);
+        return rc == TB_ENOMEM && !eb->msg[0] ? tb__seterr(eb, rc, "out of memory") : rc;
+    }
+    return keep(c, name, buf.data, buf.len, out, eb); /* takes buf */
+}
+
 static int resolver(const char *name, void *ctx, const tb__bmv **out, tb__errbuf *eb)
 {
+    if (name[0] == '\x01') return behaviour(ctx, name, out, eb);
     return tb__segctx_members(ctx, name, out, eb);
 }
 
@@ -1223,4 +1280,34 @@ int tb_tag_build(tb_db *db, const char *batch_date, int threads, char **json_out
         tb__segctx_close(c);
     }
     return answer(db, sum, json_out);
+}
+
+/* ---- static segments from a bitmap (the customers a funnel step converted or dropped) -------*/
+
+int tb__seg_save_bitmap(tb__segctx *c, const char *name, const tb__bm_builder *b, const char *user,
+                        const char *description, uint64_t *count, tb__errbuf *eb)
+{
+    int rc = check_name(name, eb);
+    if (rc) return rc;
+    segrow s;
+    rc = seg_get(c->db, name, &s, eb);
+    free(s.expr);
+    if (rc == 0) return tb__seterr(eb, TB_EEXIST, "segment '%s' exists", name);
+    if (rc != TB_ENOENT) return rc;
+    tb__clearerr(eb);
+    tb__buf buf = TB__BUF_INIT;
+    *count = tb__bm_builder_cardinality(b);
+    rc = tb__bm_serialize(b, &buf);
+    if (rc) return tb__seterr(eb, rc, "out of memory");
+    if ((rc = tb__meta_begin(c->db)) != 0) tb__seterr(eb, rc, "%s", tb_errmsg(c->db));
+    if (!rc) {
+        rc = insert_seg(c, name, "static", NULL, user, description, NULL, eb);
+        if (!rc) rc = put_member(c, name, buf.data, buf.len, *count, eb);
+        if (rc)
+            tb__meta_rollback(c->db);
+        else if ((rc = tb__meta_commit(c->db)) != 0)
+            tb__seterr(eb, rc, "%s", tb_errmsg(c->db));
+    }
+    tb__buf_release(&buf);
+    return rc;
 }

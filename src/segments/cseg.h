@@ -30,6 +30,11 @@ int tb__segctx_open(tb_db *db, const tb_seg_opts *o, tb__segctx **out, tb__errbu
 /* The customers the context may see (the store's universe when unscoped). */
 const tb__bmv *tb__segctx_universe(const tb__segctx *c);
 void tb__segctx_close(tb__segctx *c);
+/* Forgets the process-wide cached open tag store of `dir` (the absolute path it was opened by):
+ * unmapped at once when no context uses it, else when the last one closes; later contexts open
+ * whatever the meta store then names. An erasure calls it for every store it replaced, so a
+ * running server never serves the old bytes again. Thread-safe. */
+void tb__tagset_cache_drop(const char *dir);
 
 const tb__tagset *tb__segctx_tags(const tb__segctx *c);
 const char *tb__segctx_batch(const tb__segctx *c);
@@ -45,5 +50,12 @@ int tb__segctx_members(tb__segctx *c, const char *name, const tb__bmv **out, tb_
 /* Evaluates every dynamic segment for the context's batch and carries static ones forward
  * (after a tag build). */
 int tb__segctx_refresh(tb__segctx *c, tb__errbuf *eb);
+
+/* Saves a static segment `name` whose members at the context's batch are the ids set in `b`
+ * (over the store's ids; carried to later batches like an imported list): the customers a funnel
+ * step converted or dropped. *count: its size. TB_EEXIST when the name is taken, TB_EINVAL for a
+ * bad name. The context must be unscoped and its handle writable. */
+int tb__seg_save_bitmap(tb__segctx *c, const char *name, const tb__bm_builder *b, const char *user,
+                        const char *description, uint64_t *count, tb__errbuf *eb);
 
 #endif

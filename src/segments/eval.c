@@ -6,9 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "segments/eval.h"
+#include "events/realtime.h"
+#include "common/log.h"
+#include "tags/catalog.h"
 #include "segments/expr_int.h"
 
 #define W TB__BM_CHUNK_WORDS
@@ -102,6 +106,58 @@ static int note_tag(binder *b, const char *code)
     return 0;
 }
 
+/* A real-time tag as it is now: the built store holds it empty (tag builds run daily); its
+ * members come from the event collector's published realtime.bin (events/realtime.h), read at
+ * every binding so a tag an event set is seen within the collector's publish interval. Members
+ * have the value "true"; everyone else has no value. On a missing or unreadable file the tag
+ * stays as built (empty) and the reason is logged. NULL only when out of memory. */
+static const tb__tagv *rt_overlay(binder *b, const tb__tagv *t)
+{
+    char dd[4096];
+    snprintf(dd, sizeof dd, "%s", tb__tagset_dir(b->ts)); /* <data>/tags/<batch>-<build> */
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(dd, '/');
+        if (slash) *slash = '\0';
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint32_t *gids = NULL;
+    size_t n = 0;
+    tb__errbuf eb = {0};
+    int rc = tb__rt_members(dd, t->m.code, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+                            &gids, &n, &eb);
+    if (rc && rc != TB_ENOENT) tb__log_warn("segments", "real-time tag '%s': %s", t->m.code, eb.msg);
+    uint64_t nbits = tb__tagset_nrows(b->ts);
+    tb__bm_builder *bb = NULL;
+    tb__buf buf = TB__BUF_INIT;
+    tb__tagv *o = tb__arena_alloc(b->a, sizeof *o);
+    tb__bmv *bms = tb__arena_calloc(b->a, t->nvalues ? t->nvalues : 1, sizeof *bms);
+    const tb__tagv *res = NULL;
+    if (!o || !bms || tb__bm_builder_create(nbits, &bb)) goto out;
+    for (size_t i = 0; i < n; i++)
+        if (gids[i] < nbits && tb__bm_set(bb, gids[i])) goto out;
+    if (tb__bm_serialize(bb, &buf)) goto out;
+    void *copy = tb__arena_alloc(b->a, buf.len);
+    if (!copy) goto out;
+    memcpy(copy, buf.data, buf.len);
+    *o = *t;
+    for (size_t i = 0; i < t->nvalues; i++) {
+        size_t used;
+        if (strcmp(t->values[i], "true") == 0) {
+            if (tb__bm_parse_safe(copy, buf.len, 0, &bms[i], &used, &eb)) goto out;
+        } else
+            tb__bmv_empty(&bms[i], nbits);
+    }
+    o->bm = bms;
+    o->coverage = tb__bm_builder_cardinality(bb);
+    res = o;
+out:
+    tb__bm_builder_free(bb);
+    tb__buf_release(&buf);
+    free(gids);
+    return res;
+}
+
 /* The tag an identifier names, or a binding error suggesting the nearest code. */
 static int tag_of(binder *b, const tb__expr *id, const tb__tagv **out)
 {
@@ -124,6 +180,8 @@ static int tag_of(binder *b, const tb__expr *id, const tb__tagv **out)
                                  "unknown tag '%s' (did you mean '%s'?)", id->text, near);
         return tb__expr_fail(b->src, b->srclen, id, b->err, "unknown tag '%s'", id->text);
     }
+    if (t->m.type == TB__TT_REALTIME && t->m.vtype == TB__TV_BOOL && !(t = rt_overlay(b, t)))
+        return nomem(b);
     if (note_tag(b, t->m.code)) return nomem(b);
     *out = t;
     return 0;
@@ -411,6 +469,42 @@ static void merge_ranges(node *and)
     }
 }
 
+/* Behaviour (did(), event() compared with a number): the resolver is asked for the name
+ * "\x01" + the predicate's canonical text and answers a bitmap over this store's customers
+ * (cseg.c computes it from the event partitions; docs/expressions.md, "Behaviour"). */
+static int bind_behaviour(binder *b, const tb__expr *e, node **out)
+{
+    if (!b->resolve)
+        return tb__expr_fail(b->src, b->srclen, e, b->err, "events are not available here");
+    tb__buf t = TB__BUF_INIT;
+    int rc = tb__buf_putc(&t, '\x01') || tb__expr_to_text(e, &t) || tb__buf_putc(&t, 0);
+    if (rc) {
+        tb__buf_release(&t);
+        return nomem(b);
+    }
+    const tb__bmv *v;
+    tb__errbuf eb;
+    tb__clearerr(&eb);
+    rc = b->resolve(t.data, b->rctx, &v, &eb);
+    tb__buf_release(&t);
+    if (rc == TB_ENOENT || rc == TB_EFORMAT)
+        return tb__expr_fail(b->src, b->srclen, e, b->err, "%s", eb.msg);
+    if (rc) {
+        snprintf(b->err->msg, sizeof b->err->msg, "%.200s", eb.msg);
+        snprintf(b->err->text, sizeof b->err->text, "%.500s", eb.msg);
+        return rc;
+    }
+    if (v->nbits != tb__tagset_nrows(b->ts))
+        return tb__expr_fail(b->src, b->srclen, e, b->err, "behaviour bitmap of another size");
+    node *n;
+    if (!(n = mk(b, N_BM, 0)) || !(n->bm = tb__arena_calloc(b->a, 1, sizeof *n->bm)))
+        return nomem(b);
+    n->bm[0] = v;
+    n->nbm = 1;
+    *out = n;
+    return 0;
+}
+
 static int bind(binder *b, const tb__expr *e, node **out)
 {
     int rc;
@@ -449,6 +543,7 @@ static int bind(binder *b, const tb__expr *e, node **out)
             return nomem(b);
         break;
     case TB__X_CALL: {
+        if (strcmp(e->text, "did") == 0) return bind_behaviour(b, e, out);
         if (strcasecmp(e->text, "segment") != 0 || e->nkid != 1 || e->kid[0]->kind != TB__X_STR)
             return tb__expr_fail(b->src, b->srclen, e, b->err,
                                  "expected segment('name') (the only function of segments)");
@@ -479,6 +574,9 @@ static int bind(binder *b, const tb__expr *e, node **out)
         break;
     }
     case TB__X_CMP:
+        if (e->kid[0]->kind == TB__X_CALL && strcmp(e->kid[0]->text, "event") == 0)
+            return bind_behaviour(b, e, out);
+        return bind_pred(b, e, out);
     case TB__X_IN:
     case TB__X_BETWEEN:
     case TB__X_ISNULL:

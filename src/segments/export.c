@@ -3,6 +3,7 @@
  * the caller may see them. The file is written crash-safely: it exists whole or not at all. */
 #include <inttypes.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,21 +96,14 @@ static int row(uint64_t id, void *arg)
     char name[256] = "", cert[64] = "", mobile[32] = "", buf[256];
     int has_name = 0, has_cert = 0, has_mobile = 0;
     if (x->need_party) {
-        sqlite3_stmt *st;
-        if (tb__meta_stmt(x->db, TB__STMT_SEG_EXPORT_PARTY,
-                          "SELECT name, cert_no, mobile FROM party WHERE gid = ?1", &st) == 0) {
-            sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-            if (sqlite3_step(st) == SQLITE_ROW) {
-                const char *s;
-                if ((s = (const char *)sqlite3_column_text(st, 0)))
-                    has_name = 1, snprintf(name, sizeof name, "%s", s);
-                if ((s = (const char *)sqlite3_column_text(st, 1)))
-                    has_cert = 1, snprintf(cert, sizeof cert, "%s", s);
-                if ((s = (const char *)sqlite3_column_text(st, 2)))
-                    has_mobile = 1, snprintf(mobile, sizeof mobile, "%s", s);
-            }
-            tb__meta_stmt_done(st);
+        /* through identity's one decrypt path: the store may keep these sealed (crypt.h) */
+        tb__party_pii p;
+        if (tb__party_pii_get(x->db, (uint32_t)id, &p) == 0 && p.found) {
+            if ((has_name = p.has_name)) snprintf(name, sizeof name, "%s", p.name);
+            if ((has_cert = p.has_cert)) snprintf(cert, sizeof cert, "%s", p.cert_no);
+            if ((has_mobile = p.has_mobile)) snprintf(mobile, sizeof mobile, "%.31s", p.mobile);
         }
+        sodium_memzero(&p, sizeof p);
     }
     tb__buf *b = &x->line;
     for (size_t i = 0; i < x->nf; i++) {

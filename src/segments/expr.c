@@ -718,16 +718,84 @@ static int parse_literal(parser *p, tb__expr **out)
 
 /* name '(' args ')' with the name's token in p->cur. Checks the name and the number of arguments
  * against the function table, and in segment mode allows only segment('name'). */
+/* 1 when token t is the plain word w (ASCII case-insensitive). */
+static int word_is(const parser *p, const tok *t, const char *w)
+{
+    size_t n = strlen(w);
+    if (t->t != TK_IDENT || t->len != n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (lower((unsigned char)p->src[t->pos + i]) != w[i]) return 0;
+    return 1;
+}
+
+/* Behaviour in segment mode (docs/expressions.md, "Behaviour"): did('name'[, last N days]) and
+ * event('name'[, last N days]), with the name's token in p->cur. The window is a CALL node "last"
+ * holding the number of days (printed back as `last N days`). */
+static int parse_behaviour(parser *p, int is_event, tb__expr **out)
+{
+    tok name = p->cur;
+    const char *fname = is_event ? "event" : "did";
+    TRY(advance(p)); /* the name */
+    TRY(advance(p)); /* '(' */
+    kids k = {0};
+    tb__expr *arg;
+    if (p->cur.t != TK_STR)
+        return perr(p, p->cur.pos, "%s() takes an event name in quotes: %s('login')", fname, fname);
+    TRY(parse_literal(p, &arg));
+    if (arg->text_len == 0 || arg->text_len > 100)
+        return perr(p, arg->pos, "%s() needs an event name of 1 to 100 bytes", fname);
+    TRY(kids_push(p->a, &k, arg));
+    if (p->cur.t == TK_COMMA) {
+        TRY(advance(p));
+        tok l = p->cur;
+        if (!word_is(p, &l, "last"))
+            return perr(p, l.pos, "expected 'last N days' after the event name of %s()", fname);
+        TRY(advance(p));
+        tb__expr *n;
+        if (p->cur.t != TK_NUM)
+            return perr(p, p->cur.pos, "expected a number of days after 'last'");
+        TRY(parse_literal(p, &n));
+        if (!n->is_int || n->ival < 1 || n->ival > 3660)
+            return perr(p, n->pos, "'last N days' takes a whole number of days from 1 to 3660");
+        tok d = p->cur;
+        if (!word_is(p, &d, "days") && !word_is(p, &d, "day"))
+            return perr(p, d.pos, "expected 'days' after 'last %lld'", (long long)n->ival);
+        tb__expr *w = new_node(p->a, TB__X_CALL, l.pos, d.pos + d.len);
+        if (!w || !(w->kid = tb__arena_alloc(p->a, sizeof *w->kid))) return TB_ENOMEM;
+        w->text = "last";
+        w->text_len = 4;
+        w->kid[0] = n;
+        w->nkid = 1;
+        TRY(kids_push(p->a, &k, w));
+        TRY(advance(p));
+    }
+    if (p->cur.t != TK_RP)
+        return perr(p, p->cur.pos, "expected ')' or ', last N days' in %s()", fname);
+    tb__expr *e = new_node(p->a, TB__X_CALL, name.pos, p->cur.pos + 1);
+    if (!e) return TB_ENOMEM;
+    e->text = fname;
+    e->text_len = strlen(fname);
+    e->op = 0; /* not in the function table: segment mode only */
+    e->kid = k.v;
+    e->nkid = k.n;
+    *out = e;
+    p->depth--;
+    return advance(p); /* ')' */
+}
+
 static int parse_call(parser *p, tb__expr **out)
 {
     tok name = p->cur;
     char b[32];
     TRY(enter(p, name.pos));
+    if (p->mode == TB__EXPR_SEGMENT && (word_is(p, &name, "event") || word_is(p, &name, "did")))
+        return parse_behaviour(p, word_is(p, &name, "event"), out);
     const tb__expr_fn *fn = tb__expr_fn_find(p->src + name.pos, name.len);
     if (p->mode == TB__EXPR_SEGMENT && (!fn || fn->id != TB__FN_SEGMENT))
         return perr(p, name.pos,
-                    "function '%s' is not available in a segment expression: the only call is "
-                    "segment('name')",
+                    "function '%s' is not available in a segment expression: the calls are "
+                    "segment('name'), did('event'[, last N days]) and event(...) compared with a "
+                    "number",
                     tok_text(p, &name, b));
     if (!fn) {
         const char *names[TB__FN_COUNT - 1];
@@ -946,12 +1014,16 @@ static int parse_pred(parser *p, tb__expr **out)
     tok t = p->cur;
     p->bare = 0;
     if (t.t == TK_CMP) {
-        if (p->mode == TB__EXPR_SEGMENT && l->kind != TB__X_IDENT) return perr(p, l->pos, cmp_msg);
+        int evl = l->kind == TB__X_CALL && l->op == 0 && strcmp(l->text, "event") == 0;
+        if (p->mode == TB__EXPR_SEGMENT && l->kind != TB__X_IDENT && !evl)
+            return perr(p, l->pos, cmp_msg);
         TRY(advance(p));
         p->want = "a value";
         tb__expr *r;
         TRY(parse_sum(p, &r));
         if (p->mode == TB__EXPR_SEGMENT && !is_literal(r)) return perr(p, r->pos, cmp_msg);
+        if (evl && (r->kind != TB__X_NUM || !r->is_int))
+            return perr(p, r->pos, "event() is compared with a whole number of events");
         if (!(e = binary(p->a, TB__X_CMP, t.v, l, r))) return TB_ENOMEM;
         *out = e;
         return 0;
@@ -1031,6 +1103,9 @@ static int parse_pred(parser *p, tb__expr **out)
         return advance(p);
     }
     /* No operator: a boolean test of a tag, a segment(), or a parenthesised condition. */
+    if (p->mode == TB__EXPR_SEGMENT && l->kind == TB__X_CALL && l->op == 0 &&
+        strcmp(l->text, "event") == 0)
+        return perr(p, l->pos, "compare event() with a number: event('login', last 30 days) >= 3");
     if (p->mode == TB__EXPR_SEGMENT && !is_condition(l) && l->kind != TB__X_IDENT &&
         l->kind != TB__X_CALL)
         return perr(p, l->pos,
@@ -1251,6 +1326,11 @@ static int put_bare(const tb__expr *e, tb__buf *b)
     case TB__X_BOOL:
         return tb__buf_puts(b, e->ival ? "true" : "false");
     case TB__X_CALL:
+        if (e->op == 0 && e->nkid == 1 && strcmp(e->text, "last") == 0) {
+            TRY(tb__buf_puts(b, "last "));
+            TRY(put_bare(e->kid[0], b));
+            return tb__buf_puts(b, " days");
+        }
         TRY(tb__buf_append(b, e->text, e->text_len));
         TRY(tb__buf_putc(b, '('));
         TRY(put_join(e, b, 0, ", ", 0));

@@ -27,7 +27,10 @@
  *
  * Segment mode (TB__EXPR_SEGMENT) accepts only what the bitmap evaluator can run: a predicate's
  * left side is a tag (ident or quoted name) and its right sides are literals; a bare tag is a
- * boolean test; the only call is segment('name'). Rule mode (TB__EXPR_RULE) accepts the whole
+ * boolean test; the calls are segment('name') and behaviour: did('event'[, last N days]) as a
+ * condition and event('event'[, last N days]) compared with a whole number (`>= 3`); a window
+ * `last N days` ends at the evaluation's as-of day and is printed back as written. Rule mode
+ * (TB__EXPR_RULE) accepts the whole
  * grammar, with arithmetic and the functions listed at tb__expr_eval.
  *
  * JSON form (segment mode; what UIs build):
@@ -35,6 +38,7 @@
  *   {"tag":"code","eq"|"ne"|"lt"|"le"|"gt"|"ge": literal} {"tag":..,"in":[lit,...]}
  *   {"tag":..,"not_in":[...]} {"tag":..,"between":[lo,hi]} {"tag":..,"not_between":[lo,hi]}
  *   {"tag":..,"is_null":true} {"tag":..,"is_null":false}
+ *   {"did":"event"} {"did":"event","last_days":7} {"event":"login","last_days":30,"ge":3}
  * "tag" may hold a code or a name, exactly like the text form (names are written quoted).
  *
  * NULL semantics (two-valued, the same in every evaluator): a predicate on a NULL value is false
@@ -186,7 +190,9 @@ typedef struct tb__expr_env {
     /* The value of identifier node `id` (its slot/bound were set by the binder) for the row being
      * evaluated. Returns 0, or a negative TB_E* that stops the evaluation. */
     int (*get)(const tb__expr *id, void *ctx, tb__xval *out);
-    /* segment('name') in segment mode: 1 member, 0 not, negative error. NULL: an error. */
+    /* segment('name') in segment mode: 1 member, 0 not, negative error. NULL: an error. Also
+     * answers the behaviour calls (the CALL node is passed): did('e'[, last N days]) 1 or 0, and
+     * event('e'[, last N days]) the row's number of such events (>= 0). */
     int (*segment)(const tb__expr *call, void *ctx);
     void *ctx;
     int32_t as_of;    /* days since 1970-01-01: "today" for age(), days_since() ... */

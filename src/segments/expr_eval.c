@@ -325,6 +325,18 @@ static int64_t until_birthday(int64_t birth, int64_t as_of)
 
 static int call(const tb__expr *e, ev *x, tb__xval *out)
 {
+    /* behaviour (segment mode): the env's segment callback answers did() 1/0 and event() with
+     * the customer's number of events */
+    if (e->op == 0 && (strcmp(e->text, "did") == 0 || strcmp(e->text, "event") == 0)) {
+        if (!x->env->segment) return fail(x, e, "%s() cannot be evaluated here", e->text);
+        int n = x->env->segment(e, x->env->ctx);
+        if (n < 0) return n;
+        if (e->text[0] == 'd')
+            set_bool(out, n > 0);
+        else
+            set_int(out, n);
+        return 0;
+    }
     const tb__expr_fn *fn = e->op > 0 && e->op <= TB__FN_COUNT &&
                                     tb__expr_fns[e->op - 1].id == (tb__expr_fn_id)(e->op - 1)
                                 ? &tb__expr_fns[e->op - 1]

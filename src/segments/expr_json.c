@@ -243,6 +243,66 @@ static int jtag(jparser *p, const json_t *j, tb__expr **out)
     return 0;
 }
 
+/* Behaviour: {"did": "name"[, "last_days": N]} and {"event": "name"[, "last_days": N],
+ * "eq"|"ne"|"lt"|"le"|"gt"|"ge": whole number} (docs/expressions.md, "Behaviour"). */
+static int jbehaviour(jparser *p, const json_t *j, int is_event, tb__expr **out)
+{
+    const char *key = is_event ? "event" : "did";
+    const json_t *ld = json_object_get(j, "last_days");
+    int op = -1;
+    size_t want = 1 + (ld != NULL);
+    for (int k = 0; is_event && k < 6; k++)
+        if (json_object_get(j, cmp_keys[k])) op = k, want++;
+    if (is_event && op < 0)
+        return jerr(p, "{\"event\": ...} needs a comparison: eq, ne, lt, le, gt or ge");
+    if (json_object_size(j) != want)
+        return jerr(p, "{\"%s\": ...} takes only %s", key,
+                    is_event ? "\"last_days\" and one comparison" : "\"last_days\"");
+    size_t old = push_key(p, key);
+    tb__expr *e = jnode(p->a, TB__X_CALL, ld ? 2 : 1);
+    if (!e || !(e->kid[0] = jnode(p->a, TB__X_STR, 0))) return TB_ENOMEM;
+    e->text = key;
+    e->text_len = strlen(key);
+    int rc = jstring(p, json_object_get(j, key), "an event name", &e->kid[0]->text,
+                     &e->kid[0]->text_len);
+    if (rc) return rc;
+    if (e->kid[0]->text_len > 100) return jerr(p, "an event name has at most 100 bytes");
+    pop(p, old);
+    if (ld) {
+        old = push_key(p, "last_days");
+        if (!json_is_integer(ld) || json_integer_value(ld) < 1 || json_integer_value(ld) > 3660)
+            return jerr(p, "last_days is a whole number of days from 1 to 3660");
+        tb__expr *w = jnode(p->a, TB__X_CALL, 1), *n = jnode(p->a, TB__X_NUM, 0);
+        if (!w || !n) return TB_ENOMEM;
+        w->text = "last";
+        w->text_len = 4;
+        n->is_int = 1;
+        n->ival = json_integer_value(ld);
+        n->dval = (double)n->ival;
+        n->text = tb__arena_printf(p->a, "%lld", (long long)n->ival);
+        if (!n->text) return TB_ENOMEM;
+        n->text_len = strlen(n->text);
+        w->kid[0] = n;
+        e->kid[1] = w;
+        pop(p, old);
+    }
+    if (!is_event) {
+        *out = e;
+        return 0;
+    }
+    old = push_key(p, cmp_keys[op]);
+    const json_t *v = json_object_get(j, cmp_keys[op]);
+    if (!json_is_integer(v)) return jerr(p, "event() is compared with a whole number of events");
+    tb__expr *c = jnode(p->a, TB__X_CMP, 2);
+    if (!c) return TB_ENOMEM;
+    c->op = op;
+    c->kid[0] = e;
+    if ((rc = jliteral(p, v, &c->kid[1]))) return rc;
+    pop(p, old);
+    *out = c;
+    return 0;
+}
+
 /* One element of the JSON form at the current path. */
 static int jexpr(jparser *p, const json_t *j, int depth, tb__expr **out)
 {
@@ -251,6 +311,8 @@ static int jexpr(jparser *p, const json_t *j, int depth, tb__expr **out)
     if (!json_is_object(j))
         return jerr(p, "expected an object: {\"tag\": ...}, {\"and\": [...]}, {\"or\": [...]}, "
                        "{\"not\": ...} or {\"segment\": ...}");
+    if (json_object_get(j, "did")) return jbehaviour(p, j, 0, out);
+    if (json_object_get(j, "event")) return jbehaviour(p, j, 1, out);
     static const char *const forms[] = {"and", "or", "not", "segment"};
     for (size_t f = 0; f < 4; f++) {
         json_t *v = json_object_get(j, forms[f]);
@@ -330,6 +392,16 @@ static int set(json_t *o, const char *key, json_t *v)
     return v && json_object_set_new(o, key, v) == 0 ? 0 : -1;
 }
 
+/* {"did"|"event": name[, "last_days": N]} into o. */
+static int behaviour_json(json_t *o, const tb__expr *call)
+{
+    if (call->nkid < 1 || call->kid[0]->kind != TB__X_STR) return -1;
+    int rc = set(o, call->text, json_stringn(call->kid[0]->text, call->kid[0]->text_len));
+    if (rc == 0 && call->nkid == 2 && call->kid[1]->nkid == 1)
+        rc = set(o, "last_days", json_integer(call->kid[1]->kid[0]->ival));
+    return rc;
+}
+
 static json_t *to_json(const tb__expr *e)
 {
     json_t *o = json_object(), *arr;
@@ -355,8 +427,15 @@ static json_t *to_json(const tb__expr *e)
     case TB__X_CALL:
         if (e->nkid == 1 && e->kid[0]->kind == TB__X_STR && strcmp(e->text, "segment") == 0)
             rc = set(o, "segment", json_stringn(e->kid[0]->text, e->kid[0]->text_len));
+        else if (strcmp(e->text, "did") == 0)
+            rc = behaviour_json(o, e);
         break;
     case TB__X_CMP:
+        if (tag->kind == TB__X_CALL && strcmp(tag->text, "event") == 0 && (unsigned)e->op < 6) {
+            rc = behaviour_json(o, tag);
+            if (rc == 0) rc = set(o, cmp_keys[e->op], jlit(e->kid[1]));
+            break;
+        }
         if (tag->kind != TB__X_IDENT || (unsigned)e->op >= 6) break;
         rc = set(o, "tag", json_stringn(tag->text, tag->text_len));
         if (rc == 0) rc = set(o, cmp_keys[e->op], jlit(e->kid[1]));

@@ -192,15 +192,16 @@ void tb__api_users_add(tb__req *r)
 void tb__api_user_update(tb__req *r)
 {
     const char *name = r->params[0], *role, *scope;
-    int disabled = 0, reset = 0;
+    int disabled = 0, reset = 0, unlock = 0;
     json_t *b = tb__req_body(r);
     if (!b || tb__req_str(r, "role", 0, &role) || tb__req_str(r, "scope", 0, &scope) ||
-        tb__req_bool(r, "disabled", &disabled) || tb__req_bool(r, "reset_password", &reset))
+        tb__req_bool(r, "disabled", &disabled) || tb__req_bool(r, "reset_password", &reset) ||
+        tb__req_bool(r, "unlock", &unlock))
         return;
     int has_disabled = json_object_get(b, "disabled") != NULL;
-    if (!role && !scope && !has_disabled && !reset) {
+    if (!role && !scope && !has_disabled && !reset && !unlock) {
         tb__req_error(r, 400, NULL,
-                      "nothing to change: give role, scope, disabled or reset_password");
+                      "nothing to change: give role, scope, disabled, reset_password or unlock");
         return;
     }
     tb__scope_kind kind;
@@ -241,6 +242,7 @@ void tb__api_user_update(tb__req *r)
         tb__meta_rollback(w);
         free(payload);
     }
+    if (!rc && unlock) rc = tb__user_unlock(w, &r->who, r->remote, name); /* audits itself */
     if (!rc && has_disabled) rc = tb__user_disable(w, name, disabled);
     if (!rc && reset) rc = tb__user_passwd(w, name, NULL, gen, sizeof gen);
     if (rc)

@@ -49,6 +49,13 @@ const tb__route tb__routes[] = {
      "consent (PIPL) with history"},
     {"POST", A "/customers/{id}/consent", TB__P_CUSTOMER_VIEW, 0, tb__api_customer_consent_set,
      "record a grant or withdrawal"},
+    /* data subject rights (api_privacy.c) */
+    {"GET", A "/customers/{id}/copy", TB__P_PII_CLEAR, 0, tb__api_customer_copy,
+     "a person's copy of their data (PIPL), unmasked"},
+    /* erasure of a person (api_privacy.c, src/security/erase.c) */
+    {"POST", A "/customers/{id}/erase", TB__P_USER_ADMIN | TB__P_PII_CLEAR, 0,
+     tb__api_customer_erase, "erase a person from every store, with a second person's approval"},
+    /* end of erasure */
     {"GET", A "/tags", TB__P_TAG_READ, 0, tb__api_tags_list, "tags"},
     {"GET", A "/tags/tree", TB__P_TAG_READ, 0, tb__api_tags_tree, "themes and tags"},
     {"POST", A "/tags/build", TB__P_TAG_BUILD, 0, tb__api_tag_build, "build tags for a batch"},
@@ -58,6 +65,13 @@ const tb__route tb__routes[] = {
     {"POST", A "/tags/{code}/approve", TB__P_TAG_APPROVE, 0, tb__api_tag_approve, "publish"},
     {"POST", A "/tags/{code}/reject", TB__P_TAG_APPROVE, 0, tb__api_tag_reject, "reject"},
     {"POST", A "/tags/{code}/offline", TB__P_TAG_APPROVE, 0, tb__api_tag_offline, "offline"},
+    /* event analysis (api_events_analysis.c) */
+    {"POST", A "/events/funnel", TB__P_SEG_READ, 0, tb__api_ev_funnel,
+     "a funnel: conversion per step, trend, breakdown, save a step's customers"},
+    {"POST", A "/events/paths", TB__P_SEG_READ, 0, tb__api_ev_paths, "next/previous events"},
+    {"POST", A "/events/retention", TB__P_SEG_READ, 0, tb__api_ev_retention, "day-N retention"},
+    {"POST", A "/events/count", TB__P_SEG_READ, 0, tb__api_ev_count, "event counts and trends"},
+    /* end of event analysis */
     {"POST", A "/segments/count", TB__P_SEG_READ, 0, tb__api_seg_count, "count an expression"},
     {"GET", A "/segments", TB__P_SEG_READ, 0, tb__api_seg_list, "saved segments"},
     {"POST", A "/segments", TB__P_SEG_WRITE, 0, tb__api_seg_save, "save a segment"},
@@ -71,6 +85,40 @@ const tb__route tb__routes[] = {
      "distribution of a tag"},
     {"POST", A "/segments/{name}/export", TB__P_SEG_EXPORT, 0, tb__api_seg_export,
      "members as CSV"},
+    /* event collection: the wire formats of the SDKs apps already ship (api_events.c); the
+     * write key or project authenticates, so no session or token is asked for */
+    {"POST", "/v1/{kind}", 0, TB__R_PUBLIC, tb__api_collect_segment,
+     "Segment / RudderStack tracking API: track, identify, page, screen, group, alias, batch"},
+    {"GET", "/sa", 0, TB__R_PUBLIC, tb__api_collect_sensors, "Sensors Data collection (query)"},
+    {"POST", "/sa", 0, TB__R_PUBLIC, tb__api_collect_sensors, "Sensors Data collection (form)"},
+    {"GET", "/sa.gif", 0, TB__R_PUBLIC, tb__api_collect_sensors, "Sensors image beacon"},
+    {"POST", "/sa.gif", 0, TB__R_PUBLIC, tb__api_collect_sensors, "Sensors image beacon (form)"},
+    /* event tracking's management (api_events.c) */
+    {"GET", A "/events/sources", TB__P_PIPELINE_READ, 0, tb__api_events_sources,
+     "apps that send events"},
+    {"POST", A "/events/sources", TB__P_PIPELINE_LOAD, 0, tb__api_events_source_add,
+     "add an app: its write key, shown once"},
+    {"DELETE", A "/events/sources/{name}", TB__P_PIPELINE_LOAD, 0, tb__api_events_source_revoke,
+     "revoke an app's write key"},
+    {"GET", A "/events/plans/{source}", TB__P_PIPELINE_READ, 0, tb__api_events_plan,
+     "tracking plan of an app (a version, and the list of versions)"},
+    {"PUT", A "/events/plans/{source}", TB__P_PIPELINE_LOAD, 0, tb__api_events_plan_put,
+     "new version of an app's tracking plan"},
+    {"GET", A "/events/rules", TB__P_PIPELINE_READ, 0, tb__api_events_rules, "real-time tag rules"},
+    {"PUT", A "/events/rules", TB__P_PIPELINE_LOAD, 0, tb__api_events_rules_put,
+     "new version of the real-time tag rules"},
+    {"GET", A "/events/status", TB__P_PIPELINE_READ, 0, tb__api_events_status,
+     "collector counters, log position, persons, real-time tags"},
+    {"POST", A "/events/compact", TB__P_PIPELINE_LOAD, 0, tb__api_events_compact,
+     "compact the event log into day partitions now"},
+    {"GET", A "/events/quarantine", TB__P_PIPELINE_READ, 0, tb__api_events_quarantine,
+     "newest quarantined events with reasons (masked)"},
+    /* the web console's own (api_console.c) */
+    {"PUT", A "/tags/{code}", TB__P_TAG_EDIT, 0, tb__api_tag_save,
+     "save a tag definition as a draft"},
+    {"GET", A "/pipeline/quarantine", TB__P_PIPELINE_READ, 0, tb__api_pipeline_quarantine,
+     "quarantined rows of one file (masked)"},
+    /* end of the web console's */
 };
 const size_t tb__nroutes = sizeof tb__routes / sizeof tb__routes[0];
 
@@ -179,6 +227,10 @@ void tb__dispatch(tb__req *r)
             tb__req_error(r, 405, NULL, "method %s is not allowed here (allowed: %s)", r->method,
                           allow);
             tb__req_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+        } else if ((strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) &&
+                   !(r->tgt.nsegs > 0 && strcmp(r->tgt.segs[0], "api") == 0) &&
+                   tb__static_serve(r)) {
+            /* the web console (static.c): every path outside /api/ */
         } else
             tb__req_error(r, 404, NULL, "no such route");
         return;

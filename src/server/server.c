@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "events/collector.h"
 #include "server/srv_int.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
@@ -220,13 +221,76 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         r->body_len += n;
         return MHD_YES;
     }
+    if (r->deferred) return send_answer(r); /* resumed: the event log answered (api_events.c) */
     if (r->body_too_big)
         tb__req_error(r, 413, NULL, "request body larger than %zu bytes", s->o.max_body);
     else if (r->tgt_rc)
         tb__req_error(r, r->tgt_rc == TB_ELIMIT ? 414 : 400, NULL, "%s", r->tgt_why);
     else
         tb__dispatch(r);
+    if (r->deferred && !r->resp) return MHD_YES; /* suspended until the batch is durable */
     return send_answer(r);
+}
+
+/* Compacts the event log into day partitions every compact_s seconds until shutdown. */
+static void *compactor(void *arg)
+{
+    tb__srv *s = arg;
+    pthread_mutex_lock(&s->stoplock);
+    while (!atomic_load(&s->stopping)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += s->o.compact_s;
+        pthread_cond_timedwait(&s->stopcond, &s->stoplock, &until);
+        if (atomic_load(&s->stopping)) break;
+        pthread_mutex_unlock(&s->stoplock);
+        char *out = NULL;
+        if (tb__collector_compact(s->col, &out) == 0) tb__log_debug("events", "compacted");
+        free(out);
+        pthread_mutex_lock(&s->stoplock);
+    }
+    pthread_mutex_unlock(&s->stoplock);
+    return NULL;
+}
+
+/* Opens event collection on its own read-only handle; a failure leaves the rest of the server
+ * up (collection answers 503) and says why in the log. */
+static void open_collector(tb__srv *s)
+{
+    char err[512];
+    tb__errbuf eb = {0};
+    pthread_mutex_init(&s->stoplock, NULL);
+    pthread_cond_init(&s->stopcond, NULL);
+    if (!s->o.compact_s) s->o.compact_s = 60;
+    if (tb_db_open(s->o.data_dir, TB_OPEN_READONLY, &s->coldb, err, sizeof err)) {
+        tb__log_error("events", "event collection is off: %s", err);
+        return;
+    }
+    if (tb__collector_open(s->coldb, NULL, &s->col, &eb)) {
+        tb__log_error("events", "event collection is off: %s", eb.msg);
+        tb_db_close(s->coldb);
+        s->coldb = NULL;
+        return;
+    }
+    tb__collector_set_live(s->col, 1);
+    s->compactor_on = pthread_create(&s->compactor, NULL, compactor, s) == 0;
+}
+
+static void close_collector(tb__srv *s)
+{
+    if (s->compactor_on) {
+        atomic_store(&s->stopping, 1);
+        pthread_mutex_lock(&s->stoplock);
+        pthread_cond_broadcast(&s->stopcond);
+        pthread_mutex_unlock(&s->stoplock);
+        pthread_join(s->compactor, NULL);
+        s->compactor_on = 0;
+    }
+    tb__collector_set_live(s->col, 0);
+    tb__collector_close(s->col); /* flushes the log and writes a checkpoint */
+    s->col = NULL;
+    tb_db_close(s->coldb);
+    s->coldb = NULL;
 }
 
 /* libmicrohttpd's own messages, through our log (they hold no request data). */
@@ -373,6 +437,7 @@ int tb__srv_run(const tb__srv_opts *opts)
     char *cert = NULL, *key = NULL;
     int rc, lfd = -1;
     memset(s, 0, sizeof *s);
+    s->webfd = -1;
     s->o = *opts;
     if ((rc = check_opts(&s->o))) return rc;
     pthread_mutex_init(&s->wlock, NULL);
@@ -424,12 +489,24 @@ int tb__srv_run(const tb__srv_opts *opts)
         }
         s->rfree = i + 1;
     }
+    {
+        const char *web = s->o.web_dir ? s->o.web_dir : getenv("TAGBASE_WEB");
+        int required = web != NULL && *web && strcmp(web, "none") != 0;
+        if (web && (!*web || strcmp(web, "none") == 0))
+            s->webfd = -1;
+        else if ((s->webfd = tb__static_open(web ? web : "web/dist", required)) == -2) {
+            s->webfd = -1;
+            rc = TB_EIO;
+            goto out_close;
+        }
+    }
     lfd = listen_on(s->o.listen, s->tls, url, sizeof url);
     if (lfd < 0) {
         rc = TB_EIO;
         goto out_close;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+    open_collector(s);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (s->tls ? MHD_USE_TLS : 0);
     struct MHD_OptionItem tlsopts[] = {
         {s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
@@ -475,14 +552,17 @@ int tb__srv_run(const tb__srv_opts *opts)
     }
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    close_collector(s);
     rc = 0;
     tb__log_info("server", "stopped");
 out_close:
+    close_collector(s);
     if (lfd >= 0 && !s->daemon) close(lfd);
     for (int i = 0; i < s->nrdb; i++)
         tb_db_close(s->rdb[i]);
     free(s->rdb);
     tb_db_close(s->wdb);
+    if (s->webfd >= 0) close(s->webfd);
 out_free:
     free(cert);
     free(key);

@@ -16,6 +16,9 @@ typedef struct tb__srv_opts {
     int session_ttl_s;    /* console session lifetime; 0: 8 hours */
     const char *cert;     /* PEM certificate and key files: HTTPS when both are given */
     const char *key;
+    int compact_s;       /* seconds between compactions of the event log; 0: 60 */
+    const char *web_dir; /* the console's files; NULL: $TAGBASE_WEB, else ./web/dist when it
+                            exists; "" or "none": no console */
 } tb__srv_opts;
 
 /* Opens the data directory as its writer, creates the first admin when there is no user (its

@@ -28,8 +28,15 @@ typedef struct tb__srv {
     int nrdb, rfree; /* rdb[0, rfree) are free */
     pthread_mutex_t rlock;
     pthread_cond_t rcond;
-    atomic_int inflight; /* requests between their request line and their completion */
-    atomic_int stopping; /* 1 once shutdown began */
+    atomic_int inflight;       /* requests between their request line and their completion */
+    atomic_int stopping;       /* 1 once shutdown began */
+    int webfd;                 /* the web console's directory (static.c), or -1: not served */
+    struct tb__collector *col; /* event collection (api_events.c), or NULL when it failed to open */
+    tb_db *coldb;              /* the collector's own read-only handle (used under its lock) */
+    pthread_t compactor;       /* compacts the event log every o.compact_s seconds */
+    int compactor_on;
+    pthread_mutex_t stoplock;
+    pthread_cond_t stopcond;
 } tb__srv;
 
 typedef struct tb__route tb__route;
@@ -63,6 +70,8 @@ typedef struct tb__req {
     struct MHD_Response *resp;
     unsigned status;
     uint64_t bytes;
+    int deferred; /* suspended until the event log made the batch durable (api_events.c) */
+    int col_gif;  /* answer a Sensors image beacon with the 1x1 GIF */
 } tb__req;
 
 /* Route flags. */
@@ -159,6 +168,16 @@ int tb__req_audit_access(tb__req *r, const char *access, const char *action, con
 /* The principal as JSON: name, role, permissions, scope, must_change_password. */
 json_t *tb__principal_json(const tb__principal *p);
 
+/* ---- the web console's files (static.c) ---- */
+
+/* Answers a GET or HEAD that matched no route from the console's directory: a file, 304 on a
+ * matching ETag, index.html for a console route asked for by a browser, or 400/404/414. Returns 1
+ * when it answered, 0 when the caller should answer its own 404 (no console served). */
+int tb__static_serve(tb__req *r);
+/* Opens the console's directory: its descriptor; -1 when it is missing and not `required` (an
+ * info line logged); -2 after printing why when `required`. */
+int tb__static_open(const char *dir, int required);
+
 /* ---- handlers (api_*.c) ---- */
 
 void tb__api_health(tb__req *r);
@@ -184,6 +203,22 @@ void tb__api_alerts_list(tb__req *r);
 void tb__api_customer_consent(tb__req *r);
 void tb__api_customer_consent_set(tb__req *r);
 void tb__api_alert_clear(tb__req *r);
+void tb__api_customer_copy(tb__req *r); /* api_privacy.c */
+/* api_privacy.c: erasure of a person */
+void tb__api_customer_erase(tb__req *r);
+/* api_events.c: collection and its management */
+void tb__api_collect_segment(tb__req *r);
+void tb__api_collect_sensors(tb__req *r);
+void tb__api_events_sources(tb__req *r);
+void tb__api_events_source_add(tb__req *r);
+void tb__api_events_source_revoke(tb__req *r);
+void tb__api_events_plan(tb__req *r);
+void tb__api_events_plan_put(tb__req *r);
+void tb__api_events_rules(tb__req *r);
+void tb__api_events_rules_put(tb__req *r);
+void tb__api_events_status(tb__req *r);
+void tb__api_events_compact(tb__req *r);
+void tb__api_events_quarantine(tb__req *r);
 /* The approval an export of `rows` customers needs (src/server/api_approval.c): 0 to go ahead,
  * else the 403 answer is set. */
 int tb__export_approved(tb__req *r, const char *segment, const char *fields, uint64_t rows,
@@ -204,6 +239,11 @@ void tb__api_tag_offline(tb__req *r);
 void tb__api_tag_build(tb__req *r);
 
 void tb__api_seg_count(tb__req *r);
+/* event analysis (api_events_analysis.c) */
+void tb__api_ev_funnel(tb__req *r);
+void tb__api_ev_paths(tb__req *r);
+void tb__api_ev_retention(tb__req *r);
+void tb__api_ev_count(tb__req *r);
 void tb__api_seg_list(tb__req *r);
 void tb__api_seg_save(tb__req *r);
 void tb__api_seg_show(tb__req *r);
@@ -214,5 +254,7 @@ void tb__api_seg_profile(tb__req *r);
 void tb__api_seg_export(tb__req *r);
 void tb__api_seg_import(tb__req *r);
 void tb__api_pipeline_load(tb__req *r);
+void tb__api_tag_save(tb__req *r);            /* api_console.c */
+void tb__api_pipeline_quarantine(tb__req *r); /* api_console.c */
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "store/crypt.h"
 #include "store/file.h"
 #include "store/store_int.h"
 
@@ -305,6 +306,8 @@ static int open_dir(tb_db *db)
     if (rc) return rc;
     rc = tb__meta_open(db, create);
     if (rc) return rc;
+    rc = tb__c2_attach(db); /* a wrong or missing key file is refused before any engine runs */
+    if (rc) return rc;
     if (fresh) return tb__fsync_dir(db->path, &db->err); /* the new meta.db's directory entry */
     return 0;
 }
@@ -353,6 +356,7 @@ void tb_db_close(tb_db *db)
 {
     if (!db) return;
     tb__meta_close(db); /* before the lock: nobody may write the store once we let go */
+    tb__c2_detach(db);
     release_lock(db);
     free(db->path);
     free(db);

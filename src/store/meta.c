@@ -412,6 +412,80 @@ static const char *const migrations[] = {
     "    PRIMARY KEY (user_id, kind, minute)\n"
     ") WITHOUT ROWID;\n"
     "PRAGMA user_version = 6;\n",
+
+    /* 7: login lock-out: consecutive failed logins and the time the lock ends (src/security/
+     * users.c; docs/security.md, "Login lock-out"). */
+    "ALTER TABLE user ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE user ADD COLUMN locked_until TEXT;\n"
+    "PRAGMA user_version = 7;\n",
+    /* 8: event tracking (src/events/; docs/events.md): the apps that send events with their
+     * write keys (stored hashed) and policy for events the plan does not know, the tracking plan
+     * per app with every version kept, and the real-time tag rules with theirs. */
+    "CREATE TABLE ev_source (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  project TEXT NOT NULL,\n"
+    "  key_hash BLOB NOT NULL UNIQUE,\n"
+    "  key_hint TEXT NOT NULL,\n"
+    "  unknown_events TEXT NOT NULL DEFAULT 'accept'\n"
+    "    CHECK (unknown_events IN ('accept', 'flag', 'quarantine')),\n"
+    "  created_at TEXT NOT NULL,\n"
+    "  created_by TEXT NOT NULL,\n"
+    "  revoked_at TEXT\n"
+    ");\n"
+    "CREATE TABLE ev_plan (\n"
+    "  source TEXT NOT NULL,\n"
+    "  version INTEGER NOT NULL,\n"
+    "  plan TEXT NOT NULL,\n"
+    "  created_at TEXT NOT NULL,\n"
+    "  created_by TEXT NOT NULL,\n"
+    "  PRIMARY KEY (source, version)\n"
+    ");\n"
+    "CREATE TABLE ev_rule (\n"
+    "  version INTEGER PRIMARY KEY,\n"
+    "  rules TEXT NOT NULL,\n"
+    "  created_at TEXT NOT NULL,\n"
+    "  created_by TEXT NOT NULL\n"
+    ");\n"
+    "PRAGMA user_version = 8;\n",
+    /* 9: erasure of a person (src/security/erase.c; docs/security.md, "Erasure"): the golden
+     * record stays as a tombstone (erased_at set, every personal column blank) so that dense gids
+     * stay stable; each erasure keeps who asked, who approved, the report and its proof, and only
+     * keyed hashes of the person's identifiers (a later load of the same person is recognised). */
+    "ALTER TABLE party ADD COLUMN erased_at TEXT;\n"
+    "CREATE TABLE erasure (\n"
+    "    erasure_id  INTEGER PRIMARY KEY,\n"
+    "    gid         INTEGER NOT NULL,\n"
+    "    gids        TEXT NOT NULL,\n"
+    "    approval_id INTEGER,\n"
+    "    actor       TEXT NOT NULL,\n"
+    "    at          TEXT NOT NULL,\n"
+    "    report      TEXT NOT NULL,\n"
+    "    verified_at TEXT,\n"
+    "    proof       TEXT\n"
+    ");\n"
+    "CREATE TABLE erasure_hash (\n"
+    "    erasure_id INTEGER NOT NULL REFERENCES erasure,\n"
+    "    kind       TEXT NOT NULL,\n"
+    "    hash       TEXT NOT NULL,\n"
+    "    len        INTEGER NOT NULL,\n"
+    "    PRIMARY KEY (erasure_id, kind, hash)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX erasure_hash_by_hash ON erasure_hash (hash);\n"
+    "PRAGMA user_version = 9;\n",
+    /* 10: encryption at rest of C2 fields (src/store/crypt.c; docs/security.md, "Encryption at
+     * rest"): the keys the directory needs (the active one with its check value, the retired ones)
+     * and the sealed copies of the values whose column holds a blind index when encrypted. */
+    "ALTER TABLE party ADD COLUMN cert_enc TEXT;\n"
+    "ALTER TABLE party_relation ADD COLUMN target_enc TEXT;\n"
+    "CREATE TABLE c2_key (\n"
+    "    key_id      INTEGER PRIMARY KEY,\n"
+    "    check_value TEXT NOT NULL,\n"
+    "    state       TEXT NOT NULL CHECK (state IN ('active', 'retired')),\n"
+    "    since       TEXT NOT NULL,\n"
+    "    retired_at  TEXT\n"
+    ");\n"
+    "PRAGMA user_version = 10;\n",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == TB__META_SCHEMA_VERSION,

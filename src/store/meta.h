@@ -34,7 +34,7 @@
 
 /* The newest meta-store schema this binary knows (the number of migrations in meta.c). A store
  * with a larger PRAGMA user_version is refused with TB_EVERSION. */
-#define TB__META_SCHEMA_VERSION 6
+#define TB__META_SCHEMA_VERSION 10
 
 /* Ids of cached prepared statements: each is prepared once per handle, on first use, from the
  * SQL text given with it, and finalised by tb_db_close. Engines add one id per statement, grouped
@@ -125,6 +125,8 @@ typedef enum tb__stmt_id {
     TB__STMT_REPORT_BATCHES,
     TB__STMT_REPORT_SEGMENTS,
     TB__STMT_REPORT_SNAPSHOT_FOR,
+    TB__STMT_REPORT_QUARANTINE, /* the web console's quarantined rows (report.c) */
+    TB__STMT_REPORT_QUARANTINE_COUNT,
     TB__STMT_CHECK_QUICK,
     TB__STMT_CHECK_FK,
     TB__STMT_CHECK_SEGMENTS,
@@ -239,6 +241,32 @@ typedef enum tb__stmt_id {
     TB__STMT_SEC_ACCESS_CLEAR,
     TB__STMT_SEC_ACCESS_BLOCKED,
     TB__STMT_SEC_PRINCIPAL_GET,
+    /* security: login lock-out (users.c) */
+    TB__STMT_SEC_LOCK_FAIL,
+    TB__STMT_SEC_LOCK_CLEAR,
+    TB__STMT_SEC_LOCK_GET,
+    /* events: sources, tracking plan, real-time rules (src/events/collector.c, evmeta.c) */
+    TB__STMT_EV_SOURCE_ADD,
+    TB__STMT_EV_SOURCE_LIST,
+    TB__STMT_EV_SOURCE_REVOKE,
+    TB__STMT_EV_PLAN_ADD,
+    TB__STMT_EV_PLAN_LATEST,
+    TB__STMT_EV_PLAN_GET,
+    TB__STMT_EV_PLAN_VERSIONS,
+    TB__STMT_EV_RULE_ADD,
+    TB__STMT_EV_RULE_LATEST,
+    /* erasure of a person (src/security/erase.c): none — it runs rarely and prepares its
+     * statements once, uncached */
+    /* store: encryption at rest of C2 fields (crypt.c) and the identity reads that need the
+     * encrypted columns of migration 10 (identity.c, identity_md.c) */
+    TB__STMT_C2_ACTIVE,
+    TB__STMT_C2_RETIRE,
+    TB__STMT_C2_RECORD,
+    TB__STMT_C2_ANY_PARTY,
+    TB__STMT_C2_RETIRED,
+    TB__STMT_ID_LOAD_PARTY_C2,
+    TB__STMT_ID_VIEW_PARTY_C2,
+    TB__STMT_ID_VIEW_REL_C2,
     /* server (src/server/) — add yours here */
     TB__STMT_SRV_FIRST_,
     /* engines: add ids above this line */

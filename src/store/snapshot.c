@@ -895,3 +895,110 @@ int tb__snap_verify(const tb__snap *s, tb__errbuf *eb)
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Rewriting with rows blanked (erasure)
+ */
+
+/* Writes column c of the open snapshot into w with the rows in gids[0..n) set to NULL. A
+ * dictionary keeps only the entries some remaining row uses, so a string only the blanked rows
+ * had (a household id, say) leaves the file too. */
+static int blank_column(tb__snap_writer *w, const tb__snap_col *c, const uint32_t *gids, size_t n)
+{
+    uint64_t nr = c->nrows;
+    int rc = 0;
+    switch (c->type) {
+    case TB__SNAP_I64: {
+        int64_t *v = malloc((nr ? nr : 1) * sizeof *v);
+        if (!v) return TB_ENOMEM;
+        if (nr) memcpy(v, c->values, nr * sizeof *v);
+        for (size_t i = 0; i < n; i++)
+            if (gids[i] < nr) v[gids[i]] = TB__SNAP_NULL_I64;
+        rc = tb__snap_put_i64(w, c->name, v, c->meta_json);
+        free(v);
+        return rc;
+    }
+    case TB__SNAP_I32: {
+        int32_t *v = malloc((nr ? nr : 1) * sizeof *v);
+        if (!v) return TB_ENOMEM;
+        if (nr) memcpy(v, c->values, nr * sizeof *v);
+        for (size_t i = 0; i < n; i++)
+            if (gids[i] < nr) v[gids[i]] = TB__SNAP_NULL_I32;
+        rc = tb__snap_put_i32(w, c->name, v, c->meta_json);
+        free(v);
+        return rc;
+    }
+    case TB__SNAP_U8: {
+        uint8_t *v = malloc(nr ? nr : 1);
+        if (!v) return TB_ENOMEM;
+        if (nr) memcpy(v, c->values, nr);
+        for (size_t i = 0; i < n; i++)
+            if (gids[i] < nr) v[gids[i]] = TB__SNAP_NULL_U8;
+        rc = tb__snap_put_u8(w, c->name, v, c->meta_json);
+        free(v);
+        return rc;
+    }
+    case TB__SNAP_DICT:
+        break;
+    default:
+        return TB_EINVAL;
+    }
+    uint32_t *codes = malloc((nr ? nr : 1) * sizeof *codes);
+    uint32_t *map = calloc(c->ndict ? c->ndict : 1, sizeof *map); /* old code -> new code */
+    const char **dict = calloc(c->ndict ? c->ndict : 1, sizeof *dict);
+    uint32_t *dlen = calloc(c->ndict ? c->ndict : 1, sizeof *dlen);
+    if (!codes || !map || !dict || !dlen) {
+        rc = TB_ENOMEM;
+        goto out;
+    }
+    if (nr) memcpy(codes, c->values, nr * sizeof *codes);
+    for (size_t i = 0; i < n; i++)
+        if (gids[i] < nr) codes[gids[i]] = TB__SNAP_NULL_DICT;
+    for (uint64_t g = 0; g < nr; g++)
+        if (codes[g] < c->ndict) map[codes[g]] = 1; /* used */
+    uint32_t nd = 1;
+    for (uint32_t k = 1; k < c->ndict; k++) {
+        if (!map[k]) continue;
+        size_t len;
+        const char *s = tb__snap_dict_str(c, k, &len);
+        dict[nd] = s ? s : "";
+        dlen[nd] = (uint32_t)len;
+        map[k] = nd++;
+    }
+    for (uint64_t g = 0; g < nr; g++)
+        codes[g] = codes[g] && codes[g] < c->ndict ? map[codes[g]] : 0;
+    rc = tb__snap_put_dict(w, c->name, codes, dict, dlen, nd, c->meta_json);
+out:
+    free(codes);
+    free(map);
+    free(dict);
+    free(dlen);
+    return rc;
+}
+
+int tb__snap_rewrite_blank(const char *src, const char *dst, const uint32_t *gids, size_t n,
+                           tb__errbuf *eb)
+{
+    tb__snap *s = NULL;
+    int rc = tb__snap_open(src, &s, eb);
+    if (rc) return rc;
+    rc = tb__snap_verify(s, eb); /* never copy damaged bytes into a fresh checksum */
+    tb__snap_writer *w = NULL;
+    if (!rc) rc = tb__snap_writer_open(dst, tb__snap_nrows(s), &w, eb);
+    for (size_t i = 0; !rc && i < tb__snap_ncolumns(s); i++) {
+        tb__snap_col c;
+        rc = tb__snap_column_at(s, i, &c);
+        if (!rc) rc = blank_column(w, &c, gids, n);
+        if (rc)
+            rc = tb__seterr(
+                eb, rc, "snapshot '%s': cannot rewrite column '%s': %s", src, c.name ? c.name : "?",
+                *tb__snap_writer_errmsg(w) ? tb__snap_writer_errmsg(w) : tb_strerror(rc));
+    }
+    if (!rc) {
+        rc = tb__snap_writer_commit(w, tb__snap_meta_json(s), eb);
+        w = NULL;
+    }
+    tb__snap_writer_abort(w);
+    tb__snap_close(s);
+    return rc;
+}

@@ -167,6 +167,14 @@ int tb__snap_verify(const tb__snap *s, tb__errbuf *eb);
 /* Unmaps and frees. NULL is a no-op. */
 void tb__snap_close(tb__snap *s);
 
+/* Erasure: writes a new snapshot in `dst` (must not exist) that is the snapshot in `src` with
+ * the rows gids[0..n) set to NULL in every column (gids past nrows are ignored), the same
+ * metadata, and dictionaries keeping only the strings some remaining row uses; crash-safe like
+ * any writer (the manifest last). `src` is verified first (TB_ECORRUPT: nothing is written) and
+ * left as it is: the caller points its references at `dst`, then removes `src`. */
+int tb__snap_rewrite_blank(const char *src, const char *dst, const uint32_t *gids, size_t n,
+                           tb__errbuf *eb);
+
 /* ---------------------------------------------------------------------------------------------
  * The validating parser, on memory (tb__snap_open uses it on each mapping; the fuzzer on its input)
  */

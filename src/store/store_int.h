@@ -30,6 +30,7 @@ struct tb_db {
     sqlite3_stmt *stmt[TB__STMT_COUNT]; /* cache by tb__stmt_id; NULL until first use */
     tb__errbuf err;                     /* detail of the last failed call */
     int bulk; /* a tb__meta_begin_bulk transaction is open: foreign keys are off until it ends */
+    struct tb__c2state *c2; /* encryption at rest (crypt.c); NULL: plaintext, no key file */
 };
 
 /* Opens (creating when `create`) the meta store of an open directory handle, configures the

@@ -701,3 +701,159 @@ int tb__tagset_verify(const tb__tagset *ts, tb__errbuf *eb)
     }
     return 0;
 }
+
+/* ---- rewriting without some customers (erasure) ----------------------------------------------*/
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int erased_id(const uint32_t *gids, size_t n, uint64_t id)
+{
+    if (id > UINT32_MAX) return 0;
+    uint32_t k = (uint32_t)id;
+    return bsearch(&k, gids, n, sizeof k, cmp_u32) != NULL;
+}
+
+/* A builder holding the ids of view v except gids[0..n) (sorted), chunk by chunk. */
+static int bm_without(const tb__bmv *v, const uint32_t *gids, size_t n, uint64_t *scratch,
+                      uint64_t *tmp, tb__bm_builder **out)
+{
+    int rc = tb__bm_builder_create(v->nbits, out);
+    for (uint32_t c = 0; !rc && c < v->nchunks; c++) {
+        if (tb__bmv_chunk_card(v, c) == 0) continue;
+        const uint64_t *w = tb__bmv_words(v, c, scratch);
+        uint64_t lo = (uint64_t)c * TB__BM_CHUNK_BITS, hi = lo + TB__BM_CHUNK_BITS;
+        int touched = 0;
+        for (size_t i = 0; i < n; i++)
+            if (gids[i] >= lo && gids[i] < hi) {
+                if (!touched) memcpy(tmp, w, TB__BM_CHUNK_WORDS * sizeof *tmp);
+                touched = 1;
+                uint64_t b = gids[i] - lo;
+                tmp[b / 64] &= ~((uint64_t)1 << (b % 64));
+            }
+        rc = tb__bm_or_words(*out, c, touched ? tmp : w);
+    }
+    if (rc) {
+        tb__bm_builder_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* A BSI builder with the values of view v except those of gids[0..n) (sorted): each chunk's
+ * values are put back together from the slices. scratch: 65 * 1024 words. */
+static int bsi_without(const tb__bsiv *v, const uint32_t *gids, size_t n, uint64_t *scratch,
+                       tb__bsi_builder **out)
+{
+    int rc = tb__bsi_builder_create(v->nbits, out);
+    const uint64_t *sw[64];
+    for (uint32_t c = 0; !rc && c < v->notnull.nchunks; c++) {
+        if (tb__bmv_chunk_card(&v->notnull, c) == 0) continue;
+        const uint64_t *nn = tb__bmv_words(&v->notnull, c, scratch);
+        for (uint32_t i = 0; i < v->nslices; i++)
+            sw[i] = tb__bmv_words(&v->slice[i], c, scratch + (size_t)(i + 1) * TB__BM_CHUNK_WORDS);
+        for (uint32_t w = 0; !rc && w < TB__BM_CHUNK_WORDS; w++) {
+            for (uint64_t bits = nn[w]; bits && !rc; bits &= bits - 1) {
+                unsigned j = (unsigned)__builtin_ctzll(bits);
+                uint64_t id = (uint64_t)c * TB__BM_CHUNK_BITS + (uint64_t)w * 64 + j;
+                if (erased_id(gids, n, id)) continue;
+                uint64_t u = 0;
+                for (uint32_t i = 0; i < v->nslices; i++)
+                    u |= ((sw[i][w] >> j) & 1) << i;
+                rc = tb__bsi_put(*out, id, (int64_t)((uint64_t)v->min + u));
+            }
+        }
+    }
+    if (rc) {
+        tb__bsi_builder_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int tb__tagset_rewrite_without(const char *src, const char *dst, const uint32_t *gids_in, size_t n,
+                               tb__errbuf *eb)
+{
+    tb__tagset *ts = NULL;
+    tb__tagw *w = NULL;
+    uint32_t *gids = malloc((n ? n : 1) * sizeof *gids);
+    uint64_t *scratch = malloc((size_t)66 * TB__BM_CHUNK_WORDS * sizeof *scratch);
+    uint64_t *tmp = scratch ? scratch + (size_t)65 * TB__BM_CHUNK_WORDS : NULL;
+    char *blob = NULL;
+    uint64_t *offs = NULL;
+    if (!gids || !scratch) {
+        free(gids);
+        free(scratch);
+        return tb__seterr(eb, TB_ENOMEM, "out of memory");
+    }
+    if (n) memcpy(gids, gids_in, n * sizeof *gids);
+    qsort(gids, n, sizeof *gids, cmp_u32);
+    int rc = tb__tagset_open(src, &ts, eb);
+    if (!rc) rc = tb__tagset_verify(ts, eb); /* never give damaged bytes a fresh checksum */
+    if (!rc) rc = tb__tagw_open(dst, ts->nrows, &w, eb);
+    tb__bm_builder *b = NULL;
+    if (!rc) {
+        rc = bm_without(&ts->universe, gids, n, scratch, tmp, &b);
+        if (rc) rc = tb__seterr(eb, rc, "cannot rewrite the universe: %s", tb_strerror(rc));
+        if (!rc) rc = tb__tagw_put_universe(w, b, eb);
+        tb__bm_builder_free(b);
+    }
+    for (size_t t = 0; !rc && t < ts->ntags; t++) {
+        const tb__tagv *tv = &ts->tags[t];
+        if (tv->bsi) {
+            tb__bsi_builder *bb = NULL;
+            rc = bsi_without(tv->bsi, gids, n, scratch, &bb);
+            if (rc)
+                rc =
+                    tb__seterr(eb, rc, "tag '%s': cannot rewrite: %s", tv->m.code, tb_strerror(rc));
+            if (!rc) rc = tb__tagw_put_bsi(w, &tv->m, bb, eb);
+            tb__bsi_builder_free(bb);
+            continue;
+        }
+        tb__bm_builder **bms = calloc(tv->nvalues ? tv->nvalues : 1, sizeof *bms);
+        if (!bms) rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
+        for (size_t i = 0; !rc && i < tv->nvalues; i++) {
+            rc = bm_without(&tv->bm[i], gids, n, scratch, tmp, &bms[i]);
+            if (rc)
+                rc =
+                    tb__seterr(eb, rc, "tag '%s': cannot rewrite: %s", tv->m.code, tb_strerror(rc));
+        }
+        if (!rc) rc = tb__tagw_put_values(w, &tv->m, tv->values, bms, tv->nvalues, eb);
+        for (size_t i = 0; bms && i < tv->nvalues; i++)
+            tb__bm_builder_free(bms[i]);
+        free(bms);
+    }
+    if (!rc && ts->key_off) {
+        /* customer numbers: the erased ids get an empty range (no number) */
+        uint64_t nr = ts->nrows;
+        offs = malloc((nr + 1) * sizeof *offs);
+        blob = malloc(ts->key_off[nr] ? ts->key_off[nr] : 1);
+        if (!offs || !blob) rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
+        uint64_t at = 0;
+        for (uint64_t i = 0; !rc && i < nr; i++) {
+            offs[i] = at;
+            if (erased_id(gids, n, i)) continue;
+            uint64_t len = ts->key_off[i + 1] - ts->key_off[i];
+            memcpy(blob + at, ts->key_bytes + ts->key_off[i], len);
+            at += len;
+        }
+        if (!rc) {
+            offs[nr] = at;
+            rc = tb__tagw_put_keys(w, blob, offs, eb);
+        }
+    }
+    if (!rc) {
+        rc = tb__tagw_commit(w, ts->meta_json, NULL, eb);
+        w = NULL;
+    }
+    if (w) tb__tagw_abort(w);
+    tb__tagset_close(ts);
+    free(blob);
+    free(offs);
+    free(gids);
+    free(scratch);
+    return rc;
+}

@@ -104,4 +104,13 @@ const char *tb__tagset_key(const tb__tagset *ts, uint64_t id, size_t *len);
 /* Reads every byte: each file's CRC-32C against the manifest and every bitmap's own checksum. */
 int tb__tagset_verify(const tb__tagset *ts, tb__errbuf *eb);
 
+/* Erasure: writes a new store in `dst` (must not exist) that is the store in `src` without the
+ * customers gids[0..n) (any order): cleared from every value bitmap, every bit-sliced index and
+ * the universe, their customer numbers removed from keys.bin; counts, coverage, sizes, checksums
+ * and the manifest are those of the new bytes, the build facts (meta) are kept. `src` is
+ * verified first (TB_ECORRUPT: nothing is written) and left as it is. Crash-safe like a build
+ * (the manifest last); on failure `dst` is removed. */
+int tb__tagset_rewrite_without(const char *src, const char *dst, const uint32_t *gids, size_t n,
+                               tb__errbuf *eb);
+
 #endif

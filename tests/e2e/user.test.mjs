@@ -85,9 +85,23 @@ test('passwd, role, disable and enable', () => {
   const out = ok(['user', 'passwd', 'bob']);
   assert.match(out, /one-time password: \S{16,}/);
   ok(['user', 'passwd', 'bob', '--password-stdin'], 'another passphrase\n');
-  ok(['user', 'role', 'alice', 'marketing_manager']);
-  let r = run(['user', 'role', 'alice', 'branch_manager']);
+  // a role change needs a second person's approval on the command line too (refused, audited)
+  let r = run(['user', 'role', 'alice', 'marketing_manager']);
   assert.equal(r.status, 1);
+  assert.match(r.stderr, /needs an approved 'role_change' request/);
+  assert.equal(json(['user', 'list']).find((u) => u.name === 'alice').role, 'analyst');
+  const denied = json(['audit', 'list', '--action', 'user.role']);
+  assert.equal(denied[0].outcome, 'denied');
+  assert.deepEqual(denied[0].detail, { approval: 'missing' });
+  r = run(['user', 'role', 'alice', 'branch_manager', '--approval', '1']);
+  assert.equal(r.status, 1);
+  // with a second person's approval it goes through (ops.admin asks, the admin boss approves)
+  ok(['user', 'add', 'boss', '--role', 'admin', '--password-stdin'], 'boss passphrase\n');
+  const req = json(['approval', 'request', 'role_change', '--payload',
+    '{"user":"alice","role":"marketing_manager"}']);
+  ok(['approval', 'approve', String(req.id), '--user', 'boss']);
+  ok(['user', 'role', 'alice', 'marketing_manager', '--approval', String(req.id)]);
+  assert.equal(json(['user', 'list']).find((u) => u.name === 'alice').role, 'marketing_manager');
   ok(['user', 'disable', 'alice']);
   assert.equal(json(['user', 'list']).find((u) => u.name === 'alice').disabled, true);
   ok(['user', 'enable', 'alice']);
@@ -145,13 +159,15 @@ test('tokens: printed once, listed without the secret, narrowed, revoked', () =>
 test('every change is audited under the OS user; the chain verifies', () => {
   const recs = json(['audit', 'list', '--limit', '1000']);
   assert.ok(recs.length >= 12);
-  assert.ok(recs.every((x) => x.actor === 'ops.admin' && x.outcome === 'ok'));
+  // all by the OS user but the approver; refused only the role changes without an approval
+  assert.ok(recs.every((x) => (x.actor === 'ops.admin' || x.action === 'approval.approve') &&
+    (x.outcome === 'ok' || ['user.role', 'approval.use'].includes(x.action))));
   const actions = new Set(recs.map((x) => x.action));
   for (const a of ['user.add', 'user.passwd', 'user.role', 'user.disable', 'user.enable',
     'role.add', 'token.create', 'token.revoke'])
     assert.ok(actions.has(a), a);
   assert.ok(recs[0].seq > recs[1].seq);
-  const roleChange = recs.find((x) => x.action === 'user.role');
+  const roleChange = recs.find((x) => x.action === 'user.role' && x.outcome === 'ok');
   assert.deepEqual(roleChange.detail, { from: 'analyst', to: 'marketing_manager' });
   assert.equal(json(['audit', 'list', '--action', 'token']).length, 3);
   assert.equal(json(['audit', 'list', '--actor', 'someone-else']).length, 0);

@@ -207,8 +207,9 @@ static void test_segment_mode(void **state)
                         "  age + 1 > 3\n"
                         "      ^");
     assert_string_equal(perr(SEG, "age(birth) > 30"),
-                        "function 'age' is not available in a segment expression: the only call "
-                        "is segment('name') at character 1\n"
+                        "function 'age' is not available in a segment expression: the calls are "
+                        "segment('name'), did('event'[, last N days]) and event(...) compared "
+                        "with a number at character 1\n"
                         "  age(birth) > 30\n"
                         "  ^");
     assert_string_equal(perr(SEG, "segment(vip)"),

@@ -335,6 +335,81 @@ static void sessions(void **state)
     tb_db_close(db);
 }
 
+/* Login lock-out: N consecutive failures lock (same answer as a wrong password, even for the right
+ * one), each failure and the lock are audited, an admin unlocks, a lock that ran out is forgotten,
+ * minutes 0 locks until unlocked, a good login resets the count. */
+static void lockout(void **state)
+{
+    tb_db *db = open_db(*state);
+    char gen[64], sid[65], csrf[65];
+    const char *pw = "fran's passphrase";
+    assert_int_equal(tb__user_add(db, "fran", "analyst", TB__SCOPE_ALL, NULL, pw, gen, 64), 0);
+    assert_int_equal(tb_db_set_setting(db, "security.lockout.attempts", "3"), 0);
+    tb__principal p, admin, analyst;
+    /* two failures, then a good login resets the count */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(tb__login(db, "fran", "wrong password!", 60, "::1", &p, sid, csrf),
+                         TB_EPERM);
+    assert_int_equal(query_int(db, "SELECT failed_logins FROM user WHERE name = 'fran'"), 2);
+    assert_int_equal(tb__login(db, "fran", pw, 60, "::1", &p, sid, csrf), 0);
+    assert_int_equal(query_int(db, "SELECT failed_logins FROM user WHERE name = 'fran'"), 0);
+    /* three in a row lock; the right password is then refused with the same message */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tb__login(db, "fran", "wrong password!", 60, "::1", &p, sid, csrf),
+                         TB_EPERM);
+    assert_int_equal(tb__login(db, "fran", pw, 60, "::1", &p, sid, csrf), TB_EPERM);
+    assert_string_equal(tb_errmsg(db), "wrong user name or password");
+    assert_int_equal(query_int(db, "SELECT count(*) FROM audit WHERE action = 'user.lock' AND "
+                                   "object = 'fran' AND outcome = 'denied'"),
+                     1);
+    assert_int_equal(query_int(db, "SELECT count(*) FROM audit WHERE action = 'login' AND "
+                                   "detail = '{\"reason\":\"locked\"}'"),
+                     1);
+    char *d = query(db, "SELECT detail FROM audit WHERE action = 'login' ORDER BY seq DESC "
+                        "LIMIT 1 OFFSET 1");
+    assert_string_equal(d, "{\"failures\":3,\"reason\":\"bad_password\"}");
+    free(d);
+    json_t *users;
+    assert_int_equal(tb__user_list(db, &users), 0);
+    assert_true(json_is_string(json_object_get(json_array_get(users, 0), "locked_until")));
+    json_decref(users);
+    /* unlocking needs user.admin, and an admin's unlock lets the right password in again */
+    assert_int_equal(tb__user_add(db, "gus", "analyst", TB__SCOPE_ALL, NULL, pw, gen, 64), 0);
+    assert_int_equal(tb__principal_user(db, "gus", &analyst), 0);
+    assert_int_equal(tb__user_unlock(db, &analyst, "::1", "fran"), TB_EPERM);
+    tb__principal_cli(&admin, "ops");
+    assert_int_equal(tb__user_unlock(db, &admin, "::1", "nobody"), TB_ENOENT);
+    assert_int_equal(tb__user_unlock(db, &admin, "::1", "fran"), 0);
+    assert_int_equal(tb__user_unlock(db, &admin, "::1", "fran"), TB_EINVAL);
+    assert_string_equal(tb_errmsg(db), "user 'fran' is not locked");
+    assert_int_equal(query_int(db, "SELECT count(*) FROM audit WHERE action = 'user.unlock' AND "
+                                   "outcome = 'ok'"),
+                     1);
+    assert_int_equal(tb__login(db, "fran", pw, 60, "::1", &p, sid, csrf), 0);
+    /* a lock that has run out is forgotten with its count */
+    for (int i = 0; i < 3; i++)
+        tb__login(db, "fran", "wrong password!", 60, "::1", &p, sid, csrf);
+    sql(db, "UPDATE user SET locked_until = '2000-01-01 00:00:00' WHERE name = 'fran'");
+    assert_int_equal(tb__login(db, "fran", "wrong password!", 60, "::1", &p, sid, csrf), TB_EPERM);
+    assert_int_equal(query_int(db, "SELECT failed_logins FROM user WHERE name = 'fran'"), 1);
+    assert_int_equal(tb__login(db, "fran", pw, 60, "::1", &p, sid, csrf), 0);
+    /* minutes 0: until an admin unlocks */
+    assert_int_equal(tb_db_set_setting(db, "security.lockout.minutes", "0"), 0);
+    for (int i = 0; i < 3; i++)
+        tb__login(db, "fran", "wrong password!", 60, "::1", &p, sid, csrf);
+    char *until = query(db, "SELECT locked_until FROM user WHERE name = 'fran'");
+    assert_string_equal(until, "9999-12-31 23:59:59");
+    free(until);
+    /* an unknown name counts nothing anywhere */
+    assert_int_equal(tb__login(db, "nobody", "wrong password!", 60, "::1", &p, sid, csrf),
+                     TB_EPERM);
+    json_t *v;
+    assert_int_equal(tb__audit_verify(db, &v), 0);
+    assert_true(json_is_true(json_object_get(v, "ok")));
+    json_decref(v);
+    tb_db_close(db);
+}
+
 static void tokens(void **state)
 {
     tb_db *db = open_db(*state);
@@ -588,6 +663,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(perms_and_roles, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(users_and_passwords, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(sessions, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(lockout, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(tokens, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(audit_chain, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(audit_tamper_update, tbt_setup_tmpdir, tbt_teardown_tmpdir),

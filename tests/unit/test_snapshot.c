@@ -383,6 +383,61 @@ static void abort_leaves_nothing(void **state)
     free(dir);
 }
 
+/* Erasure: rows blanked in every column, a string only they had gone from the dictionary (and
+ * from the file's bytes), everyone else's values unchanged, the new snapshot verifies. */
+static void rewrite_blank(void **state)
+{
+    char *src = make_small(*state, "snap-1");
+    char *dst = tbt_join(*state, "snap-1-e1");
+    tb__errbuf eb = {0};
+    const uint32_t gone[] = {3, 2, 99}; /* 99: past nrows, ignored */
+    assert_int_equal(tb__snap_rewrite_blank(src, dst, gone, 3, &eb), 0);
+    tb__snap *a, *b;
+    assert_int_equal(tb__snap_open(src, &a, &eb), 0);
+    assert_int_equal(tb__snap_open(dst, &b, &eb), 0);
+    assert_int_equal(tb__snap_verify(b, &eb), 0);
+    assert_int_equal(tb__snap_nrows(b), 5);
+    assert_string_equal(tb__snap_meta_json(b), tb__snap_meta_json(a));
+    tb__snap_col ca, cb;
+    assert_int_equal(tb__snap_column(b, "balance", &cb), 0);
+    assert_int_equal(tb__snap_column(a, "balance", &ca), 0);
+    assert_string_equal(cb.meta_json, ca.meta_json);
+    const int64_t *ba = ca.values, *bb = cb.values;
+    assert_int_equal(bb[2], TB__SNAP_NULL_I64);
+    assert_int_equal(bb[3], TB__SNAP_NULL_I64);
+    assert_int_equal(bb[0], ba[0]);
+    assert_int_equal(bb[4], ba[4]);
+    assert_int_equal(tb__snap_column(b, "age", &cb), 0);
+    assert_int_equal(((const int32_t *)cb.values)[2], TB__SNAP_NULL_I32);
+    assert_int_equal(((const int32_t *)cb.values)[0], 42);
+    assert_int_equal(tb__snap_column(b, "level", &cb), 0);
+    assert_int_equal(((const uint8_t *)cb.values)[3], TB__SNAP_NULL_U8);
+    assert_int_equal(((const uint8_t *)cb.values)[4], 3);
+    assert_int_equal(tb__snap_column(b, "name", &cb), 0);
+    assert_int_equal(cb.ndict, 2); /* entry 0 and 张三: 李四 and 王小明 were only theirs */
+    const uint32_t *codes = cb.values;
+    assert_int_equal(codes[2], 0);
+    assert_int_equal(codes[3], 0);
+    size_t len;
+    const char *s0 = tb__snap_dict_str(&cb, codes[0], &len);
+    assert_int_equal(len, strlen("张三"));
+    assert_memory_equal(s0, "张三", len);
+    assert_int_equal(codes[4], codes[0]);
+    tb__snap_close(a);
+    tb__snap_close(b);
+    char *col = tbt_join(dst, "name.col");
+    size_t n;
+    char *bytes = slurp(col, &n);
+    assert_null(memmem(bytes, n, "李四", strlen("李四")));
+    assert_null(memmem(bytes, n, "王小明", strlen("王小明")));
+    free(bytes);
+    free(col);
+    /* the target must be new */
+    assert_int_equal(tb__snap_rewrite_blank(src, dst, gone, 3, &eb), TB_EEXIST);
+    free(src);
+    free(dst);
+}
+
 static void writer_errors(void **state)
 {
     tb__errbuf eb = {0};
@@ -475,6 +530,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(abort_leaves_nothing, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(writer_errors, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(rewrite_blank, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(parse_safe_on_memory, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
     };

@@ -1,0 +1,589 @@
+/* evlog.c — the event log: checked segment files, torn-tail repair and group commit (evlog.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "events/evlog.h"
+#include "store/file.h"
+
+#define HDR_LEN  16u
+#define REC_HDR  8u
+#define MAGIC    "TBEVLOG1"
+#define VERSION  1u
+#define SEG_SIZE ((uint64_t)64 << 20)
+
+typedef struct done_cb {
+    tb__evlog_done_fn fn;
+    void *arg;
+} done_cb;
+
+/* Where a new segment starts inside a queued batch: bytes before `at` go to the older one. */
+typedef struct split {
+    size_t at;
+    uint32_t seg;
+} split;
+
+/* What the appenders fill and the committer drains: bytes, their callbacks, segment switches. */
+typedef struct queue {
+    uint8_t *buf;
+    size_t len, cap;
+    done_cb *cbs;
+    size_t ncbs, cbcap;
+    split *splits;
+    size_t nsplits, splitcap;
+} queue;
+
+struct tb__evlog {
+    char *dir;
+    uint64_t seg_bytes;
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* the committer waits for records or for stop */
+    pthread_cond_t idle; /* flushers wait for the committer to catch up */
+    pthread_t thread;
+    queue q;           /* being filled (under mu) */
+    int stop, failed;  /* under mu */
+    uint64_t appended; /* records appended (under mu) */
+    uint64_t durable;  /* records durable or failed (under mu) */
+    uint64_t syncs;
+    uint32_t app_seg; /* where the next append goes (under mu) */
+    uint64_t app_off;
+    int fd;           /* the segment the committer writes (committer only) */
+    uint32_t fd_seg;
+    uint64_t cut;
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void seg_path(char *out, size_t cap, const char *dir, uint32_t seg)
+{
+    snprintf(out, cap, "%s/%08u.log", dir, seg);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The segment numbers in `dir`, ascending (caller frees *out). A missing directory is empty. */
+static int list_segments(const char *dir, uint32_t **out, size_t *n, tb__errbuf *eb)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT) return 0;
+        return tb__seterr_errno(eb, TB_EIO, errno, "cannot open event log directory '%s'", dir);
+    }
+    size_t cap = 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        unsigned v;
+        char tail[8];
+        if (strlen(e->d_name) != 12 || sscanf(e->d_name, "%8u%7s", &v, tail) != 2 ||
+            strcmp(tail, ".log") != 0 || v == 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint32_t *t = realloc(*out, cap * sizeof *t);
+            if (!t) {
+                rc = TB_ENOMEM;
+                break;
+            }
+            *out = t;
+        }
+        (*out)[(*n)++] = v;
+    }
+    closedir(d);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return tb__seterr(eb, rc, "out of memory listing '%s'", dir);
+    }
+    if (*n) qsort(*out, *n, sizeof **out, cmp_u32);
+    return 0;
+}
+
+static int read_file(const char *path, uint8_t **out, size_t *len, tb__errbuf *eb)
+{
+    char *p;
+    int rc = tb__file_read_all(path, (size_t)1 << 40, &p, len, eb);
+    *out = (uint8_t *)p;
+    return rc;
+}
+
+/* Checks segment `seg` and replays its records in [from, to) through fn. *good is set to the end
+ * of the last valid record. A bad record ends the scan when `tail_ok` (the newest segment) with
+ * *torn set, else it is TB_ECORRUPT. */
+static int scan_segment(const char *dir, uint32_t seg, int tail_ok, tb__evpos from, tb__evpos to,
+                        tb__evlog_replay_fn fn, void *arg, uint64_t *good, int *torn,
+                        tb__errbuf *eb)
+{
+    char path[4096];
+    seg_path(path, sizeof path, dir, seg);
+    uint8_t *d;
+    size_t n;
+    int rc = read_file(path, &d, &n, eb);
+    if (rc) return rc;
+    *good = 0;
+    *torn = 0;
+    const char *why = NULL;
+    uint64_t off = 0;
+    if (n < HDR_LEN || memcmp(d, MAGIC, 8) != 0) {
+        why = n < HDR_LEN ? "segment header truncated" : "bad magic (not an event log segment)";
+        goto bad;
+    }
+    if (get32(d + 8) != VERSION) {
+        rc = tb__seterr(eb, TB_EVERSION, "event log '%s': version %u, this tagbase reads %u", path,
+                        get32(d + 8), VERSION);
+        goto out;
+    }
+    if (get32(d + 12) != seg) {
+        why = "segment number in the header differs from the file name";
+        goto bad;
+    }
+    off = HDR_LEN;
+    *good = off;
+    while (off < n) {
+        if (n - off < REC_HDR) {
+            why = "record header truncated";
+            goto bad;
+        }
+        uint32_t len = get32(d + off), crc = get32(d + off + 4);
+        if (len == 0 || len > TB__EVLOG_MAX_RECORD) {
+            why = "record length out of range";
+            goto bad;
+        }
+        if (n - off - REC_HDR < len) {
+            why = "record truncated";
+            goto bad;
+        }
+        if (tb__crc32c(0, d + off + REC_HDR, len) != crc) {
+            why = "record checksum mismatch";
+            goto bad;
+        }
+        int after_from = seg > from.seg || (seg == from.seg && off >= from.off);
+        int before_to = to.seg == 0 || seg < to.seg || (seg == to.seg && off < to.off);
+        if (fn && after_from && before_to) {
+            tb__evpos pos = {seg, off};
+            if ((rc = fn(arg, pos, d + off + REC_HDR, len))) goto out;
+        }
+        off += REC_HDR + len;
+        *good = off;
+    }
+    rc = 0;
+    goto out;
+bad:
+    if (tail_ok) {
+        *torn = 1;
+        rc = 0;
+    } else {
+        rc = tb__seterr(eb, TB_ECORRUPT, "event log '%s', byte %llu: %s", path,
+                        (unsigned long long)off, why);
+    }
+out:
+    free(d);
+    return rc;
+}
+
+static int write_header(int fd, uint32_t seg)
+{
+    uint8_t h[HDR_LEN];
+    memcpy(h, MAGIC, 8);
+    put32(h + 8, VERSION);
+    put32(h + 12, seg);
+    return tb__write_full(fd, h, sizeof h);
+}
+
+/* Creates segment `seg` with its header, durable (file and directory entry). */
+static int create_segment(const char *dir, uint32_t seg, int *fdout, tb__errbuf *eb)
+{
+    char path[4096];
+    seg_path(path, sizeof path, dir, seg);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) return tb__seterr_errno(eb, TB_EIO, errno, "cannot create '%s'", path);
+    if (write_header(fd, seg) || fsync(fd)) {
+        int e = errno;
+        close(fd);
+        return tb__seterr_errno(eb, TB_EIO, e, "cannot write '%s'", path);
+    }
+    int rc = tb__fsync_dir(dir, eb);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    *fdout = fd;
+    return 0;
+}
+
+/* Writes buf to the current segment, switching segments at the splits; one fdatasync per file. */
+static int commit_queue(tb__evlog *l, queue *q, tb__errbuf *eb)
+{
+    size_t at = 0;
+    for (size_t s = 0; s <= q->nsplits; s++) {
+        size_t end = s < q->nsplits ? q->splits[s].at : q->len;
+        if (end > at && tb__write_full(l->fd, q->buf + at, end - at))
+            return tb__seterr_errno(eb, TB_EIO, errno, "cannot write event log segment %u",
+                                    l->fd_seg);
+        if (fdatasync(l->fd))
+            return tb__seterr_errno(eb, TB_EIO, errno, "cannot fsync event log segment %u",
+                                    l->fd_seg);
+        l->syncs++;
+        at = end;
+        if (s < q->nsplits) {
+            int fd, rc = create_segment(l->dir, q->splits[s].seg, &fd, eb);
+            if (rc) return rc;
+            close(l->fd);
+            l->fd = fd;
+            l->fd_seg = q->splits[s].seg;
+        }
+    }
+    return 0;
+}
+
+static void *committer(void *arg)
+{
+    tb__evlog *l = arg;
+    queue mine = {0};
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (l->q.ncbs == 0 && !l->stop)
+            pthread_cond_wait(&l->work, &l->mu);
+        if (l->q.ncbs == 0 && l->stop) break;
+        queue t = l->q;
+        l->q = mine;
+        mine = t;
+        l->q.len = l->q.ncbs = l->q.nsplits = 0;
+        int failed = l->failed;
+        pthread_mutex_unlock(&l->mu);
+
+        tb__errbuf eb = {0};
+        int rc = failed ? TB_EIO : commit_queue(l, &mine, &eb);
+        if (rc && !failed) tb__log_error("events", "event log failed: %s", eb.msg);
+        for (size_t i = 0; i < mine.ncbs; i++)
+            if (mine.cbs[i].fn) mine.cbs[i].fn(mine.cbs[i].arg, rc);
+
+        pthread_mutex_lock(&l->mu);
+        if (rc) l->failed = 1;
+        l->durable += mine.ncbs;
+        pthread_cond_broadcast(&l->idle);
+    }
+    pthread_mutex_unlock(&l->mu);
+    free(mine.buf);
+    free(mine.cbs);
+    free(mine.splits);
+    return NULL;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *t = realloc(*p, c * size);
+    if (!t) return TB_ENOMEM;
+    *p = t;
+    *cap = c;
+    return 0;
+}
+
+int tb__evlog_append(tb__evlog *l, const void *p, size_t n, tb__evlog_done_fn done, void *arg,
+                     tb__evpos *pos)
+{
+    if (n == 0 || n > TB__EVLOG_MAX_RECORD) return TB_EINVAL;
+    pthread_mutex_lock(&l->mu);
+    int rc = l->failed || l->stop ? TB_EIO : 0;
+    queue *q = &l->q;
+    int roll = l->app_off >= l->seg_bytes;
+    if (!rc && (rc = grow((void **)&q->buf, &q->cap, q->len + REC_HDR + n, 1)) == 0 &&
+        (rc = grow((void **)&q->cbs, &q->cbcap, q->ncbs + 1, sizeof *q->cbs)) == 0 && roll)
+        rc = grow((void **)&q->splits, &q->splitcap, q->nsplits + 1, sizeof *q->splits);
+    if (rc) {
+        pthread_mutex_unlock(&l->mu);
+        return rc;
+    }
+    if (roll) {
+        l->app_seg++;
+        l->app_off = HDR_LEN;
+        q->splits[q->nsplits++] = (split){q->len, l->app_seg};
+    }
+    if (pos) *pos = (tb__evpos){l->app_seg, l->app_off};
+    put32(q->buf + q->len, (uint32_t)n);
+    put32(q->buf + q->len + 4, tb__crc32c(0, p, n));
+    memcpy(q->buf + q->len + REC_HDR, p, n);
+    q->len += REC_HDR + n;
+    q->cbs[q->ncbs++] = (done_cb){done, arg};
+    l->app_off += REC_HDR + n;
+    l->appended++;
+    pthread_cond_signal(&l->work);
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, rc;
+} waiter;
+
+static void wake(void *arg, int rc)
+{
+    waiter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    w->rc = rc;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int tb__evlog_append_sync(tb__evlog *l, const void *p, size_t n, tb__evpos *pos)
+{
+    waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    int rc = tb__evlog_append(l, p, n, wake, &w, pos);
+    if (rc) return rc;
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    return w.rc;
+}
+
+int tb__evlog_flush(tb__evlog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    uint64_t want = l->appended;
+    while (l->durable < want)
+        pthread_cond_wait(&l->idle, &l->mu);
+    int rc = l->failed ? TB_EIO : 0;
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+tb__evpos tb__evlog_end(tb__evlog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    tb__evpos p = {l->app_seg, l->app_off};
+    pthread_mutex_unlock(&l->mu);
+    return p;
+}
+
+uint64_t tb__evlog_cut_bytes(const tb__evlog *l)
+{
+    return l->cut;
+}
+
+void tb__evlog_stats(tb__evlog *l, uint64_t *records, uint64_t *syncs)
+{
+    pthread_mutex_lock(&l->mu);
+    if (records) *records = l->appended;
+    if (syncs) *syncs = l->syncs;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Scans every segment; the newest may be torn. Reports the newest segment and its good end. */
+static int scan_all(const char *dir, tb__evpos from, tb__evpos to, tb__evlog_replay_fn fn,
+                    void *arg, int tail_ok, uint32_t *last, uint64_t *last_good, int *torn,
+                    tb__errbuf *eb)
+{
+    uint32_t *segs;
+    size_t n;
+    int rc = list_segments(dir, &segs, &n, eb);
+    if (rc) return rc;
+    *last = 0;
+    *last_good = 0;
+    *torn = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i && segs[i] != segs[i - 1] + 1) {
+            rc = tb__seterr(eb, TB_ECORRUPT, "event log '%s': segment %u is missing", dir,
+                            segs[i - 1] + 1);
+            break;
+        }
+        if (to.seg && segs[i] > to.seg) break;
+        /* Segments wholly before `from` are still checked: cheap next to losing data silently. */
+        uint64_t good;
+        int t;
+        rc = scan_segment(dir, segs[i], tail_ok && i + 1 == n, from, to, fn, arg, &good, &t, eb);
+        *last = segs[i];
+        *last_good = good;
+        *torn = t;
+    }
+    free(segs);
+    return rc;
+}
+
+int tb__evlog_scan(const char *dir, tb__evpos from, tb__evpos to, tb__evlog_replay_fn fn, void *arg,
+                   tb__errbuf *eb)
+{
+    uint32_t last;
+    uint64_t good;
+    int torn;
+    return scan_all(dir, from, to, fn, arg, 1, &last, &good, &torn, eb);
+}
+
+int tb__evlog_verify(const char *dir, tb__evlog_replay_fn fn, void *arg, tb__errbuf *eb)
+{
+    uint32_t last;
+    uint64_t good;
+    int torn;
+    return scan_all(dir, (tb__evpos){0, 0}, (tb__evpos){0, 0}, fn, arg, 0, &last, &good, &torn, eb);
+}
+
+int tb__evlog_open(const char *dir, uint64_t seg_bytes, tb__evpos from, tb__evlog_replay_fn fn,
+                   void *arg, tb__evlog **out, tb__errbuf *eb)
+{
+    *out = NULL;
+    int rc = tb__mkdir_p(dir, 0750, eb);
+    if (rc) return rc;
+    uint32_t last;
+    uint64_t good;
+    int torn;
+    if ((rc = scan_all(dir, from, (tb__evpos){0, 0}, fn, arg, 1, &last, &good, &torn, eb)))
+        return rc;
+    tb__evlog *l = calloc(1, sizeof *l);
+    if (!l || !(l->dir = strdup(dir))) {
+        free(l);
+        return tb__seterr(eb, TB_ENOMEM, "out of memory opening the event log");
+    }
+    l->seg_bytes = seg_bytes ? seg_bytes : SEG_SIZE;
+    l->fd = -1;
+    char path[4096];
+    if (last == 0 || good < HDR_LEN) {
+        /* No segment yet, or the newest lost even its header: (re)create it empty. */
+        uint32_t seg = last ? last : 1;
+        if ((rc = create_segment(dir, seg, &l->fd, eb))) goto out_free;
+        l->fd_seg = seg;
+        good = HDR_LEN;
+        if (last) {
+            tb__log_warn("events", "event log segment %u had no valid header: recreated", seg);
+            l->cut = 1;
+        }
+    } else {
+        seg_path(path, sizeof path, dir, last);
+        l->fd = open(path, O_WRONLY | O_CLOEXEC);
+        struct stat st;
+        if (l->fd < 0 || fstat(l->fd, &st)) {
+            rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot open '%s'", path);
+            goto out_free;
+        }
+        if (torn || (uint64_t)st.st_size != good) {
+            l->cut = (uint64_t)st.st_size - good;
+            if (ftruncate(l->fd, (off_t)good) || fsync(l->fd)) {
+                rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot cut the torn tail of '%s'", path);
+                goto out_free;
+            }
+            tb__log_warn("events", "event log '%s': cut a torn tail of %llu bytes at byte %llu",
+                         path, (unsigned long long)l->cut, (unsigned long long)good);
+        }
+        if (lseek(l->fd, (off_t)good, SEEK_SET) < 0) {
+            rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot seek '%s'", path);
+            goto out_free;
+        }
+        l->fd_seg = last;
+    }
+    l->app_seg = l->fd_seg;
+    l->app_off = good;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->work, NULL);
+    pthread_cond_init(&l->idle, NULL);
+    if (pthread_create(&l->thread, NULL, committer, l)) {
+        rc = tb__seterr(eb, TB_ENOMEM, "cannot start the event log committer thread");
+        pthread_mutex_destroy(&l->mu);
+        pthread_cond_destroy(&l->work);
+        pthread_cond_destroy(&l->idle);
+        goto out_free;
+    }
+    *out = l;
+    return 0;
+out_free:
+    if (l->fd >= 0) close(l->fd);
+    free(l->dir);
+    free(l);
+    return rc;
+}
+
+int tb__evlog_roll(tb__evlog *l, tb__errbuf *eb)
+{
+    pthread_mutex_lock(&l->mu);
+    /* Nothing may be queued or in flight while the file changes under the committer. */
+    while (l->durable < l->appended || l->q.ncbs)
+        pthread_cond_wait(&l->idle, &l->mu);
+    int rc = 0;
+    if (l->failed)
+        rc = tb__seterr(eb, TB_EIO, "the event log has failed");
+    else if (l->app_off > HDR_LEN) {
+        int fd;
+        if ((rc = create_segment(l->dir, l->app_seg + 1, &fd, eb)) == 0) {
+            close(l->fd);
+            l->fd = fd;
+            l->fd_seg = ++l->app_seg;
+            l->app_off = HDR_LEN;
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int tb__evlog_trim(tb__evlog *l, tb__evpos before, tb__errbuf *eb)
+{
+    uint32_t *segs;
+    size_t n;
+    int rc = list_segments(l->dir, &segs, &n, eb);
+    if (rc) return rc;
+    pthread_mutex_lock(&l->mu);
+    uint32_t open_seg = l->app_seg;
+    pthread_mutex_unlock(&l->mu);
+    int removed = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* Segment s ends before `before` when a later segment starts at or before it. */
+        if (segs[i] >= before.seg || segs[i] >= open_seg) break;
+        char path[4096];
+        seg_path(path, sizeof path, l->dir, segs[i]);
+        if (unlink(path) && errno != ENOENT) {
+            rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot remove '%s'", path);
+            break;
+        }
+        removed = 1;
+    }
+    free(segs);
+    if (!rc && removed) rc = tb__fsync_dir(l->dir, eb);
+    return rc;
+}
+
+void tb__evlog_close(tb__evlog *l)
+{
+    if (!l) return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = 1;
+    pthread_cond_signal(&l->work);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->thread, NULL);
+    if (l->fd >= 0) close(l->fd);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->work);
+    pthread_cond_destroy(&l->idle);
+    free(l->q.buf);
+    free(l->q.cbs);
+    free(l->q.splits);
+    free(l->dir);
+    free(l);
+}

@@ -1,0 +1,177 @@
+/* crypt.h — encryption at rest of C2 fields (JR/T 0171: names, ID numbers, mobiles, addresses):
+ * the key file that lives outside the data directory, the keys a data directory needs, and the
+ * one seal / reveal / blind-index helper every reader and writer of such a value goes through.
+ * docs/security.md, "Encryption at rest", explains the design and the threat model.
+ *
+ * Values. A sealed value is text: "$" KEY_ID "$" base64url(nonce[24] || ciphertext || tag[16]),
+ * XChaCha20-Poly1305 (libsodium crypto_aead_xchacha20poly1305_ietf) with a random nonce under a
+ * key derived from the key file's key KEY_ID, and associated data = the column it belongs to
+ * ("party.attrs", "party.cert_no", ...), so a value copied into another column does not open. A
+ * blind index is text: "#" base64url(BLAKE2b-128 keyed with a second derived key, over the column
+ * name, a NUL and the value): equal values give equal indexes, so equality look-ups keep working,
+ * and nothing else can be learnt without the key.
+ *
+ * Modes of a data directory. "plaintext": no key recorded (stores made before this feature, and
+ * stores opened without a key file); every helper passes values through unchanged. "encrypted":
+ * the table c2_key (migration 10) names the active key id and a check value; opening then needs a
+ * key file holding that key, and a wrong or missing one is refused before any engine runs.
+ *
+ * Ownership: a tb__keyring is created by tb__keyring_load / tb__keyring_new and freed (caller
+ * frees) with tb__keyring_free; key material is zeroed on free. Everything else is borrowed.
+ * Errors: 0 or a negative TB_E*, the detail in the tb__errbuf or on the handle; details never hold
+ * key material or personal data. Thread-safety: a keyring and a handle belong to one thread;
+ * tb__c2_set_key_file is meant for main() before any thread starts. */
+#ifndef TB_STORE_CRYPT_H
+#define TB_STORE_CRYPT_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "tagbase.h"
+
+#define TB__C2_KEYBYTES  32
+#define TB__C2_MAX_KEYS  64
+#define TB__C2_BLIND_LEN 24 /* "#" + 22 base64url characters + NUL */
+#define TB__C2_CHECK_LEN 33 /* 16 bytes as hex + NUL */
+
+/* The columns (associated data) of the master data's C2 values. */
+#define TB__C2_AD_ATTRS   "party.attrs"   /* the whole golden-record attribute string, sealed */
+#define TB__C2_AD_CERT    "party.cert_no" /* blind index in cert_no, sealed value in cert_enc */
+#define TB__C2_AD_NAME    "party.name"    /* blind index only (the value is inside attrs) */
+#define TB__C2_AD_MOBILE  "party.mobile"  /* blind index only (the value is inside attrs) */
+#define TB__C2_AD_HISTORY "party_history.value"   /* old_value and new_value, sealed */
+#define TB__C2_AD_LEGAL   "party_relation.target" /* legal representative: blind + target_enc */
+
+/* One data key: the two keys derived from a key file entry (crypto_kdf). */
+typedef struct tb__c2key {
+    uint32_t id;
+    unsigned char enc[TB__C2_KEYBYTES];   /* XChaCha20-Poly1305 */
+    unsigned char blind[TB__C2_KEYBYTES]; /* BLAKE2b blind indexes */
+    unsigned char check[TB__C2_KEYBYTES]; /* the check value a data directory records */
+} tb__c2key;
+
+/* ---- the key file ------------------------------------------------------------------------------
+ * A text file, mode 0600, outside every data directory:
+ *     tagbase-keyfile 1
+ *     key ID HEX64 CREATED          one line per usable key (ids grow, never reused)
+ *     retired ID RETIRED_AT         a key rotated away: its bytes are gone, its id stays taken
+ */
+typedef struct tb__keyring tb__keyring;
+
+/* Reads the key file at `path`: refuses one that group or others may read or write (TB_EPERM:
+ * "chmod 600"), a malformed one (TB_EFORMAT, with the line), a missing one (TB_ENOENT). */
+int tb__keyring_load(const char *path, tb__keyring **out, tb__errbuf *eb);
+
+/* A new, empty keyring that will be saved at `path` (nothing is written yet). */
+int tb__keyring_new(const char *path, tb__keyring **out, tb__errbuf *eb);
+
+/* Adds a fresh random key with the next id; *id (may be NULL) is it. TB_ELIMIT when full. */
+int tb__keyring_add(tb__keyring *k, uint32_t *id, tb__errbuf *eb);
+
+/* Forgets the bytes of key `id` and records it as retired. TB_ENOENT if the file has no such key.
+ */
+int tb__keyring_retire(tb__keyring *k, uint32_t id, tb__errbuf *eb);
+
+/* Writes the keyring to its path crash-safely (temp file 0600, fsync, rename, fsync dir). */
+int tb__keyring_save(const tb__keyring *k, tb__errbuf *eb);
+
+void tb__keyring_free(tb__keyring *k);
+
+/* The derived keys of key `id` (borrowed from the ring), NULL when the file does not hold it. */
+const tb__c2key *tb__keyring_get(const tb__keyring *k, uint32_t id);
+
+/* The usable key with the highest id, NULL when none. */
+const tb__c2key *tb__keyring_newest(const tb__keyring *k);
+
+/* The i-th entry for listings: 0 and *id, *usable (1 key, 0 retired), *date (borrowed); TB_ENOENT
+ * past the end. */
+int tb__keyring_entry(const tb__keyring *k, size_t i, uint32_t *id, int *usable, const char **date);
+
+/* The path the ring was loaded from or will be saved to. Borrowed. */
+const char *tb__keyring_path(const tb__keyring *k);
+
+/* TB_EINVAL when the key file `path` would lie inside data directory `dir` (both resolved through
+ * symbolic links; a file that does not exist yet is judged by its directory): a copy of the data
+ * directory must never carry its own key. */
+int tb__c2_key_outside(const char *path, const char *dir, tb__errbuf *eb);
+
+/* The key file opened with every data directory in this process: set by the command line
+ * (--key-file); NULL falls back to $TAGBASE_KEY_FILE; "" means none. tb__c2_key_file returns
+ * the one in effect, or NULL when none is configured. Static or environment storage. */
+void tb__c2_set_key_file(const char *path);
+const char *tb__c2_key_file(void);
+
+/* ---- values with an explicit key (rotation, tests) --------------------------------------------*/
+
+/* Derives the keys of entry `id` from its 32 key-file bytes. */
+void tb__c2key_derive(tb__c2key *k, uint32_t id, const unsigned char master[TB__C2_KEYBYTES]);
+
+/* The check value of a key as hex (what c2_key.check_value records). */
+void tb__c2key_check(const tb__c2key *k, char out[TB__C2_CHECK_LEN]);
+
+/* Seals n bytes of `plain` for column `ad` under `k`: appends the NUL-terminated text to `out`
+ * (reset first). TB_ENOMEM. */
+int tb__c2_seal_with(const tb__c2key *k, const char *ad, const char *plain, size_t n, tb__buf *out);
+
+/* Opens a sealed text with the ring's key it names: `out` (reset first) holds the plaintext,
+ * NUL-terminated. TB_ECORRUPT (not a sealed value, or it fails authentication: wrong column,
+ * tampered bytes, wrong key bytes), TB_ENOENT (the ring lacks the key id it names), TB_ENOMEM. The
+ * detail never holds the value. */
+int tb__c2_open_with(const tb__keyring *ring, const tb__c2key *only, const char *ad,
+                     const char *sealed, tb__buf *out, tb__errbuf *eb);
+
+/* The blind index of a value for column `ad` under `k`. */
+void tb__c2_blind_with(const tb__c2key *k, const char *ad, const char *v, size_t n,
+                       char out[TB__C2_BLIND_LEN]);
+
+/* ---- values on a data directory handle
+ * ---------------------------------------------------------*/
+
+/* 1 when the handle's data directory keeps C2 values encrypted (a key is recorded), else 0. */
+int tb__c2_on(tb_db *db);
+
+/* The active key of an encrypted handle (borrowed), NULL in plaintext mode. */
+const tb__c2key *tb__c2_active(tb_db *db);
+
+/* The handle's key file (borrowed), NULL when none was given. */
+tb__keyring *tb__c2_ring(tb_db *db);
+
+/* Binds value `v` of column `ad` to parameter `col`: NULL as NULL; sealed when encrypted, as is
+ * otherwise. tb__c2_bind_blind binds its blind index instead (or the value in plaintext mode):
+ * for the columns that equality look-ups use. TB_ENOMEM (detail on the handle). */
+int tb__c2_bind_sealed(tb_db *db, sqlite3_stmt *st, int col, const char *ad, const char *v);
+int tb__c2_bind_blind(tb_db *db, sqlite3_stmt *st, int col, const char *ad, const char *v);
+
+/* Reveals a stored value of column `ad`: *plain is the plaintext (in `scratch` when it had to be
+ * decrypted, else `stored` itself: borrowed either way) or NULL when stored is NULL. An empty
+ * stored value stays empty. Errors as tb__c2_open_with, detail on the handle. */
+int tb__c2_reveal(tb_db *db, const char *ad, const char *stored, tb__buf *scratch,
+                  const char **plain);
+
+/* Inside the caller's transaction: records `k` as the directory's active key (the previous one,
+ * if any, becomes retired). Used by the first use of a key and by rotation; the handle switches
+ * to `k` only when tb__c2_activate is called after the commit. */
+int tb__c2_record_key(tb_db *db, const tb__c2key *k);
+void tb__c2_activate(tb_db *db, const tb__c2key *k);
+
+/* For tb_db_open (datadir.c), after the meta store is open: loads the key file in effect, checks
+ * it against the keys the directory records, and adopts it on a writer's still-empty store.
+ * TB_EPERM with a clear detail for an encrypted directory without its key file or with a wrong
+ * one; the key file's own errors otherwise. */
+int tb__c2_attach(tb_db *db);
+void tb__c2_detach(tb_db *db);
+
+/* State for `tagbase status` and `tagbase key status`. */
+typedef struct tb__c2_info {
+    int encrypted;      /* 1: C2 values are sealed */
+    uint32_t key_id;    /* the active key (encrypted only) */
+    int key_file_given; /* a key file is configured for this process */
+    int pending;        /* a key file is given but the store is plaintext with data */
+    int retired;        /* number of keys the directory used before (rotated away) */
+} tb__c2_info;
+int tb__c2_info_get(tb_db *db, tb__c2_info *out);
+
+#endif
