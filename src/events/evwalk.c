@@ -170,16 +170,20 @@ static int walk_groups(tb__evwalk *w, int t, buf3 *b)
             uint32_t p = s->grp_mem[mi];
             if (p >= s->maxperson) continue;
             size_t rows = s->poff[p + 1] - s->poff[p];
-            if (buf3_need(&one, rows) || (n + rows > gcap && !(gcap = (n + rows) * 2))) {
+            if (buf3_need(&one, rows)) {
                 rc = TB_ENOMEM;
                 break;
             }
-            gath *ng = realloc(g, gcap * sizeof *g);
-            if (!ng) {
-                rc = TB_ENOMEM;
-                break;
+            /* Grow only: realloc(g, 0) (a member with no rows yet) would free g. */
+            if (n + rows > gcap) {
+                gath *ng = realloc(g, (n + rows) * 2 * sizeof *g);
+                if (!ng) {
+                    rc = TB_ENOMEM;
+                    break;
+                }
+                g = ng;
+                gcap = (n + rows) * 2;
             }
-            g = ng;
             tb__evwalk all1 = *w;
             all1.all = 1; /* keep every row here: masks come with it, filtered below */
             size_t m = gather(&all1, pv, p, &one, 0);

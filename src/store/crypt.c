@@ -317,20 +317,32 @@ out_free:
     return rc;
 }
 
+/* realpath for a path that may not exist yet: its deepest existing ancestor resolved, the rest
+ * appended as written. 0, or -1 when even that fails or is too long. */
+static int resolve_loose(const char *path, char out[PATH_MAX], int depth)
+{
+    if (realpath(path, out)) return 0;
+    if (depth > 64) return -1;
+    char a[PATH_MAX], b[PATH_MAX];
+    if (snprintf(a, sizeof a, "%s", path) >= (int)sizeof a) return -1;
+    snprintf(b, sizeof b, "%s", path);
+    const char *base = basename(b);
+    char *parent = dirname(a);
+    char rp[PATH_MAX];
+    if (strcmp(parent, path) == 0 || resolve_loose(parent, rp, depth + 1)) return -1;
+    if (snprintf(out, PATH_MAX, "%s/%s", strcmp(rp, "/") == 0 ? "" : rp, base) >= PATH_MAX)
+        return -1;
+    return 0;
+}
+
 int tb__c2_key_outside(const char *path, const char *dir, tb__errbuf *eb)
 {
     char rd[PATH_MAX], rp[PATH_MAX];
-    if (!realpath(dir, rd)) return 0; /* no directory yet: it cannot hold the file */
-    if (!realpath(path, rp)) {
-        /* not created yet: judge by the directory it will be created in */
-        char tmp[PATH_MAX], pd[PATH_MAX];
-        snprintf(tmp, sizeof tmp, "%s", path);
-        if (!realpath(dirname(tmp), pd)) return 0;
-        snprintf(tmp, sizeof tmp, "%s", path);
-        snprintf(rp, sizeof rp, "%.*s/%s", PATH_MAX / 2, pd, basename(tmp));
-    }
+    if (resolve_loose(dir, rd, 0) || resolve_loose(path, rp, 0))
+        return tb__seterr(eb, TB_EINVAL, "cannot resolve key file '%s' or data directory '%s'",
+                          path, dir);
     size_t n = strlen(rd);
-    if (strncmp(rp, rd, n) == 0 && (rp[n] == '/' || rp[n] == '\0' || (n == 1 && rd[0] == '/')))
+    if (strncmp(rp, rd, n) == 0 && (rp[n] == '/' || rp[n] == '\0' || strcmp(rd, "/") == 0))
         return tb__seterr(eb, TB_EINVAL,
                           "key file '%s' is inside data directory '%s': keep it outside (a copy "
                           "of the directory must not carry its key)",

@@ -381,3 +381,22 @@ test('flood control per write key, retention of day partitions, tagbase check re
   assert.equal(doc.ok, false);
   assert.match(JSON.stringify(doc.problems), /event log/);
 });
+
+test('behaviour in segment expressions over collected events: did() and event() agree with the stored events', () => {
+  // The generated app events (30 days up to the batch date) through the collector.
+  const gen = join(root, 'gen', 'events.jsonl');
+  const imp = JSON.parse(cli(['events', 'import', gen, '--source', 'mbank']).stdout);
+  assert.ok(imp.accepted > 100, JSON.stringify(imp));
+  cli(['events', 'compact']);
+  // Up to the end of the as-of day (the batch date, Asia/Shanghai).
+  const asOfEnd = Date.UTC(2026, 10, 21) - 8 * 3600000;
+  const rows = dump().filter((r) => r.gid !== undefined && r.ts_ms < asOfEnd);
+  const per = new Map();
+  for (const r of rows.filter((x) => x.event === 'login')) per.set(r.gid, (per.get(r.gid) || 0) + 1);
+  const did = JSON.parse(cli(['seg', 'count', "did('login')", '--json']).stdout).count;
+  assert.equal(did, per.size, 'did(login) counts the customers with a login event');
+  const three = JSON.parse(cli(['seg', 'count', "event('login') >= 3", '--json']).stdout).count;
+  assert.equal(three, [...per.values()].filter((n) => n >= 3).length);
+  const both = JSON.parse(cli(['seg', 'count', "did('login') and not did('login')", '--json']).stdout).count;
+  assert.equal(both, 0);
+});

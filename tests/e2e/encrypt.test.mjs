@@ -1,0 +1,201 @@
+// encrypt.test.mjs — black-box tests of encryption at rest of C2 fields (docs/security.md,
+// "Encryption at rest") through the real binary: `key init` makes a 0600 key file outside the data
+// directory (one inside, or one others may read, is refused); a bank loaded with it leaves no
+// known name, ID number or mobile in clear in the raw bytes of meta.db and meta.db-wal; look-ups
+// by ID number and mobile still work; a missing or wrong key file is refused with a clear error
+// before anything is read; `key rotate` re-encrypts everything under a new key, keeps it readable
+// and removes the old key from the key file; erasure works on the sealed values; a plaintext
+// store is encrypted by `key rotate`; a store without a key file stays plaintext and says so in
+// `tagbase status`.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync, existsSync, chmodSync, statSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const root = mkdtempSync(join(tmpdir(), 'tb-enc-'));
+const data = join(root, 'data');
+const land = join(root, 'land');
+const key = join(root, 'data.key');
+const env = { ...process.env, TAGBASE_USER: 'ops' };
+delete env.TAGBASE_KEY_FILE;
+
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function run(args, { dir = data, keyFile = key } = {}) {
+  const a = dir ? [...args, '--data', dir] : [...args];
+  if (keyFile) a.push('--key-file', keyFile);
+  return spawnSync(BIN, a, { encoding: 'utf8', env, maxBuffer: 1 << 26, timeout: 120000 });
+}
+function ok(args, opts) {
+  const r = run(args, opts);
+  assert.equal(r.status, 0, `tagbase ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+const json = (args, opts) => JSON.parse(ok([...args, '--json'], opts));
+
+// The meta store's raw bytes (meta.db and its WAL when there is one).
+function metaBytes(dir = data) {
+  const parts = [readFileSync(join(dir, 'meta.db'))];
+  if (existsSync(join(dir, 'meta.db-wal'))) parts.push(readFileSync(join(dir, 'meta.db-wal')));
+  return Buffer.concat(parts);
+}
+const holds = (buf, s) => buf.includes(Buffer.from(s, 'utf8'));
+// Every file under dir, recursively.
+function files(dir) {
+  const out = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...files(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+// A person from the customer master (Hive text: \x01 fields): number, name, ID number, mobile.
+let who;
+function pickPerson() {
+  const lines = readFileSync(join(land, 'customers.txt'), 'utf8').split('\n');
+  for (const l of lines.slice(1, 200)) {
+    const f = l.split('\x01');
+    if (f[3] === '101' && /^\d{17}[\dX]$/.test(f[4]) && /^1\d{10}$/.test(f[7]) && f[2].length >= 2)
+      return { cust: f[0], name: f[2], id: f[4], mobile: f[7] };
+  }
+  throw new Error('no person with an ID number and a mobile in the first rows');
+}
+
+test('key init makes a 0600 key file outside the data directory', () => {
+  ok(['gen', '--customers', '1500', '--seed', '11', '--date', '20261121', '--out', land], { dir: null, keyFile: null });
+  who = pickPerson();
+  // inside the data directory: refused
+  const inside = run(['key', 'init'], { keyFile: join(data, 'k.key') });
+  assert.equal(inside.status, 1);
+  assert.match(inside.stderr, /inside data directory/);
+  ok(['key', 'init']);
+  assert.equal(statSync(key).mode & 0o777, 0o600);
+  assert.match(readFileSync(key, 'utf8'), /^tagbase-keyfile 1\nkey 1 [0-9a-f]{64} /);
+  const again = run(['key', 'init']);
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /exists already/);
+});
+
+test('a load under the key leaves no name, ID number or mobile in clear in meta.db or its WAL', () => {
+  ok(['init']);
+  ok(['standard', 'load', join(REPO, 'standards', 'default.json')]);
+  ok(['load', land]);
+  const st = json(['status']);
+  assert.equal(st.encryption.encrypted, true);
+  assert.equal(st.encryption.key_id, 1);
+  assert.match(ok(['status']), /C2 fields encrypted at rest with key 1/);
+  ok(['check']); // a writer-free reader; the last writer's close checkpointed the WAL
+  const b = metaBytes();
+  assert.ok(holds(b, who.cust), 'customer numbers stay in clear (not C2): the probe reads the right file');
+  for (const s of [who.name, who.id, who.mobile]) assert.ok(!holds(b, s), `'${s}' is in meta.db in clear`);
+  // Elsewhere in the directory only the domain segments (not encrypted yet) hold them: snapshots
+  // have no C2 column (docs/snapshot.md).
+  for (const s of [who.name, who.id, who.mobile]) {
+    const where = files(data).filter((f) => holds(readFileSync(f), s));
+    assert.ok(where.length > 0 && where.every((f) => /\/domains\/.*\.seg$/.test(f)), `${s}: ${where}`);
+  }
+});
+
+test('look-ups by ID number and mobile work on the encrypted store', () => {
+  const byId = json(['customer', 'find', who.id]);
+  assert.equal(byId.length, 1);
+  assert.match(byId[0].reasons, /same ID number/);
+  const byMobile = json(['customer', 'find', who.mobile]);
+  assert.ok(byMobile.some((c) => c.gid === byId[0].gid && /same mobile/.test(c.reasons)));
+  const view = json(['customer', 'show', who.mobile]);
+  assert.equal(view.gid, byId[0].gid);
+  assert.equal(view.cert_no, `${who.id.slice(0, 6)}********${who.id.slice(-4)}`);
+  assert.equal(view.attributes.name.value, `${who.name[0]}${'*'.repeat([...who.name].length - 1)}`);
+  const copy = ok(['customer', 'copy', who.id]); // the person's own copy: unmasked, decrypted
+  assert.ok(copy.includes(who.mobile) && copy.includes(who.id));
+});
+
+test('a missing, wrong or loosely protected key file is refused before anything is read', () => {
+  const none = run(['customer', 'find', who.id], { keyFile: null });
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /is encrypted \(key 1\): give its key file/);
+  const other = join(root, 'other.key');
+  ok(['key', 'init'], { keyFile: other });
+  const wrong = run(['customer', 'find', who.id], { keyFile: other });
+  assert.equal(wrong.status, 1);
+  assert.match(wrong.stderr, /different key 1 than data directory/);
+  const load = run(['load', land], { keyFile: other });
+  assert.equal(load.status, 1);
+  chmodSync(other, 0o644);
+  const loose = run(['status'], { keyFile: other });
+  assert.equal(loose.status, 1);
+  assert.match(loose.stderr, /chmod 600/);
+});
+
+test('key rotate re-encrypts everything under a new key and removes the old one', () => {
+  const before = metaBytes();
+  assert.ok(holds(before, '$1$'));
+  assert.match(ok(['key', 'rotate']), /rotated: \d+ rows re-encrypted under key 2; key 1 retired/);
+  const kf = readFileSync(key, 'utf8');
+  assert.match(kf, /^retired 1 /m);
+  assert.doesNotMatch(kf, /^key 1 /m);
+  assert.match(kf, /^key 2 [0-9a-f]{64} /m);
+  const st = json(['status']);
+  assert.equal(st.encryption.key_id, 2);
+  assert.equal(st.encryption.retired_keys, 1);
+  const b = metaBytes();
+  assert.ok(!holds(b, '$1$'), 'no value under the retired key is left');
+  for (const s of [who.name, who.id, who.mobile]) assert.ok(!holds(b, s));
+  assert.equal(json(['customer', 'find', who.id])[0].gid, json(['customer', 'find', who.mobile])[0].gid);
+  const ks = json(['key', 'status']);
+  assert.deepEqual(
+    ks.keys.map((k) => [k.id, k.state]),
+    [
+      [1, 'retired'],
+      [2, 'active'],
+    ],
+  );
+  // a second load of the same batch goes through the rotated key
+  ok(['load', land]);
+  ok(['check']);
+});
+
+test('erasure on the encrypted store finds the sealed identifiers and leaves none anywhere', () => {
+  const r = spawnSync(BIN, ['user', 'add', 'checker', '--role', 'admin', '--password-stdin', '--data', data, '--key-file', key], {
+    encoding: 'utf8', env, input: 'checker passphrase 1\n',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const gid = json(['customer', 'show', who.id]).gid;
+  const id = json(['approval', 'request', 'customer_erase', '--payload', JSON.stringify({ gid })]).id;
+  ok(['approval', 'approve', String(id), '--user', 'checker']);
+  const rep = json(['customer', 'erase', who.id, '--approval', String(id)]);
+  assert.equal(rep.ok, true, JSON.stringify(rep.proof));
+  assert.ok(rep.identifiers.id_no === 1 && rep.identifiers.mobile >= 1 && rep.identifiers.name >= 1, JSON.stringify(rep.identifiers));
+  for (const s of [who.cust, who.id, who.mobile, who.name]) {
+    const where = files(data).filter((f) => holds(readFileSync(f), s));
+    assert.deepEqual(where, [], `${s} still in ${where}`);
+  }
+  const gone = run(['customer', 'show', who.mobile]);
+  assert.equal(gone.status, 1);
+  ok(['check']);
+});
+
+test('without a key file a store stays plaintext and says so; key rotate encrypts it', () => {
+  const plain = join(root, 'plain');
+  ok(['init'], { dir: plain, keyFile: null });
+  ok(['standard', 'load', join(REPO, 'standards', 'default.json')], { dir: plain, keyFile: null });
+  ok(['load', land], { dir: plain, keyFile: null });
+  assert.match(ok(['status'], { dir: plain, keyFile: null }), /encryption: +OFF/);
+  assert.equal(json(['status'], { dir: plain, keyFile: null }).encryption.encrypted, false);
+  ok(['check'], { dir: plain, keyFile: null });
+  assert.ok(holds(metaBytes(plain), who.id));
+  const pk = join(root, 'plain.key');
+  ok(['key', 'init'], { dir: plain, keyFile: pk });
+  assert.equal(json(['status'], { dir: plain, keyFile: pk }).encryption.pending, true);
+  assert.match(ok(['key', 'rotate'], { dir: plain, keyFile: pk }), /encrypted: \d+ rows/);
+  const b = metaBytes(plain);
+  for (const s of [who.name, who.id, who.mobile]) assert.ok(!holds(b, s), `'${s}' left in clear`);
+  assert.equal(json(['customer', 'find', who.id], { dir: plain, keyFile: pk }).length, 1);
+});
