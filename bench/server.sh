@@ -5,7 +5,7 @@
 # and its tags built once; an analyst's API token is used (the route's real authorisation, scope
 # and masking run on every request).
 #
-#   bench/server.sh [CUSTOMERS]   (default 100000; BUILD=build DURATION=10 CONNECTIONS=32)
+#   bench/server.sh [CUSTOMERS]   (default 100000; BUILD=build DURATION=10 CONNECTIONS=32 ROUNDS=3)
 # Prints one Markdown table; the raw wrk outputs go to bench/out/server-N/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -104,21 +104,31 @@ curl_ok "http://127.0.0.1:$port/api/v1/segments/count" POST \
   '{"expr":"aum_level in ('"'"'L4'"'"','"'"'L5'"'"') and not churn_high and age between 30 and 45"}'
 curl_ok "http://127.0.0.1:$port/api/v1/customers/$customer" GET
 
-run_wrk() { # FILE NAME URL [SCRIPT]
-  local file=$1 name=$2 url=$3 script=${4:-}
+spid=${pids[0]}
+# The server's anonymous memory (heap, stacks; MB): file-backed pages of the mapped tag stores
+# are the page cache's, bounded by the files.
+rss() { awk '/^RssAnon/ {printf "%.1f", $2 / 1024}' "/proc/$spid/status"; }
+hwm() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$spid/status"; }
+run_wrk() { # FILE NAME URL [SCRIPT]; the server's RSS before and after (memory stays flat)
+  local file=$1 name=$2 url=$3 script=${4:-} before after
+  before=$(rss)
   wrk -t2 -c"$conns" -d"${dur}s" --latency ${script:+-s "$script"} "$url" >"$out/$file.txt"
+  after=$(rss)
   local rps p99 errs
   rps=$(awk '/^Requests\/sec/ {print $2}' "$out/$file.txt")
   p99=$(awk '$1=="99%" {print $2}' "$out/$file.txt")
   errs=$(awk '/Non-2xx/ {print $NF}' "$out/$file.txt")
-  printf '| %s | %s | %s | %s |\n' "$name" "$rps" "$p99" "${errs:-0}"
+  if [[ $file == nginx ]]; then before=-; after=-; fi
+  printf '| %s | %s | %s | %s | %s → %s |\n' "$name" "$rps" "$p99" "${errs:-0}" "$before" "$after"
 }
 echo "### tagbase serve, $n customers: wrk -t2 -c$conns -d${dur}s on 127.0.0.1 (server: 2 threads)"
 echo
-echo "| request | requests/s | p99 | non-2xx |"
-echo "|---|---:|---:|---:|"
+echo "| request | requests/s | p99 | non-2xx | server anonymous RSS MB before → after |"
+echo "|---|---:|---:|---:|---:|"
 run_wrk nginx "nginx static file (ceiling)" "http://127.0.0.1:$ngport/count.json"
-run_wrk count "POST /api/v1/segments/count (the issue's example expression)" "http://127.0.0.1:$port/api/v1/segments/count" "$out/count.lua"
-run_wrk view360 "GET /api/v1/customers/{id} (360 view)" "http://127.0.0.1:$port/api/v1/customers/$customer" "$out/view.lua"
+for round in $(seq 1 "${ROUNDS:-3}"); do # the same load again and again: a leak would show as RSS growing per round
+  run_wrk "count-$round" "POST /api/v1/segments/count (the issue's example expression), round $round" "http://127.0.0.1:$port/api/v1/segments/count" "$out/count.lua"
+  run_wrk "view360-$round" "GET /api/v1/customers/{id} (360 view), round $round" "http://127.0.0.1:$port/api/v1/customers/$customer" "$out/view.lua"
+done
 echo
-echo "server max RSS: see $out/serve.log; raw wrk outputs in $out/"
+echo "server peak RSS (VmHWM): $(hwm) MB; raw wrk outputs in $out/"

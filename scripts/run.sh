@@ -86,8 +86,8 @@ if ! "$bin" events source list --data "$data" | grep -q '"name": "mbank-app"'; t
 fi
 for dir in "$data"/landing/*/; do
   batch=$(basename "$dir")
-  [[ -f "$dir/events.jsonl" && ! -f "$data/events/imported-$batch" ]] || continue
-  "$bin" events import "$dir/events.jsonl" --source mbank-app --data "$data"
+  [[ -f "${dir%/}/events.jsonl" && ! -f "$data/events/imported-$batch" ]] || continue
+  "$bin" events import "${dir%/}/events.jsonl" --source mbank-app --data "$data"
   "$bin" events compact --data "$data" >/dev/null
   touch "$data/events/imported-$batch"
 done

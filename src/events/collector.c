@@ -37,6 +37,10 @@
 #define P_USER      1 /* person flag: a login id (its key starts "u:") */
 #define NO_PERSON   UINT32_MAX
 #define DEDUP_MAX   ((size_t)4 << 20) /* ids per generation: two generations are remembered */
+/* Events per compaction chunk (default of events.compact_chunk): partitions are appended and the
+ * checkpoint written after each, so memory stays bounded however much log a compaction finds. */
+#define COMPACT_CHUNK ((size_t)1 << 20)
+#define COMPACT_STOP  1 /* collect_record's "chunk full" (not an error) */
 
 /* ---- small hash tables ---------------------------------------------------------------------- */
 
@@ -144,6 +148,9 @@ struct tb__collector {
     tb__evpos compacted; /* log position up to which partitions hold the events */
     tb__rt *rt;
     int replaying;
+    size_t chunk;         /* events per compaction chunk (events.compact_chunk) */
+    size_t resolved_upto; /* persons below were looked up at the last compaction */
+    time_t resolved_at;   /* when every unmatched login was last looked up */
     uint64_t max_rate;      /* events per second per source before 429 (events.max_rate) */
     int64_t retention_days; /* day partitions kept (events.retention_days) */
 };
@@ -355,13 +362,6 @@ static source *source_by_name(tb__collector *c, const char *name)
 {
     for (size_t i = 0; i < c->nsrc; i++)
         if (strcmp(c->src[i].name, name) == 0) return &c->src[i];
-    return NULL;
-}
-
-static source *source_by_id(tb__collector *c, uint32_t id)
-{
-    for (size_t i = 0; i < c->nsrc; i++)
-        if (c->src[i].id == id) return &c->src[i];
     return NULL;
 }
 
@@ -782,7 +782,15 @@ int tb__collector_open(tb_db *db, const tb__col_limits *lim, tb__collector **out
     rc = tb__rt_create(c->dir, rules, &c->rt, eb);
     free(rules);
     if (rc) goto out_free;
+    /* Limits the caller left at 0 come from settings (defaults in col_format.c when unset). */
+    if (!c->lim.max_event) c->lim.max_event = (size_t)setting(db, "events.max_event_bytes", 0);
+    if (!c->lim.max_batch) c->lim.max_batch = (size_t)setting(db, "events.max_batch_bytes", 0);
+    if (!c->lim.max_future_ms)
+        c->lim.max_future_ms = (int64_t)setting(db, "events.max_future_s", 0) * 1000;
+    if (!c->lim.max_past_ms)
+        c->lim.max_past_ms = (int64_t)setting(db, "events.max_past_days", 0) * 86400000;
     c->max_rate = setting(db, "events.max_rate", 1000000);
+    c->chunk = (size_t)setting(db, "events.compact_chunk", COMPACT_CHUNK);
     c->retention_days = (int64_t)setting(db, "events.retention_days", 400);
     if ((rc = load_sources(c))) {
         rc = tb__seterr(eb, rc, "%s", tb_errmsg(db));
@@ -804,6 +812,8 @@ int tb__collector_open(tb_db *db, const tb__col_limits *lim, tb__collector **out
                 c->gid[p] = g;
         }
     tb__rt_publish(c->rt, c->parent, c->gid, c->npersons, 1);
+    c->resolved_upto = c->npersons;
+    c->resolved_at = time(NULL);
     *out = c;
     return 0;
 out_free:
@@ -995,6 +1005,12 @@ out:
 
 /* ---- compaction -------------------------------------------------------------------------------- */
 
+
+typedef struct srcname {
+    uint32_t id;
+    char name[72];
+} srcname;
+
 typedef struct compactor {
     tb__collector *c;
     tb__arena a;
@@ -1002,7 +1018,10 @@ typedef struct compactor {
     size_t n, cap;
     tb__buf quar; /* JSON lines of quarantined events */
     size_t nquar;
-    int rc;
+    srcname *src; /* the sources' names, copied so the scan runs without the collector's lock */
+    size_t nsrc;
+    tb__evpos stop; /* where a full chunk stopped */
+    int stopped;
 } compactor;
 
 static int collect_record(void *arg, tb__evpos pos, const uint8_t *p, size_t n)
@@ -1011,17 +1030,24 @@ static int collect_record(void *arg, tb__evpos pos, const uint8_t *p, size_t n)
     uint32_t src, count;
     int64_t recv;
     rec_event *ev;
+    if (k->n >= k->c->chunk) {
+        k->stop = pos;
+        k->stopped = 1;
+        return COMPACT_STOP;
+    }
     int rc = decode_record(p, n, &k->a, &src, &recv, &ev, &count);
     if (rc) {
         tb__log_error("events", "log record at segment %u byte %llu does not decode", pos.seg,
                       (unsigned long long)pos.off);
         return rc;
     }
-    const source *s = source_by_id(k->c, src);
+    const char *sname = "?";
+    for (size_t x = 0; x < k->nsrc; x++)
+        if (k->src[x].id == src) sname = k->src[x].name;
     for (uint32_t i = 0; i < count; i++) {
         if (ev[i].flags & F_QUAR) {
             json_t *j = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s?,s:s?,s:s?}", "source",
-                                  s ? s->name : "?", "received_ms", (json_int_t)recv, "ts_ms",
+                                  sname, "received_ms", (json_int_t)recv, "ts_ms",
                                   (json_int_t)ev[i].e.ts_ms, "event", ev[i].e.event, "reason",
                                   ev[i].e.reason ? ev[i].e.reason : "", "anonymous_id",
                                   ev[i].e.anon, "user_id", ev[i].e.user, "distinct_id",
@@ -1117,8 +1143,15 @@ static int compact_locked(tb__collector *c, char **json_out)
     tb__errbuf eb = {0};
     compactor k = {.c = c};
     tb__arena_init(&k.a, 0);
+    uint64_t total = 0, totalq = 0;
     pthread_mutex_lock(&c->mu);
     tb__evpos from = c->compacted, to = tb__evlog_end(c->log);
+    k.src = calloc(c->nsrc + 1, sizeof *k.src);
+    for (size_t i = 0; k.src && i < c->nsrc; i++) {
+        k.src[i].id = c->src[i].id;
+        snprintf(k.src[i].name, sizeof k.src[i].name, "%s", c->src[i].name);
+    }
+    k.nsrc = k.src ? c->nsrc : 0;
     pthread_mutex_unlock(&c->mu);
     int rc = tb__evlog_flush(c->log);
     if (rc) {
@@ -1127,12 +1160,32 @@ static int compact_locked(tb__collector *c, char **json_out)
     }
     char logdir[4200];
     snprintf(logdir, sizeof logdir, "%s/log", c->dir);
-    pthread_mutex_lock(&c->mu); /* sources are read by collect_record */
-    rc = tb__evlog_scan(logdir, from, to, collect_record, &k, &eb);
-    pthread_mutex_unlock(&c->mu);
-    if (rc) goto out;
-    if (k.n && (rc = tb__evpart_append(tb_db_path(c->db), k.rows, k.n, &eb))) goto out;
-    if (k.nquar && (rc = save_quarantine(c, &k.quar, &eb))) goto out;
+    /* Chunk by chunk (ingest goes on meanwhile: the scan reads durable segments only). */
+    for (;;) {
+        k.n = k.nquar = 0;
+        k.stopped = 0;
+        tb__buf_reset(&k.quar);
+        tb__arena_reset(&k.a);
+        rc = tb__evlog_scan(logdir, from, to, collect_record, &k, &eb);
+        if (rc == COMPACT_STOP && k.stopped) rc = 0;
+        if (rc) goto out;
+        tb__evpos upto = k.stopped ? k.stop : to;
+        if (k.n && (rc = tb__evpart_append(tb_db_path(c->db), k.rows, k.n, &eb))) goto out;
+        if (k.nquar && (rc = save_quarantine(c, &k.quar, &eb))) goto out;
+        total += k.n;
+        totalq += k.nquar;
+        if (!k.stopped) break;
+        /* A chunk done: the checkpoint says so before the next one starts. */
+        if ((rc = tb__evlog_flush(c->log))) goto out;
+        pthread_mutex_lock(&c->mu);
+        tb__evpos was = c->compacted, now = tb__evlog_end(c->log);
+        c->compacted = upto;
+        if ((rc = tb__evlog_flush(c->log)) == 0) rc = write_checkpoint(c, now, &eb);
+        if (rc) c->compacted = was;
+        pthread_mutex_unlock(&c->mu);
+        if (rc) goto out;
+        from = upto;
+    }
     pthread_mutex_lock(&c->mu);
     uint32_t *roots = malloc((c->npersons + 1) * sizeof *roots);
     if (!roots) {
@@ -1140,14 +1193,20 @@ static int compact_locked(tb__collector *c, char **json_out)
         rc = tb__seterr(&eb, TB_ENOMEM, "out of memory");
         goto out;
     }
+    /* Logins not matched to a customer yet are looked up again: the new ones each time, all of
+     * them once an hour (customers loaded since), never all under the lock at every compaction. */
+    time_t tnow = time(NULL);
+    size_t first = tnow - c->resolved_at >= 3600 ? 0 : c->resolved_upto;
+    if (first == 0) c->resolved_at = tnow;
     for (size_t p = 0; p < c->npersons; p++) {
         roots[p] = find(c, (uint32_t)p);
-        if ((c->pflags[p] & P_USER) && c->gid[p] == TB__EV_NO_GID) {
+        if (p >= first && (c->pflags[p] & P_USER) && c->gid[p] == TB__EV_NO_GID) {
             uint32_t g;
             if (tb__customer_resolve_any(c->db, c->keys.data + c->keyoff[p] + 2, &g) == 0)
                 c->gid[p] = g;
         }
     }
+    c->resolved_upto = c->npersons;
     /* A root's customer is the one of any login person linked to it. */
     uint32_t *gids = malloc((c->npersons + 1) * sizeof *gids);
     if (gids) {
@@ -1185,8 +1244,8 @@ static int compact_locked(tb__collector *c, char **json_out)
     tb__evpos keep = to.seg < end.seg || (to.seg == end.seg && to.off < end.off) ? to : end;
     if ((rc = tb__evlog_trim(c->log, keep, &eb))) goto out;
     int removed = remove_old_days(c, &eb);
-    json_t *j = json_pack("{s:I,s:I,s:I,s:i,s:{s:i,s:I}}", "events", (json_int_t)k.n, "quarantined",
-                          (json_int_t)k.nquar, "persons", (json_int_t)np, "days_removed",
+    json_t *j = json_pack("{s:I,s:I,s:I,s:i,s:{s:i,s:I}}", "events", (json_int_t)total, "quarantined",
+                          (json_int_t)totalq, "persons", (json_int_t)np, "days_removed",
                           removed, "log_position", "segment",
                           (int)to.seg, "offset", (json_int_t)to.off);
     *json_out = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
@@ -1198,6 +1257,7 @@ out:
         if (c->db) tb__seterr(tb__db_err(c->db), rc, "%s", eb.msg);
     }
     free(k.rows);
+    free(k.src);
     tb__buf_release(&k.quar);
     tb__arena_release(&k.a);
     return rc;

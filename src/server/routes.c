@@ -35,7 +35,7 @@ const tb__route tb__routes[] = {
     {"POST", A "/approvals/{id}/approve", 0, TB__R_ANY, tb__api_approval_approve,
      "approve (a second person)"},
     {"POST", A "/approvals/{id}/reject", 0, TB__R_ANY, tb__api_approval_reject, "reject"},
-    {"GET", A "/alerts", TB__P_USER_ADMIN, 0, tb__api_alerts_list, "abnormal-access alerts"},
+    {"GET", A "/alerts", TB__P_AUDIT_READ, 0, tb__api_alerts_list, "abnormal-access alerts"},
     {"POST", A "/alerts/{name}/clear", TB__P_USER_ADMIN, 0, tb__api_alert_clear, "unblock a user"},
     {"GET", A "/pipeline/status", TB__P_PIPELINE_READ, 0, tb__api_pipeline_status,
      "pipeline status"},

@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "events/collector.h"
+#include "store/meta.h"
 #include "server/srv_int.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
@@ -470,6 +471,11 @@ int tb__srv_run(const tb__srv_opts *opts)
         fprintf(stderr, "tagbase serve: %s%s\n", err,
                 rc == TB_EBUSY ? " (the server must be the data directory's only writer)" : "");
         goto out_free;
+    }
+    /* The writer's page cache: bounded, or every audit page it ever wrote stays in memory. */
+    if ((rc = tb__meta_cache_limit(s->wdb, 8))) {
+        fprintf(stderr, "tagbase serve: %s\n", tb_errmsg(s->wdb));
+        goto out_close;
     }
     if ((rc = tb__security_init(s->wdb)) || (rc = first_admin(s))) {
         fprintf(stderr, "tagbase serve: cannot set up users: %s\n", tb_errmsg(s->wdb));

@@ -673,6 +673,13 @@ static int pragma(tb_db *db, const char *path, const char *sql, const char *expe
     return err;
 }
 
+int tb__meta_cache_limit(tb_db *db, int mib)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", mib > 0 ? mib * 1024 : 2048);
+    return pragma(db, tb_db_path(db), sql, NULL);
+}
+
 int tb_db_schema_version(tb_db *db, int *out)
 {
     *out = 0;

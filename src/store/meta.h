@@ -273,6 +273,12 @@ typedef enum tb__stmt_id {
     TB__STMT_COUNT
 } tb__stmt_id;
 
+/* Bounds the handle's page cache to `mib` MiB (a writer opens with 1 GiB so that a load's big
+ * transaction does not spill). A long-running writer that mostly appends (the server: audit
+ * records) keeps every page it wrote in that cache, so it sets a small bound to keep its memory
+ * flat. TB_ESTORE on failure. */
+int tb__meta_cache_limit(tb_db *db, int mib);
+
 /* The handle's SQLite connection, for engines that need more than the helpers (e.g.
  * sqlite3_last_insert_rowid, sqlite3_changes). Borrowed, valid until tb_db_close. Never close it,
  * never change its pragmas, never begin or end transactions on it except through the helpers. */

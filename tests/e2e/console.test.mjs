@@ -412,6 +412,8 @@ test('pipeline and audit: an auditor reads the five-module counts and a verified
   assert.match(await page.textContent('[data-testid="chain-status"]'), /审计链完整/);
   await page.waitForSelector('[data-testid="audit-records"] tbody tr.el-table__row');
   assert.match(await page.textContent('[data-testid="audit-records"]'), /tag\.approve/);
+  // access alerts are the auditor's to read (audit.read), as a list
+  await page.waitForFunction(() => /^\s*\[/.test(document.querySelector('[data-testid="alerts"]')?.textContent || ''));
   await shot(page, 'audit');
   await ctx.close();
 });

@@ -277,6 +277,7 @@ test('bad input: 400 for malformed or oversized bodies, 401 for unknown keys, qu
 test('kill -9 while batches are acknowledged: every acknowledged event is stored once after retries', async () => {
   const dir = join(root, 'crash');
   cli(['init'], { dir });
+  cli(['config', 'set', 'events.compact_chunk', '500'], { dir }); // compaction in several chunks
   const key = JSON.parse(cli(['events', 'source', 'add', 'app'], { dir }).stdout).write_key;
   let srv = await startServer(dir);
   const N = 120, PER = 25;
@@ -341,6 +342,7 @@ test('flood control per write key, retention of day partitions, tagbase check re
   cli(['init'], { dir });
   cli(['config', 'set', 'events.max_rate', '30'], { dir });
   cli(['config', 'set', 'events.retention_days', '30'], { dir });
+  cli(['config', 'set', 'events.max_event_bytes', '1000'], { dir });
   const key = JSON.parse(cli(['events', 'source', 'add', 'app'], { dir }).stdout).write_key;
   // History: one event 200 days ago, one 2 days ago, imported through the collector.
   const old = join(root, 'old.jsonl');
@@ -369,6 +371,11 @@ test('flood control per write key, retention of day partitions, tagbase check re
   await sleep(1100);
   r = await fetch(srv.url + '/v1/batch', { method: 'POST', body: batch(20, 'b') });
   assert.equal(r.status, 200);
+  // the per-event limit is a setting: an event over 1000 bytes is quarantined, its batch kept
+  await sleep(1100);
+  const big = { writeKey: key, batch: [{ type: 'track', event: 'big', anonymousId: 'd', messageId: 'big-1', properties: { pad: 'x'.repeat(1500) } }] };
+  r = await fetch(srv.url + '/v1/batch', { method: 'POST', body: JSON.stringify(big) });
+  assert.deepEqual(await r.json(), { success: true, accepted: 0, duplicates: 0, quarantined: 1 });
   assert.deepEqual(await stopServer(srv), { code: 0, signal: null });
 
   // A damaged log record is named by tagbase check.
