@@ -152,7 +152,9 @@ out_abort:
 
 void tb__afile_abort(tb__afile *af)
 {
-    if (af->fd >= 0) close(af->fd);
+    /* A zeroed tb__afile has fd 0 but no temp file: only an open write owns its descriptor (never
+     * close the process's stdin from a cleanup path). */
+    if (af->fd >= 0 && af->tmp) close(af->fd);
     af->fd = -1;
     if (af->tmp) unlink(af->tmp);
     free(af->tmp);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,9 +200,24 @@ static void mkdir_p_and_fsync_dir(void **state)
     free(deep);
 }
 
+/* Aborting a zeroed tb__afile (a cleanup path reached before any open) touches no descriptor:
+ * its fd field is 0, which is the process's stdin. */
+static void abort_zeroed_keeps_stdin(void **state)
+{
+    (void)state;
+    int saved = dup(0);
+    assert_true(saved >= 0);
+    tb__afile af = {0};
+    tb__afile_abort(&af);
+    assert_int_not_equal(fcntl(0, F_GETFD), -1);
+    dup2(saved, 0);
+    close(saved);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(abort_zeroed_keeps_stdin),
         cmocka_unit_test_setup_teardown(atomic_write_replaces_content, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(streaming_write_commits, tbt_setup_tmpdir,
