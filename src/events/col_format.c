@@ -264,6 +264,15 @@ static const char *limit_text(size_t n)
     return t;
 }
 
+/* Ids are keys of the ID mapping and of deduplication: longer than 255 bytes is not an id. */
+static int long_id(const tb__evin *e)
+{
+    const char *ids[] = {e->anon, e->user, e->other};
+    for (size_t k = 0; k < 3; k++)
+        if (ids[k] && strlen(ids[k]) > 255) return 1;
+    return e->msgid && strlen(e->msgid) > 320; /* Sensors' is _track_id:distinct_id:time */
+}
+
 /* Quarantines with a reason that names the event's index. */
 static void reject(tb__evin *e, tb__arena *a, size_t i, const char *fmt, const char *x)
 {
@@ -462,6 +471,7 @@ static void seg_event(const tb__jspan *obj, const char *type_hint, size_t i, int
         reject(e, a, i, "event name longer than 100 bytes%s", NULL);
     if (pv->kind && pv->kind != 'o' && pv->kind != 'z') reject(e, a, i, "'%s' is not an object", pname);
     if (!e->user && !e->anon) reject(e, a, i, "neither userId nor anonymousId%s", NULL);
+    if (long_id(e)) reject(e, a, i, "an id or messageId longer than %s bytes", "255");
     if (e->type == TB__EVT_ALIAS && (!e->other || !e->user))
         reject(e, a, i, "alias needs previousId and userId%s", NULL);
     if (e->raw_bytes > lim->max_event)
@@ -597,6 +607,7 @@ static void sa_event(json_t *m, size_t i, int64_t now, const tb__col_limits *lim
     if (props && !json_is_object(props)) reject(e, a, i, "'properties' is not an object%s", NULL);
     if (hc < 0) reject(e, a, i, "'time' is not a time%s", NULL);
     if (!distinct) reject(e, a, i, "no distinct_id%s", NULL);
+    if (long_id(e)) reject(e, a, i, "an id longer than %s bytes", "255");
     if (strlen(e->event) > 100) reject(e, a, i, "event name longer than 100 bytes%s", NULL);
     /* Serialising every event to measure it costs as much as decoding it: only events whose
      * properties alone come near the limit are measured whole. */

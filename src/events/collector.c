@@ -151,6 +151,9 @@ struct tb__collector {
     size_t chunk;         /* events per compaction chunk (events.compact_chunk) */
     size_t resolved_upto; /* persons below were looked up at the last compaction */
     time_t resolved_at;   /* when every unmatched login was last looked up */
+    int poisoned; /* a batch was applied to the state but not appended: the state is ahead of
+                     the log, so nothing more is taken and no checkpoint written until a restart
+                     rebuilds it from the log */
     uint64_t max_rate;      /* events per second per source before 429 (events.max_rate) */
     int64_t retention_days; /* day partitions kept (events.retention_days) */
 };
@@ -272,7 +275,7 @@ static int dedup_add(tb__collector *c, uint64_t h)
 
 static uint64_t msg_hash(uint32_t src_id, const char *msgid)
 {
-    char k[300];
+    char k[400]; /* a source id and a message id of at most 320 bytes (col_format.c) */
     int n = snprintf(k, sizeof k, "%u:%s", src_id, msgid);
     if (n < 0 || (size_t)n >= sizeof k) n = (int)sizeof k - 1;
     return tb__hash64(k, (size_t)n, 0x6d736764);
@@ -603,6 +606,9 @@ static int ck_put_tab(tb__buf *b, const htab *t)
 
 static int write_checkpoint(tb__collector *c, tb__evpos at, tb__errbuf *eb)
 {
+    if (c->poisoned)
+        return tb__seterr(eb, TB_EIO, "the collector's state is ahead of its log (a failed "
+                                      "append): no checkpoint until a restart");
     tb__buf b = TB__BUF_INIT;
     uint32_t ver = 1;
     uint64_t np = c->npersons, kl = c->keys.len;
@@ -899,6 +905,13 @@ int tb__collector_submit(tb__collector *c, const tb__col_input *in, tb__col_done
     }
     if (b.crc_mismatch) tb__log_warn("events", "sensors request: crc parameter does not match data");
     pthread_mutex_lock(&c->mu);
+    if (c->poisoned) {
+        pthread_mutex_unlock(&c->mu);
+        answer(res, 503, "the event collector stopped taking events after a failed append: "
+                         "restart the server");
+        res->retry_after = 30;
+        goto out;
+    }
     source *s = in->source                 ? source_by_name(c, in->source)
                 : in->fmt == TB__COL_SEGMENT ? (b.write_key ? source_by_key(c, b.write_key) : NULL)
                                              : source_by_project(c, b.project);
@@ -962,6 +975,7 @@ int tb__collector_submit(tb__collector *c, const tb__col_input *in, tb__col_done
         cnt++;
     }
     if (rc) {
+        c->poisoned = res->accepted > 0; /* some events were applied already */
         pthread_mutex_unlock(&c->mu);
         answer(res, 503, "out of memory");
         res->retry_after = 1;
@@ -970,12 +984,19 @@ int tb__collector_submit(tb__collector *c, const tb__col_input *in, tb__col_done
     res->status = 200;
     if (cnt == 0) { /* all duplicates (or an empty batch): nothing to store */
         pthread_mutex_unlock(&c->mu);
+        /* The originals may still be on their way to disk: a retry is answered 200 only once
+         * everything appended before it is durable. */
+        if (res->duplicates && tb__evlog_flush(c->log)) {
+            answer(res, 503, "the event log cannot write");
+            res->retry_after = 5;
+        }
         goto out;
     }
     memcpy(rec.data + 14, &cnt, 4);
     c->batches++;
     pending *pd = malloc(sizeof *pd);
     if (!pd) {
+        c->poisoned = 1;
         pthread_mutex_unlock(&c->mu);
         answer(res, 503, "out of memory");
         goto out;
@@ -985,6 +1006,7 @@ int tb__collector_submit(tb__collector *c, const tb__col_input *in, tb__col_done
     pd->res = *res;
     rc = done ? tb__evlog_append(c->log, rec.data, rec.len, on_durable, pd, NULL)
               : tb__evlog_append_sync(c->log, rec.data, rec.len, NULL);
+    if (rc) c->poisoned = 1; /* applied above, not in the log */
     tb__rt_publish(c->rt, c->parent, c->gid, c->npersons, 0);
     pthread_mutex_unlock(&c->mu);
     if (!done || rc) {
@@ -1023,6 +1045,22 @@ typedef struct compactor {
     tb__evpos stop; /* where a full chunk stopped */
     int stopped;
 } compactor;
+
+/* 1 when the day partitions can store these properties (the checks of part_append.c). */
+static int storable(const char *props, size_t n)
+{
+    json_t *o = json_loadb(props, n, 0, NULL);
+    int ok = o && json_is_object(o);
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        size_t kl = strlen(k);
+        if (kl == 0 || kl > 255) ok = 0;
+    }
+    json_decref(o);
+    return ok;
+}
 
 static int collect_record(void *arg, tb__evpos pos, const uint8_t *p, size_t n)
 {
@@ -1065,6 +1103,28 @@ static int collect_record(void *arg, tb__evpos pos, const uint8_t *p, size_t n)
             continue;
         }
         if (ev[i].person == NO_PERSON) continue;
+        if (!storable(ev[i].e.props, ev[i].e.props_len)) {
+            /* Accepted at the edge but not what a partition can hold (the store reads properties
+             * with jansson: no NUL, no lone surrogate, keys 1..255 bytes): kept in quarantine, so
+             * one such event can never stop every later compaction. */
+            json_t *j = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s?,s:s?,s:s?,s:s%}", "source", sname,
+                                  "received_ms", (json_int_t)recv, "ts_ms",
+                                  (json_int_t)ev[i].e.ts_ms, "event", ev[i].e.event, "reason",
+                                  "properties the event store cannot hold (NUL, lone surrogate, "
+                                  "number out of range or a key of 0 or more than 255 bytes)",
+                                  "anonymous_id", ev[i].e.anon, "user_id", ev[i].e.user,
+                                  "distinct_id", ev[i].e.other, "properties_raw", ev[i].e.props,
+                                  ev[i].e.props_len);
+            char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            json_decref(j);
+            if (!t || tb__buf_puts(&k->quar, t) || tb__buf_putc(&k->quar, '\n')) {
+                free(t);
+                return TB_ENOMEM;
+            }
+            free(t);
+            k->nquar++;
+            continue;
+        }
         if (k->n == k->cap) {
             size_t cap = k->cap ? k->cap * 2 : 4096;
             tb__evrow *t = realloc(k->rows, cap * sizeof *t);
@@ -1225,18 +1285,15 @@ static int compact_locked(tb__collector *c, char **json_out)
     free(roots);
     free(gids);
     if (rc) goto out;
-    /* The checkpoint records both where the state is and what the partitions hold. */
-    rc = tb__evlog_flush(c->log);
+    /* The checkpoint records both where the state is and what the partitions hold. Under the
+     * lock from reading the end to writing: the state then is exactly the records before `end`,
+     * and they are durable (flushed) before the checkpoint says so. */
     pthread_mutex_lock(&c->mu);
     tb__evpos end = tb__evlog_end(c->log);
-    pthread_mutex_unlock(&c->mu);
-    if (!rc) rc = tb__evlog_flush(c->log);
-    if (rc) goto out;
-    pthread_mutex_lock(&c->mu);
+    rc = tb__evlog_flush(c->log);
     tb__evpos prev = c->compacted;
     c->compacted = to;
-    /* Records appended between `end` and now are replayed from `end` after a restart. */
-    rc = write_checkpoint(c, end, &eb);
+    if (!rc) rc = write_checkpoint(c, end, &eb);
     if (rc) c->compacted = prev;
     pthread_mutex_unlock(&c->mu);
     if (rc) goto out;
@@ -1261,6 +1318,11 @@ out:
     tb__buf_release(&k.quar);
     tb__arena_release(&k.a);
     return rc;
+}
+
+int tb__collector_flush(tb__collector *c)
+{
+    return c ? tb__evlog_flush(c->log) : 0;
 }
 
 int tb__collector_status(tb__collector *c, char **json_out)
@@ -1631,7 +1693,9 @@ static int erase_in(tb__collector *c, const uint32_t *gids, size_t ngids, const 
         }
         tb__rt_forget(c->rt, gone, c->npersons);
         tb__rt_publish(c->rt, c->parent, c->gid, c->npersons, 1);
-        rc = write_checkpoint(c, tb__evlog_end(c->log), eb);
+        tb__evpos end = tb__evlog_end(c->log);
+        rc = tb__evlog_flush(c->log);
+        if (!rc) rc = write_checkpoint(c, end, eb);
     }
     pthread_mutex_unlock(&c->mu);
     free(gone);

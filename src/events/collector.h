@@ -149,6 +149,10 @@ int tb__events_erase_register(void);
  * same process works on its live state (on = 0 clears it). */
 void tb__collector_set_live(tb__collector *c, int on);
 
+/* Waits until every batch appended so far is durable and answered (its completion called): the
+ * server calls it before stopping libmicrohttpd, so no connection stays suspended. */
+int tb__collector_flush(tb__collector *c);
+
 /* Status: sources, counters, log position, persons (JSON; caller frees with free()). */
 int tb__collector_status(tb__collector *c, char **json_out);
 

@@ -46,6 +46,8 @@ typedef struct rule {
     int64_t within_ms, ttl_ms;
     entry *e;
     size_t ne, cap;
+    uint32_t *ix;  /* open addressing over e[]: slot holds index + 1, 0 empty */
+    size_t ixcap;  /* a power of two, at least twice ne; 0 when it must be rebuilt */
 } rule;
 
 struct tb__rt {
@@ -220,6 +222,7 @@ void tb__rt_free(tb__rt *rt)
         free(r->tag);
         free(r->event);
         free(r->e);
+        free(r->ix);
     }
     free(rt->rules);
     free(rt);
@@ -240,11 +243,39 @@ static int holds(const cond *c, json_t *v)
     }
 }
 
+static size_t ix_slot(const rule *r, uint32_t root)
+{
+    size_t j = (size_t)(root * 0x9E3779B1u) & (r->ixcap - 1);
+    while (r->ix[j] && r->e[r->ix[j] - 1].root != root)
+        j = (j + 1) & (r->ixcap - 1);
+    return j;
+}
+
+/* Rebuilds the index for ne entries (after a load, a forget, or growth). 0 or TB_ENOMEM. */
+static int reindex(rule *r, size_t want)
+{
+    size_t cap = 64;
+    while (cap < 2 * want)
+        cap *= 2;
+    uint32_t *ix = calloc(cap, sizeof *ix);
+    if (!ix) return TB_ENOMEM;
+    free(r->ix);
+    r->ix = ix;
+    r->ixcap = cap;
+    for (size_t i = 0; i < r->ne; i++)
+        r->ix[ix_slot(r, r->e[i].root)] = (uint32_t)i + 1;
+    return 0;
+}
+
+/* The entry of `root` for rule r, created empty when new; NULL when out of memory. Indexed: rules
+ * like "three failed logins" keep an entry per person who ever matched, so a scan would grow with
+ * them. */
 static entry *entry_of(rule *r, uint32_t root)
 {
-    /* Members are few next to events: a linear scan from the newest is enough here. */
-    for (size_t i = r->ne; i-- > 0;)
-        if (r->e[i].root == root) return &r->e[i];
+    if (!r->ixcap || 2 * (r->ne + 1) > r->ixcap)
+        if (reindex(r, r->ne + 1)) return NULL;
+    size_t j = ix_slot(r, root);
+    if (r->ix[j]) return &r->e[r->ix[j] - 1];
     if (r->ne == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;
         entry *t = realloc(r->e, cap * sizeof *t);
@@ -255,6 +286,7 @@ static entry *entry_of(rule *r, uint32_t root)
     entry *e = &r->e[r->ne++];
     memset(e, 0, sizeof *e);
     e->root = root;
+    r->ix[j] = (uint32_t)r->ne;
     return e;
 }
 
@@ -303,6 +335,7 @@ void tb__rt_forget(tb__rt *rt, const uint8_t *gone, size_t npersons)
             if (r->e[x].root >= npersons || !gone[r->e[x].root]) r->e[k++] = r->e[x];
         if (k != r->ne) rt->dirty = 1;
         r->ne = k;
+        r->ixcap = 0; /* entries moved: rebuild the index on next use */
     }
 }
 
@@ -354,6 +387,7 @@ int tb__rt_load(tb__rt *rt, const uint8_t *p, size_t n)
             if (!r->e) return TB_ENOMEM;
             memcpy(r->e, p + at, ne * sizeof *r->e);
             r->ne = r->cap = ne;
+            r->ixcap = 0;
             for (size_t x = 0; x < ne; x++)
                 if (r->e[x].nts > r->count) r->e[x].nts = (uint8_t)r->count;
         }

@@ -321,6 +321,19 @@ static void mask_strings(json_t *o, int ids)
             mask_strings(v, 0);
             continue;
         }
+        if (json_is_array(v)) { /* {"phones": ["138…"]}: the same rule inside arrays */
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x)
+            {
+                json_t *wrap = json_pack("{s:O}", "v", x);
+                if (!wrap) continue;
+                mask_strings(wrap, 0);
+                json_array_set(v, i, json_object_get(wrap, "v"));
+                json_decref(wrap);
+            }
+            continue;
+        }
         if (!json_is_string(v)) continue;
         const char *s = json_string_value(v);
         size_t n = strlen(s);

@@ -229,7 +229,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         tb__req_error(r, r->tgt_rc == TB_ELIMIT ? 414 : 400, NULL, "%s", r->tgt_why);
     else
         tb__dispatch(r);
-    if (r->deferred && !r->resp) return MHD_YES; /* suspended until the batch is durable */
+    /* Suspended until the batch is durable: the answer is sent when libmicrohttpd calls again
+     * after the resume. Never look at r->resp here: the log's committer thread may be writing it
+     * (api_events.c). */
+    if (r->deferred) return MHD_YES;
     return send_answer(r);
 }
 
@@ -556,6 +559,9 @@ int tb__srv_run(const tb__srv_opts *opts)
         }
         nanosleep(&nap, NULL);
     }
+    /* Batches still waiting for their fsync are answered (and their connections resumed)
+     * before the daemon stops: it must not find a suspended connection. */
+    tb__collector_flush(s->col);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     close_collector(s);
