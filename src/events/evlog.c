@@ -50,6 +50,7 @@ struct tb__evlog {
     pthread_t thread;
     queue q;           /* being filled (under mu) */
     int stop, failed;  /* under mu */
+    int rolling;       /* under mu: a roll waits for the queue to drain; appends wait for it */
     uint64_t appended; /* records appended (under mu) */
     uint64_t durable;  /* records durable or failed (under mu) */
     uint64_t syncs;
@@ -312,6 +313,8 @@ int tb__evlog_append(tb__evlog *l, const void *p, size_t n, tb__evlog_done_fn do
 {
     if (n == 0 || n > TB__EVLOG_MAX_RECORD) return TB_EINVAL;
     pthread_mutex_lock(&l->mu);
+    while (l->rolling) /* one fsync at most: the roll drains what is queued, then switches */
+        pthread_cond_wait(&l->idle, &l->mu);
     int rc = l->failed || l->stop ? TB_EIO : 0;
     queue *q = &l->q;
     int roll = l->app_off >= l->seg_bytes;
@@ -524,7 +527,11 @@ out_free:
 int tb__evlog_roll(tb__evlog *l, tb__errbuf *eb)
 {
     pthread_mutex_lock(&l->mu);
-    /* Nothing may be queued or in flight while the file changes under the committer. */
+    /* Nothing may be queued or in flight while the file changes under the committer: new appends
+     * wait (rolling) so that the queue drains even under steady ingest. */
+    while (l->rolling)
+        pthread_cond_wait(&l->idle, &l->mu);
+    l->rolling = 1;
     while (l->durable < l->appended || l->q.ncbs)
         pthread_cond_wait(&l->idle, &l->mu);
     int rc = 0;
@@ -539,6 +546,8 @@ int tb__evlog_roll(tb__evlog *l, tb__errbuf *eb)
             l->app_off = HDR_LEN;
         }
     }
+    l->rolling = 0;
+    pthread_cond_broadcast(&l->idle);
     pthread_mutex_unlock(&l->mu);
     return rc;
 }

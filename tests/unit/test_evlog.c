@@ -134,6 +134,37 @@ static void test_group_commit(void **state)
     free(dir);
 }
 
+/* Rolls while others append (an erasure under ingest): no append is lost, each roll ends. */
+static void test_roll_under_load(void **state)
+{
+    char *dir = tbt_join(*state, "log");
+    seen s;
+    tb__evlog *l = open_log(dir, 0, &s);
+    pthread_t th[4];
+    worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker){l, i};
+        assert_int_equal(pthread_create(&th[i], NULL, appender, &w[i]), 0);
+    }
+    tb__errbuf eb = {0};
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(tb__evlog_roll(l, &eb), 0);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        assert_null(r);
+    }
+    assert_int_equal(tb__evlog_roll(l, &eb), 0);
+    tb__evpos end = tb__evlog_end(l);
+    assert_true(end.seg >= 2); /* it rolled */
+    assert_int_equal(end.off, 16);
+    tb__evlog_close(l);
+    l = open_log(dir, 0, &s);
+    assert_int_equal(s.n, 800);
+    tb__evlog_close(l);
+    free(dir);
+}
+
 static char *segment(const char *dir, unsigned seg)
 {
     char *p;
@@ -248,6 +279,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_corrupt_sealed, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_trim, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_roll_under_load, tbt_setup_tmpdir, tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
