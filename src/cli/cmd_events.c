@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "events/collector.h"
 #include "events/evmeta.h"
 #include "store/file.h"
@@ -19,7 +20,8 @@ static const char usage[] =
     "       tagbase events plan load SOURCE FILE | plan show SOURCE [--version N]\n"
     "       tagbase events rules load FILE | rules show\n"
     "       tagbase events import FILE --source NAME [--format sensors|segment] [--batch N]\n"
-    "       tagbase events compact | status | quarantine [--limit N] | dump [--limit N]\n"
+    "       tagbase events compact | status | quarantine [--limit N] [--unmasked] | dump [--limit "
+    "N]\n"
     "   (each takes --data DIR)";
 
 static int fail_db(tb_db *db, const char *what)
@@ -29,11 +31,7 @@ static int fail_db(tb_db *db, const char *what)
 
 static int print_source(void *arg, const tb__ev_source *s)
 {
-    json_array_append_new(arg, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?}", "name", s->name, "project",
-                                         s->project, "key_hint", s->key_hint, "created_at",
-                                         s->created_at, "created_by", s->created_by, "revoked_at",
-                                         s->revoked_at));
-    return 0;
+    return json_array_append_new(arg, tb__ev_source_json(s));
 }
 
 static int print_json(json_t *j)
@@ -74,7 +72,8 @@ static int import_file(tb__collector *col, const char *path, const char *source,
             while (got && (line[got - 1] == '\n' || line[got - 1] == '\r'))
                 line[--got] = '\0';
             if (!got) continue;
-            if (inbatch == 0) tb__buf_puts(&body, segment ? "{\"batch\":[" : "[");
+            if (inbatch == 0)
+                tb__buf_puts(&body, segment ? "{\"batch\":[" : "[");
             else
                 tb__buf_putc(&body, ',');
             tb__buf_append(&body, line, (size_t)got);
@@ -82,13 +81,11 @@ static int import_file(tb__collector *col, const char *path, const char *source,
         }
         if (inbatch && (inbatch == batch || got <= 0)) {
             tb__buf_puts(&body, segment ? "]}" : "]");
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
             tb__col_input in = {.fmt = segment ? TB__COL_SEGMENT : TB__COL_SENSORS,
                                 .kind = "batch",
                                 .body = body.data,
                                 .body_len = body.len,
-                                .now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                                .now_ms = tb__now_ms(),
                                 .source = source};
             tb__col_result res;
             tb__collector_submit(col, &in, NULL, NULL, &res);
@@ -119,6 +116,7 @@ int tb__cmd_events(int argc, char **argv)
 {
     const char *dir = NULL, *project = NULL, *source = NULL, *format = NULL;
     long version = 0, limit = 20, batch = 500;
+    int unmasked = 0;
     const char *pos[4] = {0};
     int npos = 0;
     for (int i = 1; i < argc; i++) {
@@ -126,14 +124,24 @@ int tb__cmd_events(int argc, char **argv)
         if (d < 0) return tb__cli_usage("events", usage);
         if (d) continue;
         const char *a = argv[i];
-        if (!strcmp(a, "--project") && i + 1 < argc) project = argv[++i];
-        else if (!strcmp(a, "--source") && i + 1 < argc) source = argv[++i];
-        else if (!strcmp(a, "--format") && i + 1 < argc) format = argv[++i];
-        else if (!strcmp(a, "--version") && i + 1 < argc) version = atol(argv[++i]);
-        else if (!strcmp(a, "--limit") && i + 1 < argc) limit = atol(argv[++i]);
-        else if (!strcmp(a, "--batch") && i + 1 < argc) batch = atol(argv[++i]);
-        else if (!strcmp(a, "--json")) continue; /* every answer is JSON already */
-        else if (a[0] == '-' || npos == 4) return tb__cli_usage("events", usage);
+        if (!strcmp(a, "--project") && i + 1 < argc)
+            project = argv[++i];
+        else if (!strcmp(a, "--source") && i + 1 < argc)
+            source = argv[++i];
+        else if (!strcmp(a, "--format") && i + 1 < argc)
+            format = argv[++i];
+        else if (!strcmp(a, "--version") && i + 1 < argc)
+            version = atol(argv[++i]);
+        else if (!strcmp(a, "--limit") && i + 1 < argc)
+            limit = atol(argv[++i]);
+        else if (!strcmp(a, "--batch") && i + 1 < argc)
+            batch = atol(argv[++i]);
+        else if (!strcmp(a, "--json"))
+            continue; /* every answer is JSON already */
+        else if (!strcmp(a, "--unmasked"))
+            unmasked = 1;
+        else if (a[0] == '-' || npos == 4)
+            return tb__cli_usage("events", usage);
         else
             pos[npos++] = a;
     }
@@ -154,7 +162,8 @@ int tb__cmd_events(int argc, char **argv)
     const char *user = tb__cli_os_user();
     if (!strcmp(verb, "source") && sub && !strcmp(sub, "add") && npos == 3) {
         char key[TB__EV_KEY_LEN + 1];
-        if (tb__ev_source_add(db, pos[2], project, user, key)) rc = fail_db(db, "source add");
+        if (tb__ev_source_add(db, pos[2], project, user, key))
+            rc = fail_db(db, "source add");
         else {
             printf("{\"name\": \"%s\", \"project\": \"%s\", \"write_key\": \"%s\"}\n", pos[2],
                    project ? project : "default", key);
@@ -168,7 +177,8 @@ int tb__cmd_events(int argc, char **argv)
         } else
             rc = print_json(json_pack("{s:o}", "sources", a));
     } else if (!strcmp(verb, "source") && sub && !strcmp(sub, "revoke") && npos == 3) {
-        if (tb__ev_source_revoke(db, pos[2])) rc = fail_db(db, "source revoke");
+        if (tb__ev_source_revoke(db, pos[2]))
+            rc = fail_db(db, "source revoke");
         else
             printf("{\"name\": \"%s\", \"revoked\": true}\n", pos[2]);
     } else if (!strcmp(verb, "plan") && sub && !strcmp(sub, "load") && npos == 4) {
@@ -184,7 +194,8 @@ int tb__cmd_events(int argc, char **argv)
     } else if (!strcmp(verb, "plan") && sub && !strcmp(sub, "show") && npos == 3) {
         char *text;
         int v;
-        if (tb__ev_plan_get(db, pos[2], (int)version, &text, &v)) rc = fail_db(db, "plan show");
+        if (tb__ev_plan_get(db, pos[2], (int)version, &text, &v))
+            rc = fail_db(db, "plan show");
         else {
             json_t *versions = json_array();
             tb__ev_plan_versions(db, pos[2], versions);
@@ -207,7 +218,8 @@ int tb__cmd_events(int argc, char **argv)
         char *text;
         int v = 0;
         int r2 = tb__ev_rules_get(db, &text, &v);
-        if (r2 == TB_ENOENT) printf("{\"version\": 0, \"rules\": []}\n");
+        if (r2 == TB_ENOENT)
+            printf("{\"version\": 0, \"rules\": []}\n");
         else if (r2)
             rc = fail_db(db, "rules show");
         else {
@@ -244,27 +256,11 @@ int tb__cmd_events(int argc, char **argv)
         free(out);
         tb__collector_close(col);
     } else if (!strcmp(verb, "quarantine")) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/events/quarantine.jsonl", tb_db_path(db));
-        FILE *f = fopen(path, "r");
-        size_t n = 0;
-        char *line = NULL;
-        size_t cap = 0;
-        char **ring = calloc((size_t)limit, sizeof *ring);
-        while (f && ring && getline(&line, &cap, f) > 0) {
-            free(ring[n % (size_t)limit]);
-            ring[n % (size_t)limit] = strdup(line);
-            n++;
-        }
-        if (f) fclose(f);
-        size_t first = n > (size_t)limit ? n - (size_t)limit : 0;
-        for (size_t i = first; ring && i < n; i++)
-            fputs(ring[i % (size_t)limit], stdout);
-        for (long i = 0; ring && i < limit; i++)
-            free(ring[i]);
-        free(ring);
-        free(line);
-        fprintf(stderr, "tagbase events: %zu quarantined events in all\n", n);
+        json_t *doc;
+        if (tb__events_quarantine(tb_db_path(db), (size_t)limit, !unmasked, &doc))
+            rc = tb__cli_fail("events", "cannot read the event quarantine");
+        else
+            rc = print_json(doc);
     } else
         rc = tb__cli_usage("events", usage);
     tb_db_close(db);

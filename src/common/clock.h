@@ -21,4 +21,13 @@ char *tb__date_text(int64_t days, char out[TB__DATE_TEXT_LEN]);
 /* The current time, as tb__time_text. */
 char *tb__now_text(char out[TB__TIME_TEXT_LEN]);
 
+/* Days since 1970-01-01 of a proleptic Gregorian date and back (H. Hinnant's algorithms, in 64
+ * bits so that no input overflows days_from_civil; civil_from_days' callers keep z within
+ * ±10^12). The one pair of civil-date conversions of the code base. */
+int64_t tb__days_from_civil(int64_t y, unsigned m, unsigned d);
+void tb__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+/* Milliseconds since the epoch (the wall clock). */
+int64_t tb__now_ms(void);
+
 #endif

@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include <zlib.h>
 
+#include "common/clock.h"
 #include "common/utf8.h"
 #include "events/col_json.h"
 #include "events/collector.h"
@@ -39,16 +40,6 @@ static int digits(const char *s, int n, int *v)
         *v = *v * 10 + (s[i] - '0');
     }
     return 0;
-}
-
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
 }
 
 int tb__col_parse_time(const char *s, int64_t *ms)
@@ -96,8 +87,9 @@ int tb__col_parse_time(const char *s, int64_t *ms)
         off = sign * (oh * 3600 + om * 60);
         p = q + 2;
     }
-    if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60) return TB_EFORMAT;
-    int64_t days = days_from_civil(Y, M, D);
+    if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
+        return TB_EFORMAT;
+    int64_t days = tb__days_from_civil(Y, (unsigned)M, (unsigned)D);
     *ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - off) * 1000 + frac;
     return 0;
 }
@@ -305,9 +297,9 @@ static const struct {
     tb__evtype type;
     const char *event; /* the stored event name for non-track types */
 } seg_types[] = {
-    {"track", TB__EVT_TRACK, NULL},           {"identify", TB__EVT_IDENTIFY, "$identify"},
-    {"page", TB__EVT_PAGE, "$page"},          {"screen", TB__EVT_SCREEN, "$screen"},
-    {"group", TB__EVT_GROUP, "$group"},       {"alias", TB__EVT_ALIAS, "$alias"},
+    {"track", TB__EVT_TRACK, NULL},     {"identify", TB__EVT_IDENTIFY, "$identify"},
+    {"page", TB__EVT_PAGE, "$page"},    {"screen", TB__EVT_SCREEN, "$screen"},
+    {"group", TB__EVT_GROUP, "$group"}, {"alias", TB__EVT_ALIAS, "$alias"},
 };
 
 /* The fields of one Segment message that tagbase reads, as spans of the body (col_json.h). */
@@ -457,7 +449,8 @@ static void seg_event(const tb__jspan *obj, const char *type_hint, size_t i, int
     if (e->type == TB__EVT_PAGE || e->type == TB__EVT_SCREEN)
         span_props(e, pv, "name", m.name.kind == 's' ? &m.name : NULL, a);
     else if (e->type == TB__EVT_GROUP)
-        span_props(e, pv, "groupId", m.groupId.kind == 's' || m.groupId.kind == 'n' ? &m.groupId : NULL, a);
+        span_props(e, pv, "groupId",
+                   m.groupId.kind == 's' || m.groupId.kind == 'n' ? &m.groupId : NULL, a);
     else
         span_props(e, pv, NULL, NULL, a);
     if (e->type == TB__EVT_ALIAS) e->other = span_str(&m.previousId, a);
@@ -469,7 +462,8 @@ static void seg_event(const tb__jspan *obj, const char *type_hint, size_t i, int
         reject(e, a, i, "track without a string 'event'%s", NULL);
     else if (strlen(e->event) > 100)
         reject(e, a, i, "event name longer than 100 bytes%s", NULL);
-    if (pv->kind && pv->kind != 'o' && pv->kind != 'z') reject(e, a, i, "'%s' is not an object", pname);
+    if (pv->kind && pv->kind != 'o' && pv->kind != 'z')
+        reject(e, a, i, "'%s' is not an object", pname);
     if (!e->user && !e->anon) reject(e, a, i, "neither userId nor anonymousId%s", NULL);
     if (long_id(e)) reject(e, a, i, "an id or messageId longer than %s bytes", "255");
     if (e->type == TB__EVT_ALIAS && (!e->other || !e->user))
@@ -503,8 +497,7 @@ static int decode_segment(const tb__col_input *in, const tb__col_limits *lim, co
                           : tb__jkey_is(&k, "batch")  ? &list
                                                       : NULL;
         if (slot && slot->kind)
-            return tb__seterr(eb, TB_EFORMAT, "duplicate field at byte %zu",
-                              (size_t)(k.p - body));
+            return tb__seterr(eb, TB_EFORMAT, "duplicate field at byte %zu", (size_t)(k.p - body));
         if (slot) *slot = v;
     }
     out->write_key = in->basic_user && *in->basic_user ? in->basic_user : span_str(&wk, a);
@@ -686,8 +679,7 @@ static int sensors_json(const char *json, size_t jn, int64_t now, const tb__col_
     }
     out->n = cnt;
     for (size_t i = 0; i < cnt; i++)
-        sa_event(json_is_array(root) ? json_array_get(root, i) : root, i, now, lim, a,
-                 &out->ev[i]);
+        sa_event(json_is_array(root) ? json_array_get(root, i) : root, i, now, lim, a, &out->ev[i]);
     json_decref(root);
     return 0;
 }

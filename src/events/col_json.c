@@ -64,7 +64,8 @@ static int scan_number(const char **pp, const char *end, const char **why)
 {
     const char *p = *pp;
     if (p < end && *p == '-') p++;
-    if (p < end && *p == '0') p++;
+    if (p < end && *p == '0')
+        p++;
     else if (p < end && *p >= '1' && *p <= '9')
         while (p < end && *p >= '0' && *p <= '9')
             p++;
@@ -232,7 +233,8 @@ int tb__jkey_is(const tb__jspan *s, const char *k)
 /* Appends code point `c` as UTF-8. */
 static char *put_utf8(char *o, uint32_t c)
 {
-    if (c < 0x80) *o++ = (char)c;
+    if (c < 0x80)
+        *o++ = (char)c;
     else if (c < 0x800) {
         *o++ = (char)(0xC0 | c >> 6);
         *o++ = (char)(0x80 | (c & 0x3F));
@@ -264,17 +266,27 @@ char *tb__jstr(const tb__jspan *s, tb__arena *a)
         char e = p[1];
         p += 2;
         switch (e) {
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
+        case 'b':
+            *o++ = '\b';
+            break;
+        case 'f':
+            *o++ = '\f';
+            break;
+        case 'n':
+            *o++ = '\n';
+            break;
+        case 'r':
+            *o++ = '\r';
+            break;
+        case 't':
+            *o++ = '\t';
+            break;
         case 'u': {
             uint32_t c = (uint32_t)(hex(p[0]) << 12 | hex(p[1]) << 8 | hex(p[2]) << 4 | hex(p[3]));
             p += 4;
             if (c >= 0xD800 && c < 0xDC00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-                uint32_t lo = (uint32_t)(hex(p[2]) << 12 | hex(p[3]) << 8 | hex(p[4]) << 4 |
-                                         hex(p[5]));
+                uint32_t lo =
+                    (uint32_t)(hex(p[2]) << 12 | hex(p[3]) << 8 | hex(p[4]) << 4 | hex(p[5]));
                 if (lo >= 0xDC00 && lo < 0xE000) {
                     c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
                     p += 6;
@@ -284,7 +296,8 @@ char *tb__jstr(const tb__jspan *s, tb__arena *a)
             o = put_utf8(o, c);
             break;
         }
-        default: *o++ = e; /* \" \\ \/ */
+        default:
+            *o++ = e; /* \" \\ \/ */
         }
     }
     *o = '\0';

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/crc32c.h"
+#include "common/mask.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "events/collector.h"
@@ -120,14 +122,14 @@ typedef struct source {
     int revoked;
     json_t *plan; /* the newest plan, or NULL */
     int plan_version;
-    int policy; /* 0 accept, 1 flag, 2 quarantine */
+    int policy;       /* 0 accept, 1 flag, 2 quarantine */
     int64_t rate_sec; /* the second `rate_n` counts events of (flood control) */
     uint64_t rate_n;
 } source;
 
 struct tb__collector {
     tb_db *db;
-    char dir[4096];   /* <data>/events */
+    char dir[4096]; /* <data>/events */
     tb__col_limits lim;
     pthread_mutex_t cmu; /* one compaction or erasure at a time (taken before mu) */
     pthread_mutex_t mu;  /* everything below */
@@ -151,10 +153,10 @@ struct tb__collector {
     size_t chunk;         /* events per compaction chunk (events.compact_chunk) */
     size_t resolved_upto; /* persons below were looked up at the last compaction */
     time_t resolved_at;   /* when every unmatched login was last looked up */
-    int poisoned; /* a batch was applied to the state but not appended: the state is ahead of
-                     the log, so nothing more is taken and no checkpoint written until a restart
-                     rebuilds it from the log */
-    uint64_t max_rate;      /* events per second per source before 429 (events.max_rate) */
+    int poisoned;      /* a batch was applied to the state but not appended: the state is ahead of
+                          the log, so nothing more is taken and no checkpoint written until a restart
+                          rebuilds it from the log */
+    uint64_t max_rate; /* events per second per source before 429 (events.max_rate) */
     int64_t retention_days; /* day partitions kept (events.retention_days) */
 };
 
@@ -225,7 +227,8 @@ static uint32_t person_any(tb__collector *c, const char *id)
 }
 
 /* Links person `a` to `to`'s root. An anonymous person joins at most one login: once its root is
- * a login person it stays (a shared device does not merge two customers), unless `force` (alias). */
+ * a login person it stays (a shared device does not merge two customers), unless `force` (alias).
+ */
 static void link_to(tb__collector *c, uint32_t a, uint32_t to, int force)
 {
     if (a == NO_PERSON || to == NO_PERSON) return;
@@ -342,7 +345,8 @@ static source *source_by_key(tb__collector *c, const char *key)
         for (size_t i = 0; i < c->nsrc; i++)
             if (sodium_memcmp(c->src[i].key_hash, h, 32) == 0) return &c->src[i];
         /* A key we do not know: maybe a source added since; re-read at most once a second. */
-        if (pass == 0 && time(NULL) != c->src_loaded) load_sources(c);
+        if (pass == 0 && time(NULL) != c->src_loaded)
+            load_sources(c);
         else
             break;
     }
@@ -354,7 +358,8 @@ static source *source_by_project(tb__collector *c, const char *project)
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < c->nsrc; i++)
             if (!c->src[i].revoked && strcmp(c->src[i].project, project) == 0) return &c->src[i];
-        if (pass == 0 && time(NULL) != c->src_loaded) load_sources(c);
+        if (pass == 0 && time(NULL) != c->src_loaded)
+            load_sources(c);
         else
             break;
     }
@@ -377,7 +382,8 @@ static int check_prop(const char *ev, const char *k, json_t *schema, json_t *v, 
              (!strcmp(t, "number") && json_is_number(v)) ||
              (!strcmp(t, "integer") && json_is_integer(v)) ||
              (!strcmp(t, "boolean") && json_is_boolean(v)) ||
-             (!strcmp(t, "object") && json_is_object(v)) || (!strcmp(t, "array") && json_is_array(v));
+             (!strcmp(t, "object") && json_is_object(v)) ||
+             (!strcmp(t, "array") && json_is_array(v));
     if (!ok) {
         snprintf(why, cap, "event '%.60s': property '%.60s' is not of type %s", ev, k, t);
         return 0;
@@ -507,8 +513,8 @@ typedef struct rec_event {
 } rec_event;
 
 /* Decodes a batch record into events (strings in `a`). TB_ECORRUPT when it does not parse. */
-static int decode_record(const uint8_t *p, size_t n, tb__arena *a, uint32_t *src_id,
-                         int64_t *recv, rec_event **out, uint32_t *count)
+static int decode_record(const uint8_t *p, size_t n, tb__arena *a, uint32_t *src_id, int64_t *recv,
+                         rec_event **out, uint32_t *count)
 {
     rd r = {p, n, 0, 0};
     uint8_t kind, ver;
@@ -607,17 +613,19 @@ static int ck_put_tab(tb__buf *b, const htab *t)
 static int write_checkpoint(tb__collector *c, tb__evpos at, tb__errbuf *eb)
 {
     if (c->poisoned)
-        return tb__seterr(eb, TB_EIO, "the collector's state is ahead of its log (a failed "
-                                      "append): no checkpoint until a restart");
+        return tb__seterr(eb, TB_EIO,
+                          "the collector's state is ahead of its log (a failed "
+                          "append): no checkpoint until a restart");
     tb__buf b = TB__BUF_INIT;
     uint32_t ver = 1;
     uint64_t np = c->npersons, kl = c->keys.len;
     int rc = put(&b, "TBEVST01", 8) || put(&b, &ver, 4) || put(&b, &at.seg, 4) ||
-             put(&b, &at.off, 8) || put(&b, &c->compacted.seg, 4) || put(&b, &c->compacted.off, 8) ||
-             put(&b, &c->accepted, 8) || put(&b, &c->duplicates, 8) ||
-             put(&b, &c->quarantined, 8) || put(&b, &c->unplanned, 8) || put(&b, &c->batches, 8) ||
-             put(&b, &np, 8) || (np && (put(&b, c->parent, np * 4) || put(&b, c->gid, np * 4) ||
-                                        put(&b, c->pflags, np) || put(&b, c->keyoff, np * 4))) ||
+             put(&b, &at.off, 8) || put(&b, &c->compacted.seg, 4) ||
+             put(&b, &c->compacted.off, 8) || put(&b, &c->accepted, 8) ||
+             put(&b, &c->duplicates, 8) || put(&b, &c->quarantined, 8) ||
+             put(&b, &c->unplanned, 8) || put(&b, &c->batches, 8) || put(&b, &np, 8) ||
+             (np && (put(&b, c->parent, np * 4) || put(&b, c->gid, np * 4) ||
+                     put(&b, c->pflags, np) || put(&b, c->keyoff, np * 4))) ||
              put(&b, &kl, 8) || (kl && put(&b, c->keys.data, kl)) || ck_put_tab(&b, &c->dd[0]) ||
              ck_put_tab(&b, &c->dd[1]) || tb__rt_save(c->rt, &b);
     if (rc) {
@@ -747,7 +755,8 @@ out:
     return 0;
 }
 
-/* ---- open / close ----------------------------------------------------------------------------- */
+/* ---- open / close -----------------------------------------------------------------------------
+ */
 
 static void events_dir(tb_db *db, char *out, size_t cap)
 {
@@ -856,7 +865,8 @@ void tb__collector_close(tb__collector *c)
     free(c);
 }
 
-/* ---- submit ------------------------------------------------------------------------------------ */
+/* ---- submit ------------------------------------------------------------------------------------
+ */
 
 typedef struct pending {
     tb__col_done_fn done;
@@ -871,7 +881,8 @@ static void on_durable(void *arg, int rc)
         p->res.status = 503;
         p->res.retry_after = 5;
         snprintf(p->res.message, sizeof p->res.message,
-                 "the event log cannot write (%s): nothing of this batch was stored", tb_strerror(rc));
+                 "the event log cannot write (%s): nothing of this batch was stored",
+                 tb_strerror(rc));
         p->res.accepted = p->res.quarantined = 0;
     }
     p->done(p->arg, &p->res);
@@ -887,8 +898,8 @@ static void answer(tb__col_result *res, int status, const char *msg)
     res->message[n] = '\0';
 }
 
-int tb__collector_submit(tb__collector *c, const tb__col_input *in, tb__col_done_fn done,
-                         void *arg, tb__col_result *res)
+int tb__collector_submit(tb__collector *c, const tb__col_input *in, tb__col_done_fn done, void *arg,
+                         tb__col_result *res)
 {
     memset(res, 0, sizeof *res);
     tb__arena a;
@@ -903,23 +914,26 @@ int tb__collector_submit(tb__collector *c, const tb__col_input *in, tb__col_done
         if (rc == TB_ENOMEM) res->retry_after = 1;
         goto out;
     }
-    if (b.crc_mismatch) tb__log_warn("events", "sensors request: crc parameter does not match data");
+    if (b.crc_mismatch)
+        tb__log_warn("events", "sensors request: crc parameter does not match data");
     pthread_mutex_lock(&c->mu);
     if (c->poisoned) {
         pthread_mutex_unlock(&c->mu);
-        answer(res, 503, "the event collector stopped taking events after a failed append: "
-                         "restart the server");
+        answer(res, 503,
+               "the event collector stopped taking events after a failed append: "
+               "restart the server");
         res->retry_after = 30;
         goto out;
     }
-    source *s = in->source                 ? source_by_name(c, in->source)
+    source *s = in->source                   ? source_by_name(c, in->source)
                 : in->fmt == TB__COL_SEGMENT ? (b.write_key ? source_by_key(c, b.write_key) : NULL)
                                              : source_by_project(c, b.project);
     if (!s || s->revoked) {
         pthread_mutex_unlock(&c->mu);
         answer(res, 401,
                in->fmt == TB__COL_SEGMENT
-                   ? (b.write_key ? "unknown or revoked write key" : "no write key (HTTP Basic user or writeKey)")
+                   ? (b.write_key ? "unknown or revoked write key"
+                                  : "no write key (HTTP Basic user or writeKey)")
                    : "unknown project");
         goto out;
     }
@@ -1025,8 +1039,8 @@ out:
     return async;
 }
 
-/* ---- compaction -------------------------------------------------------------------------------- */
-
+/* ---- compaction --------------------------------------------------------------------------------
+ */
 
 typedef struct srcname {
     uint32_t id;
@@ -1062,6 +1076,27 @@ static int storable(const char *props, size_t n)
     return ok;
 }
 
+/* Appends one quarantined event to the chunk's JSON lines: its ids, reason and properties (as
+ * parsed, or as received text when they do not parse). 0 or TB_ENOMEM. */
+static int quarantine_line(compactor *k, const char *sname, int64_t recv, const tb__evin *e,
+                           const char *reason)
+{
+    json_t *j =
+        json_pack("{s:s,s:I,s:I,s:s,s:s,s:s?,s:s?,s:s?}", "source", sname, "received_ms",
+                  (json_int_t)recv, "ts_ms", (json_int_t)e->ts_ms, "event", e->event, "reason",
+                  reason, "anonymous_id", e->anon, "user_id", e->user, "distinct_id", e->other);
+    json_t *props = json_loadb(e->props, e->props_len, 0, NULL);
+    if (j)
+        json_object_set_new(j, props ? "properties" : "properties_raw",
+                            props ? props : json_stringn(e->props, e->props_len));
+    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    int rc = !t || tb__buf_puts(&k->quar, t) || tb__buf_putc(&k->quar, '\n') ? TB_ENOMEM : 0;
+    free(t);
+    if (!rc) k->nquar++;
+    return rc;
+}
+
 static int collect_record(void *arg, tb__evpos pos, const uint8_t *p, size_t n)
 {
     compactor *k = arg;
@@ -1084,22 +1119,8 @@ static int collect_record(void *arg, tb__evpos pos, const uint8_t *p, size_t n)
         if (k->src[x].id == src) sname = k->src[x].name;
     for (uint32_t i = 0; i < count; i++) {
         if (ev[i].flags & F_QUAR) {
-            json_t *j = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s?,s:s?,s:s?}", "source",
-                                  sname, "received_ms", (json_int_t)recv, "ts_ms",
-                                  (json_int_t)ev[i].e.ts_ms, "event", ev[i].e.event, "reason",
-                                  ev[i].e.reason ? ev[i].e.reason : "", "anonymous_id",
-                                  ev[i].e.anon, "user_id", ev[i].e.user, "distinct_id",
-                                  ev[i].e.other);
-            json_t *props = json_loadb(ev[i].e.props, ev[i].e.props_len, 0, NULL);
-            if (j && props) json_object_set_new(j, "properties", props);
-            char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
-            json_decref(j);
-            if (!t || tb__buf_puts(&k->quar, t) || tb__buf_putc(&k->quar, '\n')) {
-                free(t);
+            if (quarantine_line(k, sname, recv, &ev[i].e, ev[i].e.reason ? ev[i].e.reason : ""))
                 return TB_ENOMEM;
-            }
-            free(t);
-            k->nquar++;
             continue;
         }
         if (ev[i].person == NO_PERSON) continue;
@@ -1107,22 +1128,10 @@ static int collect_record(void *arg, tb__evpos pos, const uint8_t *p, size_t n)
             /* Accepted at the edge but not what a partition can hold (the store reads properties
              * with jansson: no NUL, no lone surrogate, keys 1..255 bytes): kept in quarantine, so
              * one such event can never stop every later compaction. */
-            json_t *j = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s?,s:s?,s:s?,s:s%}", "source", sname,
-                                  "received_ms", (json_int_t)recv, "ts_ms",
-                                  (json_int_t)ev[i].e.ts_ms, "event", ev[i].e.event, "reason",
-                                  "properties the event store cannot hold (NUL, lone surrogate, "
-                                  "number out of range or a key of 0 or more than 255 bytes)",
-                                  "anonymous_id", ev[i].e.anon, "user_id", ev[i].e.user,
-                                  "distinct_id", ev[i].e.other, "properties_raw", ev[i].e.props,
-                                  ev[i].e.props_len);
-            char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
-            json_decref(j);
-            if (!t || tb__buf_puts(&k->quar, t) || tb__buf_putc(&k->quar, '\n')) {
-                free(t);
+            if (quarantine_line(k, sname, recv, &ev[i].e,
+                                "properties the event store cannot hold (NUL, lone surrogate, "
+                                "number out of range or a key of 0 or more than 255 bytes)"))
                 return TB_ENOMEM;
-            }
-            free(t);
-            k->nquar++;
             continue;
         }
         if (k->n == k->cap) {
@@ -1149,7 +1158,8 @@ static int save_quarantine(tb__collector *c, const tb__buf *q, tb__errbuf *eb)
     if (rc && rc != TB_ENOENT) return rc;
     tb__clearerr(eb);
     tb__afile af = {0};
-    if (!(rc = tb__afile_open(&af, path, 0640, eb)) && !(rc = tb__afile_write(&af, old ? old : "", on, eb)) &&
+    if (!(rc = tb__afile_open(&af, path, 0640, eb)) &&
+        !(rc = tb__afile_write(&af, old ? old : "", on, eb)) &&
         !(rc = tb__afile_write(&af, q->data, q->len, eb)))
         rc = tb__afile_commit(&af, eb);
     tb__afile_abort(&af);
@@ -1164,20 +1174,17 @@ static int remove_old_days(tb__collector *c, tb__errbuf *eb)
     int32_t *days = NULL;
     size_t n = 0, removed = 0;
     if (tb__evpart_list(tb_db_path(c->db), &days, &n, eb)) return 0;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int32_t today = tb__ev_day((int64_t)now.tv_sec * 1000);
+    int32_t today = tb__ev_day(tb__now_ms());
     for (size_t i = 0; i < n; i++) {
         if (days[i] >= today - c->retention_days) break;
-        /* civil date of the day number (Howard Hinnant's days_from_civil inverse) */
-        int64_t z = (int64_t)days[i] + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-        int64_t doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-        int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+        int64_t y;
+        unsigned m, d;
+        tb__civil_from_days(days[i], &y, &m, &d);
         char path[4300];
-        snprintf(path, sizeof path, "%s/events/parts/%04lld%02lld%02lld.tbev", tb_db_path(c->db),
-                 (long long)(y + (m <= 2)), (long long)m, (long long)d);
-        if (unlink(path) == 0) removed++;
+        snprintf(path, sizeof path, "%s/events/parts/%04lld%02u%02u.tbev", tb_db_path(c->db),
+                 (long long)y, m, d);
+        if (unlink(path) == 0)
+            removed++;
         else
             tb__log_warn("events", "retention: cannot remove '%s': %s", path, strerror(errno));
     }
@@ -1301,10 +1308,10 @@ static int compact_locked(tb__collector *c, char **json_out)
     tb__evpos keep = to.seg < end.seg || (to.seg == end.seg && to.off < end.off) ? to : end;
     if ((rc = tb__evlog_trim(c->log, keep, &eb))) goto out;
     int removed = remove_old_days(c, &eb);
-    json_t *j = json_pack("{s:I,s:I,s:I,s:i,s:{s:i,s:I}}", "events", (json_int_t)total, "quarantined",
-                          (json_int_t)totalq, "persons", (json_int_t)np, "days_removed",
-                          removed, "log_position", "segment",
-                          (int)to.seg, "offset", (json_int_t)to.off);
+    json_t *j =
+        json_pack("{s:I,s:I,s:I,s:i,s:{s:i,s:I}}", "events", (json_int_t)total, "quarantined",
+                  (json_int_t)totalq, "persons", (json_int_t)np, "days_removed", removed,
+                  "log_position", "segment", (int)to.seg, "offset", (json_int_t)to.off);
     *json_out = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
     if (!*json_out) rc = TB_ENOMEM;
@@ -1333,25 +1340,25 @@ int tb__collector_status(tb__collector *c, char **json_out)
     tb__evpos end = tb__evlog_end(c->log);
     json_t *srcs = json_array();
     for (size_t i = 0; i < c->nsrc; i++)
-        json_array_append_new(srcs, json_pack("{s:s,s:s,s:b,s:i}", "name", c->src[i].name,
-                                              "project", c->src[i].project, "revoked",
-                                              c->src[i].revoked, "plan_version",
-                                              c->src[i].plan_version));
+        json_array_append_new(srcs,
+                              json_pack("{s:s,s:s,s:b,s:i}", "name", c->src[i].name, "project",
+                                        c->src[i].project, "revoked", c->src[i].revoked,
+                                        "plan_version", c->src[i].plan_version));
     size_t linked = 0, customers = 0;
     for (size_t p = 0; p < c->npersons; p++) {
         if (c->parent[p] != p) linked++;
         if (c->gid[p] != TB__EV_NO_GID) customers++;
     }
     json_t *j = json_pack(
-        "{s:o,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:{s:i,s:I,s:i,s:I,s:I,s:I},s:o}",
-        "sources", srcs, "events", "accepted", (json_int_t)c->accepted, "duplicates",
+        "{s:o,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:{s:i,s:I,s:i,s:I,s:I,s:I},s:o}", "sources",
+        srcs, "events", "accepted", (json_int_t)c->accepted, "duplicates",
         (json_int_t)c->duplicates, "quarantined", (json_int_t)c->quarantined, "unplanned",
         (json_int_t)c->unplanned, "batches", (json_int_t)c->batches, "persons", "total",
         (json_int_t)c->npersons, "linked", (json_int_t)linked, "with_customer",
         (json_int_t)customers, "log", "segment", (int)end.seg, "offset", (json_int_t)end.off,
         "compacted_segment", (int)c->compacted.seg, "compacted_offset",
-        (json_int_t)c->compacted.off, "records_since_open", (json_int_t)recs,
-        "fsyncs_since_open", (json_int_t)syncs, "realtime", tb__rt_status(c->rt));
+        (json_int_t)c->compacted.off, "records_since_open", (json_int_t)recs, "fsyncs_since_open",
+        (json_int_t)syncs, "realtime", tb__rt_status(c->rt));
     pthread_mutex_unlock(&c->mu);
     *json_out = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
@@ -1381,16 +1388,16 @@ int tb__collector_dump(tb__collector *c, FILE *out, size_t limit, tb__errbuf *eb
                 else if (col->type == TB__EVCOL_DICT && col->code[i])
                     json_object_set_new(props, col->name,
                                         json_loadb(col->dict[col->code[i] - 1],
-                                                   col->dictlen[col->code[i] - 1],
-                                                   JSON_DECODE_ANY, NULL));
+                                                   col->dictlen[col->code[i] - 1], JSON_DECODE_ANY,
+                                                   NULL));
             }
             const char *key = person < c->npersons ? c->keys.data + c->keyoff[person] : "?";
             uint32_t root = person < c->npersons ? find(c, person) : person;
             const char *rkey = root < c->npersons ? c->keys.data + c->keyoff[root] : "?";
-            json_t *j = json_pack("{s:I,s:s,s:I,s:s,s:s,s:o}", "ts_ms",
-                                  (json_int_t)(base + p.ts[i]), "event", p.events[p.code[i]],
-                                  "person", (json_int_t)person, "key", key, "root_key", rkey,
-                                  "properties", props);
+            json_t *j =
+                json_pack("{s:I,s:s,s:I,s:s,s:s,s:o}", "ts_ms", (json_int_t)(base + p.ts[i]),
+                          "event", p.events[p.code[i]], "person", (json_int_t)person, "key", key,
+                          "root_key", rkey, "properties", props);
             if (j && root < c->npersons && c->gid[root] != TB__EV_NO_GID)
                 json_object_set_new(j, "gid", json_integer(c->gid[root]));
             char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -1492,7 +1499,8 @@ static tb__collector *g_live;
 void tb__collector_set_live(tb__collector *c, int on)
 {
     pthread_mutex_lock(&g_live_mu);
-    if (on) g_live = c;
+    if (on)
+        g_live = c;
     else if (g_live == c)
         g_live = NULL;
     pthread_mutex_unlock(&g_live_mu);
@@ -1522,8 +1530,8 @@ static int erase_day(tb__collector *c, int32_t day, const uint8_t *gone, uint64_
         tb__evpart_release(&p);
         return 0;
     }
-    tb__evpart np = {.day = p.day, .nrows = keep, .nevents = p.nevents, .events = p.events,
-                     .ncols = p.ncols};
+    tb__evpart np = {
+        .day = p.day, .nrows = keep, .nevents = p.nevents, .events = p.events, .ncols = p.ncols};
     np.person = malloc((keep + 1) * sizeof *np.person);
     np.ts = malloc((keep + 1) * sizeof *np.ts);
     np.code = malloc((keep + 1) * sizeof *np.code);
@@ -1572,7 +1580,8 @@ static int erase_day(tb__collector *c, int32_t day, const uint8_t *gone, uint64_
         np.ts[j] = p.ts[i];
         np.code[j] = p.code[i];
         for (uint32_t k = 0; k < p.ncols; k++) {
-            if (p.cols[k].type == TB__EVCOL_NUM) np.cols[k].num[j] = p.cols[k].num[i];
+            if (p.cols[k].type == TB__EVCOL_NUM)
+                np.cols[k].num[j] = p.cols[k].num[i];
             else {
                 const uint32_t *map = (const uint32_t *)(const void *)np.cols[k].num;
                 np.cols[k].code[j] = p.cols[k].code[i] ? map[p.cols[k].code[i]] : 0;
@@ -1585,7 +1594,8 @@ static int erase_day(tb__collector *c, int32_t day, const uint8_t *gone, uint64_
             free(np.cols[k].num);
             np.cols[k].num = NULL;
         }
-    if (!rc) rc = tb__evpart_write(dd, &np, 0, eb);
+    if (!rc)
+        rc = tb__evpart_write(dd, &np, 0, eb);
     else
         tb__seterr(eb, rc, "out of memory rewriting an event partition");
     for (uint32_t k = 0; k < p.ncols && np.cols; k++) {
@@ -1624,11 +1634,13 @@ static int erase_quarantine(tb__collector *c, const char *const *ids, size_t n, 
         int hit = 0;
         for (size_t i = 0; i < n && !hit; i++)
             hit = ids[i][0] && memmem(line, (size_t)(end - line), ids[i], strlen(ids[i])) != NULL;
-        if (hit) (*removed)++;
+        if (hit)
+            (*removed)++;
         else if (tb__buf_append(&out, line, (size_t)(end - line)) || tb__buf_putc(&out, '\n'))
             rc = TB_ENOMEM;
     }
-    if (!rc && *removed) rc = tb__file_write_atomic(path, out.data ? out.data : "", out.len, 0640, eb);
+    if (!rc && *removed)
+        rc = tb__file_write_atomic(path, out.data ? out.data : "", out.len, 0640, eb);
     tb__buf_release(&out);
     free(d);
     return rc;
@@ -1716,7 +1728,8 @@ static int erase_step(tb_db *db, uint32_t gid, const uint32_t *gids, size_t ngid
     (void)gid;
     tb__errbuf eb = {0};
     pthread_mutex_lock(&g_live_mu);
-    tb__collector *c = g_live && strcmp(tb_db_path(g_live->db), tb_db_path(db)) == 0 ? g_live : NULL;
+    tb__collector *c =
+        g_live && strcmp(tb_db_path(g_live->db), tb_db_path(db)) == 0 ? g_live : NULL;
     int rc = 0, own = 0;
     if (!c) {
         own = 1;
@@ -1743,8 +1756,8 @@ static int erase_check(tb_db *db, const char *const *ids, size_t n, uint64_t *fo
         for (uint32_t k = 0; k < p.ncols; k++)
             for (uint32_t v = 0; p.cols[k].type == TB__EVCOL_DICT && v < p.cols[k].ndict; v++)
                 for (size_t i = 0; i < n; i++)
-                    if (ids[i][0] && memmem(p.cols[k].dict[v], p.cols[k].dictlen[v], ids[i],
-                                            strlen(ids[i])))
+                    if (ids[i][0] &&
+                        memmem(p.cols[k].dict[v], p.cols[k].dictlen[v], ids[i], strlen(ids[i])))
                         (*found)++;
         tb__evpart_release(&p);
     }
@@ -1757,4 +1770,75 @@ static int erase_check(tb_db *db, const char *const *ids, size_t n, uint64_t *fo
 int tb__events_erase_register(void)
 {
     return tb__erase_register("events", erase_step, erase_check);
+}
+
+/* ---- the quarantine, as the CLI and the API show it ---------------------------------------- */
+
+/* Masks every string that is a login id or looks like a mobile or an ID number, in the ids and
+ * the properties alike (quarantined events are shown to pipeline readers, masked like the
+ * pipeline's own quarantine). Device ids and other strings pass. */
+static void mask_strings(json_t *o, int ids)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(o, tmp, k, v)
+    {
+        if (json_is_object(v)) {
+            mask_strings(v, 0);
+            continue;
+        }
+        if (json_is_array(v)) { /* {"phones": ["138…"]}: the same rule inside arrays */
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x)
+            {
+                json_t *wrap = json_pack("{s:O}", "v", x);
+                if (!wrap) continue;
+                mask_strings(wrap, 0);
+                json_array_set(v, i, json_object_get(wrap, "v"));
+                json_decref(wrap);
+            }
+            continue;
+        }
+        if (!json_is_string(v)) continue;
+        const char *s = json_string_value(v);
+        size_t n = strlen(s);
+        char out[256];
+        int login = ids && (!strcmp(k, "user_id") || !strcmp(k, "distinct_id"));
+        if (tb_valid_mobile(s, n))
+            tb__mask_mobile(s, n, out, sizeof out);
+        else if (tb_valid_resident_id(s, n))
+            tb__mask_id(s, n, out, sizeof out);
+        else if (login && n < sizeof out)
+            tb__mask_keep(s, n, 2, 2, out, sizeof out);
+        else
+            continue;
+        json_object_set_new(o, k, json_string(out));
+    }
+}
+
+int tb__events_quarantine(const char *data_dir, size_t limit, int masked, json_t **out)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/events/quarantine.jsonl", data_dir);
+    *out = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f && errno != ENOENT) return TB_EIO;
+    json_t *rows = json_array();
+    size_t total = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    while (f && rows && getline(&line, &cap, f) > 0) {
+        total++;
+        json_t *j = json_loads(line, 0, NULL);
+        if (!j) continue;
+        if (masked) mask_strings(j, 1);
+        json_array_append_new(rows, j);
+        if (json_array_size(rows) > limit) json_array_remove(rows, 0);
+    }
+    free(line);
+    if (f) fclose(f);
+    *out = rows ? json_pack("{s:I,s:o}", "total", (json_int_t)total, "newest", rows) : NULL;
+    return *out ? 0 : TB_ENOMEM;
 }

@@ -35,14 +35,14 @@ typedef enum tb__evtype {
 /* One event as a wire format gives it, normalised. Strings are NUL-terminated, in the decode
  * arena; NULL when absent. */
 typedef struct tb__evin {
-    uint8_t type;       /* tb__evtype */
-    int64_t ts_ms;      /* event time after clock-skew correction (ms since the epoch, UTC) */
-    const char *event;  /* track: the event name; others: "$identify", "$page", "$SignUp" … */
-    const char *msgid;  /* dedup key (Segment messageId; Sensors _track_id with distinct_id) */
-    const char *anon;   /* anonymous / device id */
-    const char *user;   /* login id (customer number, mobile …) */
-    const char *other;  /* an id of unknown kind: alias previousId, Sensors distinct_id */
-    const char *props;  /* properties (or traits) as compact JSON text, never NULL */
+    uint8_t type;      /* tb__evtype */
+    int64_t ts_ms;     /* event time after clock-skew correction (ms since the epoch, UTC) */
+    const char *event; /* track: the event name; others: "$identify", "$page", "$SignUp" … */
+    const char *msgid; /* dedup key (Segment messageId; Sensors _track_id with distinct_id) */
+    const char *anon;  /* anonymous / device id */
+    const char *user;  /* login id (customer number, mobile …) */
+    const char *other; /* an id of unknown kind: alias previousId, Sensors distinct_id */
+    const char *props; /* properties (or traits) as compact JSON text, never NULL */
     size_t props_len;
     const char *reason; /* non-NULL: the event is quarantined, and why */
     size_t raw_bytes;   /* size of the event as received (its JSON) */
@@ -50,8 +50,8 @@ typedef struct tb__evin {
 
 /* Limits of the wire formats (0 fields take the defaults in brackets). */
 typedef struct tb__col_limits {
-    size_t max_event;     /* bytes of one event's JSON [32 KiB] */
-    size_t max_batch;     /* bytes of one request body after decompression [500 KiB] */
+    size_t max_event;      /* bytes of one event's JSON [32 KiB] */
+    size_t max_batch;      /* bytes of one request body after decompression [500 KiB] */
     int64_t max_future_ms; /* events further in the future are quarantined [1 day] */
     int64_t max_past_ms;   /* older events are quarantined [30 days] */
 } tb__col_limits;
@@ -64,16 +64,16 @@ typedef enum tb__col_fmt {
 
 typedef struct tb__col_input {
     tb__col_fmt fmt;
-    const char *kind;         /* Segment: the path's last piece (track … batch) */
-    const char *basic_user;   /* HTTP Basic user name (Segment write key), or NULL */
+    const char *kind;             /* Segment: the path's last piece (track … batch) */
+    const char *basic_user;       /* HTTP Basic user name (Segment write key), or NULL */
     const char *content_encoding; /* "gzip" or NULL */
-    const char *body;         /* request body (POST), may be NULL */
+    const char *body;             /* request body (POST), may be NULL */
     size_t body_len;
-    const char *query;        /* Sensors: the raw query string of a GET (without '?'), or NULL */
-    const char *url_query;    /* Sensors POST: the URL's query string (project=…), or NULL */
-    int64_t now_ms;           /* reception time */
-    const char *source;       /* trusted callers only (tagbase events import): the source by
-                                 name, instead of a write key or project */
+    const char *query;     /* Sensors: the raw query string of a GET (without '?'), or NULL */
+    const char *url_query; /* Sensors POST: the URL's query string (project=…), or NULL */
+    int64_t now_ms;        /* reception time */
+    const char *source;    /* trusted callers only (tagbase events import): the source by
+                              name, instead of a write key or project */
 } tb__col_input;
 
 /* A decoded request: the write key or project it claims and its events. */
@@ -111,9 +111,9 @@ void tb__collector_close(tb__collector *c);
 
 /* The answer to one request. */
 typedef struct tb__col_result {
-    int status;            /* HTTP status */
-    int retry_after;       /* seconds, with 429/503 */
-    char message[300];     /* for errors: what and where */
+    int status;        /* HTTP status */
+    int retry_after;   /* seconds, with 429/503 */
+    char message[300]; /* for errors: what and where */
     size_t accepted, duplicates, quarantined;
 } tb__col_result;
 
@@ -122,8 +122,8 @@ typedef void (*tb__col_done_fn)(void *arg, const tb__col_result *res);
 /* Takes one request: decodes, authenticates, validates, deduplicates, maps ids and appends it to
  * the log. Returns 1 when the answer will come through `done` once the batch is durable, or 0 when
  * *res holds the answer now (errors, and batches with nothing to store). */
-int tb__collector_submit(tb__collector *c, const tb__col_input *in, tb__col_done_fn done,
-                         void *arg, tb__col_result *res);
+int tb__collector_submit(tb__collector *c, const tb__col_input *in, tb__col_done_fn done, void *arg,
+                         tb__col_result *res);
 
 /* Compacts the durable log into day partitions and the person table, then trims log segments
  * older than the retention. JSON summary in *json_out (caller frees with free()). */
@@ -152,6 +152,12 @@ void tb__collector_set_live(tb__collector *c, int on);
 /* Waits until every batch appended so far is durable and answered (its completion called): the
  * server calls it before stopping libmicrohttpd, so no connection stays suspended. */
 int tb__collector_flush(tb__collector *c);
+
+/* The newest `limit` quarantined events of data directory `data_dir` (events/quarantine.jsonl,
+ * read without the collector): {"total", "newest": [...]}, with login ids, mobiles and resident
+ * ID numbers masked everywhere in them when `masked`. *out is a new reference. TB_EIO, TB_ENOMEM.
+ */
+int tb__events_quarantine(const char *data_dir, size_t limit, int masked, json_t **out);
 
 /* Status: sources, counters, log position, persons (JSON; caller frees with free()). */
 int tb__collector_status(tb__collector *c, char **json_out);

@@ -56,7 +56,7 @@ struct tb__evlog {
     uint64_t syncs;
     uint32_t app_seg; /* where the next append goes (under mu) */
     uint64_t app_off;
-    int fd;           /* the segment the committer writes (committer only) */
+    int fd; /* the segment the committer writes (committer only) */
     uint32_t fd_seg;
     uint64_t cut;
 };

@@ -94,9 +94,9 @@ int tb__ev_source_revoke(tb_db *db, const char *name)
     sqlite3_stmt *st;
     int rc = tb__meta_begin(db);
     if (rc) return rc;
-    rc = tb__meta_stmt(db, TB__STMT_EV_SOURCE_REVOKE,
-                       "UPDATE ev_source SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-                       &st);
+    rc = tb__meta_stmt(
+        db, TB__STMT_EV_SOURCE_REVOKE,
+        "UPDATE ev_source SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL", &st);
     if (rc) goto out_rollback;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, at, -1, SQLITE_TRANSIENT);
@@ -138,10 +138,17 @@ int tb__ev_source_list(tb_db *db, tb__ev_source_fn fn, void *arg)
     return rc == SQLITE_DONE ? 0 : fail(db, TB_ESTORE, "cannot list event sources");
 }
 
+json_t *tb__ev_source_json(const tb__ev_source *s)
+{
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?}", "name", s->name, "project", s->project,
+                     "key_hint", s->key_hint, "created_at", s->created_at, "created_by",
+                     s->created_by, "revoked_at", s->revoked_at);
+}
+
 /* ---- tracking plan -------------------------------------------------------------------------- */
 
-static const char *const prop_types[] = {"string", "number", "integer", "boolean", "object",
-                                         "array"};
+static const char *const prop_types[] = {"string",  "number", "integer",
+                                         "boolean", "object", "array"};
 
 int tb__ev_plan_check(const char *text, char *why, size_t cap)
 {
@@ -229,8 +236,7 @@ static int latest_version(tb_db *db, const char *source, int *v)
     return rc == SQLITE_ROW ? 0 : fail(db, TB_ESTORE, "cannot read the tracking plan");
 }
 
-int tb__ev_plan_put(tb_db *db, const char *source, const char *text, const char *user,
-                    int *version)
+int tb__ev_plan_put(tb_db *db, const char *source, const char *text, const char *user, int *version)
 {
     char why[300];
     if (tb__ev_plan_check(text, why, sizeof why)) return fail(db, TB_EFORMAT, why);
@@ -298,10 +304,10 @@ int tb__ev_plan_versions(tb_db *db, const char *source, json_t *out)
     if (rc) return rc;
     sqlite3_bind_text(st, 1, source, -1, SQLITE_TRANSIENT);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(out, json_pack("{s:i,s:s,s:s}", "version", sqlite3_column_int(st, 0),
-                                             "created_at", (const char *)sqlite3_column_text(st, 1),
-                                             "created_by",
-                                             (const char *)sqlite3_column_text(st, 2)));
+        json_array_append_new(out,
+                              json_pack("{s:i,s:s,s:s}", "version", sqlite3_column_int(st, 0),
+                                        "created_at", (const char *)sqlite3_column_text(st, 1),
+                                        "created_by", (const char *)sqlite3_column_text(st, 2)));
     tb__meta_stmt_done(st);
     return rc == SQLITE_DONE ? 0 : fail(db, TB_ESTORE, "cannot list plan versions");
 }

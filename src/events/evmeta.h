@@ -29,6 +29,9 @@ typedef struct tb__ev_source {
     uint8_t key_hash[32];
 } tb__ev_source;
 typedef int (*tb__ev_source_fn)(void *arg, const tb__ev_source *s);
+/* {name, project, key_hint, created_at, created_by, revoked_at?} of a source (new reference; never
+ * the key or its hash): what the CLI and the API list. */
+json_t *tb__ev_source_json(const tb__ev_source *s);
 /* Calls fn for every source, oldest first; a non-zero return stops and is returned. */
 int tb__ev_source_list(tb_db *db, tb__ev_source_fn fn, void *arg);
 

@@ -46,8 +46,8 @@ typedef struct rule {
     int64_t within_ms, ttl_ms;
     entry *e;
     size_t ne, cap;
-    uint32_t *ix;  /* open addressing over e[]: slot holds index + 1, 0 empty */
-    size_t ixcap;  /* a power of two, at least twice ne; 0 when it must be rebuilt */
+    uint32_t *ix; /* open addressing over e[]: slot holds index + 1, 0 empty */
+    size_t ixcap; /* a power of two, at least twice ne; 0 when it must be rebuilt */
 } rule;
 
 struct tb__rt {
@@ -61,7 +61,8 @@ struct tb__rt {
 static const struct {
     const char *name;
     op op;
-} ops[] = {{"eq", OP_EQ}, {"ne", OP_NE}, {"gt", OP_GT}, {"gte", OP_GTE}, {"lt", OP_LT}, {"lte", OP_LTE}};
+} ops[] = {{"eq", OP_EQ},   {"ne", OP_NE}, {"gt", OP_GT},
+           {"gte", OP_GTE}, {"lt", OP_LT}, {"lte", OP_LTE}};
 
 /* Parses rules; fills rt when given, else only checks. */
 static int parse_rules(const char *text, tb__rt *rt, char *why, size_t cap)
@@ -236,10 +237,14 @@ static int holds(const cond *c, json_t *v)
     if (!json_is_number(v)) return 0;
     double a = json_number_value(v), b = json_number_value(c->value);
     switch (c->op) {
-    case OP_GT: return a > b;
-    case OP_GTE: return a >= b;
-    case OP_LT: return a < b;
-    default: return a <= b;
+    case OP_GT:
+        return a > b;
+    case OP_GTE:
+        return a >= b;
+    case OP_LT:
+        return a < b;
+    default:
+        return a <= b;
     }
 }
 
@@ -477,10 +482,9 @@ json_t *tb__rt_status(const tb__rt *rt)
         for (size_t x = 0; x < rt->rules[i].ne; x++)
             members += rt->rules[i].e[x].until != 0;
         json_array_append_new(a, json_pack("{s:s,s:s,s:i,s:I,s:I,s:I}", "tag", rt->rules[i].tag,
-                                           "event", rt->rules[i].event, "count",
-                                           rt->rules[i].count, "within_s",
-                                           (json_int_t)(rt->rules[i].within_ms / 1000), "ttl_s",
-                                           (json_int_t)(rt->rules[i].ttl_ms / 1000),
+                                           "event", rt->rules[i].event, "count", rt->rules[i].count,
+                                           "within_s", (json_int_t)(rt->rules[i].within_ms / 1000),
+                                           "ttl_s", (json_int_t)(rt->rules[i].ttl_ms / 1000),
                                            "persons_ever_tagged", (json_int_t)members));
     }
     return a;

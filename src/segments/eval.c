@@ -119,13 +119,10 @@ static const tb__tagv *rt_overlay(binder *b, const tb__tagv *t)
         char *slash = strrchr(dd, '/');
         if (slash) *slash = '\0';
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     uint32_t *gids = NULL;
     size_t n = 0;
     tb__errbuf eb = {0};
-    int rc = tb__rt_members(dd, t->m.code, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-                            &gids, &n, &eb);
+    int rc = tb__rt_members(dd, t->m.code, tb__now_ms(), &gids, &n, &eb);
     if (rc && rc != TB_ENOENT) tb__log_warn("segments", "real-time tag '%s': %s", t->m.code, eb.msg);
     uint64_t nbits = tb__tagset_nrows(b->ts);
     tb__bm_builder *bb = NULL;

@@ -63,32 +63,6 @@ int tb__expr_is_leap(int64_t y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-/* H. Hinnant's days_from_civil, in 64 bits so that no input can overflow it. */
-int64_t tb__expr_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    uint64_t yoe = (uint64_t)(y - era * 400);
-    uint64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    uint64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* H. Hinnant's civil_from_days; z is clamped by callers to a range where it cannot overflow. */
-void tb__expr_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    uint64_t doe = (uint64_t)(z - era * 146097);
-    uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = (int64_t)yoe + era * 400;
-    uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    uint64_t mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yy + (*m <= 2);
-}
-
 static int ndigits(const char *s, size_t n, unsigned *out)
 {
     unsigned v = 0;
@@ -117,7 +91,7 @@ int tb__expr_parse_date(const char *s, size_t len, int64_t *days)
     if (y < 1 || m < 1 || m > 12 || d < 1) return -1;
     unsigned dim = mdays[m] + (m == 2 && tb__expr_is_leap(y));
     if (d > dim) return -1;
-    *days = tb__expr_days_from_civil(y, m, d);
+    *days = tb__days_from_civil(y, m, d);
     return 0;
 }
 

@@ -297,8 +297,8 @@ static int64_t age_years(int64_t birth, int64_t as_of)
 {
     int64_t by, ny;
     unsigned bm, bd, nm, nd;
-    tb__expr_civil_from_days(birth, &by, &bm, &bd);
-    tb__expr_civil_from_days(as_of, &ny, &nm, &nd);
+    tb__civil_from_days(birth, &by, &bm, &bd);
+    tb__civil_from_days(as_of, &ny, &nm, &nd);
     if (bm == 2 && bd == 29 && !tb__expr_is_leap(ny)) bd = 28;
     int64_t years = ny - by;
     if (nm < bm || (nm == bm && nd < bd)) years--;
@@ -309,15 +309,15 @@ static int64_t age_years(int64_t birth, int64_t as_of)
 static int64_t anniversary(int64_t y, unsigned m, unsigned d)
 {
     if (m == 2 && d == 29 && !tb__expr_is_leap(y)) d = 28;
-    return tb__expr_days_from_civil(y, m, d);
+    return tb__days_from_civil(y, m, d);
 }
 
 static int64_t until_birthday(int64_t birth, int64_t as_of)
 {
     int64_t by, ny;
     unsigned bm, bd, nm, nd;
-    tb__expr_civil_from_days(birth, &by, &bm, &bd);
-    tb__expr_civil_from_days(as_of, &ny, &nm, &nd);
+    tb__civil_from_days(birth, &by, &bm, &bd);
+    tb__civil_from_days(as_of, &ny, &nm, &nd);
     int64_t next = anniversary(ny, bm, bd);
     if (next < as_of) next = anniversary(ny + 1, bm, bd);
     return next - as_of;
@@ -415,7 +415,7 @@ static int call(const tb__expr *e, ev *x, tb__xval *out)
         set_date(out, days);
         return 0;
     default:
-        tb__expr_civil_from_days(days, &y, &m, &d);
+        tb__civil_from_days(days, &y, &m, &d);
         set_int(out, fn->id == TB__FN_YEAR ? y : fn->id == TB__FN_MONTH ? m : d);
         return 0;
     }

@@ -3,6 +3,7 @@
 #ifndef TB_SEGMENTS_EXPR_INT_H
 #define TB_SEGMENTS_EXPR_INT_H
 
+#include "common/clock.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,8 +36,6 @@ extern const tb__expr_fn tb__expr_fns[TB__FN_COUNT];
 const tb__expr_fn *tb__expr_fn_find(const char *s, size_t len);
 
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's algorithms). */
-int64_t tb__expr_days_from_civil(int64_t y, unsigned m, unsigned d);
-void tb__expr_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 int tb__expr_is_leap(int64_t y);
 
 /* Reads 'YYYY-MM-DD' or 'YYYYMMDD' (years 0001..9999, a real calendar day) from s[0, len). 0 and

@@ -1,33 +1,24 @@
-/* api_events.c — the event collector's HTTP edges (Segment /v1/..., Sensors /sa and /sa.gif) and the
- * management routes of event tracking (sources, tracking plan, real-time rules, status,
+/* api_events.c — the event collector's HTTP edges (Segment /v1/..., Sensors /sa and /sa.gif) and
+ * the management routes of event tracking (sources, tracking plan, real-time rules, status,
  * compaction, quarantine). Collection answers only once the batch is durable: the connection is
  * suspended while the event log's group commit runs, and resumed by its completion. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <sodium.h>
 
-#include "common/mask.h"
+#include "common/clock.h"
 #include "events/collector.h"
 #include "events/evmeta.h"
 #include "server/srv_int.h"
 
 /* A 1×1 transparent GIF, the answer to image beacons (Sensors' /sa.gif). */
-static const unsigned char gif1x1[] = {0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00,
-                                       0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21,
-                                       0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
-                                       0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44,
-                                       0x01, 0x00, 0x3b};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static const unsigned char gif1x1[] = {
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
+    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
 
 /* The user name of an HTTP Basic Authorization header (the write key), in the request pool. */
 static const char *basic_user(tb__req *r)
@@ -50,8 +41,8 @@ static const char *basic_user(tb__req *r)
 static void render(tb__req *r, const tb__col_result *res, int gif)
 {
     if (res->status == 200 && gif) {
-        r->resp = MHD_create_response_from_buffer(sizeof gif1x1, (void *)gif1x1,
-                                                  MHD_RESPMEM_PERSISTENT);
+        r->resp =
+            MHD_create_response_from_buffer(sizeof gif1x1, (void *)gif1x1, MHD_RESPMEM_PERSISTENT);
         r->status = 200;
         if (r->resp) {
             MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, "image/gif");
@@ -96,7 +87,7 @@ static void collect(tb__req *r, tb__col_fmt fmt, const char *kind)
                         .content_encoding = tb__req_header_in(r, "Content-Encoding"),
                         .body = r->body,
                         .body_len = r->body_len,
-                        .now_ms = now_ms()};
+                        .now_ms = tb__now_ms()};
     if (fmt == TB__COL_SENSORS && strcmp(r->method, "GET") == 0) {
         const char *q = strchr(r->raw_target, '?');
         in.query = q ? q + 1 : "";
@@ -104,7 +95,8 @@ static void collect(tb__req *r, tb__col_fmt fmt, const char *kind)
         in.body_len = 0;
     } else if (fmt == TB__COL_SENSORS) {
         const char *q = strchr(r->raw_target, '?'); /* a POST names its project in the URL */
-        if (r->body_len == 0) in.query = q ? q + 1 : "";
+        if (r->body_len == 0)
+            in.query = q ? q + 1 : "";
         else
             in.url_query = q ? q + 1 : NULL;
     }
@@ -120,7 +112,7 @@ static void collect(tb__req *r, tb__col_fmt fmt, const char *kind)
 
 void tb__api_collect_segment(tb__req *r)
 {
-    static const char *const kinds[] = {"track", "identify", "page", "screen",
+    static const char *const kinds[] = {"track", "identify", "page",  "screen",
                                         "group", "alias",    "batch", "import"};
     const char *kind = r->params[0];
     size_t i = 0, n = sizeof kinds / sizeof kinds[0];
@@ -143,11 +135,7 @@ void tb__api_collect_sensors(tb__req *r)
 
 static int source_json(void *arg, const tb__ev_source *s)
 {
-    json_array_append_new(arg, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?}", "name", s->name, "project",
-                                         s->project, "key_hint", s->key_hint, "created_at",
-                                         s->created_at, "created_by", s->created_by, "revoked_at",
-                                         s->revoked_at));
-    return 0;
+    return json_array_append_new(arg, tb__ev_source_json(s));
 }
 
 void tb__api_events_sources(tb__req *r)
@@ -177,8 +165,9 @@ void tb__api_events_source_add(tb__req *r)
     }
     tb__srv_wunlock(r->srv);
     tb__req_audit(r, &r->who, "events.source.add", name, NULL, "ok");
-    tb__req_json_value(r, 201, json_pack("{s:s,s:s,s:s}", "name", name, "project",
-                                         project ? project : "default", "write_key", key));
+    tb__req_json_value(r, 201,
+                       json_pack("{s:s,s:s,s:s}", "name", name, "project",
+                                 project ? project : "default", "write_key", key));
     sodium_memzero(key, sizeof key);
 }
 
@@ -210,9 +199,9 @@ void tb__api_events_plan(tb__req *r)
     tb__ev_plan_versions(db, r->params[0], versions);
     json_t *plan = json_loads(text, 0, NULL);
     free(text);
-    tb__req_json_value(r, 200, json_pack("{s:s,s:i,s:o,s:o}", "source", r->params[0], "version",
-                                         got, "plan", plan ? plan : json_null(), "versions",
-                                         versions));
+    tb__req_json_value(r, 200,
+                       json_pack("{s:s,s:i,s:o,s:o}", "source", r->params[0], "version", got,
+                                 "plan", plan ? plan : json_null(), "versions", versions));
 }
 
 void tb__api_events_plan_put(tb__req *r)
@@ -254,8 +243,8 @@ void tb__api_events_rules(tb__req *r)
     json_t *j = json_loads(text, 0, NULL);
     free(text);
     json_t *rules = json_object_get(j, "rules");
-    tb__req_json_value(r, 200, json_pack("{s:i,s:O}", "version", v, "rules",
-                                         rules ? rules : json_array()));
+    tb__req_json_value(r, 200,
+                       json_pack("{s:i,s:O}", "version", v, "rules", rules ? rules : json_array()));
     json_decref(j);
 }
 
@@ -273,8 +262,9 @@ void tb__api_events_rules_put(tb__req *r)
     if (rc) return;
     tb__req_audit(r, &r->who, "events.rules.put", "realtime", NULL, "ok");
     /* Rules take effect when the collector next opens (restart); say so. */
-    tb__req_json_value(r, 201, json_pack("{s:i,s:s}", "version", v, "effective",
-                                         "at the next start of the server"));
+    tb__req_json_value(
+        r, 201,
+        json_pack("{s:i,s:s}", "version", v, "effective", "at the next start of the server"));
 }
 
 void tb__api_events_status(tb__req *r)
@@ -307,50 +297,6 @@ void tb__api_events_compact(tb__req *r)
     tb__req_json_take(r, 200, text);
 }
 
-/* Masks every string that is a login id or looks like a mobile or an ID number, in the ids and
- * the properties alike (quarantined events are shown to pipeline readers, masked like the
- * pipeline's own quarantine). Device ids and other strings pass. */
-static void mask_strings(json_t *o, int ids)
-{
-    const char *k;
-    json_t *v;
-    void *tmp;
-    json_object_foreach_safe(o, tmp, k, v)
-    {
-        if (json_is_object(v)) {
-            mask_strings(v, 0);
-            continue;
-        }
-        if (json_is_array(v)) { /* {"phones": ["138…"]}: the same rule inside arrays */
-            size_t i;
-            json_t *x;
-            json_array_foreach(v, i, x)
-            {
-                json_t *wrap = json_pack("{s:O}", "v", x);
-                if (!wrap) continue;
-                mask_strings(wrap, 0);
-                json_array_set(v, i, json_object_get(wrap, "v"));
-                json_decref(wrap);
-            }
-            continue;
-        }
-        if (!json_is_string(v)) continue;
-        const char *s = json_string_value(v);
-        size_t n = strlen(s);
-        char out[256];
-        int login = ids && (!strcmp(k, "user_id") || !strcmp(k, "distinct_id"));
-        if (tb_valid_mobile(s, n))
-            tb__mask_mobile(s, n, out, sizeof out);
-        else if (tb_valid_resident_id(s, n))
-            tb__mask_id(s, n, out, sizeof out);
-        else if (login && n < sizeof out)
-            tb__mask_keep(s, n, 2, 2, out, sizeof out);
-        else
-            continue;
-        json_object_set_new(o, k, json_string(out));
-    }
-}
-
 void tb__api_events_quarantine(tb__req *r)
 {
     long long limit = 100;
@@ -360,24 +306,10 @@ void tb__api_events_quarantine(tb__req *r)
         tb__req_error(r, 400, "limit", "limit: expected 1 to 10000");
         return;
     }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/events/quarantine.jsonl", r->srv->o.data_dir);
-    FILE *f = fopen(path, "r");
-    json_t *rows = json_array();
-    size_t total = 0;
-    if (f) {
-        char *line = NULL;
-        size_t cap = 0;
-        while (getline(&line, &cap, f) > 0) {
-            total++;
-            json_t *j = json_loads(line, 0, NULL);
-            if (!j) continue;
-            mask_strings(j, 1);
-            json_array_append_new(rows, j);
-            if (json_array_size(rows) > (size_t)limit) json_array_remove(rows, 0);
-        }
-        free(line);
-        fclose(f);
+    json_t *doc;
+    if (tb__events_quarantine(r->srv->o.data_dir, (size_t)limit, 1, &doc)) {
+        tb__req_error(r, 500, NULL, "cannot read the event quarantine");
+        return;
     }
-    tb__req_json_value(r, 200, json_pack("{s:I,s:o}", "total", (json_int_t)total, "newest", rows));
+    tb__req_json_value(r, 200, doc);
 }

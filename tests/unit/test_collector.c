@@ -47,8 +47,8 @@ static void test_parse_time(void **state)
 static int decode(tb__col_fmt fmt, const char *kind, const char *body, size_t n, const char *query,
                   tb__arena *a, tb__col_batch *b, tb__errbuf *eb)
 {
-    tb__col_input in = {.fmt = fmt, .kind = kind, .body = body, .body_len = n, .query = query,
-                        .now_ms = NOW};
+    tb__col_input in = {
+        .fmt = fmt, .kind = kind, .body = body, .body_len = n, .query = query, .now_ms = NOW};
     return tb__col_decode(&in, NULL, a, b, eb);
 }
 
@@ -114,18 +114,19 @@ static void test_segment(void **state)
     assert_non_null(strstr(b.ev[2].reason, "a field given twice"));
     static const char *const bad[] = {
         "{\"batch\":[],\"batch\":[]}", /* duplicate top-level field */
-        "{\"batch\":[\"\x01\"]}",        /* control character in a string */
-        "{\"batch\":[\"\xff\"]}",        /* not UTF-8 */
-        "{\"batch\":[01]}",              /* leading zero */
-        "{\"batch\":[1.]}",              /* no digits after the point */
-        "{\"batch\":[tru]}",             /* not a literal */
-        "{\"batch\":[\"\\x\"]}",        /* bad escape */
-        "{\"batch\":[]} x",              /* text after the value */
-        "{\"batch\" []}",                /* no colon */
+        "{\"batch\":[\"\x01\"]}",      /* control character in a string */
+        "{\"batch\":[\"\xff\"]}",      /* not UTF-8 */
+        "{\"batch\":[01]}",            /* leading zero */
+        "{\"batch\":[1.]}",            /* no digits after the point */
+        "{\"batch\":[tru]}",           /* not a literal */
+        "{\"batch\":[\"\\x\"]}",       /* bad escape */
+        "{\"batch\":[]} x",            /* text after the value */
+        "{\"batch\" []}",              /* no colon */
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
-        assert_int_equal(decode(TB__COL_SEGMENT, "batch", bad[k], strlen(bad[k]), NULL, &a, &b, &eb),
-                         TB_EFORMAT);
+        assert_int_equal(
+            decode(TB__COL_SEGMENT, "batch", bad[k], strlen(bad[k]), NULL, &a, &b, &eb),
+            TB_EFORMAT);
     char deep[300];
     memset(deep, '[', sizeof deep);
     memcpy(deep, "{\"batch\":", 9);
@@ -134,10 +135,11 @@ static void test_segment(void **state)
     assert_non_null(strstr(eb.msg, "nesting no deeper than 64"));
 
     /* Far future and ancient times are quarantined, not refused. */
-    const char *odd = "{\"batch\":[{\"type\":\"track\",\"event\":\"a\",\"userId\":\"u\","
-                      "\"timestamp\":\"2030-01-01T00:00:00Z\"},{\"type\":\"track\",\"event\":\"a\","
-                      "\"userId\":\"u\",\"timestamp\":\"2001-01-01T00:00:00Z\"},{\"type\":\"track\","
-                      "\"event\":\"a\",\"userId\":\"u\",\"timestamp\":\"soon\"}]}";
+    const char *odd =
+        "{\"batch\":[{\"type\":\"track\",\"event\":\"a\",\"userId\":\"u\","
+        "\"timestamp\":\"2030-01-01T00:00:00Z\"},{\"type\":\"track\",\"event\":\"a\","
+        "\"userId\":\"u\",\"timestamp\":\"2001-01-01T00:00:00Z\"},{\"type\":\"track\","
+        "\"event\":\"a\",\"userId\":\"u\",\"timestamp\":\"soon\"}]}";
     assert_int_equal(decode(TB__COL_SEGMENT, "batch", odd, strlen(odd), NULL, &a, &b, &eb), 0);
     assert_non_null(strstr(b.ev[0].reason, "ahead"));
     assert_non_null(strstr(b.ev[1].reason, "older"));
@@ -181,7 +183,8 @@ static void test_sensors(void **state)
     tb__buf form = TB__BUF_INIT;
     tb__buf_puts(&form, "data_list=");
     for (const char *p = b64; *p; p++) {
-        if (*p == '+' || *p == '/' || *p == '=') tb__buf_printf(&form, "%%%02X", (unsigned char)*p);
+        if (*p == '+' || *p == '/' || *p == '=')
+            tb__buf_printf(&form, "%%%02X", (unsigned char)*p);
         else
             tb__buf_putc(&form, *p);
     }
@@ -200,7 +203,8 @@ static void test_sensors(void **state)
     assert_null(b.ev[2].reason);
 
     /* GET with data= (plain base64 JSON) and the JS SDK's crc: a wrong crc is flagged, kept. */
-    const char *one = "{\"type\":\"track\",\"event\":\"v\",\"distinct_id\":\"x\",\"time\":1795000000000}";
+    const char *one =
+        "{\"type\":\"track\",\"event\":\"v\",\"distinct_id\":\"x\",\"time\":1795000000000}";
     sodium_bin2base64(b64, sizeof b64, (const unsigned char *)one, strlen(one),
                       sodium_base64_VARIANT_ORIGINAL);
     char q[4096];
@@ -237,8 +241,12 @@ static void test_limits(void **state)
     tb__arena_init(&a, 0);
     tb__errbuf eb = {0};
     tb__col_batch b;
-    tb__col_input in = {.fmt = TB__COL_SEGMENT, .kind = "batch", .body = (const char *)gz,
-                        .body_len = gn, .content_encoding = "gzip", .now_ms = NOW};
+    tb__col_input in = {.fmt = TB__COL_SEGMENT,
+                        .kind = "batch",
+                        .body = (const char *)gz,
+                        .body_len = gn,
+                        .content_encoding = "gzip",
+                        .now_ms = NOW};
     assert_int_equal(tb__col_decode(&in, NULL, &a, &b, &eb), TB_ELIMIT);
     assert_non_null(strstr(eb.msg, "larger than 512000 bytes"));
     in.content_encoding = "br"; /* a plain body that says it is brotli */
@@ -254,12 +262,13 @@ static void test_limits(void **state)
 static void test_rules_and_members(void **state)
 {
     char why[300];
-    assert_int_equal(tb__ev_rules_check("{\"rules\":[{\"tag\":\"t\",\"event\":\"e\",\"ttl_s\":60}]}",
-                                        why, sizeof why),
-                     0);
-    assert_int_equal(tb__ev_rules_check("{\"rules\":[{\"tag\":\"t\",\"event\":\"e\"}]}", why,
-                                        sizeof why),
-                     TB_EFORMAT);
+    assert_int_equal(
+        tb__ev_rules_check("{\"rules\":[{\"tag\":\"t\",\"event\":\"e\",\"ttl_s\":60}]}", why,
+                           sizeof why),
+        0);
+    assert_int_equal(
+        tb__ev_rules_check("{\"rules\":[{\"tag\":\"t\",\"event\":\"e\"}]}", why, sizeof why),
+        TB_EFORMAT);
     assert_non_null(strstr(why, "rules[0].ttl_s"));
     assert_int_equal(tb__ev_rules_check("{\"rules\":[{\"tag\":\"t\",\"event\":\"e\",\"ttl_s\":1,"
                                         "\"where\":{\"a\":{\"near\":1}}}]}",
@@ -299,8 +308,8 @@ static void test_rules_and_members(void **state)
     char *bytes;
     size_t len;
     assert_int_equal(tb__file_read_all(path, 1 << 20, &bytes, &len, &eb), 0);
-    assert_int_equal(tb__rt_members_parse((uint8_t *)bytes, len, "rt_fail", NOW + 4000, &g, &n, &eb),
-                     0);
+    assert_int_equal(
+        tb__rt_members_parse((uint8_t *)bytes, len, "rt_fail", NOW + 4000, &g, &n, &eb), 0);
     assert_int_equal(n, 1);
     assert_int_equal(g[0], 7);
     free(g);
@@ -310,8 +319,8 @@ static void test_rules_and_members(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(g[0], 9);
     free(g);
-    assert_int_equal(tb__rt_members_parse((uint8_t *)bytes, len, "rt_big", NOW + 11000, &g, &n, &eb),
-                     0);
+    assert_int_equal(
+        tb__rt_members_parse((uint8_t *)bytes, len, "rt_big", NOW + 11000, &g, &n, &eb), 0);
     assert_int_equal(n, 0);
     free(g);
     assert_int_equal(tb__rt_members_parse((uint8_t *)bytes, len, "nope", NOW, &g, &n, &eb),
@@ -332,8 +341,8 @@ static void test_rules_and_members(void **state)
     tb__rt_observe(back, 1, "login", "{\"ok\":false}", 12, NOW + 122000);
     tb__rt_publish(back, parent, gid, 3, 1);
     assert_int_equal(tb__file_read_all(path, 1 << 20, &bytes, &len, &eb), 0);
-    assert_int_equal(tb__rt_members_parse((uint8_t *)bytes, len, "rt_fail", NOW + 123000, &g, &n, &eb),
-                     0);
+    assert_int_equal(
+        tb__rt_members_parse((uint8_t *)bytes, len, "rt_fail", NOW + 123000, &g, &n, &eb), 0);
     assert_int_equal(n, 2); /* customers 7 and 9 */
     free(g);
     free(bytes);

@@ -1,4 +1,5 @@
-/* test_evlog.c — tests src/events/evlog.c: group commit, replay, torn tails, corruption, rollover. */
+/* test_evlog.c — tests src/events/evlog.c: group commit, replay, torn tails, corruption, rollover.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -279,7 +280,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_corrupt_sealed, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_trim, tbt_setup_tmpdir, tbt_teardown_tmpdir),
-        cmocka_unit_test_setup_teardown(test_roll_under_load, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_roll_under_load, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
