@@ -605,7 +605,7 @@ static int process(load *L, uint32_t index)
     free(dir);
     tb__seg_writer *w = NULL;
     tb__seg_flag flag = {t->name, j->kind, t->source_system, L->batch, j->name, L->load_id};
-    if (!rc) rc = tb__seg_writer_open(abs, &flag, &w, L->eb);
+    if (!rc) rc = tb__seg_writer_open(abs, &flag, tb__c2_active(L->db), &w, L->eb);
     free(abs);
     if (rc) {
         tb__reader_close(r);
@@ -865,7 +865,7 @@ static int collect_earlier(load *L)
         char *abs = path_in(L->db, e[i].path);
         tb__seg_reader *sr = NULL;
         tb__seg_flag flag;
-        rc = abs ? tb__seg_reader_open(abs, &sr, &flag, L->eb) : TB_ENOMEM;
+        rc = abs ? tb__seg_reader_open(abs, tb__c2_ring(L->db), &sr, &flag, L->eb) : TB_ENOMEM;
         free(abs);
         uint64_t line;
         uint32_t gid;

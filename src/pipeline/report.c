@@ -346,7 +346,7 @@ static int scan_segments(tb_db *db, const char *batch, uint32_t gid, seg_hits **
         snprintf(abs, sizeof abs, "%s/%s", tb_db_path(db), paths[i] ? paths[i] : "");
         tb__seg_reader *r;
         tb__seg_flag f;
-        rc = tb__seg_reader_open(abs, &r, &f, tb__db_err(db));
+        rc = tb__seg_reader_open(abs, tb__c2_ring(db), &r, &f, tb__db_err(db));
         if (rc) break;
         seg_hits *h = &hits[*n];
         snprintf(h->business_type, sizeof h->business_type, "%s", f.business_type);

@@ -562,8 +562,8 @@ static int rewrite_domains(tb_db *db, const person *p, plan *pl)
         tb__seg_writer *w = NULL;
         tb__seg_flag flag;
         int64_t kept = 0, dropped = 0;
-        rc = tb__seg_reader_open(path, &r, &flag, &eb);
-        if (!rc) rc = tb__seg_writer_open(path, &flag, &w, &eb);
+        rc = tb__seg_reader_open(path, tb__c2_ring(db), &r, &flag, &eb);
+        if (!rc) rc = tb__seg_writer_open(path, &flag, tb__c2_active(db), &w, &eb);
         while (!rc) {
             uint64_t line;
             uint32_t gid;

@@ -249,7 +249,7 @@ static int org_subtree(tb__segctx *c, const char *root, char ***out, size_t *n, 
         uint32_t gid;
         const tb__field *f;
         size_t nf;
-        rc = tb__seg_reader_open(path, &r, &flag, eb);
+        rc = tb__seg_reader_open(path, tb__c2_ring(c->db), &r, &flag, eb);
         while (!rc && (rc = tb__seg_read(r, &line, &gid, &f, &nf, eb)) == 1) {
             rc = 0;
             if ((size_t)fid >= nf || (size_t)fpar >= nf || f[fid].is_null) continue;

@@ -174,4 +174,64 @@ typedef struct tb__c2_info {
 } tb__c2_info;
 int tb__c2_info_get(tb_db *db, tb__c2_info *out);
 
+/* ---- sealed streams: whole files under a data key ------------------------------------------
+ * For the files written once front to back and read front to back (business-data domain
+ * segments, event partitions and checkpoints): libsodium's crypto_secretstream_xchacha20poly1305
+ * under a subkey of the data key (crypto_kdf of the sealing key, context "tbstream"). The bytes a
+ * sealer produces, after whatever clear preamble the file format has:
+ *     header   "TBS1" | key id (u32 LE) | secretstream header (24 bytes)       TB__C2_STREAM_HEADER
+ *     chunks   ciphertext length (u32 LE) | ciphertext (plaintext + 17 bytes)
+ * Every chunk is authenticated with the stream's associated data (what the file is, and its clear
+ * preamble: a segment's flag line), the last chunk carries TAG_FINAL and nothing may follow it:
+ * a file truncated, extended, with chunks reordered or spliced from another file, under another
+ * key or with another preamble fails to open (TB_ECORRUPT), and the detail never holds plaintext.
+ * A stream belongs to one thread; its state holds no heap memory (nothing to free). */
+#define TB__C2_STREAM_MAGIC     "TBS1"
+#define TB__C2_STREAM_HEADER    32
+#define TB__C2_STREAM_OVERHEAD  21                  /* per chunk: length + tag */
+#define TB__C2_STREAM_MAX_CHUNK ((size_t)64 << 20) /* plaintext bytes per chunk, at most */
+#define TB__C2_STREAM_AD_MAX    512
+
+typedef struct tb__c2_stream {
+    unsigned char state[64]; /* crypto_secretstream_xchacha20poly1305_state, opaque here */
+    unsigned char ad[TB__C2_STREAM_AD_MAX];
+    size_t adlen;
+    uint32_t key_id;
+    int final; /* the final chunk was sealed / opened */
+} tb__c2_stream;
+
+/* Starts sealing under `k` with associated data `ad` (adlen <= TB__C2_STREAM_AD_MAX: TB_EINVAL):
+ * appends the header to `out`. */
+int tb__c2_stream_seal_init(tb__c2_stream *s, const tb__c2key *k, const void *ad, size_t adlen,
+                            tb__buf *out);
+/* Appends one chunk sealing n bytes of `plain` (n <= TB__C2_STREAM_MAX_CHUNK), the final one when
+ * `final`; TB_EINVAL after the final chunk, TB_ENOMEM. */
+int tb__c2_stream_seal(tb__c2_stream *s, const void *plain, size_t n, int final, tb__buf *out);
+
+/* 1 when `b` (n bytes) starts like a sealed stream's header. */
+int tb__c2_stream_is(const void *b, size_t n);
+/* Reads a header (TB__C2_STREAM_HEADER bytes) and starts opening with the ring's key it names:
+ * TB_ENOENT when the ring is NULL or lacks that key (the detail names the key id), TB_ECORRUPT
+ * for a bad header. `what` names the file in details. */
+int tb__c2_stream_open_init(tb__c2_stream *s, const tb__keyring *ring, const void *ad,
+                            size_t adlen, const unsigned char *header, const char *what,
+                            tb__errbuf *eb);
+/* Opens one chunk's ciphertext (`n` bytes, without its length prefix) into `out` (reset first;
+ * not NUL-terminated); *final is 1 for the final chunk. TB_ECORRUPT when it fails to
+ * authenticate or comes after the final chunk. */
+int tb__c2_stream_open(tb__c2_stream *s, const void *chunk, size_t n, tb__buf *out, int *final,
+                       const char *what, tb__errbuf *eb);
+
+/* A reader of a sealed stream stored in a file from byte `offset` on: reads the header, then
+ * chunk after chunk. Created by tb__c2_sfile_open (caller frees with tb__c2_sfile_close). */
+typedef struct tb__c2_sfile tb__c2_sfile;
+int tb__c2_sfile_open(const char *path, uint64_t offset, const tb__keyring *ring, const void *ad,
+                      size_t adlen, tb__c2_sfile **out, tb__errbuf *eb);
+/* The next chunk's plaintext: 1 with *data, *n (borrowed until the next call), 0 after the final
+ * chunk (TB_ECORRUPT instead when the file ends before it or has bytes after it), TB_EIO. */
+int tb__c2_sfile_next(tb__c2_sfile *f, const void **data, size_t *n, tb__errbuf *eb);
+/* The key id the file is sealed under. */
+uint32_t tb__c2_sfile_key(const tb__c2_sfile *f);
+void tb__c2_sfile_close(tb__c2_sfile *f);
+
 #endif

@@ -713,7 +713,7 @@ static int stat_scan(build *B, tb__errbuf *eb)
         snprintf(path, sizeof path, "%s/%s", tb_db_path(B->db), paths[s]);
         tb__seg_reader *r = NULL;
         tb__seg_flag flag;
-        rc = tb__seg_reader_open(path, &r, &flag, eb);
+        rc = tb__seg_reader_open(path, tb__c2_ring(B->db), &r, &flag, eb);
         uint64_t line;
         uint32_t gid;
         const tb__field *f;

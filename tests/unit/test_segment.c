@@ -55,6 +55,24 @@ static void write_file(const char *path, const char *data, size_t len)
     assert_int_equal(fclose(f), 0);
 }
 
+/* The whole file, NUL-terminated; caller frees. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    rewind(f);
+    char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
 static void assert_field(const tb__field *got, const tb__field *want)
 {
     assert_int_equal(got->is_null, want->is_null);
@@ -93,7 +111,7 @@ static void roundtrip_escapes(void **state)
 
     tb__errbuf eb = {0};
     tb__seg_writer *w = NULL;
-    assert_int_equal(tb__seg_writer_open(path, &FLAG, &w, &eb), 0);
+    assert_int_equal(tb__seg_writer_open(path, &FLAG, NULL, &w, &eb), 0);
     assert_non_null(w);
     for (size_t i = 0; i < nrows; i++)
         assert_int_equal(tb__seg_write(w, rows[i].line, rows[i].gid, rows[i].f, rows[i].n, &eb), 0);
@@ -106,7 +124,7 @@ static void roundtrip_escapes(void **state)
 
     tb__seg_reader *r = NULL;
     tb__seg_flag flag;
-    assert_int_equal(tb__seg_reader_open(path, &r, &flag, &eb), 0);
+    assert_int_equal(tb__seg_reader_open(path, NULL, &r, &flag, &eb), 0);
     assert_string_equal(flag.business_type, "deposit");
     assert_string_equal(flag.kind, "mart");
     assert_string_equal(flag.source_system, "core");
@@ -140,7 +158,7 @@ static void abort_leaves_nothing(void **state)
     char *path = tbt_join(*state, "b.seg");
     tb__errbuf eb = {0};
     tb__seg_writer *w = NULL;
-    assert_int_equal(tb__seg_writer_open(path, &FLAG, &w, &eb), 0);
+    assert_int_equal(tb__seg_writer_open(path, &FLAG, NULL, &w, &eb), 0);
     tb__field f = fld("x", 1);
     assert_int_equal(tb__seg_write(w, 1, 1, &f, 1, &eb), 0);
     tb__seg_writer_abort(w);
@@ -149,12 +167,12 @@ static void abort_leaves_nothing(void **state)
     tb__seg_writer_abort(NULL);
 
     /* an aborted rewrite leaves the committed segment as it was */
-    assert_int_equal(tb__seg_writer_open(path, &FLAG, &w, &eb), 0);
+    assert_int_equal(tb__seg_writer_open(path, &FLAG, NULL, &w, &eb), 0);
     assert_int_equal(tb__seg_write(w, 1, 1, &f, 1, &eb), 0);
     assert_int_equal(tb__seg_writer_commit(w, &eb), 0);
     struct stat before, after;
     assert_int_equal(stat(path, &before), 0);
-    assert_int_equal(tb__seg_writer_open(path, &FLAG, &w, &eb), 0);
+    assert_int_equal(tb__seg_writer_open(path, &FLAG, NULL, &w, &eb), 0);
     for (int i = 0; i < 100; i++)
         assert_int_equal(tb__seg_write(w, 2, 2, &f, 1, &eb), 0);
     tb__seg_writer_abort(w);
@@ -172,7 +190,7 @@ static void expect_bad_open(const char *dir, const char *data, size_t len)
     tb__errbuf eb = {0};
     tb__seg_reader *r = (tb__seg_reader *)1;
     tb__seg_flag flag;
-    assert_int_equal(tb__seg_reader_open(path, &r, &flag, &eb), TB_ECORRUPT);
+    assert_int_equal(tb__seg_reader_open(path, NULL, &r, &flag, &eb), TB_ECORRUPT);
     assert_null(r);
     assert_non_null(strstr(eb.msg, path));
     free(path);
@@ -202,11 +220,11 @@ static void corrupt_flag_line(void **state)
     tb__errbuf eb = {0};
     tb__seg_reader *r;
     tb__seg_flag flag;
-    assert_int_equal(tb__seg_reader_open(path, &r, &flag, &eb), 0);
+    assert_int_equal(tb__seg_reader_open(path, NULL, &r, &flag, &eb), 0);
     tb__seg_reader_close(r);
     /* a missing file is not corruption */
     char *missing = tbt_join(d, "missing.seg");
-    assert_int_equal(tb__seg_reader_open(missing, &r, &flag, &eb), TB_ENOENT);
+    assert_int_equal(tb__seg_reader_open(missing, NULL, &r, &flag, &eb), TB_ENOENT);
     assert_null(r);
     free(missing);
     free(path);
@@ -227,7 +245,7 @@ static void expect_bad_row(const char *dir, const char *rows)
     tb__errbuf eb = {0};
     tb__seg_reader *r;
     tb__seg_flag flag;
-    assert_int_equal(tb__seg_reader_open(path, &r, &flag, &eb), 0);
+    assert_int_equal(tb__seg_reader_open(path, NULL, &r, &flag, &eb), 0);
     uint64_t line;
     uint32_t gid;
     const tb__field *f;
@@ -278,7 +296,7 @@ static void big_segment(void **state)
     enum { N = 100000 };
     tb__errbuf eb = {0};
     tb__seg_writer *w = NULL;
-    assert_int_equal(tb__seg_writer_open(path, &FLAG, &w, &eb), 0);
+    assert_int_equal(tb__seg_writer_open(path, &FLAG, NULL, &w, &eb), 0);
     char a[64], b[64];
     for (uint32_t i = 0; i < N; i++) {
         int na = snprintf(a, sizeof a, "row %u\\with\nescapes\r\x01", i);
@@ -296,7 +314,7 @@ static void big_segment(void **state)
 
     tb__seg_reader *r;
     tb__seg_flag flag;
-    assert_int_equal(tb__seg_reader_open(path, &r, &flag, &eb), 0);
+    assert_int_equal(tb__seg_reader_open(path, NULL, &r, &flag, &eb), 0);
     uint64_t line;
     uint32_t gid;
     const tb__field *f;
@@ -334,13 +352,13 @@ static void long_row_reads_back(void **state)
     memset(big, '\\', len);
     tb__errbuf eb = {0};
     tb__seg_writer *w = NULL;
-    assert_int_equal(tb__seg_writer_open(path, &FLAG, &w, &eb), 0);
+    assert_int_equal(tb__seg_writer_open(path, &FLAG, NULL, &w, &eb), 0);
     tb__field f = fld(big, len);
     assert_int_equal(tb__seg_write(w, 2, 1, &f, 1, &eb), 0);
     assert_int_equal(tb__seg_writer_commit(w, &eb), 0);
     tb__seg_reader *r;
     tb__seg_flag flag;
-    assert_int_equal(tb__seg_reader_open(path, &r, &flag, &eb), 0);
+    assert_int_equal(tb__seg_reader_open(path, NULL, &r, &flag, &eb), 0);
     uint64_t line;
     uint32_t gid;
     const tb__field *got;
@@ -364,11 +382,11 @@ static void long_flag_reads_back(void **state)
     fl.file = name;
     tb__errbuf eb = {0};
     tb__seg_writer *w = NULL;
-    assert_int_equal(tb__seg_writer_open(path, &fl, &w, &eb), 0);
+    assert_int_equal(tb__seg_writer_open(path, &fl, NULL, &w, &eb), 0);
     assert_int_equal(tb__seg_writer_commit(w, &eb), 0);
     tb__seg_reader *r;
     tb__seg_flag flag;
-    assert_int_equal(tb__seg_reader_open(path, &r, &flag, &eb), 0);
+    assert_int_equal(tb__seg_reader_open(path, NULL, &r, &flag, &eb), 0);
     assert_string_equal(flag.file, name);
     tb__seg_reader_close(r);
     free(path);
@@ -388,8 +406,8 @@ static void raw_equals_fields(void **state)
     char *pa = tbt_join(*state, "raw.seg"), *pb = tbt_join(*state, "fields.seg");
     tb__seg_writer *wa, *wb;
     tb__errbuf eb = {0};
-    assert_int_equal(tb__seg_writer_open(pa, &FLAG, &wa, &eb), 0);
-    assert_int_equal(tb__seg_writer_open(pb, &FLAG, &wb, &eb), 0);
+    assert_int_equal(tb__seg_writer_open(pa, &FLAG, NULL, &wa, &eb), 0);
+    assert_int_equal(tb__seg_writer_open(pb, &FLAG, NULL, &wb, &eb), 0);
     tb__reader *r;
     assert_int_equal(tb__reader_open_mem(hive, sizeof hive - 1, "t", NULL, &r, NULL, 0), 0);
     tb__record rec;
@@ -414,6 +432,99 @@ static void raw_equals_fields(void **state)
     free(pb);
 }
 
+/* A sealed segment (a key given) reads back row for row like a clear one, holds none of its
+ * values in clear, needs its key, and refuses every change to its bytes: a flipped byte, a cut
+ * last chunk, bytes appended, another flag line. */
+static void sealed_segment(void **state)
+{
+    char *path = tbt_join(*state, "sealed.seg"), *keys = tbt_join(*state, "keys");
+    tb__errbuf eb = {0};
+    tb__keyring *ring, *other;
+    uint32_t id;
+    assert_int_equal(tb__keyring_new(keys, &ring, &eb), 0);
+    assert_int_equal(tb__keyring_add(ring, &id, &eb), 0);
+    assert_int_equal(tb__keyring_new(keys, &other, &eb), 0);
+    const tb__c2key *key = tb__keyring_get(ring, id);
+    enum { N = 60000 }; /* several chunks */
+    tb__seg_writer *w = NULL;
+    assert_int_equal(tb__seg_writer_open(path, &FLAG, key, &w, &eb), 0);
+    char a[64];
+    for (uint32_t i = 0; i < N; i++) {
+        int na = snprintf(a, sizeof a, "13800%06u\\x\n\x01", i);
+        tb__field f[2] = {fld(a, (size_t)na), i % 3 ? fld("", 0) : null_fld()};
+        assert_int_equal(tb__seg_write(w, (uint64_t)i + 2, i, f, 2, &eb), 0);
+    }
+    uint64_t bytes = tb__seg_bytes(w);
+    assert_int_equal(tb__seg_writer_commit(w, &eb), 0);
+    size_t len;
+    char *raw = read_file(path, &len);
+    assert_int_equal(len, bytes);
+    assert_null(memmem(raw, len, "13800", 5)); /* the values are sealed */
+    assert_non_null(strstr(raw, "#tagbase-segment 2\tbusiness_type=deposit")); /* flag in clear */
+
+    tb__seg_reader *r;
+    tb__seg_flag flag;
+    assert_int_equal(tb__seg_reader_open(path, NULL, &r, &flag, &eb), TB_ENOENT);
+    assert_non_null(strstr(eb.msg, "key"));
+    assert_int_equal(tb__seg_reader_open(path, other, &r, &flag, &eb), TB_ENOENT);
+    assert_int_equal(tb__seg_reader_open(path, ring, &r, &flag, &eb), 0);
+    assert_string_equal(flag.file, "deposits.txt");
+    uint64_t line;
+    uint32_t gid, i = 0;
+    const tb__field *f;
+    size_t n;
+    int rc;
+    while ((rc = tb__seg_read(r, &line, &gid, &f, &n, &eb)) == 1) {
+        int na = snprintf(a, sizeof a, "13800%06u\\x\n\x01", i);
+        tb__field want0 = fld(a, (size_t)na), want1 = i % 3 ? fld("", 0) : null_fld();
+        assert_true(line == (uint64_t)i + 2);
+        assert_int_equal(gid, i);
+        assert_int_equal(n, 2);
+        assert_field(&f[0], &want0);
+        assert_field(&f[1], &want1);
+        i++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(i, N);
+    tb__seg_reader_close(r);
+
+    /* Each damaged copy fails with TB_ECORRUPT before its end, naming the file. */
+    char *bad = tbt_join(*state, "bad.seg");
+    char *flagged = strdup(raw);
+    memcpy(strstr(flagged, "20261121"), "20261122", 8);
+    const struct {
+        const char *what;
+        const char *data;
+        size_t len;
+    } cases[] = {
+        {"flipped", NULL, len},
+        {"cut", raw, len - 30},
+        {"appended", NULL, len + 1},
+        {"other flag", flagged, len},
+    };
+    char *copy = malloc(len + 1);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        memcpy(copy, raw, len);
+        if (c == 0) copy[len / 2] ^= 0x20;
+        if (c == 2) copy[len] = '\n';
+        write_file(bad, cases[c].data ? cases[c].data : copy, cases[c].len);
+        rc = tb__seg_reader_open(bad, ring, &r, &flag, &eb);
+        while (rc == 0 && (rc = tb__seg_read(r, &line, &gid, &f, &n, &eb)) == 1)
+            rc = 0;
+        if (rc != TB_ECORRUPT) fail_msg("%s: rc %d", cases[c].what, rc);
+        assert_non_null(strstr(eb.msg, "bad.seg"));
+        tb__seg_reader_close(r); /* NULL when the open failed */
+    }
+    free(copy);
+    free(flagged);
+    free(bad);
+    free(raw);
+    tb__keyring_free(other);
+    tb__keyring_free(ring);
+    free(keys);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +538,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(long_row_reads_back, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(long_flag_reads_back, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(sealed_segment, tbt_setup_tmpdir, tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
