@@ -87,8 +87,10 @@ int tb__seg_writer_open(const char *path, const tb__seg_flag *f, const tb__c2key
         unsigned char ad[crypto_generichash_BYTES];
         flag_ad(w->buf.data, w->buf.len - 1, ad);
         rc = tb__c2_stream_seal_init(&w->s, key, ad, sizeof ad, &w->buf);
-        if (!rc) rc = tb__afile_write(&w->af, w->buf.data, w->buf.len, eb);
-        else tb__seterr(eb, rc, "out of memory");
+        if (!rc)
+            rc = tb__afile_write(&w->af, w->buf.data, w->buf.len, eb);
+        else
+            tb__seterr(eb, rc, "out of memory");
         w->bytes += w->buf.len;
         tb__buf_reset(&w->buf);
         if (rc) {
@@ -199,9 +201,9 @@ void tb__seg_writer_abort(tb__seg_writer *w)
 }
 
 struct tb__seg_reader {
-    tb__reader *r;       /* the clear rows, or the rows of the current sealed chunk */
-    tb__c2_sfile *sf;    /* sealed: the stream after the flag line */
-    uint64_t line_base;  /* sealed: file lines before the current chunk */
+    tb__reader *r;      /* the clear rows, or the rows of the current sealed chunk */
+    tb__c2_sfile *sf;   /* sealed: the stream after the flag line */
+    uint64_t line_base; /* sealed: file lines before the current chunk */
     uint64_t chunk_lines;
     char *path;
     char *flagline; /* the flag line, NUL-terminated; the flag's strings point into it */
@@ -255,8 +257,8 @@ static int read_flag_line(tb__seg_reader *r, size_t *len, tb__errbuf *eb)
 {
     int fd = open(r->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return tb__seterr(eb, errno == ENOENT ? TB_ENOENT : TB_EIO, "cannot open '%s': %s",
-                          r->path, strerror(errno));
+        return tb__seterr(eb, errno == ENOENT ? TB_ENOENT : TB_EIO, "cannot open '%s': %s", r->path,
+                          strerror(errno));
     char *line = malloc(FLAG_MAX + 1);
     size_t got = 0;
     int rc = line ? 0 : tb__seterr(eb, TB_ENOMEM, "out of memory");

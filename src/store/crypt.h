@@ -188,7 +188,7 @@ int tb__c2_info_get(tb_db *db, tb__c2_info *out);
  * A stream belongs to one thread; its state holds no heap memory (nothing to free). */
 #define TB__C2_STREAM_MAGIC     "TBS1"
 #define TB__C2_STREAM_HEADER    32
-#define TB__C2_STREAM_OVERHEAD  21                  /* per chunk: length + tag */
+#define TB__C2_STREAM_OVERHEAD  21                 /* per chunk: length + tag */
 #define TB__C2_STREAM_MAX_CHUNK ((size_t)64 << 20) /* plaintext bytes per chunk, at most */
 #define TB__C2_STREAM_AD_MAX    512
 
@@ -213,9 +213,8 @@ int tb__c2_stream_is(const void *b, size_t n);
 /* Reads a header (TB__C2_STREAM_HEADER bytes) and starts opening with the ring's key it names:
  * TB_ENOENT when the ring is NULL or lacks that key (the detail names the key id), TB_ECORRUPT
  * for a bad header. `what` names the file in details. */
-int tb__c2_stream_open_init(tb__c2_stream *s, const tb__keyring *ring, const void *ad,
-                            size_t adlen, const unsigned char *header, const char *what,
-                            tb__errbuf *eb);
+int tb__c2_stream_open_init(tb__c2_stream *s, const tb__keyring *ring, const void *ad, size_t adlen,
+                            const unsigned char *header, const char *what, tb__errbuf *eb);
 /* Opens one chunk's ciphertext (`n` bytes, without its length prefix) into `out` (reset first;
  * not NUL-terminated); *final is 1 for the final chunk. TB_ECORRUPT when it fails to
  * authenticate or comes after the final chunk. */

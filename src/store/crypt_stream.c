@@ -41,7 +41,8 @@ static uint32_t get_u32(const unsigned char *p)
 
 /* The stream key of a data key: a subkey of its sealing key, so that a stream and a sealed value
  * never share a key. */
-static void stream_key(const tb__c2key *k, unsigned char out[crypto_secretstream_xchacha20poly1305_KEYBYTES])
+static void stream_key(const tb__c2key *k,
+                       unsigned char out[crypto_secretstream_xchacha20poly1305_KEYBYTES])
 {
     crypto_kdf_derive_from_key(out, crypto_secretstream_xchacha20poly1305_KEYBYTES, 1, "tbstream",
                                k->enc);
@@ -90,9 +91,8 @@ int tb__c2_stream_is(const void *b, size_t n)
     return n >= TB__C2_STREAM_HEADER && memcmp(b, TB__C2_STREAM_MAGIC, 4) == 0;
 }
 
-int tb__c2_stream_open_init(tb__c2_stream *s, const tb__keyring *ring, const void *ad,
-                            size_t adlen, const unsigned char *header, const char *what,
-                            tb__errbuf *eb)
+int tb__c2_stream_open_init(tb__c2_stream *s, const tb__keyring *ring, const void *ad, size_t adlen,
+                            const unsigned char *header, const char *what, tb__errbuf *eb)
 {
     memset(s, 0, sizeof *s);
     if (adlen > sizeof s->ad || sodium_init() < 0)
@@ -102,8 +102,8 @@ int tb__c2_stream_open_init(tb__c2_stream *s, const tb__keyring *ring, const voi
     s->key_id = get_u32(header + 4);
     const tb__c2key *k = ring ? tb__keyring_get(ring, s->key_id) : NULL;
     if (!k)
-        return tb__seterr(eb, TB_ENOENT,
-                          "'%s' is sealed under key %" PRIu32 ", which %s", what, s->key_id,
+        return tb__seterr(eb, TB_ENOENT, "'%s' is sealed under key %" PRIu32 ", which %s", what,
+                          s->key_id,
                           ring ? "the key file does not hold" : "needs a key file (none given)");
     memcpy(s->ad, ad, adlen);
     s->adlen = adlen;
@@ -213,9 +213,9 @@ int tb__c2_sfile_next(tb__c2_sfile *f, const void **data, size_t *n, tb__errbuf 
     if (r == READ_ERROR)
         return tb__seterr(eb, TB_EIO, "cannot read '%s': %s", f->path, strerror(errno));
     if (f->done)
-        return r == READ_EOF ? 0
-                             : tb__seterr(eb, TB_ECORRUPT, "'%s': bytes after the final chunk",
-                                          f->path);
+        return r == READ_EOF
+                   ? 0
+                   : tb__seterr(eb, TB_ECORRUPT, "'%s': bytes after the final chunk", f->path);
     if (r != READ_OK)
         return tb__seterr(eb, TB_ECORRUPT, "'%s': the file ends before its final chunk (cut)",
                           f->path);

@@ -23,8 +23,8 @@ static void keys(void)
 {
     tb__errbuf eb = {0};
     uint32_t id;
-    if (tb__keyring_new("/tmp/fuzz_segment.keys", &ring, &eb) ||
-        tb__keyring_add(ring, &id, &eb) || !(key = tb__keyring_get(ring, id)))
+    if (tb__keyring_new("/tmp/fuzz_segment.keys", &ring, &eb) || tb__keyring_add(ring, &id, &eb) ||
+        !(key = tb__keyring_get(ring, id)))
         __builtin_trap();
 }
 
