@@ -436,6 +436,11 @@ out_bad:
     return tb__seterr(eb, TB_ECORRUPT, "'%s' line %" PRIu64 ": not a segment row", r->path, at);
 }
 
+uint32_t tb__seg_reader_key(const tb__seg_reader *r)
+{
+    return r->sf ? tb__c2_sfile_key(r->sf) : 0;
+}
+
 void tb__seg_reader_close(tb__seg_reader *r)
 {
     if (!r) return;

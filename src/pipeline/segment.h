@@ -65,6 +65,16 @@ int tb__seg_reader_open(const char *path, const tb__keyring *ring, tb__seg_reade
  * 0 at the end, TB_ECORRUPT / TB_EIO / TB_ENOMEM with the detail in eb. */
 int tb__seg_read(tb__seg_reader *r, uint64_t *line, uint32_t *gid, const tb__field **fields,
                  size_t *nfields, tb__errbuf *eb);
+/* The id of the key a sealed segment is sealed under; 0 for a clear one. */
+uint32_t tb__seg_reader_key(const tb__seg_reader *r);
 void tb__seg_reader_close(tb__seg_reader *r);
+
+/* Key rotation and the first encryption of a plaintext store: rewrites every registered domain
+ * segment of `db` that is not sealed under `to` yet (clear ones included) sealed under it, after
+ * removing unregistered leftovers (tb__load_gc). Each file is replaced crash-safely; a crash
+ * midway leaves some under the old key, some under `to`, all readable while the key file holds
+ * both (which rotation guarantees). *files (may be NULL) counts the files rewritten. Needs the
+ * writer; 0 or a negative TB_E* with the detail on the handle. */
+int tb__domains_c2_reseal(tb_db *db, const tb__c2key *to, uint64_t *files);
 
 #endif

@@ -1,8 +1,9 @@
 // encrypt.test.mjs — black-box tests of encryption at rest of C2 fields (docs/security.md,
 // "Encryption at rest") through the real binary: `key init` makes a 0600 key file outside the data
 // directory (one inside, or one others may read, is refused); a bank loaded with it leaves no
-// known name, ID number or mobile in clear in the raw bytes of meta.db and meta.db-wal; look-ups
-// by ID number and mobile still work; a missing or wrong key file is refused with a clear error
+// known name, ID number or mobile in clear in the raw bytes of meta.db and meta.db-wal, nor in
+// any other file of the data directory (the business-data domain segments are sealed); look-ups
+// by ID number and mobile and lineage from the sealed segments still work; a missing or wrong key file is refused with a clear error
 // before anything is read; `key rotate` re-encrypts everything under a new key, keeps it readable
 // and removes the old key from the key file; erasure works on the sealed values; a plaintext
 // store is encrypted by `key rotate`; a store without a key file stays plaintext and says so in
@@ -60,10 +61,10 @@ function files(dir) {
 let who;
 function pickPerson() {
   const lines = readFileSync(join(land, 'customers.txt'), 'utf8').split('\n');
-  for (const l of lines.slice(1, 200)) {
-    const f = l.split('\x01');
+  for (let i = 1; i < Math.min(lines.length, 200); i++) {
+    const f = lines[i].split('\x01');
     if (f[3] === '101' && /^\d{17}[\dX]$/.test(f[4]) && /^1\d{10}$/.test(f[7]) && f[2].length >= 2)
-      return { cust: f[0], name: f[2], id: f[4], mobile: f[7] };
+      return { cust: f[0], name: f[2], id: f[4], mobile: f[7], line: i + 1 };
   }
   throw new Error('no person with an ID number and a mobile in the first rows');
 }
@@ -83,7 +84,18 @@ test('key init makes a 0600 key file outside the data directory', () => {
   assert.match(again.stderr, /exists already/);
 });
 
-test('a load under the key leaves no name, ID number or mobile in clear in meta.db or its WAL', () => {
+// The key id a sealed domain segment names (after its clear flag line: "TBS1", key id u32 LE), 0
+// for a clear one.
+function segKey(f) {
+  const b = readFileSync(f);
+  if (!b.subarray(0, 19).equals(Buffer.from('#tagbase-segment 2\t'))) return 0;
+  const at = b.indexOf(10) + 1;
+  assert.equal(b.subarray(at, at + 4).toString(), 'TBS1', f);
+  return b.readUInt32LE(at + 4);
+}
+const segments = (dir = data) => files(join(dir, 'domains')).filter((f) => f.endsWith('.seg'));
+
+test('a load under the key leaves no name, ID number or mobile in clear in the data directory', () => {
   ok(['init']);
   ok(['standard', 'load', join(REPO, 'standards', 'default.json')]);
   ok(['load', land]);
@@ -95,12 +107,27 @@ test('a load under the key leaves no name, ID number or mobile in clear in meta.
   const b = metaBytes();
   assert.ok(holds(b, who.cust), 'customer numbers stay in clear (not C2): the probe reads the right file');
   for (const s of [who.name, who.id, who.mobile]) assert.ok(!holds(b, s), `'${s}' is in meta.db in clear`);
-  // Elsewhere in the directory only the domain segments (not encrypted yet) hold them: snapshots
-  // have no C2 column (docs/snapshot.md).
+  // Nowhere else either: the domain segments are sealed, snapshots have no C2 column
+  // (docs/snapshot.md).
   for (const s of [who.name, who.id, who.mobile]) {
     const where = files(data).filter((f) => holds(readFileSync(f), s));
-    assert.ok(where.length > 0 && where.every((f) => /\/domains\/.*\.seg$/.test(f)), `${s}: ${where}`);
+    assert.deepEqual(where, [], `${s} in clear in ${where}`);
   }
+  const segs = segments();
+  assert.ok(segs.length >= 10);
+  assert.deepEqual([...new Set(segs.map(segKey))], [1], 'every domain segment is sealed under key 1');
+});
+
+// The customers.txt lines that `explain` names as sources of the person's values.
+const masterLines = (opts) =>
+  json(['explain', who.cust], opts)
+    .attributes.flatMap((a) => a.sources || [])
+    .filter((s) => s.file === 'customers.txt')
+    .flatMap((s) => s.lines);
+
+test('lineage reads its source rows from the sealed segments', () => {
+  const lines = masterLines();
+  assert.ok(lines.length > 0 && lines.every((l) => l === who.line), `${lines} vs line ${who.line}`);
 });
 
 test('look-ups by ID number and mobile work on the encrypted store', () => {
@@ -137,7 +164,9 @@ test('a missing, wrong or loosely protected key file is refused before anything 
 test('key rotate re-encrypts everything under a new key and removes the old one', () => {
   const before = metaBytes();
   assert.ok(holds(before, '$1$'));
-  assert.match(ok(['key', 'rotate']), /rotated: \d+ rows re-encrypted under key 2; key 1 retired/);
+  const nsegs = segments().length;
+  assert.match(ok(['key', 'rotate']), new RegExp(`rotated: \\d+ rows and ${nsegs} domain segments re-encrypted under key 2; key 1 retired`));
+  assert.deepEqual([...new Set(segments().map(segKey))], [2], 'every domain segment is under key 2');
   const kf = readFileSync(key, 'utf8');
   assert.match(kf, /^retired 1 /m);
   assert.doesNotMatch(kf, /^key 1 /m);
@@ -160,6 +189,8 @@ test('key rotate re-encrypts everything under a new key and removes the old one'
   // a second load of the same batch goes through the rotated key
   ok(['load', land]);
   ok(['check']);
+  assert.deepEqual([...new Set(segments().map(segKey))], [2]);
+  assert.ok(masterLines().includes(who.line));
 });
 
 test('erasure on the encrypted store finds the sealed identifiers and leaves none anywhere', () => {
@@ -172,6 +203,8 @@ test('erasure on the encrypted store finds the sealed identifiers and leaves non
   ok(['approval', 'approve', String(id), '--user', 'checker']);
   const rep = json(['customer', 'erase', who.id, '--approval', String(id)]);
   assert.equal(rep.ok, true, JSON.stringify(rep.proof));
+  // the proof opened the sealed segments and scanned their rows (raw bytes would prove nothing)
+  assert.equal(rep.proof.stores.domains.opened, segments().length, JSON.stringify(rep.proof.stores.domains));
   assert.ok(rep.identifiers.id_no === 1 && rep.identifiers.mobile >= 1 && rep.identifiers.name >= 1, JSON.stringify(rep.identifiers));
   for (const s of [who.cust, who.id, who.mobile, who.name]) {
     const where = files(data).filter((f) => holds(readFileSync(f), s));
@@ -194,8 +227,15 @@ test('without a key file a store stays plaintext and says so; key rotate encrypt
   const pk = join(root, 'plain.key');
   ok(['key', 'init'], { dir: plain, keyFile: pk });
   assert.equal(json(['status'], { dir: plain, keyFile: pk }).encryption.pending, true);
-  assert.match(ok(['key', 'rotate'], { dir: plain, keyFile: pk }), /encrypted: \d+ rows/);
+  assert.ok(segments(plain).every((f) => segKey(f) === 0) && holds(readFileSync(segments(plain)[0]), '\x01'));
+  assert.match(ok(['key', 'rotate'], { dir: plain, keyFile: pk }), /encrypted: \d+ rows of master data and \d+ domain segments sealed/);
   const b = metaBytes(plain);
   for (const s of [who.name, who.id, who.mobile]) assert.ok(!holds(b, s), `'${s}' left in clear`);
+  for (const s of [who.name, who.id, who.mobile]) {
+    const where = files(plain).filter((f) => holds(readFileSync(f), s));
+    assert.deepEqual(where, [], `${s} in clear in ${where}`);
+  }
+  assert.deepEqual([...new Set(segments(plain).map(segKey))], [1]);
+  assert.ok(masterLines({ dir: plain, keyFile: pk }).includes(who.line));
   assert.equal(json(['customer', 'find', who.id], { dir: plain, keyFile: pk }).length, 1);
 });
