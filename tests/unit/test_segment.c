@@ -517,6 +517,18 @@ static void sealed_segment(void **state)
     }
     free(copy);
     free(flagged);
+
+    /* A sealed segment without rows is a flag line, a header and one empty final chunk. */
+    assert_int_equal(tb__seg_writer_open(bad, &FLAG, key, &w, &eb), 0);
+    bytes = tb__seg_bytes(w);
+    assert_int_equal(tb__seg_writer_commit(w, &eb), 0);
+    free(raw);
+    raw = read_file(bad, &len);
+    assert_int_equal(len, bytes);
+    assert_int_equal(tb__seg_reader_open(bad, ring, &r, &flag, &eb), 0);
+    assert_int_equal(tb__seg_reader_key(r), id);
+    assert_int_equal(tb__seg_read(r, &line, &gid, &f, &n, &eb), 0);
+    tb__seg_reader_close(r);
     free(bad);
     free(raw);
     tb__keyring_free(other);
