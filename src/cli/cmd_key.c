@@ -9,7 +9,7 @@
 
 #include "cli/cli.h"
 #include "pipeline/identity.h"
-#include "pipeline/segment.h"
+#include "security/rekey.h"
 #include "store/crypt.h"
 #include "store/file.h"
 
@@ -68,11 +68,12 @@ static int rotate(const char *path, const char *dir)
         to = tb__keyring_get(ring, id);
     }
     tb__c2key target = *to;
-    uint64_t rows, segs = 0;
+    uint64_t rows;
+    tb__reseal_counts files = {0};
     /* Files first, the meta store last: the directory records the new key only once every file
      * is under it, and until then the key file holds both keys, so a crash anywhere leaves every
      * file readable and the next rotation finishes the job. */
-    if (tb__domains_c2_reseal(db, &target, &segs)) {
+    if (tb__files_c2_reseal(db, &target, &files)) {
         status = tb__cli_fail("key",
                               "%s (the meta store still records %s; run 'tagbase key "
                               "rotate' again)",
@@ -100,13 +101,17 @@ static int rotate(const char *path, const char *dir)
         goto out;
     }
     if (from)
-        printf("rotated: %llu rows and %llu domain segments re-encrypted under key %u; key %u "
-               "retired and removed from %s\n",
-               (unsigned long long)rows, (unsigned long long)segs, target.id, from, path);
+        printf("rotated: %llu rows, %llu domain segments, %llu snapshot columns and %llu tag files "
+               "re-encrypted under key %u; key %u retired and removed from %s\n",
+               (unsigned long long)rows, (unsigned long long)files.segments,
+               (unsigned long long)files.snapshot_files, (unsigned long long)files.tag_files,
+               target.id, from, path);
     else
-        printf("encrypted: %llu rows of master data and %llu domain segments sealed under key %u "
-               "(the store was plaintext)\n",
-               (unsigned long long)rows, (unsigned long long)segs, target.id);
+        printf("encrypted: %llu rows of master data, %llu domain segments, %llu snapshot columns "
+               "and %llu tag files sealed under key %u (the store was plaintext)\n",
+               (unsigned long long)rows, (unsigned long long)files.segments,
+               (unsigned long long)files.snapshot_files, (unsigned long long)files.tag_files,
+               target.id);
 out:
     tb_db_close(db);
     return status;

@@ -83,7 +83,8 @@ int tb_check(tb_db *db, char **json_out)
             tb__errbuf eb = {0};
             tb__snap *s = NULL;
             nsnap++;
-            if (tb__snap_open(path, &s, &eb) != 0 || tb__snap_verify(s, &eb) != 0)
+            if (tb__snap_open_keys(path, tb__c2_ring(db), &s, &eb) != 0 ||
+                tb__snap_verify(s, &eb) != 0)
                 problem(problems, "snapshot", eb.msg);
             tb__snap_close(s);
         }
@@ -102,7 +103,8 @@ int tb_check(tb_db *db, char **json_out)
             tb__errbuf eb = {0};
             tb__tagset *ts = NULL;
             ntag++;
-            if (tb__tagset_open(path, &ts, &eb) != 0 || tb__tagset_verify(ts, &eb) != 0)
+            if (tb__tagset_open_keys(path, tb__c2_ring(db), &ts, &eb) != 0 ||
+                tb__tagset_verify(ts, &eb) != 0)
                 problem(problems, "tags", eb.msg);
             tb__tagset_close(ts);
         }
@@ -142,12 +144,11 @@ int tb_check(tb_db *db, char **json_out)
     }
     int64_t nevrec = 0, nevdays = 0;
     tb__events_check(tb_db_path(db), problems, &nevrec, &nevdays);
-    json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "ok",
-                            json_array_size(problems) == 0, "segments", (json_int_t)nseg,
-                            "snapshots", (json_int_t)nsnap, "tag_builds", (json_int_t)ntag,
-                            "segment_members", (json_int_t)nmember, "event_log_records",
-                            (json_int_t)nevrec, "event_days", (json_int_t)nevdays, "problems",
-                            problems);
+    json_t *doc =
+        json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "ok", json_array_size(problems) == 0,
+                  "segments", (json_int_t)nseg, "snapshots", (json_int_t)nsnap, "tag_builds",
+                  (json_int_t)ntag, "segment_members", (json_int_t)nmember, "event_log_records",
+                  (json_int_t)nevrec, "event_days", (json_int_t)nevdays, "problems", problems);
     *json_out = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
     return *json_out ? 0 : tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");

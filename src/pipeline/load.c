@@ -1032,6 +1032,7 @@ static int write_snapshot(load *L)
                                           : tb__seterr(L->eb, TB_ENOMEM, "out of memory");
     tb__snap_writer *w = NULL;
     if (!rc) rc = tb__snap_writer_open(abs, n, &w, L->eb);
+    if (!rc) tb__snap_writer_seal(w, tb__c2_active(L->db));
     free(abs);
     free(parent);
     if (rc) return rc;

@@ -69,8 +69,8 @@ static json_t *subdomain_counts(tb_db *db, const char *rel)
     tb__errbuf eb = {0};
     tb__snap *s = NULL;
     tb__snap_col c;
-    if (tb__snap_open(path, &s, &eb) == 0 && tb__snap_column(s, "subdomain", &c) == 0 &&
-        c.type == TB__SNAP_DICT) {
+    if (tb__snap_open_keys(path, tb__c2_ring(db), &s, &eb) == 0 &&
+        tb__snap_column(s, "subdomain", &c) == 0 && c.type == TB__SNAP_DICT) {
         uint64_t *n = calloc(c.ndict ? c.ndict : 1, sizeof *n);
         const uint32_t *v = c.values;
         for (uint64_t i = 0; n && i < c.nrows; i++)
@@ -440,7 +440,7 @@ int tb_explain(tb_db *db, const char *customer, const char *attribute, const cha
     tb__standards *std = NULL;
     int version;
     json_t *attrs = json_array();
-    rc = tb__snap_open(dir, &snap, eb);
+    rc = tb__snap_open_keys(dir, tb__c2_ring(db), &snap, eb);
     if (rc) goto out_free;
     if (gid >= tb__snap_nrows(snap)) {
         rc = tb__seterr(eb, TB_ENOENT, "customer %u is not in the snapshot of %s", gid, batch);

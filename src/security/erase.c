@@ -468,8 +468,10 @@ static int rewrite_dirs(tb_db *db, const person *p, int64_t n, plan *pl)
             if (rc) break;
             tb__rm_tree(dst); /* left by an erasure that did not finish */
             tb__errbuf eb = {0};
-            rc = kinds[k].tags ? tb__tagset_rewrite_without(src, dst, p->gids, p->ngids, &eb)
-                               : tb__snap_rewrite_blank(src, dst, p->gids, p->ngids, &eb);
+            rc = kinds[k].tags ? tb__tagset_rewrite_without(src, dst, p->gids, p->ngids,
+                                                            tb__c2_ring(db), tb__c2_active(db), &eb)
+                               : tb__snap_rewrite_blank(src, dst, p->gids, p->ngids,
+                                                        tb__c2_ring(db), tb__c2_active(db), &eb);
             if (rc) {
                 rc = tb__seterr(tb__db_err(db), rc, "cannot rewrite '%s': %s", dirs[i], eb.msg);
                 break;

@@ -97,7 +97,8 @@ static void cache_init(void)
     atexit(cache_clear);
 }
 
-static int tagset_acquire(const char *dir, tb__tagset **out, tb__errbuf *eb)
+static int tagset_acquire(const char *dir, const tb__keyring *ring, tb__tagset **out,
+                          tb__errbuf *eb)
 {
     pthread_mutex_lock(&g_cache_mu);
     for (int i = 0; i < CACHE_SLOTS; i++)
@@ -110,7 +111,7 @@ static int tagset_acquire(const char *dir, tb__tagset **out, tb__errbuf *eb)
         }
     pthread_mutex_unlock(&g_cache_mu);
     tb__tagset *ts;
-    int rc = tb__tagset_open(dir, &ts, eb);
+    int rc = tb__tagset_open_keys(dir, ring, &ts, eb);
     if (rc) return rc;
     pthread_once(&g_cache_once, cache_init);
     pthread_mutex_lock(&g_cache_mu);
@@ -184,7 +185,7 @@ int tb__segctx_open(tb_db *db, const tb_seg_opts *o, tb__segctx **out, tb__errbu
     tb__arena_init(&c->arena, 0);
     char *dir = NULL;
     int rc = tb__tags_current(db, o ? o->as_of : NULL, &dir, c->batch, eb);
-    if (!rc) rc = tagset_acquire(dir, &c->ts, eb);
+    if (!rc) rc = tagset_acquire(dir, tb__c2_ring(c->db), &c->ts, eb);
     free(dir);
     if (!rc && o && o->scope != TB_SCOPE_ALL) rc = build_scope(c, o->scope, o->scope_id, eb);
     if (rc) {

@@ -27,9 +27,11 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "store/file.h"
 #include "tagbase.h"
 
 #define TB__C2_KEYBYTES  32
@@ -232,5 +234,42 @@ int tb__c2_sfile_next(tb__c2_sfile *f, const void **data, size_t *n, tb__errbuf 
 /* The key id the file is sealed under. */
 uint32_t tb__c2_sfile_key(const tb__c2_sfile *f);
 void tb__c2_sfile_close(tb__c2_sfile *f);
+
+/* ---- whole files sealed: for stores that map a file whole (profile snapshot columns, tag store
+ * files). A sealed file is a sealed stream from byte 0 (chunks of TB__C2_FILE_CHUNK), so its
+ * first bytes tell a sealed file from a clear one (tb__c2_stream_is) and its plaintext is the
+ * exact bytes the clear file would hold: manifests keep the plaintext size and checksum, and a file
+ * can be re-sealed under another key, or sealed for the first time, in place (crash-safely) without
+ * touching its manifest. */
+#define TB__C2_FILE_CHUNK ((size_t)4 << 20)
+
+typedef struct tb__c2_swriter {
+    tb__c2_stream s;
+    tb__afile *af;
+    tb__buf plain, cipher;
+    uint64_t bytes; /* written to af so far */
+} tb__c2_swriter;
+
+/* Starts a sealed file on `af` (open, nothing written yet; borrowed until end/release) under `k`
+ * with associated data `ad` (what the file is: a copy under another name does not open). */
+int tb__c2_swriter_begin(tb__c2_swriter *w, tb__afile *af, const tb__c2key *k, const void *ad,
+                         size_t adlen, tb__errbuf *eb);
+/* Appends n bytes of plaintext (sealed and written a chunk at a time). */
+int tb__c2_swriter_write(tb__c2_swriter *w, const void *p, size_t n, tb__errbuf *eb);
+/* Seals and writes the final chunk and releases the buffers; the caller then commits af. */
+int tb__c2_swriter_end(tb__c2_swriter *w, tb__errbuf *eb);
+/* Releases the buffers (zeroed) after a failure; a no-op after end. */
+void tb__c2_swriter_release(tb__c2_swriter *w);
+
+/* Writes `path` crash-safely (temp, fsync, rename, fsync dir) holding n bytes of `data`, sealed
+ * under `k` with `ad` when k is not NULL, as they are otherwise. */
+int tb__c2_file_write(const char *path, const void *data, size_t n, mode_t mode, const tb__c2key *k,
+                      const void *ad, size_t adlen, tb__errbuf *eb);
+
+/* Reads a whole sealed file into memory: *out (caller frees with free(); 16-byte aligned) holds
+ * its plaintext, *len bytes. TB_ELIMIT above `max` plaintext bytes; errors of tb__c2_sfile_open
+ * and tb__c2_sfile_next (TB_ENOENT for a key the ring lacks, TB_ECORRUPT naming the file). */
+int tb__c2_file_read(const char *path, const tb__keyring *ring, const void *ad, size_t adlen,
+                     size_t max, void **out, size_t *len, tb__errbuf *eb);
 
 #endif

@@ -255,3 +255,124 @@ void tb__c2_sfile_close(tb__c2_sfile *f)
     sodium_memzero(&f->s, sizeof f->s);
     free(f);
 }
+
+/* ---- whole files ------------------------------------------------------------------------------*/
+
+int tb__c2_swriter_begin(tb__c2_swriter *w, tb__afile *af, const tb__c2key *k, const void *ad,
+                         size_t adlen, tb__errbuf *eb)
+{
+    memset(w, 0, sizeof *w);
+    w->af = af;
+    int rc = tb__c2_stream_seal_init(&w->s, k, ad, adlen, &w->cipher);
+    if (rc) return tb__seterr(eb, rc, "cannot start a sealed file");
+    rc = tb__afile_write(af, w->cipher.data, w->cipher.len, eb);
+    w->bytes += w->cipher.len;
+    return rc;
+}
+
+/* Seals the buffered plaintext as one chunk and writes it. */
+static int swriter_chunk(tb__c2_swriter *w, int final, tb__errbuf *eb)
+{
+    tb__buf_reset(&w->cipher);
+    int rc = tb__c2_stream_seal(&w->s, w->plain.data, w->plain.len, final, &w->cipher);
+    if (rc) return tb__seterr(eb, rc, "cannot seal a chunk");
+    if (w->plain.data) sodium_memzero(w->plain.data, w->plain.len);
+    tb__buf_reset(&w->plain);
+    rc = tb__afile_write(w->af, w->cipher.data, w->cipher.len, eb);
+    w->bytes += w->cipher.len;
+    return rc;
+}
+
+int tb__c2_swriter_write(tb__c2_swriter *w, const void *p, size_t n, tb__errbuf *eb)
+{
+    const char *at = p;
+    while (n) {
+        size_t take = TB__C2_FILE_CHUNK - w->plain.len;
+        if (take > n) take = n;
+        if (tb__buf_append(&w->plain, at, take)) return tb__seterr(eb, TB_ENOMEM, "out of memory");
+        at += take;
+        n -= take;
+        if (w->plain.len == TB__C2_FILE_CHUNK) {
+            int rc = swriter_chunk(w, 0, eb);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+int tb__c2_swriter_end(tb__c2_swriter *w, tb__errbuf *eb)
+{
+    int rc = swriter_chunk(w, 1, eb);
+    tb__c2_swriter_release(w);
+    return rc;
+}
+
+void tb__c2_swriter_release(tb__c2_swriter *w)
+{
+    if (w->plain.data) sodium_memzero(w->plain.data, w->plain.cap);
+    tb__buf_release(&w->plain);
+    tb__buf_release(&w->cipher);
+    sodium_memzero(&w->s, sizeof w->s);
+}
+
+int tb__c2_file_write(const char *path, const void *data, size_t n, mode_t mode, const tb__c2key *k,
+                      const void *ad, size_t adlen, tb__errbuf *eb)
+{
+    if (!k) return tb__file_write_atomic(path, data, n, mode, eb);
+    tb__afile af;
+    int rc = tb__afile_open(&af, path, mode, eb);
+    if (rc) return rc;
+    tb__c2_swriter w;
+    rc = tb__c2_swriter_begin(&w, &af, k, ad, adlen, eb);
+    if (!rc) rc = tb__c2_swriter_write(&w, data, n, eb);
+    if (!rc) rc = tb__c2_swriter_end(&w, eb);
+    tb__c2_swriter_release(&w);
+    if (rc) {
+        tb__afile_abort(&af);
+        return rc;
+    }
+    return tb__afile_commit(&af, eb);
+}
+
+int tb__c2_file_read(const char *path, const tb__keyring *ring, const void *ad, size_t adlen,
+                     size_t max, void **out, size_t *len, tb__errbuf *eb)
+{
+    *out = NULL;
+    *len = 0;
+    tb__c2_sfile *f;
+    int rc = tb__c2_sfile_open(path, 0, ring, ad, adlen, &f, eb);
+    if (rc) return rc;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    const void *chunk;
+    size_t cn;
+    while ((rc = tb__c2_sfile_next(f, &chunk, &cn, eb)) == 1) {
+        if (cn > max - n) {
+            rc = tb__seterr(eb, TB_ELIMIT, "'%s': more than %zu bytes", path, max);
+            break;
+        }
+        if (n + cn > cap) {
+            size_t ncap = cap ? cap : TB__C2_FILE_CHUNK;
+            while (ncap < n + cn)
+                ncap *= 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                rc = tb__seterr(eb, TB_ENOMEM, "out of memory reading '%s'", path);
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        memcpy(buf + n, chunk, cn);
+        n += cn;
+    }
+    tb__c2_sfile_close(f);
+    if (rc < 0) {
+        if (buf) sodium_memzero(buf, n);
+        free(buf);
+        return rc;
+    }
+    *out = buf ? buf : malloc(1);
+    *len = n;
+    return *out ? 0 : tb__seterr(eb, TB_ENOMEM, "out of memory");
+}

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "common/buf.h"
 #include "common/crc32c.h"
 #include "store/file.h"
+#include "store/crypt.h"
 #include "store/snapshot.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -136,6 +138,7 @@ typedef struct wcol {
 struct tb__snap_writer {
     char *dir;
     uint64_t nrows;
+    const tb__c2key *key; /* seal C2 columns under it (tb__snap_writer_seal), or NULL */
     wcol *cols;
     size_t ncols, cap;
     tb__errbuf err;
@@ -173,6 +176,25 @@ out_free:
     free(w->dir);
     free(w);
     return eb->code;
+}
+
+void tb__snap_writer_seal(tb__snap_writer *w, const tb__c2key *key)
+{
+    w->key = key;
+}
+
+/* 1 when a column's metadata classes it C2 (JR/T 0171): its file is sealed on an encrypted store.
+ */
+static int meta_is_c2(json_t *meta)
+{
+    const char *c = json_string_value(json_object_get(meta, "pi_class"));
+    return c && strcmp(c, "C2") == 0;
+}
+
+/* The associated data of a sealed column file: its name, so that files cannot be swapped. */
+static size_t col_ad(const char *name, char out[TB__SNAP_NAME_MAX + 32])
+{
+    return (size_t)snprintf(out, TB__SNAP_NAME_MAX + 32, "tagbase-snapshot-column:%s", name);
 }
 
 const char *tb__snap_writer_errmsg(const tb__snap_writer *w)
@@ -269,9 +291,23 @@ static int write_col(tb__snap_writer *w, const char *name, int type, uint32_t nd
         goto out_free;
     }
     if ((rc = tb__afile_open(&af, path, COL_MODE, &w->err))) goto out_free;
-    if ((rc = tb__afile_write(&af, h, sizeof h, &w->err))) goto out_abort;
-    for (size_t i = 0; i < npc; i++)
-        if (pc[i].n && (rc = tb__afile_write(&af, pc[i].p, pc[i].n, &w->err))) goto out_abort;
+    if (w->key && meta_is_c2(meta)) {
+        /* The same bytes, as a sealed stream: the manifest's size and checksum stay those of the
+         * plaintext (docs/snapshot.md, "Sealed columns"). */
+        tb__c2_swriter sw;
+        char ad[TB__SNAP_NAME_MAX + 32];
+        rc = tb__c2_swriter_begin(&sw, &af, w->key, ad, col_ad(name, ad), &w->err);
+        if (!rc) rc = tb__c2_swriter_write(&sw, h, sizeof h, &w->err);
+        for (size_t i = 0; !rc && i < npc; i++)
+            rc = tb__c2_swriter_write(&sw, pc[i].p, pc[i].n, &w->err);
+        if (!rc) rc = tb__c2_swriter_end(&sw, &w->err);
+        tb__c2_swriter_release(&sw);
+        if (rc) goto out_abort;
+    } else {
+        if ((rc = tb__afile_write(&af, h, sizeof h, &w->err))) goto out_abort;
+        for (size_t i = 0; i < npc; i++)
+            if (pc[i].n && (rc = tb__afile_write(&af, pc[i].p, pc[i].n, &w->err))) goto out_abort;
+    }
     if ((rc = tb__afile_commit(&af, &w->err))) goto out_unlink;
     wcol *c = &w->cols[w->ncols++];
     c->name = nm;
@@ -617,11 +653,13 @@ typedef struct rcol {
     char *path;
     void *map;
     size_t map_len;
+    int heap;     /* map is the plaintext of a sealed file, in memory (free, not munmap) */
     uint32_t crc; /* from the manifest, equal to the header's */
 } rcol;
 
 struct tb__snap {
     char *dir;
+    const tb__keyring *ring; /* opens sealed columns; borrowed, may be NULL */
     uint64_t nrows;
     char *meta;
     rcol *cols;
@@ -678,7 +716,12 @@ void tb__snap_close(tb__snap *s)
     if (!s) return;
     for (size_t i = 0; i < s->ncols; i++) {
         rcol *c = &s->cols[i];
-        if (c->map) munmap(c->map, c->map_len);
+        if (c->map && c->heap) {
+            sodium_memzero(c->map, c->map_len);
+            free(c->map);
+        } else if (c->map) {
+            munmap(c->map, c->map_len);
+        }
         free(c->name);
         free(c->meta);
         free(c->path);
@@ -713,7 +756,16 @@ static int cmp_name(const void *a, const void *b)
     return strcmp((*(const rcol *const *)a)->name, (*(const rcol *const *)b)->name);
 }
 
-/* Maps one column file and checks it against its manifest entry. */
+/* 1 when the file at fd starts like a sealed stream (its position is left at 0). */
+static int fd_sealed(int fd)
+{
+    unsigned char h[TB__C2_STREAM_HEADER];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    return n == (ssize_t)sizeof h && tb__c2_stream_is(h, sizeof h);
+}
+
+/* Maps one column file (or reads a sealed one's plaintext into memory) and checks it against its
+ * manifest entry. */
 static int open_col(tb__snap *s, rcol *c, int type, uint64_t bytes, uint32_t crc, uint32_t ndict,
                     tb__errbuf *eb)
 {
@@ -728,6 +780,25 @@ static int open_col(tb__snap *s, rcol *c, int type, uint64_t bytes, uint32_t crc
     if (fstat(fd, &st) != 0) {
         rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot stat '%s'", c->path);
         goto out_close;
+    }
+    if (bytes <= SIZE_MAX && fd_sealed(fd)) {
+        char ad[TB__SNAP_NAME_MAX + 32];
+        void *p;
+        size_t len;
+        rc = tb__c2_file_read(c->path, s->ring, ad, col_ad(c->name, ad), (size_t)bytes, &p, &len,
+                              eb);
+        if (rc) goto out_close;
+        c->map = p;
+        c->map_len = len;
+        c->heap = 1;
+        if (len != bytes) {
+            rc = tb__seterr(eb, TB_ECORRUPT,
+                            "'%s' (sealed) byte %llu: %llu bytes inside, manifest says %llu",
+                            c->path, (unsigned long long)(len < bytes ? len : bytes),
+                            (unsigned long long)len, (unsigned long long)bytes);
+            goto out_close;
+        }
+        goto parse;
     }
     if ((uint64_t)st.st_size != bytes) {
         rc = tb__seterr(
@@ -748,8 +819,10 @@ static int open_col(tb__snap *s, rcol *c, int type, uint64_t bytes, uint32_t crc
     }
     c->map = m;
     c->map_len = (size_t)bytes;
+parse:;
     uint32_t hcrc;
-    if ((rc = tb__snap_col_parse_safe(m, c->map_len, c->path, &c->col, &hcrc, eb))) goto out_close;
+    if ((rc = tb__snap_col_parse_safe(c->map, c->map_len, c->path, &c->col, &hcrc, eb)))
+        goto out_close;
     if ((int)c->col.type != type)
         rc = tb__seterr(eb, TB_ECORRUPT, "'%s' byte %d: type %s, manifest says %s", c->path, H_TYPE,
                         tb__snap_type_name(c->col.type), tb__snap_type_name((tb__snap_type)type));
@@ -765,7 +838,7 @@ static int open_col(tb__snap *s, rcol *c, int type, uint64_t bytes, uint32_t crc
                         H_CRC, hcrc, crc);
     if (rc) goto out_close;
     /* Point engines' scans at the kernel's read-ahead; the values are read front to back. */
-    (void)madvise(m, c->map_len, MADV_WILLNEED);
+    if (!c->heap) (void)madvise(c->map, c->map_len, MADV_WILLNEED);
     c->crc = crc;
     c->col.name = c->name;
     c->col.meta_json = c->meta;
@@ -776,6 +849,11 @@ out_close:
 
 int tb__snap_open(const char *dir, tb__snap **out, tb__errbuf *eb)
 {
+    return tb__snap_open_keys(dir, NULL, out, eb);
+}
+
+int tb__snap_open_keys(const char *dir, const tb__keyring *ring, tb__snap **out, tb__errbuf *eb)
+{
     *out = NULL;
     int rc;
     char *mpath = NULL, *text = NULL;
@@ -785,6 +863,7 @@ int tb__snap_open(const char *dir, tb__snap **out, tb__errbuf *eb)
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return tb__seterr(eb, TB_ENOENT, "no snapshot directory '%s'", dir);
     tb__snap *s = calloc(1, sizeof *s);
+    if (s) s->ring = ring;
     if (!s || !(s->dir = strdup(dir)) || asprintf(&mpath, "%s/%s", dir, TB__SNAP_MANIFEST) < 0) {
         mpath = NULL;
         goto out_nomem;
@@ -871,6 +950,7 @@ int tb__snap_open(const char *dir, tb__snap **out, tb__errbuf *eb)
                             s->by_name[i]->name);
             goto out_fail;
         }
+    s->ring = NULL; /* used by the open only */
     *out = s;
     s = NULL;
     rc = 0;
@@ -977,14 +1057,15 @@ out:
 }
 
 int tb__snap_rewrite_blank(const char *src, const char *dst, const uint32_t *gids, size_t n,
-                           tb__errbuf *eb)
+                           const tb__keyring *ring, const tb__c2key *key, tb__errbuf *eb)
 {
     tb__snap *s = NULL;
-    int rc = tb__snap_open(src, &s, eb);
+    int rc = tb__snap_open_keys(src, ring, &s, eb);
     if (rc) return rc;
     rc = tb__snap_verify(s, eb); /* never copy damaged bytes into a fresh checksum */
     tb__snap_writer *w = NULL;
     if (!rc) rc = tb__snap_writer_open(dst, tb__snap_nrows(s), &w, eb);
+    if (!rc) tb__snap_writer_seal(w, key);
     for (size_t i = 0; !rc && i < tb__snap_ncolumns(s); i++) {
         tb__snap_col c;
         rc = tb__snap_column_at(s, i, &c);
@@ -999,6 +1080,37 @@ int tb__snap_rewrite_blank(const char *src, const char *dst, const uint32_t *gid
         w = NULL;
     }
     tb__snap_writer_abort(w);
+    tb__snap_close(s);
+    return rc;
+}
+
+int tb__snap_c2_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to,
+                       uint64_t *files, tb__errbuf *eb)
+{
+    tb__snap *s = NULL;
+    int rc = tb__snap_open_keys(dir, ring, &s, eb);
+    if (rc) return rc;
+    rc = tb__snap_verify(s, eb); /* never seal damaged bytes */
+    for (size_t i = 0; !rc && i < s->ncols; i++) {
+        rcol *c = &s->cols[i];
+        json_t *meta = c->meta ? json_loads(c->meta, 0, NULL) : NULL;
+        int c2 = meta_is_c2(meta);
+        json_decref(meta);
+        if (!c2) continue;
+        /* Already under `to`: nothing to do (an interrupted rotation runs again). */
+        unsigned char h[TB__C2_STREAM_HEADER];
+        int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd >= 0 ? pread(fd, h, sizeof h, 0) : -1;
+        if (fd >= 0) close(fd);
+        if (got == (ssize_t)sizeof h && tb__c2_stream_is(h, sizeof h) &&
+            ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24) ==
+                to->id)
+            continue;
+        char ad[TB__SNAP_NAME_MAX + 32];
+        rc = tb__c2_file_write(c->path, c->map, c->map_len, COL_MODE, to, ad, col_ad(c->name, ad),
+                               eb);
+        if (!rc && files) (*files)++;
+    }
     tb__snap_close(s);
     return rc;
 }

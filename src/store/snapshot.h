@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "store/crypt.h"
 
 #define TB__SNAP_FORMAT_VERSION 1
 #define TB__SNAP_MANIFEST       "manifest.json"
@@ -100,6 +101,12 @@ int tb__snap_put_dict(tb__snap_writer *w, const char *name, const uint32_t *code
                       const char *const *dict, const uint32_t *dict_len, uint32_t ndict,
                       const char *meta_json);
 
+/* From now on, columns whose metadata has "pi_class": "C2" are written sealed under `key`
+ * (borrowed for the writer's life; NULL: clear). Call it right after open. A sealed column file is
+ * a sealed stream (crypt.h, "whole files sealed") of exactly the bytes the clear file would hold;
+ * the manifest keeps the plaintext size and checksum either way. */
+void tb__snap_writer_seal(tb__snap_writer *w, const tb__c2key *key);
+
 /* The detail of the writer's last failed put ("" if none). Borrowed, valid until the next call. */
 const char *tb__snap_writer_errmsg(const tb__snap_writer *w);
 
@@ -140,6 +147,9 @@ typedef struct tb__snap_col {
  * On success *out (caller frees with tb__snap_close). TB_ENOENT when `dir` or its manifest is
  * missing (the detail says "incomplete snapshot" for a directory without a manifest). */
 int tb__snap_open(const char *dir, tb__snap **out, tb__errbuf *eb);
+/* The same, reading sealed columns into memory (their plaintext, zeroed at close) with the keys of
+ * `ring` (borrowed for the call). A sealed column without its key: TB_ENOENT naming the key id. */
+int tb__snap_open_keys(const char *dir, const tb__keyring *ring, tb__snap **out, tb__errbuf *eb);
 
 uint64_t tb__snap_nrows(const tb__snap *s);
 size_t tb__snap_ncolumns(const tb__snap *s);
@@ -167,13 +177,21 @@ int tb__snap_verify(const tb__snap *s, tb__errbuf *eb);
 /* Unmaps and frees. NULL is a no-op. */
 void tb__snap_close(tb__snap *s);
 
-/* Erasure: writes a new snapshot in `dst` (must not exist) that is the snapshot in `src` with
+/* Erasure: writes a new snapshot in `dst` (must not exist) that is the snapshot in `src` (sealed
+ * columns opened with `ring`, C2 columns sealed under `key` when not NULL) with
  * the rows gids[0..n) set to NULL in every column (gids past nrows are ignored), the same
  * metadata, and dictionaries keeping only the strings some remaining row uses; crash-safe like
  * any writer (the manifest last). `src` is verified first (TB_ECORRUPT: nothing is written) and
  * left as it is: the caller points its references at `dst`, then removes `src`. */
 int tb__snap_rewrite_blank(const char *src, const char *dst, const uint32_t *gids, size_t n,
-                           tb__errbuf *eb);
+                           const tb__keyring *ring, const tb__c2key *key, tb__errbuf *eb);
+
+/* Key rotation and the first encryption of a plaintext store: every C2 column file of the snapshot
+ * in `dir` not yet sealed under `to` is rewritten sealed under it, in place and crash-safely (the
+ * plaintext bytes, hence the manifest, do not change); `ring` opens the current files. *files
+ * (may be NULL) is increased by the number rewritten. The snapshot is verified first. */
+int tb__snap_c2_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to,
+                       uint64_t *files, tb__errbuf *eb);
 
 /* ---------------------------------------------------------------------------------------------
  * The validating parser, on memory (tb__snap_open uses it on each mapping; the fuzzer on its input)

@@ -820,6 +820,7 @@ static int write_store(build *B, const char *abs, uint64_t *bytes, tb__errbuf *e
     tb__tagw *w;
     int rc = tb__tagw_open(abs, B->n, &w, eb);
     if (rc) return rc;
+    tb__tagw_seal(w, tb__c2_active(B->db));
     rc = tb__tagw_put_universe(w, B->live, eb);
     if (!rc) rc = put_keys(B, w, eb);
     for (size_t i = 0; !rc && i < B->ntags; i++) {
@@ -1026,7 +1027,7 @@ int tb__tags_build(tb_db *db, const char *batch_date, const tb__tag_def *defs, s
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", tb_db_path(db), snapdir);
     tb__snap *snap = NULL;
-    rc = tb__snap_open(path, &snap, eb);
+    rc = tb__snap_open_keys(path, tb__c2_ring(db), &snap, eb);
     if (rc) goto out;
     rc = cols_load(snap, &B.cols);
     if (rc) goto out;

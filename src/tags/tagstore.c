@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "common/buf.h"
 #include "common/crc32c.h"
+#include "store/crypt.h"
 #include "store/file.h"
 #include "tags/tagstore.h"
 
@@ -35,6 +37,7 @@ struct tb__tagw {
     json_t *universe;
     json_t *keys;
     uint64_t bytes;
+    const tb__c2key *key; /* seal C2 tags' files under it (tb__tagw_seal), or NULL */
 };
 
 int tb__tagw_open(const char *dir, uint64_t nrows, tb__tagw **out, tb__errbuf *eb)
@@ -63,14 +66,33 @@ static int pad8(tb__buf *b)
     return b->len % 8 ? tb__buf_append(b, zero, 8 - b->len % 8) : 0;
 }
 
-/* Writes `b` to "<dir>/<name>" crash-safely and returns its manifest entry fields. */
-static int write_file(tb__tagw *w, const char *name, const tb__buf *b, json_t *entry,
+void tb__tagw_seal(tb__tagw *w, const tb__c2key *key)
+{
+    w->key = key;
+}
+
+/* The associated data of a sealed file of the store: its name, so that files cannot be swapped. */
+static size_t file_ad(const char *name, char out[160])
+{
+    return (size_t)snprintf(out, 160, "tagbase-tagstore-file:%.128s", name);
+}
+
+/* 1 for the pi_class of a C2 tag (JR/T 0171): its file is sealed on an encrypted store. */
+static int class_c2(const char *pi_class)
+{
+    return pi_class && strcmp(pi_class, "C2") == 0;
+}
+
+/* Writes `b` to "<dir>/<name>" crash-safely (sealed when `c2` and the writer has a key) and
+ * returns its manifest entry fields: the plaintext's size and checksum either way. */
+static int write_file(tb__tagw *w, const char *name, const tb__buf *b, int c2, json_t *entry,
                       tb__errbuf *eb)
 {
-    char path[4096];
+    char path[4096], ad[160];
     if (snprintf(path, sizeof path, "%s/%s", w->dir, name) >= (int)sizeof path)
         return tb__seterr(eb, TB_EINVAL, "path too long for '%s'", name);
-    int rc = tb__file_write_atomic(path, b->data, b->len, 0640, eb);
+    int rc = tb__c2_file_write(path, b->data, b->len, 0640, c2 ? w->key : NULL, ad,
+                               file_ad(name, ad), eb);
     if (rc) return rc;
     w->bytes += b->len;
     uint32_t crc = tb__crc32c(0, b->data, b->len);
@@ -93,7 +115,7 @@ int tb__tagw_put_universe(tb__tagw *w, const tb__bm_builder *live, tb__errbuf *e
                  ? TB_ENOMEM
                  : 0;
     if (rc) rc = tb__seterr(eb, rc, "cannot serialise the universe: %s", tb_strerror(rc));
-    if (!rc) rc = write_file(w, "universe.bm", &b, e, eb);
+    if (!rc) rc = write_file(w, "universe.bm", &b, 0, e, eb);
     tb__buf_release(&b);
     if (rc) {
         json_decref(e);
@@ -114,7 +136,7 @@ int tb__tagw_put_keys(tb__tagw *w, const char *blob, const uint64_t *offs, tb__e
                 !tb__buf_append(&b, offs, (n + 1) * sizeof *offs) && !tb__buf_append(&b, blob, nb)
             ? 0
             : tb__seterr(eb, TB_ENOMEM, "out of memory");
-    if (!rc) rc = write_file(w, "keys.bin", &b, e, eb);
+    if (!rc) rc = write_file(w, "keys.bin", &b, 0, e, eb);
     tb__buf_release(&b);
     if (rc) {
         json_decref(e);
@@ -155,7 +177,7 @@ static int add_tag(tb__tagw *w, const tb__tag_meta *m, tb__buf *b, json_t *e, tb
 {
     char name[80];
     snprintf(name, sizeof name, "%s.tag", m->code);
-    int rc = write_file(w, name, b, e, eb);
+    int rc = write_file(w, name, b, class_c2(m->pi_class), e, eb);
     if (!rc && json_array_append_new(w->tags, e))
         rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
     else if (rc)
@@ -305,12 +327,14 @@ int tb__tagw_commit(tb__tagw *w, const char *meta_json, uint64_t *bytes, tb__err
 typedef struct mapped {
     void *p;
     size_t len;
+    int heap;     /* p is the plaintext of a sealed file, in memory (free, not munmap) */
     uint32_t crc; /* from the manifest */
     char *name;
 } mapped;
 
 struct tb__tagset {
     char *dir;
+    const tb__keyring *ring; /* opens sealed files; borrowed, may be NULL */
     json_t *manifest;
     char *meta_json;
     uint64_t nrows;
@@ -357,7 +381,12 @@ void tb__tagset_close(tb__tagset *ts)
 {
     if (!ts) return;
     for (size_t i = 0; i < ts->nfiles; i++) {
-        if (ts->files[i].p && ts->files[i].len) munmap(ts->files[i].p, ts->files[i].len);
+        if (ts->files[i].p && ts->files[i].heap) {
+            sodium_memzero(ts->files[i].p, ts->files[i].len);
+            free(ts->files[i].p);
+        } else if (ts->files[i].p && ts->files[i].len) {
+            munmap(ts->files[i].p, ts->files[i].len);
+        }
         free(ts->files[i].name);
     }
     free(ts->files);
@@ -393,6 +422,27 @@ static int map_file(tb__tagset *ts, const char *name, json_int_t bytes, json_int
                                 "cannot open tag store file '%s'", path);
     struct stat st;
     int rc = 0;
+    unsigned char head[TB__C2_STREAM_HEADER];
+    if (pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
+        tb__c2_stream_is(head, sizeof head)) {
+        char ad[160];
+        void *p;
+        size_t len;
+        close(fd);
+        rc = tb__c2_file_read(path, ts->ring, ad, file_ad(name, ad), (size_t)bytes, &p, &len, eb);
+        if (rc) return rc;
+        out->p = p;
+        out->len = len;
+        out->heap = 1;
+        if ((json_int_t)len != bytes)
+            return tb__seterr(eb, TB_ECORRUPT,
+                              "'%s' (sealed): %zu bytes inside, the manifest says "
+                              "%lld",
+                              path, len, (long long)bytes);
+        if (memcmp(p, FILE_MAGIC, FILE_MAGIC_LEN) != 0)
+            return tb__seterr(eb, TB_ECORRUPT, "'%s' byte 0: not a tag store file", path);
+        return 0;
+    }
     if (fstat(fd, &st) != 0)
         rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot stat '%s'", path);
     else if ((json_int_t)st.st_size != bytes)
@@ -516,12 +566,18 @@ static int open_tag(tb__tagset *ts, json_t *e, size_t ti, size_t *nbm, tb__errbu
 
 int tb__tagset_open(const char *dir, tb__tagset **out, tb__errbuf *eb)
 {
+    return tb__tagset_open_keys(dir, NULL, out, eb);
+}
+
+int tb__tagset_open_keys(const char *dir, const tb__keyring *ring, tb__tagset **out, tb__errbuf *eb)
+{
     *out = NULL;
     tb__tagset *ts = calloc(1, sizeof *ts);
     if (!ts || !(ts->dir = strdup(dir))) {
         free(ts);
         return tb__seterr(eb, TB_ENOMEM, "out of memory");
     }
+    ts->ring = ring;
     char path[4096], *text = NULL;
     size_t len;
     snprintf(path, sizeof path, "%s/manifest.json", dir);
@@ -614,6 +670,7 @@ int tb__tagset_open(const char *dir, tb__tagset **out, tb__errbuf *eb)
             ts->tags[i].bm = ts->bms ? ts->bms + at : NULL;
             ts->tags[i].values = ts->vals ? ts->vals + at : NULL;
         }
+    ts->ring = NULL; /* used by the open only: the store outlives the caller's ring (caches) */
     *out = ts;
     return 0;
 out_fail:
@@ -775,7 +832,7 @@ static int bsi_without(const tb__bsiv *v, const uint32_t *gids, size_t n, uint64
 }
 
 int tb__tagset_rewrite_without(const char *src, const char *dst, const uint32_t *gids_in, size_t n,
-                               tb__errbuf *eb)
+                               const tb__keyring *ring, const tb__c2key *key, tb__errbuf *eb)
 {
     tb__tagset *ts = NULL;
     tb__tagw *w = NULL;
@@ -791,9 +848,10 @@ int tb__tagset_rewrite_without(const char *src, const char *dst, const uint32_t 
     }
     if (n) memcpy(gids, gids_in, n * sizeof *gids);
     qsort(gids, n, sizeof *gids, cmp_u32);
-    int rc = tb__tagset_open(src, &ts, eb);
+    int rc = tb__tagset_open_keys(src, ring, &ts, eb);
     if (!rc) rc = tb__tagset_verify(ts, eb); /* never give damaged bytes a fresh checksum */
     if (!rc) rc = tb__tagw_open(dst, ts->nrows, &w, eb);
+    if (!rc) tb__tagw_seal(w, key);
     tb__bm_builder *b = NULL;
     if (!rc) {
         rc = bm_without(&ts->universe, gids, n, scratch, tmp, &b);
@@ -855,5 +913,32 @@ int tb__tagset_rewrite_without(const char *src, const char *dst, const uint32_t 
     free(offs);
     free(gids);
     free(scratch);
+    return rc;
+}
+
+int tb__tagset_c2_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to,
+                         uint64_t *files, tb__errbuf *eb)
+{
+    tb__tagset *ts = NULL;
+    int rc = tb__tagset_open_keys(dir, ring, &ts, eb);
+    if (!rc) rc = tb__tagset_verify(ts, eb); /* never seal damaged bytes */
+    for (size_t i = 0; !rc && i < ts->ntags; i++) {
+        if (!class_c2(ts->tags[i].m.pi_class)) continue;
+        const mapped *f = &ts->files[i + 1];
+        char path[4096], ad[160];
+        snprintf(path, sizeof path, "%s/%s", ts->dir, f->name);
+        /* Already under `to`: nothing to do (an interrupted rotation runs again). */
+        unsigned char h[TB__C2_STREAM_HEADER];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd >= 0 ? pread(fd, h, sizeof h, 0) : -1;
+        if (fd >= 0) close(fd);
+        if (got == (ssize_t)sizeof h && tb__c2_stream_is(h, sizeof h) &&
+            ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24) ==
+                to->id)
+            continue;
+        rc = tb__c2_file_write(path, f->p, f->len, 0640, to, ad, file_ad(f->name, ad), eb);
+        if (!rc && files) (*files)++;
+    }
+    tb__tagset_close(ts);
     return rc;
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "store/crypt.h"
 #include "tags/bitmap.h"
 #include "tags/catalog.h"
 
@@ -45,6 +46,11 @@ typedef struct tb__tagw tb__tagw;
 
 /* Creates directory `dir` (must not exist; its parent must) for tags over nrows gids. */
 int tb__tagw_open(const char *dir, uint64_t nrows, tb__tagw **out, tb__errbuf *eb);
+/* From now on, the files of tags classed C2 (pi_class "C2") are written sealed under `key`
+ * (borrowed for the writer's life; NULL: clear): a sealed stream (crypt.h, "whole files sealed")
+ * of exactly the bytes the clear file would hold, the manifest keeping the plaintext's size and
+ * checksum. Call it right after open. */
+void tb__tagw_seal(tb__tagw *w, const tb__c2key *key);
 /* The live customers: NOT is the complement within this set. Required before commit. */
 int tb__tagw_put_universe(tb__tagw *w, const tb__bm_builder *live, tb__errbuf *eb);
 /* A boolean or enum tag: value i is `values[i]` with the ids in bms[i] (disjoint). Boolean tags
@@ -78,6 +84,10 @@ typedef struct tb__tagv {
 /* Opens the store in `dir`: reads and checks the manifest, maps every file, parses every bitmap
  * (structure checked, checksums not: see tb__tagset_verify). */
 int tb__tagset_open(const char *dir, tb__tagset **out, tb__errbuf *eb);
+/* The same, reading sealed files (their plaintext, in memory, zeroed at close) with the keys of
+ * `ring` (borrowed for the call). A sealed file without its key: TB_ENOENT naming the key id. */
+int tb__tagset_open_keys(const char *dir, const tb__keyring *ring, tb__tagset **out,
+                         tb__errbuf *eb);
 void tb__tagset_close(tb__tagset *ts);
 
 uint64_t tb__tagset_nrows(const tb__tagset *ts);
@@ -109,8 +119,16 @@ int tb__tagset_verify(const tb__tagset *ts, tb__errbuf *eb);
  * the universe, their customer numbers removed from keys.bin; counts, coverage, sizes, checksums
  * and the manifest are those of the new bytes, the build facts (meta) are kept. `src` is
  * verified first (TB_ECORRUPT: nothing is written) and left as it is. Crash-safe like a build
- * (the manifest last); on failure `dst` is removed. */
+ * (the manifest last); on failure `dst` is removed. Sealed files of `src` open with `ring`; C2
+ * tags are sealed under `key` when it is not NULL. */
 int tb__tagset_rewrite_without(const char *src, const char *dst, const uint32_t *gids, size_t n,
-                               tb__errbuf *eb);
+                               const tb__keyring *ring, const tb__c2key *key, tb__errbuf *eb);
+
+/* Key rotation and the first encryption of a plaintext store: the file of every C2 tag of the
+ * store in `dir` not yet sealed under `to` is rewritten sealed under it, in place and crash-safely
+ * (its plaintext, hence the manifest, does not change); `ring` opens the current files. *files
+ * (may be NULL) is increased by the number rewritten. The store is verified first. */
+int tb__tagset_c2_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to,
+                         uint64_t *files, tb__errbuf *eb);
 
 #endif

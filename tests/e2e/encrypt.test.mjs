@@ -2,7 +2,8 @@
 // "Encryption at rest") through the real binary: `key init` makes a 0600 key file outside the data
 // directory (one inside, or one others may read, is refused); a bank loaded with it leaves no
 // known name, ID number or mobile in clear in the raw bytes of meta.db and meta.db-wal, nor in
-// any other file of the data directory (the business-data domain segments are sealed); look-ups
+// any other file of the data directory (the business-data domain segments are sealed, and so are
+// the C2 columns of the profile snapshot and the C2 tags of the tag store); look-ups
 // by ID number and mobile and lineage from the sealed segments still work; a missing or wrong key file is refused with a clear error
 // before anything is read; `key rotate` re-encrypts everything under a new key, keeps it readable
 // and removes the old key from the key file; erasure works on the sealed values; a plaintext
@@ -94,6 +95,32 @@ function segKey(f) {
   return b.readUInt32LE(at + 4);
 }
 const segments = (dir = data) => files(join(dir, 'domains')).filter((f) => f.endsWith('.seg'));
+// The key id of a whole sealed file (a snapshot column, a tag store file: "TBS1" at byte 0), 0 for
+// a clear one.
+function fileKey(f) {
+  const b = readFileSync(f);
+  return b.subarray(0, 4).toString() === 'TBS1' ? b.readUInt32LE(4) : 0;
+}
+// The files of the snapshots and tag stores with the class their manifest gives them.
+function classedFiles(dir = data) {
+  const out = [];
+  for (const m of files(dir).filter((f) => f.endsWith('manifest.json'))) {
+    const j = JSON.parse(readFileSync(m, 'utf8'));
+    const base = dirname(m);
+    if (j.format === 'tagbase-snapshot')
+      for (const c of j.columns) out.push({ file: join(base, c.file), c2: c.meta?.pi_class === 'C2', kind: 'snapshot' });
+    else if (Array.isArray(j.tags))
+      for (const t of j.tags) out.push({ file: join(base, t.file), c2: t.pi_class === 'C2', kind: 'tags' });
+  }
+  return out;
+}
+// Every C2 column and tag file is sealed under `key`, every other file is clear.
+function assertSealedStores(key, dir = data) {
+  const fl = classedFiles(dir);
+  assert.ok(fl.some((f) => f.kind === 'snapshot' && f.c2));
+  for (const f of fl) assert.equal(fileKey(f.file), f.c2 ? key : 0, `${f.file} (${f.c2 ? 'C2' : 'C1'})`);
+  return fl;
+}
 
 test('a load under the key leaves no name, ID number or mobile in clear in the data directory', () => {
   ok(['init']);
@@ -116,6 +143,24 @@ test('a load under the key leaves no name, ID number or mobile in clear in the d
   const segs = segments();
   assert.ok(segs.length >= 10);
   assert.deepEqual([...new Set(segs.map(segKey))], [1], 'every domain segment is sealed under key 1');
+});
+
+test('C2 snapshot columns and C2 tags are sealed; counts and the 360 view read them', () => {
+  ok(['tag', 'load', join(REPO, 'catalog', 'default.json'), '--user', 'dev']);
+  ok(['tag', 'submit', '--all', '--user', 'dev']);
+  ok(['tag', 'approve', '--all', '--user', 'steward']);
+  ok(['tag', 'build']);
+  const fl = assertSealedStores(1);
+  assert.ok(fl.filter((f) => f.kind === 'tags' && f.c2).length >= 50, 'C2 tags (balances, ...) are sealed');
+  assert.ok(fl.filter((f) => f.kind === 'tags' && !f.c2).length >= 50, 'C1 tags stay clear');
+  assert.ok(fl.some((f) => /aum\.tag$/.test(f.file) && f.c2));
+  const n = json(['seg', 'count', 'aum >= 10000 and age >= 30']).count;
+  assert.ok(n > 0 && n < 1500, `count ${n}`);
+  const v = json(['customer', 'show', who.cust]);
+  assert.ok(v.gid >= 0);
+  ok(['check']); // verifies every sealed file's plaintext checksum
+  // without the key nothing opens (the open refuses before reading)
+  assert.equal(run(['seg', 'count', 'aum >= 10000'], { keyFile: null }).status, 1);
 });
 
 // The customers.txt lines that `explain` names as sources of the person's values.
@@ -165,8 +210,17 @@ test('key rotate re-encrypts everything under a new key and removes the old one'
   const before = metaBytes();
   assert.ok(holds(before, '$1$'));
   const nsegs = segments().length;
-  assert.match(ok(['key', 'rotate']), new RegExp(`rotated: \\d+ rows and ${nsegs} domain segments re-encrypted under key 2; key 1 retired`));
+  const counted = json(['seg', 'count', 'aum >= 10000 and age >= 30']).count;
+  const c2files = classedFiles().filter((f) => f.c2);
+  const nsnap = c2files.filter((f) => f.kind === 'snapshot').length;
+  const ntags = c2files.filter((f) => f.kind === 'tags').length;
+  assert.match(
+    ok(['key', 'rotate']),
+    new RegExp(`rotated: \\d+ rows, ${nsegs} domain segments, ${nsnap} snapshot columns and ${ntags} tag files re-encrypted under key 2; key 1 retired`),
+  );
   assert.deepEqual([...new Set(segments().map(segKey))], [2], 'every domain segment is under key 2');
+  assertSealedStores(2);
+  assert.equal(json(['seg', 'count', 'aum >= 10000 and age >= 30']).count, counted);
   const kf = readFileSync(key, 'utf8');
   assert.match(kf, /^retired 1 /m);
   assert.doesNotMatch(kf, /^key 1 /m);
@@ -190,6 +244,8 @@ test('key rotate re-encrypts everything under a new key and removes the old one'
   ok(['load', land]);
   ok(['check']);
   assert.deepEqual([...new Set(segments().map(segKey))], [2]);
+  ok(['tag', 'build']);
+  assertSealedStores(2);
   assert.ok(masterLines().includes(who.line));
 });
 
@@ -228,7 +284,8 @@ test('without a key file a store stays plaintext and says so; key rotate encrypt
   ok(['key', 'init'], { dir: plain, keyFile: pk });
   assert.equal(json(['status'], { dir: plain, keyFile: pk }).encryption.pending, true);
   assert.ok(segments(plain).every((f) => segKey(f) === 0) && holds(readFileSync(segments(plain)[0]), '\x01'));
-  assert.match(ok(['key', 'rotate'], { dir: plain, keyFile: pk }), /encrypted: \d+ rows of master data and \d+ domain segments sealed/);
+  assert.ok(classedFiles(plain).every((f) => fileKey(f.file) === 0));
+  assert.match(ok(['key', 'rotate'], { dir: plain, keyFile: pk }), /encrypted: \d+ rows of master data, \d+ domain segments, [1-9]\d* snapshot columns and 0 tag files sealed/);
   const b = metaBytes(plain);
   for (const s of [who.name, who.id, who.mobile]) assert.ok(!holds(b, s), `'${s}' left in clear`);
   for (const s of [who.name, who.id, who.mobile]) {
@@ -236,6 +293,7 @@ test('without a key file a store stays plaintext and says so; key rotate encrypt
     assert.deepEqual(where, [], `${s} in clear in ${where}`);
   }
   assert.deepEqual([...new Set(segments(plain).map(segKey))], [1]);
+  assertSealedStores(1, plain);
   assert.ok(masterLines({ dir: plain, keyFile: pk }).includes(who.line));
   assert.equal(json(['customer', 'find', who.id], { dir: plain, keyFile: pk }).length, 1);
 });

@@ -391,7 +391,7 @@ static void rewrite_blank(void **state)
     char *dst = tbt_join(*state, "snap-1-e1");
     tb__errbuf eb = {0};
     const uint32_t gone[] = {3, 2, 99}; /* 99: past nrows, ignored */
-    assert_int_equal(tb__snap_rewrite_blank(src, dst, gone, 3, &eb), 0);
+    assert_int_equal(tb__snap_rewrite_blank(src, dst, gone, 3, NULL, NULL, &eb), 0);
     tb__snap *a, *b;
     assert_int_equal(tb__snap_open(src, &a, &eb), 0);
     assert_int_equal(tb__snap_open(dst, &b, &eb), 0);
@@ -433,7 +433,7 @@ static void rewrite_blank(void **state)
     free(bytes);
     free(col);
     /* the target must be new */
-    assert_int_equal(tb__snap_rewrite_blank(src, dst, gone, 3, &eb), TB_EEXIST);
+    assert_int_equal(tb__snap_rewrite_blank(src, dst, gone, 3, NULL, NULL, &eb), TB_EEXIST);
     free(src);
     free(dst);
 }
@@ -510,6 +510,111 @@ static void parse_safe_on_memory(void **state)
     free(dir);
 }
 
+/* On a writer with a key, C2 columns are sealed and C1 ones stay clear; they open with the key
+ * only, read back the same values (a column bigger than a sealed chunk included), fail on a
+ * flipped byte, move to another key in place (the manifest untouched), and an erasure rewrite
+ * seals what it writes. */
+static void sealed_c2_columns(void **state)
+{
+    char *dir = tbt_join(*state, "sealed"), *dst = tbt_join(*state, "sealed-e1");
+    char *keys = tbt_join(*state, "keys");
+    tb__errbuf eb = {0};
+    tb__keyring *ring;
+    uint32_t k1, k2;
+    assert_int_equal(tb__keyring_new(keys, &ring, &eb), 0);
+    assert_int_equal(tb__keyring_add(ring, &k1, &eb), 0);
+    enum { N = 1200000 }; /* 9.6 MB of values: three sealed chunks */
+    int64_t *bal = malloc(N * sizeof *bal);
+    uint8_t *lvl = malloc(N);
+    for (uint32_t i = 0; i < N; i++) {
+        bal[i] = (int64_t)i * 7919 - 5;
+        lvl[i] = (uint8_t)(i % 5);
+    }
+    tb__snap_writer *w;
+    assert_int_equal(tb__snap_writer_open(dir, N, &w, &eb), 0);
+    tb__snap_writer_seal(w, tb__keyring_get(ring, k1));
+    assert_int_equal(tb__snap_put_i64(w, "bal", bal, "{\"pi_class\":\"C2\"}"), 0);
+    assert_int_equal(tb__snap_put_u8(w, "lvl", lvl, "{\"pi_class\":\"C1\"}"), 0);
+    assert_int_equal(tb__snap_writer_commit(w, NULL, &eb), 0);
+    char *bpath = tbt_join(dir, "bal.col"), *lpath = tbt_join(dir, "lvl.col");
+    size_t n;
+    char *raw = slurp(bpath, &n);
+    assert_memory_equal(raw, "TBS1\x01\0\0\0", 8);
+    free(raw);
+    raw = slurp(lpath, &n);
+    assert_memory_equal(raw, "TBCOL1", 6);
+    free(raw);
+
+    tb__snap *s;
+    assert_int_equal(tb__snap_open(dir, &s, &eb), TB_ENOENT); /* no key */
+    assert_non_null(strstr(eb.msg, "key 1"));
+    assert_int_equal(tb__snap_open_keys(dir, ring, &s, &eb), 0);
+    assert_int_equal(tb__snap_verify(s, &eb), 0);
+    tb__snap_col c;
+    assert_int_equal(tb__snap_column(s, "bal", &c), 0);
+    assert_int_equal(c.nrows, N);
+    assert_memory_equal(c.values, bal, N * sizeof *bal);
+    assert_int_equal((uintptr_t)c.values % 8, 0);
+    tb__snap_close(s);
+
+    /* a flipped byte in the sealed file: refused at open */
+    raw = slurp(bpath, &n);
+    raw[n / 2] ^= 1;
+    spew(bpath, raw, n);
+    raw[n / 2] ^= 1;
+    assert_int_equal(tb__snap_open_keys(dir, ring, &s, &eb), TB_ECORRUPT);
+    assert_non_null(strstr(eb.msg, "bal.col"));
+    spew(bpath, raw, n);
+    free(raw);
+
+    /* to key 2 in place: only the C2 file changes, the manifest does not */
+    char *man = tbt_join(dir, "manifest.json");
+    size_t mlen, mlen2;
+    char *m1 = slurp(man, &mlen);
+    assert_int_equal(tb__keyring_add(ring, &k2, &eb), 0);
+    uint64_t files = 0;
+    assert_int_equal(tb__snap_c2_reseal(dir, ring, tb__keyring_get(ring, k2), &files, &eb), 0);
+    assert_int_equal(files, 1);
+    assert_int_equal(tb__snap_c2_reseal(dir, ring, tb__keyring_get(ring, k2), &files, &eb), 0);
+    assert_int_equal(files, 1); /* already under key 2: nothing to do */
+    char *m2 = slurp(man, &mlen2);
+    assert_int_equal(mlen, mlen2);
+    assert_memory_equal(m1, m2, mlen);
+    raw = slurp(bpath, &n);
+    assert_memory_equal(raw, "TBS1\x02\0\0\0", 8);
+    free(raw);
+    assert_int_equal(tb__keyring_retire(ring, k1, &eb), 0);
+    assert_int_equal(tb__snap_open_keys(dir, ring, &s, &eb), 0);
+    assert_int_equal(tb__snap_verify(s, &eb), 0);
+    tb__snap_close(s);
+
+    /* an erasure rewrite seals what it writes */
+    const uint32_t gone[] = {7};
+    assert_int_equal(
+        tb__snap_rewrite_blank(dir, dst, gone, 1, ring, tb__keyring_get(ring, k2), &eb), 0);
+    assert_int_equal(tb__snap_open_keys(dst, ring, &s, &eb), 0);
+    assert_int_equal(tb__snap_column(s, "bal", &c), 0);
+    assert_int_equal(((const int64_t *)c.values)[7], TB__SNAP_NULL_I64);
+    assert_int_equal(((const int64_t *)c.values)[8], bal[8]);
+    tb__snap_close(s);
+    char *dpath = tbt_join(dst, "bal.col");
+    raw = slurp(dpath, &n);
+    assert_memory_equal(raw, "TBS1\x02\0\0\0", 8);
+    free(raw);
+    free(dpath);
+    free(m1);
+    free(m2);
+    free(man);
+    free(bpath);
+    free(lpath);
+    free(bal);
+    free(lvl);
+    tb__keyring_free(ring);
+    free(keys);
+    free(dir);
+    free(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +636,7 @@ int main(void)
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(writer_errors, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(rewrite_blank, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(sealed_c2_columns, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(parse_safe_on_memory, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
     };

@@ -28,11 +28,12 @@ static int64_t bal_of(uint32_t i)
     return i == 5 ? -1000 : (int64_t)(i % 1000) * 100;
 }
 
-static void write_store(const char *dir)
+static void write_store_keyed(const char *dir, const tb__c2key *key)
 {
     tb__errbuf eb = {0};
     tb__tagw *w;
     assert_int_equal(tb__tagw_open(dir, N, &w, &eb), 0);
+    tb__tagw_seal(w, key);
     tb__bm_builder *live, *v[3];
     assert_int_equal(tb__bm_builder_create(N, &live), 0);
     for (int k = 0; k < 3; k++)
@@ -66,6 +67,11 @@ static void write_store(const char *dir)
     free(offs);
 }
 
+static void write_store(const char *dir)
+{
+    write_store_keyed(dir, NULL);
+}
+
 static void rewrite_without(void **state)
 {
     const char *tmp = *state;
@@ -76,7 +82,7 @@ static void rewrite_without(void **state)
     /* 5 holds the only minimum of the BSI; 65536 is the first id of chunk 1; 199999 the last */
     const uint32_t gone[] = {199999, 5, 65536, 42};
     tb__errbuf eb = {0};
-    assert_int_equal(tb__tagset_rewrite_without(src, dst, gone, 4, &eb), 0);
+    assert_int_equal(tb__tagset_rewrite_without(src, dst, gone, 4, NULL, NULL, &eb), 0);
     tb__tagset *a, *b;
     assert_int_equal(tb__tagset_open(src, &a, &eb), 0);
     assert_int_equal(tb__tagset_open(dst, &b, &eb), 0);
@@ -116,13 +122,93 @@ static void rewrite_without(void **state)
     tb__tagset_close(a);
     tb__tagset_close(b);
     /* the target must not exist: a second rewrite into it is refused */
-    assert_int_equal(tb__tagset_rewrite_without(src, dst, gone, 4, &eb), TB_EEXIST);
+    assert_int_equal(tb__tagset_rewrite_without(src, dst, gone, 4, NULL, NULL, &eb), TB_EEXIST);
+}
+
+/* With a key, the C2 tag's file is sealed and the C1 ones stay clear; the store opens with the
+ * key only, reads the same values and verifies; a flipped byte is refused; the file moves to
+ * another key in place; an erasure rewrite seals what it writes. */
+static void sealed_c2_tags(void **state)
+{
+    const char *tmp = *state;
+    char dir[512], dst[512], bal[600], lvl[600], keys[512];
+    snprintf(dir, sizeof dir, "%s/tags-s", tmp);
+    snprintf(dst, sizeof dst, "%s/tags-s-e1", tmp);
+    snprintf(bal, sizeof bal, "%s/balance.tag", dir);
+    snprintf(lvl, sizeof lvl, "%s/level.tag", dir);
+    snprintf(keys, sizeof keys, "%s/keys", tmp);
+    tb__errbuf eb = {0};
+    tb__keyring *ring;
+    uint32_t k1, k2;
+    assert_int_equal(tb__keyring_new(keys, &ring, &eb), 0);
+    assert_int_equal(tb__keyring_add(ring, &k1, &eb), 0);
+    write_store_keyed(dir, tb__keyring_get(ring, k1));
+    char head[8];
+    FILE *f = fopen(bal, "rb");
+    assert_int_equal(fread(head, 1, 8, f), 8);
+    fclose(f);
+    assert_memory_equal(head, "TBS1\x01\0\0\0", 8);
+    f = fopen(lvl, "rb");
+    assert_int_equal(fread(head, 1, 8, f), 8);
+    fclose(f);
+    assert_memory_equal(head, "TBTAGF1\n", 8);
+
+    tb__tagset *ts;
+    assert_int_equal(tb__tagset_open(dir, &ts, &eb), TB_ENOENT);
+    assert_int_equal(tb__tagset_open_keys(dir, ring, &ts, &eb), 0);
+    assert_int_equal(tb__tagset_verify(ts, &eb), 0);
+    const tb__tagv *t = tb__tagset_find(ts, "balance");
+    assert_non_null(t);
+    assert_non_null(t->bsi);
+    uint64_t covered = 0;
+    for (uint32_t i = 0; i < N; i++)
+        covered += i % 7 || i == 0 || i == 5;
+    assert_int_equal(t->coverage, covered);
+    tb__tagset_close(ts);
+
+    /* a flipped byte: refused */
+    f = fopen(bal, "r+b");
+    assert_int_equal(fseek(f, 100, SEEK_SET), 0);
+    int c = fgetc(f);
+    assert_int_equal(fseek(f, 100, SEEK_SET), 0);
+    fputc(c ^ 4, f);
+    fclose(f);
+    assert_int_equal(tb__tagset_open_keys(dir, ring, &ts, &eb), TB_ECORRUPT);
+    assert_non_null(strstr(eb.msg, "balance.tag"));
+    f = fopen(bal, "r+b");
+    assert_int_equal(fseek(f, 100, SEEK_SET), 0);
+    fputc(c, f);
+    fclose(f);
+
+    /* to key 2 in place */
+    assert_int_equal(tb__keyring_add(ring, &k2, &eb), 0);
+    uint64_t files = 0;
+    assert_int_equal(tb__tagset_c2_reseal(dir, ring, tb__keyring_get(ring, k2), &files, &eb), 0);
+    assert_int_equal(files, 1);
+    assert_int_equal(tb__keyring_retire(ring, k1, &eb), 0);
+    assert_int_equal(tb__tagset_open_keys(dir, ring, &ts, &eb), 0);
+    assert_int_equal(tb__tagset_verify(ts, &eb), 0);
+    tb__tagset_close(ts);
+
+    const uint32_t gone[] = {8};
+    assert_int_equal(
+        tb__tagset_rewrite_without(dir, dst, gone, 1, ring, tb__keyring_get(ring, k2), &eb), 0);
+    snprintf(bal, sizeof bal, "%s/balance.tag", dst);
+    f = fopen(bal, "rb");
+    assert_int_equal(fread(head, 1, 8, f), 8);
+    fclose(f);
+    assert_memory_equal(head, "TBS1\x02\0\0\0", 8);
+    assert_int_equal(tb__tagset_open_keys(dst, ring, &ts, &eb), 0);
+    assert_int_equal(tb__tagset_verify(ts, &eb), 0);
+    tb__tagset_close(ts);
+    tb__keyring_free(ring);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(rewrite_without, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(sealed_c2_tags, tbt_setup_tmpdir, tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
