@@ -43,6 +43,7 @@
 
 #define MANIFEST_MAX_BYTES (16u << 20)
 #define PROGRESS_EVERY     65536 /* rows between clock reads */
+#define DICT_SLOTS         4096  /* hash slots of a golden column's dictionary (at most 1024) */
 
 /* One quarantined row. */
 typedef struct qrow {
@@ -952,9 +953,14 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
     int32_t *dates = calloc(n ? n : 1, sizeof *dates);
     char **dict = calloc(1024, sizeof *dict);
     uint32_t *dlen = calloc(1024, sizeof *dlen);
-    if (!codes || !dates || !dict || !dlen) rc = TB_ENOMEM;
+    /* The dictionary's codes by value hash (open addressing, 0 = empty): a linear search over a
+     * column with hundreds of managers was 1M x hundreds of compares, most of the snapshot. */
+    uint64_t *dh = calloc(DICT_SLOTS, sizeof *dh);
+    uint32_t *dcode = calloc(DICT_SLOTS, sizeof *dcode);
+    if (!codes || !dates || !dict || !dlen || !dh || !dcode) rc = TB_ENOMEM;
     for (size_t c = 0; !rc && c < sizeof cols / sizeof cols[0]; c++) {
         uint32_t nd = 1;
+        memset(dh, 0, DICT_SLOTS * sizeof *dh);
         for (uint32_t g = 0; g < n && !rc; g++) {
             tb__golden gr;
             if (tb__idres_golden(L->idr, g, &gr) != 0 || gr.merged_into != TB__GID_NONE ||
@@ -979,19 +985,28 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
                 codes[g] = 0;
                 continue;
             }
-            /* Code tables are small: a linear search over the dictionary is enough; a column
-             * with more than 1023 distinct values is cut to NULL for the rest (documented). */
-            uint32_t k = 1;
+            /* A column with more than 1023 distinct values is cut to NULL for the rest
+             * (documented); codes are given in first-seen order. */
             size_t vl = strlen(v);
-            while (k < nd && !(dlen[k] == vl && memcmp(dict[k], v, vl) == 0))
-                k++;
-            if (k == nd) {
+            uint64_t h = tb__hash64(v, vl, 0);
+            size_t s = h & (DICT_SLOTS - 1);
+            uint32_t k = 0;
+            for (; dh[s]; s = (s + 1) & (DICT_SLOTS - 1)) {
+                uint32_t e = dcode[s];
+                if (dh[s] == h && dlen[e] == vl && memcmp(dict[e], v, vl) == 0) {
+                    k = e;
+                    break;
+                }
+            }
+            if (!k) {
                 if (nd == 1024) {
                     codes[g] = 0;
                     continue;
                 }
                 if (!(dict[nd] = strdup(v))) rc = TB_ENOMEM;
-                dlen[nd++] = (uint32_t)vl;
+                dlen[nd] = (uint32_t)vl;
+                dh[s] = h;
+                dcode[s] = k = nd++;
             }
             codes[g] = k;
         }
@@ -1016,6 +1031,8 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
     free(dates);
     free(dict);
     free(dlen);
+    free(dh);
+    free(dcode);
     return rc;
 }
 
