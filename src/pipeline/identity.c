@@ -1141,7 +1141,7 @@ static int bulk_indexes_run(tb_db *db, int create)
     return 0;
 }
 
-static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
+static int commit_rows(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
 
 void tb__idres_set_bulk_min(tb__idres *r, uint32_t n)
 {
@@ -1149,6 +1149,13 @@ void tb__idres_set_bulk_min(tb__idres *r, uint32_t n)
 }
 
 int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
+{
+    int rc = tb__idres_write(r, db, batch_date, load_id);
+    if (!rc) tb__idres_written(r);
+    return rc;
+}
+
+int tb__idres_write(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
 {
     if (!batch_date || !*batch_date)
         return tb__seterr(tb__db_err(db), TB_EINVAL, "identity commit needs a batch date");
@@ -1165,9 +1172,9 @@ int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t lo
 
 /* Runs `st` (the party INSERT or UPDATE) for parties from..to-1, only the changed ones when
  * `dirty_only`. */
-static int write_parties(tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32_t from, uint32_t to,
-                         int dirty_only, const char *batch_date, int64_t load_id, tb__buf *b,
-                         const char *what)
+static int write_parties(const tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32_t from,
+                         uint32_t to, int dirty_only, const char *batch_date, int64_t load_id,
+                         tb__buf *b, const char *what)
 {
     int rc = 0;
     for (uint32_t g = from; rc == 0 && g < to; g++) {
@@ -1184,7 +1191,7 @@ static int write_parties(tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32_t fro
 }
 
 /* Writes the session's rows (tb__idres_commit has checked the transaction). */
-static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
+static int commit_rows(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
 {
     tb__buf b = TB__BUF_INIT;
     char now[TB__TIME_TEXT_LEN];
@@ -1225,7 +1232,7 @@ static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t 
     }
     for (size_t i = 0; i < nnew; i++)
         order[i] = r->nsaved_keys + (uint32_t)i;
-    if (nnew) qsort_r(order, nnew, sizeof *order, key_order, r);
+    if (nnew) qsort_r(order, nnew, sizeof *order, key_order, (void *)r);
     for (size_t i = 0; rc == 0 && i < nnew; i++) {
         const struct keyent *e = &r->keys[order[i]];
         sqlite3_bind_text(st, 1, r->sys[e->sys].name, -1, SQLITE_STATIC);
@@ -1304,8 +1311,14 @@ static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t 
         sqlite3_bind_int64(st, 7, load_id);
         rc = tb__meta_run(db, st, "cannot record a relation");
     }
-    if (rc) goto out;
-    /* The session is now in the caller's transaction: start the next one from here. */
+out:
+    tb__buf_release(&b);
+    return rc;
+}
+
+/* The session is now in the caller's transaction: start the next one from here. */
+void tb__idres_written(tb__idres *r)
+{
     for (uint32_t g = 0; g < r->nparty; g++)
         r->party[g].flags &= (uint8_t)~PARTY_DIRTY;
     if (r->nparty) memset(r->touched, 0, (size_t)r->nparty * sizeof *r->touched);
@@ -1313,7 +1326,4 @@ static int commit_rows(tb__idres *r, tb_db *db, const char *batch_date, int64_t 
     r->nsaved_keys = r->nkeys;
     r->nhist = r->nconfl = r->nrel = 0;
     memset(&r->stats, 0, sizeof r->stats);
-out:
-    tb__buf_release(&b);
-    return rc;
 }

@@ -189,6 +189,15 @@ int tb__idres_golden(const tb__idres *r, uint32_t gid, tb__golden *out);
  * transaction does not commit, the resolver no longer matches the store: free it and reopen. */
 int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
 
+/* tb__idres_commit in two steps, for a caller that persists the session while other threads are
+ * still looking identities up: tb__idres_write writes the same rows (same errors) and changes
+ * nothing in the resolver, so concurrent tb__idres_lookup / tb__idres_lookup_cert /
+ * tb__idres_golden calls stay safe (nothing may observe, relate or merge meanwhile);
+ * tb__idres_written, called once those threads are done and the rows are in the caller's
+ * transaction, resets the session as tb__idres_commit does. */
+int tb__idres_write(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
+void tb__idres_written(tb__idres *r);
+
 /* From how many new parties (and more than are stored) a commit drops the secondary indexes of
  * the master data and rebuilds them after inserting, instead of updating them row by row; 0
  * restores the default (100000). For tests and tuning. */
