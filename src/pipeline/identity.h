@@ -189,6 +189,29 @@ int tb__idres_golden(const tb__idres *r, uint32_t gid, tb__golden *out);
  * transaction does not commit, the resolver no longer matches the store: free it and reopen. */
 int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
 
+/* tb__idres_commit in two steps, for a caller that persists the session while other threads are
+ * still looking identities up: tb__idres_write writes the same rows (same errors) and changes
+ * nothing in the resolver, so concurrent tb__idres_lookup / tb__idres_lookup_cert /
+ * tb__idres_golden calls stay safe (nothing may observe, relate or merge meanwhile);
+ * tb__idres_written, called once those threads are done and the rows are in the caller's
+ * transaction, resets the session as tb__idres_commit does. */
+int tb__idres_write(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
+void tb__idres_written(tb__idres *r);
+
+/* One field of a stored `attrs` value (docs/identity.md): value and source system point into
+ * the string and are not terminated; value is NULL when the field is absent. */
+typedef struct tb__attr_field {
+    const char *value, *system;
+    size_t value_len, system_len;
+    int32_t as_of; /* days since 1970-01-01 */
+} tb__attr_field;
+
+/* Splits a stored attrs value (either format: the compact one identity.c writes, or the first one,
+ * with system and day on every field) into its TB__F_COUNT fields. `a` may be NULL (no field).
+ * Returns 0, or TB_ECORRUPT (a present field without a system, a system longer than 31 bytes, a
+ * day that is not a number below 655360) with out[] partly filled. Thread-safe, no allocation. */
+int tb__attrs_split(const char *a, size_t len, tb__attr_field out[TB__F_COUNT]);
+
 /* From how many new parties (and more than are stored) a commit drops the secondary indexes of
  * the master data and rebuilds them after inserting, instead of updating them row by row; 0
  * restores the default (100000). For tests and tuning. */

@@ -60,16 +60,10 @@ static void bind_blind(sqlite3_stmt *st, int col, const tb__c2key *to, const cha
 /* Field f of a clear attrs string into out; returns out, or NULL when absent. */
 static const char *attr(const char *a, int f, char *out, size_t cap)
 {
-    for (int i = 0; a && i < f; i++) {
-        a = strchr(a, '\x1e');
-        if (a) a++;
-    }
-    if (!a) return NULL;
-    const char *e = strchr(a, '\x1e');
-    size_t seg = e ? (size_t)(e - a) : strlen(a);
-    const char *u = memchr(a, '\x1f', seg);
-    if (!u) return NULL;
-    snprintf(out, cap, "%.*s", (int)(u - a), a);
+    tb__attr_field fs[TB__F_COUNT];
+    (void)tb__attrs_split(a, a ? strlen(a) : 0, fs); /* what parsed is kept */
+    if (!fs[f].value) return NULL;
+    snprintf(out, cap, "%.*s", (int)fs[f].value_len, fs[f].value);
     return out;
 }
 

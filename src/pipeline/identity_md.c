@@ -51,17 +51,11 @@ char *tb__mask_field(int field, const char *v, char *out, size_t cap)
 /* Copies field `f` of an attrs string (identity.c's format) into out; 1 when present. */
 static int attrs_field(const char *a, int f, char *out, size_t cap)
 {
+    tb__attr_field fs[TB__F_COUNT];
     out[0] = '\0';
-    for (int i = 0; a && i < f; i++) {
-        a = strchr(a, '\x1e');
-        if (a) a++;
-    }
-    if (!a) return 0;
-    const char *e = strchr(a, '\x1e');
-    size_t seg = e ? (size_t)(e - a) : strlen(a);
-    const char *u1 = memchr(a, '\x1f', seg);
-    if (!u1) return 0;
-    snprintf(out, cap, "%.*s", (int)(u1 - a), a);
+    (void)tb__attrs_split(a, a ? strlen(a) : 0, fs); /* what parsed is shown */
+    if (!fs[f].value) return 0;
+    snprintf(out, cap, "%.*s", (int)fs[f].value_len, fs[f].value);
     return 1;
 }
 
@@ -443,21 +437,16 @@ static json_t *attrs_json(const char *a)
 {
     json_t *o = json_object();
     if (!o || !a) return o;
+    tb__attr_field fs[TB__F_COUNT];
+    (void)tb__attrs_split(a, strlen(a), fs); /* what parsed is shown */
     for (int f = 0; f < TB__F_COUNT; f++) {
-        const char *e = strchr(a, '\x1e');
-        size_t seg = e ? (size_t)(e - a) : strlen(a);
-        const char *u1 = memchr(a, '\x1f', seg);
-        const char *u2 = u1 ? memchr(u1 + 1, '\x1f', seg - (size_t)(u1 - a) - 1) : NULL;
-        if (u2) {
-            char val[512], sys[40], m[512], d[16];
-            snprintf(val, sizeof val, "%.*s", (int)(u1 - a), a);
-            snprintf(sys, sizeof sys, "%.*s", (int)(u2 - u1 - 1), u1 + 1);
-            json_object_set_new(o, tb__field_name(f),
-                                json_pack("{s:s, s:s, s:s}", "value", shown(f, val, m, sizeof m),
-                                          "source", sys, "as_of", tb__date_text(atoll(u2 + 1), d)));
-        }
-        if (!e) break;
-        a = e + 1;
+        if (!fs[f].value || !fs[f].system) continue;
+        char val[512], sys[40], m[512], d[16];
+        snprintf(val, sizeof val, "%.*s", (int)fs[f].value_len, fs[f].value);
+        snprintf(sys, sizeof sys, "%.*s", (int)fs[f].system_len, fs[f].system);
+        json_object_set_new(o, tb__field_name(f),
+                            json_pack("{s:s, s:s, s:s}", "value", shown(f, val, m, sizeof m),
+                                      "source", sys, "as_of", tb__date_text(fs[f].as_of, d)));
     }
     return o;
 }

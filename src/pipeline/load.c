@@ -43,6 +43,7 @@
 
 #define MANIFEST_MAX_BYTES (16u << 20)
 #define PROGRESS_EVERY     65536 /* rows between clock reads */
+#define DICT_SLOTS         4096  /* hash slots of a golden column's dictionary (at most 1024) */
 
 /* One quarantined row. */
 typedef struct qrow {
@@ -103,9 +104,13 @@ typedef struct load {
     char *snap_rel; /* snapshot directory relative to the data directory */
     uint32_t customers;
     uint64_t earlier_rows; /* rows collected again from earlier loads' segments */
-    size_t next_job;       /* parallel phase: the next file to hand out (under next_mu) */
-    int stop;              /* parallel phase: a worker failed */
-    int quiet;             /* no progress reports from this (worker) copy */
+    struct earlier {
+        char *type, *path;
+    } * earlier; /* the batch's current segments this load does not replace (list_earlier) */
+    size_t nearlier;
+    size_t next_job; /* parallel phase: the next file to hand out (under next_mu) */
+    int stop;        /* parallel phase: a worker failed */
+    int quiet;       /* no progress reports from this (worker) copy */
 } load;
 
 static double since(const struct timespec *a)
@@ -757,13 +762,45 @@ static void *work(void *arg)
     return NULL;
 }
 
-/* Runs the parallel files on up to two workers (the machine's cores), then merges what each
- * worker kept apart: quarantined rows in file order, counters, the first error. The results are
- * the same as one by one. */
+static int write_identities(load *L);
+static int collect_earlier(load *L);
+static int write_snapshot(load *L);
+
+typedef struct idwriter {
+    load *L;
+    pthread_t tid;
+    int rc;
+} idwriter;
+
+static void *idwriter_run(void *arg)
+{
+    idwriter *w = arg;
+    w->rc = write_identities(w->L);
+    tb__log_debug("load", "identities written at %.2f s", since(&w->L->t0));
+    return NULL;
+}
+
+/* Everything after the ordered files, on every core: the parallel files on up to two workers
+ * (the machine's cores), whose results are then merged (quarantined rows in file order, counters,
+ * the first error: the same as one by one), the earlier segments and the snapshot. Meanwhile a
+ * thread of its own writes the golden records into the load's meta-store transaction
+ * (write_identities): the resolver is final once the ordered files are done, everything else only
+ * reads it, and nothing else uses the store until that thread is joined. On return the store is
+ * free again; on error the transaction may be open (the caller rolls back). */
 static int run_parallel(load *L)
 {
     int rc = tb__profile_reserve(L->prof, tb__idres_count(L->idr));
     if (rc) return tb__seterr(L->eb, rc, "out of memory");
+    /* The writer reports on the handle (tb__db_err, which is L->eb); this thread keeps its own
+     * detail until the writer is joined. */
+    tb__errbuf mine = {0}, *eb = L->eb;
+    idwriter idw = {L, 0, 0};
+    int id_started = pthread_create(&idw.tid, NULL, idwriter_run, &idw) == 0;
+    if (!id_started) {
+        idw.rc = write_identities(L); /* no thread: write them first */
+        if (idw.rc) return idw.rc;
+    }
+    L->eb = &mine;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int n = cores >= 2 ? 2 : 1;
     worker k[2];
@@ -811,12 +848,25 @@ static int run_parallel(load *L)
     }
     /* Quarantine in file order, then line order, whichever worker read the file. */
     if (!rc && L->nq > 1) qsort(L->q, L->nq, sizeof *L->q, qrow_order);
+    if (!rc) rc = collect_earlier(L);
+    tb__log_debug("load", "earlier segments done at %.2f s", since(&L->t0));
+    if (!rc) rc = write_snapshot(L);
+    tb__log_debug("load", "snapshot written at %.2f s", since(&L->t0));
+    if (id_started) pthread_join(idw.tid, NULL);
+    L->eb = eb;
+    if (rc)
+        *eb = mine; /* this thread's error is the one to report */
+    else
+        rc = idw.rc;
+    if (!rc) tb__idres_written(L->idr);
     return rc;
 }
 
 /* Rows of the batch's current segments from earlier loads (files this load does not replace)
- * are collected again, so the snapshot always covers the whole batch. */
-static int collect_earlier(load *L)
+ * are collected again, so the snapshot always covers the whole batch. list_earlier finds them in
+ * the meta store before the parallel phase (the store is busy with the golden records after);
+ * collect_earlier reads them. */
+static int list_earlier(load *L)
 {
     sqlite3_stmt *st;
     int rc = tb__meta_stmt(L->db, TB__STMT_LOAD_SEGMENTS_OF_BATCH,
@@ -825,10 +875,6 @@ static int collect_earlier(load *L)
                            &st);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, L->batch, -1, SQLITE_STATIC);
-    struct earlier {
-        char *type, *path;
-    } *e = NULL;
-    size_t ne = 0;
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         const char *file = (const char *)sqlite3_column_text(st, 0);
@@ -836,16 +882,16 @@ static int collect_earlier(load *L)
         for (size_t i = 0; i < L->njobs && !replaced; i++)
             replaced = strcmp(L->jobs[i].name, file) == 0 && !L->jobs[i].err;
         if (replaced) continue;
-        struct earlier *n = realloc(e, (ne + 1) * sizeof *e);
+        struct earlier *n = realloc(L->earlier, (L->nearlier + 1) * sizeof *n);
         if (!n) {
             rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
             break;
         }
-        e = n;
-        e[ne].type = strdup((const char *)sqlite3_column_text(st, 1));
-        e[ne].path = strdup((const char *)sqlite3_column_text(st, 2));
-        ne++;
-        if (!e[ne - 1].type || !e[ne - 1].path) {
+        L->earlier = n;
+        n = &L->earlier[L->nearlier++];
+        n->type = strdup((const char *)sqlite3_column_text(st, 1));
+        n->path = strdup((const char *)sqlite3_column_text(st, 2));
+        if (!n->type || !n->path) {
             rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
             break;
         }
@@ -853,8 +899,14 @@ static int collect_earlier(load *L)
     tb__meta_stmt_done(st);
     if (!rc && src != SQLITE_DONE)
         rc = tb__meta_seterr_sqlite(L->db, src, "cannot list the batch's segments");
-    for (size_t i = 0; i < ne && !rc; i++) {
-        const tb__std_type *t = tb__std_find(L->std, e[i].type);
+    return rc;
+}
+
+static int collect_earlier(load *L)
+{
+    int rc = 0;
+    for (size_t i = 0; i < L->nearlier && !rc; i++) {
+        const tb__std_type *t = tb__std_find(L->std, L->earlier[i].type);
         if (!t) continue;
         const char *names[TB__STD_MAX_FIELDS];
         for (size_t f = 0; f < t->nfields; f++)
@@ -862,7 +914,7 @@ static int collect_earlier(load *L)
         tb__profile_binding *pb = NULL;
         rc = tb__profile_bind(L->prof, t->name, names, t->nfields, &pb, L->eb);
         if (rc || !pb) continue;
-        char *abs = path_in(L->db, e[i].path);
+        char *abs = path_in(L->db, L->earlier[i].path);
         tb__seg_reader *sr = NULL;
         tb__seg_flag flag;
         rc = abs ? tb__seg_reader_open(abs, tb__c2_ring(L->db), &sr, &flag, L->eb) : TB_ENOMEM;
@@ -880,11 +932,6 @@ static int collect_earlier(load *L)
         if (rc == 0 || rc == 1) rc = 0;
         tb__seg_reader_close(sr);
     }
-    for (size_t i = 0; i < ne; i++) {
-        free(e[i].type);
-        free(e[i].path);
-    }
-    free(e);
     return rc;
 }
 
@@ -952,9 +999,14 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
     int32_t *dates = calloc(n ? n : 1, sizeof *dates);
     char **dict = calloc(1024, sizeof *dict);
     uint32_t *dlen = calloc(1024, sizeof *dlen);
-    if (!codes || !dates || !dict || !dlen) rc = TB_ENOMEM;
+    /* The dictionary's codes by value hash (open addressing, 0 = empty): a linear search over a
+     * column with hundreds of managers was 1M x hundreds of compares, most of the snapshot. */
+    uint64_t *dh = calloc(DICT_SLOTS, sizeof *dh);
+    uint32_t *dcode = calloc(DICT_SLOTS, sizeof *dcode);
+    if (!codes || !dates || !dict || !dlen || !dh || !dcode) rc = TB_ENOMEM;
     for (size_t c = 0; !rc && c < sizeof cols / sizeof cols[0]; c++) {
         uint32_t nd = 1;
+        memset(dh, 0, DICT_SLOTS * sizeof *dh);
         for (uint32_t g = 0; g < n && !rc; g++) {
             tb__golden gr;
             if (tb__idres_golden(L->idr, g, &gr) != 0 || gr.merged_into != TB__GID_NONE ||
@@ -979,19 +1031,28 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
                 codes[g] = 0;
                 continue;
             }
-            /* Code tables are small: a linear search over the dictionary is enough; a column
-             * with more than 1023 distinct values is cut to NULL for the rest (documented). */
-            uint32_t k = 1;
+            /* A column with more than 1023 distinct values is cut to NULL for the rest
+             * (documented); codes are given in first-seen order. */
             size_t vl = strlen(v);
-            while (k < nd && !(dlen[k] == vl && memcmp(dict[k], v, vl) == 0))
-                k++;
-            if (k == nd) {
+            uint64_t h = tb__hash64(v, vl, 0);
+            size_t s = h & (DICT_SLOTS - 1);
+            uint32_t k = 0;
+            for (; dh[s]; s = (s + 1) & (DICT_SLOTS - 1)) {
+                uint32_t e = dcode[s];
+                if (dh[s] == h && dlen[e] == vl && memcmp(dict[e], v, vl) == 0) {
+                    k = e;
+                    break;
+                }
+            }
+            if (!k) {
                 if (nd == 1024) {
                     codes[g] = 0;
                     continue;
                 }
                 if (!(dict[nd] = strdup(v))) rc = TB_ENOMEM;
-                dlen[nd++] = (uint32_t)vl;
+                dlen[nd] = (uint32_t)vl;
+                dh[s] = h;
+                dcode[s] = k = nd++;
             }
             codes[g] = k;
         }
@@ -1016,6 +1077,8 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
     free(dates);
     free(dict);
     free(dlen);
+    free(dh);
+    free(dcode);
     return rc;
 }
 
@@ -1073,20 +1136,31 @@ static int bind_run(load *L, sqlite3_stmt *st, const char *what)
     return tb__meta_run(L->db, st, what);
 }
 
+/* The first part of the load's one meta-store transaction: the golden records, keys, history,
+ * conflicts and relations, the bulk of what a first load writes, flushed to the write-ahead log
+ * so that the COMMIT has little left to write. It runs while the workers read the parallel files
+ * (run_parallel); commit() adds the rest and commits. Until then nothing is visible, and a crash
+ * leaves the previous state. The caller rolls back on error. */
+static int write_identities(load *L)
+{
+    int rc = tb__meta_begin_bulk(L->db);
+    if (!rc) rc = tb__idres_write(L->idr, L->db, L->batch, L->load_id);
+    if (!rc) rc = tb__meta_flush(L->db);
+    return rc;
+}
+
+/* The rest of the transaction write_identities began, then the COMMIT. */
 static int commit(load *L, oldfiles *old)
 {
     tb_db *db = L->db;
     sqlite3_stmt *st;
     char now[TB__TIME_TEXT_LEN];
     tb__now_text(now);
-    int rc = tb__meta_begin_bulk(db);
-    if (rc) return rc;
-
-    rc = tb__meta_stmt(db, TB__STMT_LOAD_INSERT,
-                       "INSERT INTO load (load_id, batch_date, standard_version, source, "
-                       "started_at, finished_at, status, detail) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'done', ?7)",
-                       &st);
+    int rc = tb__meta_stmt(db, TB__STMT_LOAD_INSERT,
+                           "INSERT INTO load (load_id, batch_date, standard_version, source, "
+                           "started_at, finished_at, status, detail) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'done', ?7)",
+                           &st);
     if (rc) goto out_rollback;
     char source[512] = "";
     for (size_t i = 0; i < L->o->ninputs; i++) {
@@ -1101,9 +1175,6 @@ static int commit(load *L, oldfiles *old)
     sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
     sqlite3_bind_null(st, 7);
     if ((rc = bind_run(L, st, "cannot record the load")) != 0) goto out_rollback;
-
-    rc = tb__idres_commit(L->idr, db, L->batch, L->load_id);
-    if (rc) goto out_rollback;
 
     for (size_t i = 0; i < L->njobs; i++) {
         job *j = &L->jobs[i];
@@ -1251,6 +1322,11 @@ static void release(load *L)
     free(L->jobs);
     free(L->q);
     free(L->snap_rel);
+    for (size_t i = 0; i < L->nearlier; i++) {
+        free(L->earlier[i].type);
+        free(L->earlier[i].path);
+    }
+    free(L->earlier);
     tb__profile_free(L->prof);
     tb__idres_free(L->idr);
     tb__std_free(L->std);
@@ -1341,11 +1417,8 @@ int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out)
         rc = process(&L, (uint32_t)i);
         tb__log_debug("load", "%s done at %.2f s", L.jobs[i].name, since(&L.t0));
     }
+    if (!rc) rc = list_earlier(&L);
     if (!rc) rc = run_parallel(&L);
-    if (!rc) rc = collect_earlier(&L);
-    tb__log_debug("load", "earlier segments done at %.2f s", since(&L.t0));
-    if (!rc) rc = write_snapshot(&L);
-    tb__log_debug("load", "snapshot written at %.2f s", since(&L.t0));
     if (!rc) rc = commit(&L, &old);
     tb__log_debug("load", "committed at %.2f s", since(&L.t0));
     if (!rc) {
@@ -1364,6 +1437,7 @@ int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out)
                       L.batch, L.load_id, L.rows, L.customers, since(&L.t0));
     } else {
         /* Nothing was made current; what this load wrote is removed now (or by the next load). */
+        tb__meta_rollback(db);
         tb__load_gc(db);
     }
     for (size_t i = 0; i < old.n; i++)

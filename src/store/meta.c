@@ -618,6 +618,14 @@ int tb__meta_begin_bulk(tb_db *db)
     return rc;
 }
 
+int tb__meta_flush(tb_db *db)
+{
+    if (sqlite3_get_autocommit(db->sql))
+        return tb__seterr(&db->err, TB_EINVAL, "no meta-store transaction to flush");
+    int src = sqlite3_db_cacheflush(db->sql);
+    return src == SQLITE_OK ? 0 : tb__meta_seterr_sqlite(db, src, "cannot flush the transaction");
+}
+
 /* After a bulk transaction ends (either way), checks are on again for everyone else. */
 static void end_bulk(tb_db *db)
 {

@@ -328,4 +328,10 @@ void tb__meta_rollback(tb_db *db);
  * third of the cost of such a commit. Every other transaction keeps the checks. */
 int tb__meta_begin_bulk(tb_db *db);
 
+/* Writes the open transaction's changed pages to the write-ahead log now, uncommitted (a crash
+ * keeps ignoring them; a rollback discards them), so that the COMMIT of a big transaction only
+ * writes what changed since. A writer calls it when it has written most of its rows and has other
+ * work to overlap the writes with. TB_EINVAL when no transaction is open, TB_ESTORE/TB_EIO. */
+int tb__meta_flush(tb_db *db);
+
 #endif

@@ -188,6 +188,91 @@ static void match_and_stable(void **state)
     tb_db_close(db);
 }
 
+/* attrs in both stored formats: the first one (system and day on every field) still reads, the
+ * compact one repeats system and day only where they change; bad ones are TB_ECORRUPT. */
+static void attrs_formats(void **state)
+{
+    tb__attr_field fs[TB__F_COUNT];
+    const char *first = "\xe5\xbc\xa0\xe4\xb8\x89\x1f"
+                        "core\x1f"
+                        "19000\x1e"
+                        "1\x1f"
+                        "core\x1f"
+                        "19000\x1e\x1e"
+                        "13700003333\x1f"
+                        "card\x1f"
+                        "19050";
+    const char *compact = "\x1f\x1f\xe5\xbc\xa0\xe4\xb8\x89\x1f"
+                          "core\x1f"
+                          "19000\x1e"
+                          "1\x1e\x1e"
+                          "13700003333\x1f"
+                          "card\x1f"
+                          "19050\x1e\x1e"
+                          "9";
+    for (int k = 0; k < 2; k++) {
+        const char *a = k ? compact : first;
+        assert_int_equal(tb__attrs_split(a, strlen(a), fs), 0);
+        assert_int_equal(fs[TB__F_NAME].value_len, 6);
+        assert_memory_equal(fs[TB__F_NAME].value, "\xe5\xbc\xa0\xe4\xb8\x89", 6);
+        assert_int_equal(fs[TB__F_GENDER].system_len, 4);
+        assert_memory_equal(fs[TB__F_GENDER].system, "core", 4);
+        assert_int_equal(fs[TB__F_GENDER].as_of, 19000);
+        assert_null(fs[TB__F_BIRTH_DATE].value);
+        assert_memory_equal(fs[TB__F_MOBILE].system, "card", 4);
+        assert_int_equal(fs[TB__F_MOBILE].as_of, 19050);
+        if (k) { /* the address is absent, the province from the mobile's system and day */
+            assert_null(fs[TB__F_ADDRESS].value);
+            assert_memory_equal(fs[TB__F_PROVINCE].value, "9", 1);
+            assert_memory_equal(fs[TB__F_PROVINCE].system, "card", 4);
+        }
+    }
+    assert_int_equal(tb__attrs_split("", 0, fs), 0); /* an erased party's tombstone */
+    assert_null(fs[TB__F_NAME].value);
+    assert_int_equal(tb__attrs_split(NULL, 0, fs), 0);
+    /* a first-format field without system, a compact one with nothing to inherit, a bad day */
+    assert_int_equal(tb__attrs_split("x", 1, fs), TB_ECORRUPT);
+    assert_int_equal(tb__attrs_split("\x1f\x1fx", 3, fs), TB_ECORRUPT);
+    assert_int_equal(tb__attrs_split("x\x1f"
+                                     "core\x1f"
+                                     "19a",
+                                     10, fs),
+                     TB_ECORRUPT);
+    assert_int_equal(tb__attrs_split("x\x1f\x1f"
+                                     "19",
+                                     5, fs),
+                     TB_ECORRUPT);
+
+    /* a store written in the first format opens with the same golden records */
+    tb_db *db = open_db(*state);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    uint32_t a = observe(
+        r, person("core", "800000000001", ID_A, "\xe5\xbc\xa0\xe4\xb8\x89", "13800001111", 19000),
+        TB__MATCHED_NEW);
+    commit(r, db, "20261120", 1);
+    tb__idres_free(r);
+    assert_int_equal(count(db, "SELECT count(*) FROM party WHERE attrs LIKE char(31, 31) || '%'"),
+                     1);
+    sqlite3_stmt *st;
+    assert_int_equal(
+        sqlite3_prepare_v2(tb__db_sqlite(db), "UPDATE party SET attrs = ?1", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, first, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    tb__golden gd;
+    assert_int_equal(tb__idres_golden(r, a, &gd), 0);
+    assert_string_equal(gd.value[TB__F_NAME], "\xe5\xbc\xa0\xe4\xb8\x89");
+    assert_string_equal(gd.value[TB__F_MOBILE], "13700003333");
+    assert_string_equal(gd.source[TB__F_MOBILE], "card");
+    assert_int_equal(gd.as_of[TB__F_MOBILE], 19050);
+    assert_string_equal(gd.source[TB__F_GENDER], "core");
+    tb__idres_free(r);
+    tb_db_close(db);
+}
+
 /* Core beats card for the name; the most recent mobile wins among equals; a conflict of two
  * sources in one batch is recorded masked; rules are configurable. */
 static void survivorship(void **state)
@@ -530,6 +615,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(match_and_stable, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(attrs_formats, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(survivorship, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(name_mobile_rule, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(find_merge_unmerge, tbt_setup_tmpdir, tbt_teardown_tmpdir),
