@@ -266,6 +266,10 @@ void tb__c2_swriter_release(tb__c2_swriter *w);
 int tb__c2_file_write(const char *path, const void *data, size_t n, mode_t mode, const tb__c2key *k,
                       const void *ad, size_t adlen, tb__errbuf *eb);
 
+/* The id of the key the whole file at `path` is sealed under; 0 when it is clear (or cannot be
+ * read: the caller's own open reports why). */
+uint32_t tb__c2_file_key(const char *path);
+
 /* Reads a whole sealed file into memory: *out (caller frees with free(); 16-byte aligned) holds
  * its plaintext, *len bytes. TB_ELIMIT above `max` plaintext bytes; errors of tb__c2_sfile_open
  * and tb__c2_sfile_next (TB_ENOENT for a key the ring lacks, TB_ECORRUPT naming the file). */

@@ -1098,14 +1098,7 @@ int tb__snap_c2_reseal(const char *dir, const tb__keyring *ring, const tb__c2key
         json_decref(meta);
         if (!c2) continue;
         /* Already under `to`: nothing to do (an interrupted rotation runs again). */
-        unsigned char h[TB__C2_STREAM_HEADER];
-        int fd = open(c->path, O_RDONLY | O_CLOEXEC);
-        ssize_t got = fd >= 0 ? pread(fd, h, sizeof h, 0) : -1;
-        if (fd >= 0) close(fd);
-        if (got == (ssize_t)sizeof h && tb__c2_stream_is(h, sizeof h) &&
-            ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24) ==
-                to->id)
-            continue;
+        if (tb__c2_file_key(c->path) == to->id) continue;
         char ad[TB__SNAP_NAME_MAX + 32];
         rc = tb__c2_file_write(c->path, c->map, c->map_len, COL_MODE, to, ad, col_ad(c->name, ad),
                                eb);

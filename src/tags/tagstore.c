@@ -928,14 +928,7 @@ int tb__tagset_c2_reseal(const char *dir, const tb__keyring *ring, const tb__c2k
         char path[4096], ad[160];
         snprintf(path, sizeof path, "%s/%s", ts->dir, f->name);
         /* Already under `to`: nothing to do (an interrupted rotation runs again). */
-        unsigned char h[TB__C2_STREAM_HEADER];
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t got = fd >= 0 ? pread(fd, h, sizeof h, 0) : -1;
-        if (fd >= 0) close(fd);
-        if (got == (ssize_t)sizeof h && tb__c2_stream_is(h, sizeof h) &&
-            ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24) ==
-                to->id)
-            continue;
+        if (tb__c2_file_key(path) == to->id) continue;
         rc = tb__c2_file_write(path, f->p, f->len, 0640, to, ad, file_ad(f->name, ad), eb);
         if (!rc && files) (*files)++;
     }
