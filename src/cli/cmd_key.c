@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "events/evcrypt.h"
 #include "pipeline/identity.h"
 #include "store/crypt.h"
 #include "store/file.h"
@@ -67,7 +68,11 @@ static int rotate(const char *path, const char *dir)
         to = tb__keyring_get(ring, id);
     }
     tb__c2key target = *to;
-    uint64_t rows;
+    uint64_t rows, evfiles = 0;
+    if (tb__events_c2_reseal(db, &target, &evfiles)) {
+        status = tb__cli_fail("key", "%s (the meta store is unchanged)", tb_errmsg(db));
+        goto out;
+    }
     if (tb__md_c2_rekey(db, &target, &rows)) {
         status = tb__cli_fail("key", "%s (nothing changed: still %s)", tb_errmsg(db),
                               from ? "under the old key" : "plaintext");

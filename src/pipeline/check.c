@@ -141,7 +141,7 @@ int tb_check(tb_db *db, char **json_out)
         return rc;
     }
     int64_t nevrec = 0, nevdays = 0;
-    tb__events_check(tb_db_path(db), problems, &nevrec, &nevdays);
+    tb__events_check(db, problems, &nevrec, &nevdays);
     json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "ok",
                             json_array_size(problems) == 0, "segments", (json_int_t)nseg,
                             "snapshots", (json_int_t)nsnap, "tag_builds", (json_int_t)ntag,

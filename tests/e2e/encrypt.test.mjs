@@ -95,11 +95,11 @@ test('a load under the key leaves no name, ID number or mobile in clear in meta.
   const b = metaBytes();
   assert.ok(holds(b, who.cust), 'customer numbers stay in clear (not C2): the probe reads the right file');
   for (const s of [who.name, who.id, who.mobile]) assert.ok(!holds(b, s), `'${s}' is in meta.db in clear`);
-  // Elsewhere in the directory only the domain segments (not encrypted yet) hold them: snapshots
-  // have no C2 column (docs/snapshot.md).
+  // Nor anywhere else in the directory: the domain segments are sealed (src/pipeline/segment.c),
+  // snapshots have no C2 column (docs/snapshot.md).
   for (const s of [who.name, who.id, who.mobile]) {
     const where = files(data).filter((f) => holds(readFileSync(f), s));
-    assert.ok(where.length > 0 && where.every((f) => /\/domains\/.*\.seg$/.test(f)), `${s}: ${where}`);
+    assert.deepEqual(where, [], `${s}: ${where}`);
   }
 });
 
