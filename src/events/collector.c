@@ -1859,8 +1859,9 @@ static int erase_check(tb_db *db, const char *const *ids, size_t n, uint64_t *fo
     }
     idscan is = {ids, n, 0};
     snprintf(path, sizeof path, "%s/events/log", dd);
-    if (!rc) rc = tb__evlog_scan(path, ek.ring, (tb__evpos){0, 0}, (tb__evpos){0, 0}, scan_record,
-                                 &is, &eb);
+    if (!rc)
+        rc = tb__evlog_scan(path, ek.ring, (tb__evpos){0, 0}, (tb__evpos){0, 0}, scan_record, &is,
+                            &eb);
     sealed_found += is.found;
     *found += sealed_found;
     json_object_set_new(report, "opened_found", json_integer((json_int_t)sealed_found));

@@ -137,8 +137,8 @@ int tb__collector_dump(tb__collector *c, FILE *out, size_t limit, tb__errbuf *eb
 /* Reads every byte of the event store of the data directory `db` is open on, without opening the
  * collector: every log record (length, CRC, authentication when sealed, decoding), the
  * checkpoint's checksum, the quarantine, the person table and every day partition (sealed files
- * are opened with the handle's key file). Appends {what, detail} problems to `problems`; *records and *days count what was
- * read. Used by tb_check. */
+ * are opened with the handle's key file). Appends {what, detail} problems to `problems`; *records
+ * and *days count what was read. Used by tb_check. */
 int tb__events_check(tb_db *db, json_t *problems, int64_t *records, int64_t *days);
 
 /* Registers the event store's step and proof with customer erasure (security/erase.h): the
@@ -159,8 +159,9 @@ int tb__collector_drain(tb__collector *c, tb__errbuf *eb);
 int tb__collector_flush(tb__collector *c);
 
 /* The newest `limit` quarantined events of the data directory `db` is open on
- * (events/quarantine.jsonl, read without the collector, opened when sealed): {"total", "newest": [...]}, with login ids, mobiles and resident
- * ID numbers masked everywhere in them when `masked`. *out is a new reference. TB_EIO, TB_ENOMEM.
+ * (events/quarantine.jsonl, read without the collector, opened when sealed): {"total", "newest":
+ * [...]}, with login ids, mobiles and resident ID numbers masked everywhere in them when `masked`.
+ * *out is a new reference. TB_EIO, TB_ENOMEM.
  */
 int tb__events_quarantine(tb_db *db, size_t limit, int masked, json_t **out);
 

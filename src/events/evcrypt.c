@@ -58,6 +58,9 @@ int tb__ev_open_image(const tb__keyring *ring, const char *name, const void *img
     tb__buf plain = TB__BUF_INIT, chunk = TB__BUF_INIT;
     size_t at = TB__C2_STREAM_HEADER;
     int final = 0;
+    /* The plaintext is shorter than the image: one allocation, never a copy while growing. */
+    if (tb__buf_reserve(&plain, len - at + 1))
+        rc = tb__seterr(eb, TB_ENOMEM, "out of memory opening '%s'", name);
     while (!rc && !final) {
         if (len - at < 4) {
             rc = tb__seterr(eb, TB_ECORRUPT, "'%s', byte %zu: the file ends before its final chunk",

@@ -775,8 +775,8 @@ out:
     return rc;
 }
 
-int tb__evlog_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to,
-                     uint64_t *files, tb__errbuf *eb)
+int tb__evlog_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to, uint64_t *files,
+                     tb__errbuf *eb)
 {
     uint32_t *segs;
     size_t n;

@@ -62,10 +62,11 @@ typedef void (*tb__evlog_done_fn)(void *arg, int rc);
 int tb__evlog_open(const char *dir, uint64_t seg_bytes, const tb__evkeys *keys, tb__evpos from,
                    tb__evlog_replay_fn fn, void *arg, tb__evlog **out, tb__errbuf *eb);
 
-/* Queues a copy of p[0..n) (sealed first, by the calling thread, when the log seals) and returns at once with its position in *pos (may be NULL); `done`
- * (may be NULL) is called when it is durable. Returns 0, TB_EINVAL (n is 0 or too large),
- * TB_ENOMEM, or TB_EIO when the log has failed (a write or fsync error: nothing more is accepted
- * until it is reopened). On an error return `done` is never called. */
+/* Queues a copy of p[0..n) (sealed first, by the calling thread, when the log seals) and returns at
+ * once with its position in *pos (may be NULL); `done` (may be NULL) is called when it is durable.
+ * Returns 0, TB_EINVAL (n is 0 or too large), TB_ENOMEM, or TB_EIO when the log has failed (a write
+ * or fsync error: nothing more is accepted until it is reopened). On an error return `done` is
+ * never called. */
 int tb__evlog_append(tb__evlog *l, const void *p, size_t n, tb__evlog_done_fn done, void *arg,
                      tb__evpos *pos);
 
@@ -109,8 +110,8 @@ int tb__evlog_verify(const char *dir, const tb__keyring *ring, tb__evlog_replay_
  * clear ones do (44 bytes more each), so the caller moves every position out of such segments
  * first (tb__events_c2_reseal compacts the log). *files is incremented per segment rewritten.
  * TB_ECORRUPT for any bad record (the detail names segment and byte), TB_ENOENT, TB_EIO. */
-int tb__evlog_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to,
-                     uint64_t *files, tb__errbuf *eb);
+int tb__evlog_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to, uint64_t *files,
+                     tb__errbuf *eb);
 
 /* Flushes what is queued, stops the committer, closes the files. NULL is a no-op. */
 void tb__evlog_close(tb__evlog *l);

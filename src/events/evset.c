@@ -27,8 +27,8 @@ static void *load_worker(void *arg)
         if (d >= nd || atomic_load(&j->rc)) break;
         tb__errbuf eb;
         tb__clearerr(&eb);
-        int rc = tb__evpart_read(j->dir, j->keys, j->s->from + (int32_t)d, j->flags,
-                                 &j->s->days[d], &eb);
+        int rc = tb__evpart_read(j->dir, j->keys, j->s->from + (int32_t)d, j->flags, &j->s->days[d],
+                                 &eb);
         if (rc == TB_ENOENT) continue;
         if (rc) {
             pthread_mutex_lock(&j->mu);

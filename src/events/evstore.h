@@ -35,8 +35,9 @@ typedef struct tb__evrow {
 
 /* Adds `n` rows to the day partitions under `dir` (created if missing): rows are split by local
  * day, merged with what each day's partition already holds, and each touched day is rewritten
- * crash-safely (temp, fsync, rename, fsync dir), sealed when k->seal (see "Sealed partitions"). Rows need not be sorted. Returns 0 or a
- * negative TB_E… with the detail in `eb`; on error every partition is as it was. */
+ * crash-safely (temp, fsync, rename, fsync dir), sealed when k->seal (see "Sealed partitions").
+ * Rows need not be sorted. Returns 0 or a negative TB_E… with the detail in `eb`; on error every
+ * partition is as it was. */
 int tb__evpart_append(const char *dir, const tb__evkeys *k, const tb__evrow *rows, size_t n,
                       tb__errbuf *eb);
 

@@ -630,8 +630,8 @@ int tb__evpart_read(const char *dir, const tb__evkeys *k, int32_t day, unsigned 
         return tb__seterr(eb, TB_EINVAL, "data directory path too long");
     char *data;
     size_t len;
-    int rc = tb__ev_file_read(path, path + strlen(dir) + 1, k, (size_t)1 << 40, &data, &len, NULL,
-                              eb);
+    int rc =
+        tb__ev_file_read(path, path + strlen(dir) + 1, k, (size_t)1 << 40, &data, &len, NULL, eb);
     if (rc) return rc;
     rc = tb__evpart_parse(data, len, flags, out, eb);
     free(data);

@@ -649,9 +649,11 @@ int tb__c2_info_get(tb_db *db, tb__c2_info *out)
     return 0;
 }
 
-/* ---- sealed records ----------------------------------------------------------------------------*/
+/* ---- sealed records
+ * ----------------------------------------------------------------------------*/
 
-static void rec_key(const tb__c2key *k, unsigned char out[crypto_aead_xchacha20poly1305_ietf_KEYBYTES])
+static void rec_key(const tb__c2key *k,
+                    unsigned char out[crypto_aead_xchacha20poly1305_ietf_KEYBYTES])
 {
     crypto_kdf_derive_from_key(out, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, 2, "tbrecord",
                                k->enc);
@@ -674,9 +676,8 @@ int tb__c2_rec_seal(const tb__c2key *k, const void *ad, size_t adlen, const void
     unsigned char *nonce = out + 4;
     randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
     unsigned long long clen;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(
-        nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen, plain, n, ad, adlen, NULL,
-        nonce, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+                                               &clen, plain, n, ad, adlen, NULL, nonce, key);
     sodium_memzero(key, sizeof key);
     return 0;
 }
@@ -686,8 +687,8 @@ int tb__c2_rec_open(const tb__keyring *ring, const void *ad, size_t adlen, const
 {
     *key_id = 0;
     if (n < TB__C2_REC_OVERHEAD) return TB_ECORRUPT;
-    *key_id = (uint32_t)rec[0] | (uint32_t)rec[1] << 8 | (uint32_t)rec[2] << 16 |
-              (uint32_t)rec[3] << 24;
+    *key_id =
+        (uint32_t)rec[0] | (uint32_t)rec[1] << 8 | (uint32_t)rec[2] << 16 | (uint32_t)rec[3] << 24;
     const tb__c2key *k = ring ? tb__keyring_get(ring, *key_id) : NULL;
     if (!k) return TB_ENOENT;
     if (sodium_init() < 0) return TB_ECORRUPT;

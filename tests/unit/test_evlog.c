@@ -333,9 +333,9 @@ static void test_sealed_records(void **state)
 
     /* without the key file: refused, naming the key, never cut */
     memset(&s, 0, sizeof s);
-    assert_int_equal(tb__evlog_scan(dir, NULL, (tb__evpos){0, 0}, (tb__evpos){0, 0}, collect, &s,
-                                    &eb),
-                     TB_ENOENT);
+    assert_int_equal(
+        tb__evlog_scan(dir, NULL, (tb__evpos){0, 0}, (tb__evpos){0, 0}, collect, &s, &eb),
+        TB_ENOENT);
     assert_non_null(strstr(eb.msg, "sealed under key 1"));
 
     /* one ciphertext byte flipped, the CRC made to match: authentication fails, even in the
@@ -390,7 +390,8 @@ static void test_sealed_records(void **state)
     free(dir);
 }
 
-/* A plaintext log re-sealed by the rotation that encrypts the store: records sealed, clear before. */
+/* A plaintext log re-sealed by the rotation that encrypts the store: records sealed, clear before.
+ */
 static void test_reseal_clear(void **state)
 {
     char *dir = tbt_join(*state, "log"), *kf = tbt_join(*state, "k.key");
@@ -434,8 +435,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_corrupt_sealed, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_trim, tbt_setup_tmpdir, tbt_teardown_tmpdir),
-        cmocka_unit_test_setup_teardown(test_sealed_records, tbt_setup_tmpdir,
-                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_sealed_records, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_reseal_clear, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_roll_under_load, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),

@@ -307,7 +307,8 @@ static void test_funnel_brute(void **state)
     make_data(dir);
     tb__errbuf eb;
     tb__evset s;
-    assert_int_equal(tb__evset_load(dir, NULL, day0(), day0() + DAYS, TB__EVP_PROPS, 2, &s, &eb), 0);
+    assert_int_equal(tb__evset_load(dir, NULL, day0(), day0() + DAYS, TB__EVP_PROPS, 2, &s, &eb),
+                     0);
     assert_int_equal(s.nrows, NEV);
     const char *app = "\"app\"";
     double one = 0;
