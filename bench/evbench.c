@@ -140,7 +140,7 @@ static int gen(uint64_t n, uint64_t users, const char *dir, const char *csv, uin
                         .code = d[i].code,
                         .nevents = 6,
                         .events = names};
-        if (tb__evpart_write(dir, &p, 1, &eb)) return fprintf(stderr, "%s\n", eb.msg), 1;
+        if (tb__evpart_write(dir, NULL, &p, 1, &eb)) return fprintf(stderr, "%s\n", eb.msg), 1;
         free(d[i].person);
         free(d[i].ts);
         free(d[i].code);
@@ -183,7 +183,7 @@ static int funnel(const char *dir, int runs, int threads)
     /* the set holds the window's day after the range (empty here), like the API loads it */
     for (int i = 0; i < runs; i++) {
         double a = now_ms();
-        if (tb__evset_load(dir, day0, day0 + NDAYS, 0, threads, &s, &eb))
+        if (tb__evset_load(dir, NULL, day0, day0 + NDAYS, 0, threads, &s, &eb))
             return fprintf(stderr, "%s\n", eb.msg), 1;
         double b = now_ms();
         tb__funnel_res_release(&r);

@@ -6,6 +6,11 @@
 # The ceiling is a private nginx answering 204 to the same requests (same wrk, same bodies).
 #
 #   bench/events_ingest.sh     (BUILD=build DURATION=10 THREADS="2 4 8" CONNECTIONS="8 32 64")
+#   KEY_FILE=/tmp/bench.key bench/events_ingest.sh     the same with an encrypted data directory
+#
+# KEY_FILE (created with `tagbase key init` when missing; it must lie outside bench/out): every
+# data directory is made under that key file, so the log records, checkpoint and partitions are
+# sealed (docs/security.md, "Encryption at rest"); the script checks each one says it is encrypted.
 #
 # For every server thread count and connection count: a fresh data directory and server (so each
 # run starts empty and the server's 60-second compaction never runs inside a measurement), the
@@ -31,6 +36,10 @@ command -v wrk >/dev/null || { echo "events_ingest.sh: wrk is missing (scripts/d
 [[ -x $bin ]] || { echo "events_ingest.sh: $bin is missing (make BUILD=$BUILD)" >&2; exit 1; }
 rm -rf "$out"
 mkdir -p "$out"
+if [[ -n ${KEY_FILE:-} ]]; then
+  export TAGBASE_KEY_FILE=$KEY_FILE
+  [[ -f $KEY_FILE ]] || "$bin" key init --data "$out/data-probe" >/dev/null
+fi
 
 pids=()
 cleanup() {
@@ -127,6 +136,11 @@ start_server() { # THREADS -> sets port, spid, data, key, token
   data=$out/data-t$t
   rm -rf "$data"
   "$bin" init --data "$data" >/dev/null
+  if [[ -n ${KEY_FILE:-} ]]; then
+    "$bin" status --json --data "$data" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>
+      process.exit(JSON.parse(s).encryption.encrypted ? 0 : 1))' ||
+      { echo "events_ingest.sh: $data is not encrypted under $KEY_FILE" >&2; exit 1; }
+  fi
   key=$("$bin" events source add bench --data "$data" 2>/dev/null |
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).write_key))')
   printf 'bench-auditor-password-1\n' |
@@ -181,6 +195,7 @@ stop_server
 
 # ---- tagbase ----------------------------------------------------------------------------------------
 echo "machine: $(nproc) cores, load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ -n ${KEY_FILE:-} ]]; then echo "data directories: encrypted under $KEY_FILE"; else echo "data directories: plaintext"; fi
 echo "### tagbase serve: POST /v1/batch, 100 Segment track events per request, durable (wrk -t$wrk_threads -d${dur}s)"
 echo
 echo "| server threads | connections | requests/s | events/s | p50 | p99 | fsyncs/s | events per fsync | server CPU (cores) | server CPU µs per event | accepted = 100 × answered (+ in flight) | non-2xx |"

@@ -257,7 +257,7 @@ int tb__cmd_events(int argc, char **argv)
         tb__collector_close(col);
     } else if (!strcmp(verb, "quarantine")) {
         json_t *doc;
-        if (tb__events_quarantine(tb_db_path(db), (size_t)limit, !unmasked, &doc))
+        if (tb__events_quarantine(db, (size_t)limit, !unmasked, &doc))
             rc = tb__cli_fail("events", "cannot read the event quarantine");
         else
             rc = print_json(doc);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "events/evcrypt.h"
 #include "pipeline/identity.h"
 #include "security/rekey.h"
 #include "store/crypt.h"
@@ -68,12 +69,12 @@ static int rotate(const char *path, const char *dir)
         to = tb__keyring_get(ring, id);
     }
     tb__c2key target = *to;
-    uint64_t rows;
+    uint64_t rows, evfiles = 0;
     tb__reseal_counts files = {0};
     /* Files first, the meta store last: the directory records the new key only once every file
      * is under it, and until then the key file holds both keys, so a crash anywhere leaves every
      * file readable and the next rotation finishes the job. */
-    if (tb__files_c2_reseal(db, &target, &files)) {
+    if (tb__files_c2_reseal(db, &target, &files) || tb__events_c2_reseal(db, &target, &evfiles)) {
         status = tb__cli_fail("key",
                               "%s (the meta store still records %s; run 'tagbase key "
                               "rotate' again)",
@@ -101,17 +102,18 @@ static int rotate(const char *path, const char *dir)
         goto out;
     }
     if (from)
-        printf("rotated: %llu rows, %llu domain segments, %llu snapshot columns and %llu tag files "
-               "re-encrypted under key %u; key %u retired and removed from %s\n",
+        printf("rotated: %llu rows, %llu domain segments, %llu snapshot columns, %llu tag files and "
+               "%llu event files re-encrypted under key %u; key %u retired and removed from %s\n",
                (unsigned long long)rows, (unsigned long long)files.segments,
                (unsigned long long)files.snapshot_files, (unsigned long long)files.tag_files,
-               target.id, from, path);
+               (unsigned long long)evfiles, target.id, from, path);
     else
-        printf("encrypted: %llu rows of master data, %llu domain segments, %llu snapshot columns "
-               "and %llu tag files sealed under key %u (the store was plaintext)\n",
+        printf("encrypted: %llu rows of master data, %llu domain segments, %llu snapshot columns, "
+               "%llu tag files and %llu event files sealed under key %u (the store was "
+               "plaintext)\n",
                (unsigned long long)rows, (unsigned long long)files.segments,
                (unsigned long long)files.snapshot_files, (unsigned long long)files.tag_files,
-               target.id);
+               (unsigned long long)evfiles, target.id);
 out:
     tb_db_close(db);
     return status;

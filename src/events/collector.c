@@ -22,6 +22,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "events/collector.h"
+#include "events/evcrypt.h"
 #include "events/evlog.h"
 #include "events/evmeta.h"
 #include "events/evstore.h"
@@ -158,6 +159,8 @@ struct tb__collector {
                           rebuilds it from the log */
     uint64_t max_rate; /* events per second per source before 429 (events.max_rate) */
     int64_t retention_days; /* day partitions kept (events.retention_days) */
+    tb__evkeys ek;          /* sealing (encrypted store) and opening of the store's files */
+    tb__c2key ekey;         /* ek.seal points here: a copy of the active key, zeroed at close */
 };
 
 static uint32_t find(tb__collector *c, uint32_t p)
@@ -610,6 +613,9 @@ static int ck_put_tab(tb__buf *b, const htab *t)
     return 0;
 }
 
+#define CK_NAME "events/state.bin" /* associated data of the sealed checkpoint */
+#define QU_NAME "events/quarantine.jsonl"
+
 static int write_checkpoint(tb__collector *c, tb__evpos at, tb__errbuf *eb)
 {
     if (c->poisoned)
@@ -639,7 +645,8 @@ static int write_checkpoint(tb__collector *c, tb__evpos at, tb__errbuf *eb)
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/state.bin", c->dir);
-    rc = tb__file_write_atomic(path, b.data, b.len, 0640, eb);
+    rc = tb__ev_file_write(path, CK_NAME, &c->ek, b.data, b.len, eb);
+    sodium_memzero(b.data, b.len); /* login ids */
     tb__buf_release(&b);
     return rc;
 }
@@ -690,8 +697,8 @@ static int read_checkpoint(tb__collector *c, tb__evpos *from, tb__errbuf *eb)
     char *d;
     size_t n;
     *from = (tb__evpos){0, 0};
-    int rc = tb__file_read_all(path, (size_t)1 << 40, &d, &n, eb);
-    if (rc == TB_ENOENT) {
+    int rc = tb__ev_file_read(path, CK_NAME, &c->ek, (size_t)1 << 40, &d, &n, NULL, eb);
+    if (rc == TB_ENOENT && access(path, F_OK) != 0) {
         tb__clearerr(eb);
         return 0;
     }
@@ -699,6 +706,7 @@ static int read_checkpoint(tb__collector *c, tb__evpos *from, tb__errbuf *eb)
     uint32_t crc;
     if (n < 16 || memcmp(d, "TBEVST01", 8) != 0 ||
         (memcpy(&crc, d + n - 4, 4), tb__crc32c(0, d, n - 4) != crc)) {
+        sodium_memzero(d, n);
         free(d);
         return tb__seterr(eb, TB_ECORRUPT, "'%s': bad magic or checksum", path);
     }
@@ -750,6 +758,7 @@ static int read_checkpoint(tb__collector *c, tb__evpos *from, tb__errbuf *eb)
     if (tb__rt_load(c->rt, r.p + r.at, r.n - r.at)) goto out;
     rc = 0;
 out:
+    sodium_memzero(d, n);
     free(d);
     if (rc) return tb__seterr(eb, rc, "'%s': damaged checkpoint (structure)", path);
     return 0;
@@ -784,6 +793,11 @@ int tb__collector_open(tb_db *db, const tb__col_limits *lim, tb__collector **out
     if (!c) return tb__seterr(eb, TB_ENOMEM, "out of memory");
     c->db = db;
     if (lim) c->lim = *lim;
+    c->ek = tb__evkeys_of(db);
+    if (c->ek.seal) {
+        c->ekey = *c->ek.seal;
+        c->ek.seal = &c->ekey;
+    }
     events_dir(db, c->dir, sizeof c->dir);
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->cmu, NULL);
@@ -816,7 +830,7 @@ int tb__collector_open(tb_db *db, const tb__col_limits *lim, tb__collector **out
     char logdir[4200];
     snprintf(logdir, sizeof logdir, "%s/log", c->dir);
     c->replaying = 1;
-    rc = tb__evlog_open(logdir, 0, from, replay, c, &c->log, eb);
+    rc = tb__evlog_open(logdir, 0, &c->ek, from, replay, c, &c->log, eb);
     c->replaying = 0;
     if (rc) goto out_free;
     /* Logins first seen during replay get their customer now. */
@@ -859,7 +873,9 @@ void tb__collector_close(tb__collector *c)
     free(c->gid);
     free(c->keyoff);
     free(c->pflags);
+    if (c->keys.data) sodium_memzero(c->keys.data, c->keys.cap);
     tb__buf_release(&c->keys);
+    sodium_memzero(&c->ekey, sizeof c->ekey);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->cmu);
     free(c);
@@ -1147,22 +1163,37 @@ static int collect_record(void *arg, tb__evpos pos, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Appends quarantined events to events/quarantine.jsonl (rewritten crash-safely). */
+/* Reads events/quarantine.jsonl (clear or sealed) into *d, *len; a missing file is empty (*d
+ * NULL). Caller frees with free. */
+static int read_quarantine(const char *path, const tb__evkeys *k, char **d, size_t *len,
+                           tb__errbuf *eb)
+{
+    int rc = tb__ev_file_read(path, QU_NAME, k, (size_t)1 << 34, d, len, NULL, eb);
+    if (rc == TB_ENOENT && access(path, F_OK) != 0) {
+        tb__clearerr(eb);
+        return 0;
+    }
+    return rc;
+}
+
+/* Appends quarantined events to events/quarantine.jsonl (rewritten crash-safely, sealed whole
+ * when the store is encrypted). */
 static int save_quarantine(tb__collector *c, const tb__buf *q, tb__errbuf *eb)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/quarantine.jsonl", c->dir);
     char *old = NULL;
     size_t on = 0;
-    int rc = tb__file_read_all(path, (size_t)1 << 34, &old, &on, eb);
-    if (rc && rc != TB_ENOENT) return rc;
-    tb__clearerr(eb);
-    tb__afile af = {0};
-    if (!(rc = tb__afile_open(&af, path, 0640, eb)) &&
-        !(rc = tb__afile_write(&af, old ? old : "", on, eb)) &&
-        !(rc = tb__afile_write(&af, q->data, q->len, eb)))
-        rc = tb__afile_commit(&af, eb);
-    tb__afile_abort(&af);
+    int rc = read_quarantine(path, &c->ek, &old, &on, eb);
+    if (rc) return rc;
+    tb__buf all = TB__BUF_INIT;
+    if (tb__buf_append(&all, old ? old : "", on) || tb__buf_append(&all, q->data, q->len))
+        rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
+    else
+        rc = tb__ev_file_write(path, QU_NAME, &c->ek, all.data, all.len, eb);
+    if (all.data) sodium_memzero(all.data, all.cap);
+    tb__buf_release(&all);
+    if (old) sodium_memzero(old, on);
     free(old);
     return rc;
 }
@@ -1233,11 +1264,11 @@ static int compact_locked(tb__collector *c, char **json_out)
         k.stopped = 0;
         tb__buf_reset(&k.quar);
         tb__arena_reset(&k.a);
-        rc = tb__evlog_scan(logdir, from, to, collect_record, &k, &eb);
+        rc = tb__evlog_scan(logdir, c->ek.ring, from, to, collect_record, &k, &eb);
         if (rc == COMPACT_STOP && k.stopped) rc = 0;
         if (rc) goto out;
         tb__evpos upto = k.stopped ? k.stop : to;
-        if (k.n && (rc = tb__evpart_append(tb_db_path(c->db), k.rows, k.n, &eb))) goto out;
+        if (k.n && (rc = tb__evpart_append(tb_db_path(c->db), &c->ek, k.rows, k.n, &eb))) goto out;
         if (k.nquar && (rc = save_quarantine(c, &k.quar, &eb))) goto out;
         total += k.n;
         totalq += k.nquar;
@@ -1375,7 +1406,8 @@ int tb__collector_dump(tb__collector *c, FILE *out, size_t limit, tb__errbuf *eb
     if (rc) return rc;
     for (size_t d = 0; d < ndays && !rc && written < limit; d++) {
         tb__evpart p;
-        if ((rc = tb__evpart_read(tb_db_path(c->db), days[d], TB__EVP_PROPS, &p, eb))) break;
+        if ((rc = tb__evpart_read(tb_db_path(c->db), &c->ek, days[d], TB__EVP_PROPS, &p, eb)))
+            break;
         int64_t base = tb__ev_day_start(p.day);
         pthread_mutex_lock(&c->mu);
         for (uint32_t i = 0; i < p.nrows && written < limit; i++, written++) {
@@ -1439,14 +1471,16 @@ static int check_record(void *arg, tb__evpos pos, const uint8_t *p, size_t n)
     return 0;
 }
 
-int tb__events_check(const char *data_dir, json_t *problems, int64_t *records, int64_t *days)
+int tb__events_check(tb_db *db, json_t *problems, int64_t *records, int64_t *days)
 {
+    const char *data_dir = tb_db_path(db);
+    tb__evkeys ek = tb__evkeys_of(db);
     char dir[4200], path[4300];
     *records = *days = 0;
     snprintf(dir, sizeof dir, "%s/events/log", data_dir);
     tb__errbuf eb = {0};
     checker k = {0};
-    int rc = tb__evlog_verify(dir, check_record, &k, &eb);
+    int rc = tb__evlog_verify(dir, ek.ring, check_record, &k, &eb);
     if (rc)
         json_array_append_new(problems, json_pack("{s:s,s:s}", "what", "event log", "detail",
                                                   k.bad[0] ? k.bad : eb.msg));
@@ -1455,13 +1489,26 @@ int tb__events_check(const char *data_dir, json_t *problems, int64_t *records, i
     char *d;
     size_t n;
     tb__clearerr(&eb);
-    if (tb__file_read_all(path, (size_t)1 << 40, &d, &n, &eb) == 0) {
+    rc = tb__ev_file_read(path, CK_NAME, &ek, (size_t)1 << 40, &d, &n, NULL, &eb);
+    if (rc == 0) {
         uint32_t crc = 0;
         if (n >= 8) memcpy(&crc, d + n - 4, 4);
         if (n < 16 || memcmp(d, "TBEVST01", 8) != 0 || tb__crc32c(0, d, n - 4) != crc)
             json_array_append_new(problems,
                                   json_pack("{s:s,s:s}", "what", "event checkpoint", "detail",
                                             "events/state.bin: bad magic or checksum"));
+        sodium_memzero(d, n);
+        free(d);
+    } else if (access(path, F_OK) == 0)
+        json_array_append_new(problems,
+                              json_pack("{s:s,s:s}", "what", "event checkpoint", "detail", eb.msg));
+    snprintf(path, sizeof path, "%s/events/quarantine.jsonl", data_dir);
+    tb__clearerr(&eb);
+    if (read_quarantine(path, &ek, &d, &n, &eb))
+        json_array_append_new(problems,
+                              json_pack("{s:s,s:s}", "what", "event quarantine", "detail", eb.msg));
+    else if (d) {
+        sodium_memzero(d, n);
         free(d);
     }
     tb__evpersons pers = {0};
@@ -1477,7 +1524,7 @@ int tb__events_check(const char *data_dir, json_t *problems, int64_t *records, i
         for (size_t i = 0; i < nd; i++) {
             tb__evpart p = {0};
             tb__clearerr(&eb);
-            if (tb__evpart_read(data_dir, list[i], TB__EVP_PROPS, &p, &eb))
+            if (tb__evpart_read(data_dir, &ek, list[i], TB__EVP_PROPS, &p, &eb))
                 json_array_append_new(
                     problems, json_pack("{s:s,s:s}", "what", "event partition", "detail", eb.msg));
             tb__evpart_release(&p);
@@ -1520,7 +1567,7 @@ static int erase_day(tb__collector *c, int32_t day, const uint8_t *gone, uint64_
 {
     tb__evpart p;
     const char *dd = tb_db_path(c->db);
-    int rc = tb__evpart_read(dd, day, TB__EVP_PROPS, &p, eb);
+    int rc = tb__evpart_read(dd, &c->ek, day, TB__EVP_PROPS, &p, eb);
     if (rc) return rc;
     uint32_t keep = 0;
     for (uint32_t i = 0; i < p.nrows; i++)
@@ -1595,7 +1642,7 @@ static int erase_day(tb__collector *c, int32_t day, const uint8_t *gone, uint64_
             np.cols[k].num = NULL;
         }
     if (!rc)
-        rc = tb__evpart_write(dd, &np, 0, eb);
+        rc = tb__evpart_write(dd, &c->ek, &np, 0, eb);
     else
         tb__seterr(eb, rc, "out of memory rewriting an event partition");
     for (uint32_t k = 0; k < p.ncols && np.cols; k++) {
@@ -1621,12 +1668,8 @@ static int erase_quarantine(tb__collector *c, const char *const *ids, size_t n, 
     char *d;
     size_t len;
     *removed = 0;
-    int rc = tb__file_read_all(path, (size_t)1 << 34, &d, &len, eb);
-    if (rc == TB_ENOENT) {
-        tb__clearerr(eb);
-        return 0;
-    }
-    if (rc) return rc;
+    int rc = read_quarantine(path, &c->ek, &d, &len, eb);
+    if (rc || !d) return rc;
     tb__buf out = TB__BUF_INIT;
     for (char *line = d, *end; line < d + len; line = end + 1) {
         end = memchr(line, '\n', (size_t)(d + len - line));
@@ -1640,9 +1683,29 @@ static int erase_quarantine(tb__collector *c, const char *const *ids, size_t n, 
             rc = TB_ENOMEM;
     }
     if (!rc && *removed)
-        rc = tb__file_write_atomic(path, out.data ? out.data : "", out.len, 0640, eb);
+        rc = tb__ev_file_write(path, QU_NAME, &c->ek, out.data ? out.data : "", out.len, eb);
+    if (out.data) sodium_memzero(out.data, out.cap);
     tb__buf_release(&out);
+    sodium_memzero(d, len);
     free(d);
+    return rc;
+}
+
+/* Rolls the log and compacts; the caller holds cmu. */
+static int drain_locked(tb__collector *c, tb__errbuf *eb)
+{
+    int rc = tb__evlog_roll(c->log, eb);
+    char *out = NULL;
+    if (!rc && (rc = compact_locked(c, &out))) tb__seterr(eb, rc, "%s", tb_errmsg(c->db));
+    free(out);
+    return rc;
+}
+
+int tb__collector_drain(tb__collector *c, tb__errbuf *eb)
+{
+    pthread_mutex_lock(&c->cmu);
+    int rc = drain_locked(c, eb);
+    pthread_mutex_unlock(&c->cmu);
     return rc;
 }
 
@@ -1651,11 +1714,8 @@ static int erase_in(tb__collector *c, const uint32_t *gids, size_t ngids, const 
 {
     /* Every record so far into partitions, and the log segments that held them removed. */
     pthread_mutex_lock(&c->cmu);
-    int rc = tb__evlog_roll(c->log, eb);
+    int rc = drain_locked(c, eb);
     char *out = NULL;
-    if (!rc && (rc = compact_locked(c, &out))) tb__seterr(eb, rc, "%s", tb_errmsg(c->db));
-    free(out);
-    out = NULL;
     if (rc) {
         pthread_mutex_unlock(&c->cmu);
         return rc;
@@ -1742,17 +1802,73 @@ static int erase_step(tb_db *db, uint32_t gid, const uint32_t *gids, size_t ngid
     return 0;
 }
 
-/* The proof inside the compressed partitions: identifiers among property values. */
+/* Occurrences of the identifiers in b[0, len). */
+static uint64_t count_ids(const char *b, size_t len, const char *const *ids, size_t n)
+{
+    uint64_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t tl = strlen(ids[i]);
+        for (const char *at = b, *end = b + len; tl && at < end; at++) {
+            at = memmem(at, (size_t)(end - at), ids[i], tl);
+            if (!at) break;
+            found++;
+        }
+    }
+    return found;
+}
+
+typedef struct idscan {
+    const char *const *ids;
+    size_t n;
+    uint64_t found;
+} idscan;
+
+static int scan_record(void *arg, tb__evpos pos, const uint8_t *p, size_t n)
+{
+    (void)pos;
+    idscan *s = arg;
+    s->found += count_ids((const char *)p, n, s->ids, s->n);
+    return 0;
+}
+
+/* The proof inside the files a raw-byte scan cannot see into: identifiers among the property
+ * values of the decompressed partitions, and, opened when sealed (an encrypted store), in the
+ * checkpoint, the quarantine and every log record. */
 static int erase_check(tb_db *db, const char *const *ids, size_t n, uint64_t *found, json_t *report)
 {
     tb__errbuf eb = {0};
     int32_t *days = NULL;
     size_t nd = 0;
     *found = 0;
-    int rc = tb__evpart_list(tb_db_path(db), &days, &nd, &eb);
+    tb__evkeys ek = tb__evkeys_of(db);
+    const char *dd = tb_db_path(db);
+    char path[4300];
+    int rc = 0;
+    uint64_t sealed_found = 0;
+    static const char *const files[] = {CK_NAME, QU_NAME};
+    for (size_t f = 0; !rc && f < 2; f++) {
+        snprintf(path, sizeof path, "%s/%s", dd, files[f]);
+        if (access(path, F_OK) != 0) continue;
+        char *d;
+        size_t len;
+        if ((rc = tb__ev_file_read(path, files[f], &ek, (size_t)1 << 40, &d, &len, NULL, &eb)))
+            break;
+        sealed_found += count_ids(d, len, ids, n);
+        sodium_memzero(d, len);
+        free(d);
+    }
+    idscan is = {ids, n, 0};
+    snprintf(path, sizeof path, "%s/events/log", dd);
+    if (!rc)
+        rc = tb__evlog_scan(path, ek.ring, (tb__evpos){0, 0}, (tb__evpos){0, 0}, scan_record, &is,
+                            &eb);
+    sealed_found += is.found;
+    *found += sealed_found;
+    json_object_set_new(report, "opened_found", json_integer((json_int_t)sealed_found));
+    if (!rc) rc = tb__evpart_list(dd, &days, &nd, &eb);
     for (size_t d = 0; !rc && d < nd; d++) {
         tb__evpart p;
-        if ((rc = tb__evpart_read(tb_db_path(db), days[d], TB__EVP_PROPS, &p, &eb))) break;
+        if ((rc = tb__evpart_read(dd, &ek, days[d], TB__EVP_PROPS, &p, &eb))) break;
         for (uint32_t k = 0; k < p.ncols; k++)
             for (uint32_t v = 0; p.cols[k].type == TB__EVCOL_DICT && v < p.cols[k].ndict; v++)
                 for (size_t i = 0; i < n; i++)
@@ -1818,27 +1934,32 @@ static void mask_strings(json_t *o, int ids)
     }
 }
 
-int tb__events_quarantine(const char *data_dir, size_t limit, int masked, json_t **out)
+int tb__events_quarantine(tb_db *db, size_t limit, int masked, json_t **out)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/events/quarantine.jsonl", data_dir);
+    snprintf(path, sizeof path, "%s/events/quarantine.jsonl", tb_db_path(db));
     *out = NULL;
-    FILE *f = fopen(path, "r");
-    if (!f && errno != ENOENT) return TB_EIO;
+    tb__evkeys ek = tb__evkeys_of(db);
+    tb__errbuf eb = {0};
+    char *d = NULL;
+    size_t len = 0;
+    int rc = read_quarantine(path, &ek, &d, &len, &eb);
+    if (rc) return rc;
     json_t *rows = json_array();
     size_t total = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    while (f && rows && getline(&line, &cap, f) > 0) {
+    for (char *line = d, *end; d && rows && line < d + len; line = end + 1) {
+        end = memchr(line, '\n', (size_t)(d + len - line));
+        if (!end) end = d + len;
+        if (end == line) continue;
         total++;
-        json_t *j = json_loads(line, 0, NULL);
+        json_t *j = json_loadb(line, (size_t)(end - line), 0, NULL);
         if (!j) continue;
         if (masked) mask_strings(j, 1);
         json_array_append_new(rows, j);
         if (json_array_size(rows) > limit) json_array_remove(rows, 0);
     }
-    free(line);
-    if (f) fclose(f);
+    if (d) sodium_memzero(d, len);
+    free(d);
     *out = rows ? json_pack("{s:I,s:o}", "total", (json_int_t)total, "newest", rows) : NULL;
     return *out ? 0 : TB_ENOMEM;
 }

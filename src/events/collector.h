@@ -134,11 +134,12 @@ int tb__collector_compact(tb__collector *c, char **json_out);
  * properties. For operators and tests; unmasked (the caller owns the data directory). */
 int tb__collector_dump(tb__collector *c, FILE *out, size_t limit, tb__errbuf *eb);
 
-/* Reads every byte of the event store of data directory `data_dir` without opening the collector:
- * every log record (length, CRC, decoding), the checkpoint's checksum, the person table and every
- * day partition. Appends {what, detail} problems to `problems`; *records and *days count what was
- * read. Used by tb_check. */
-int tb__events_check(const char *data_dir, json_t *problems, int64_t *records, int64_t *days);
+/* Reads every byte of the event store of the data directory `db` is open on, without opening the
+ * collector: every log record (length, CRC, authentication when sealed, decoding), the
+ * checkpoint's checksum, the quarantine, the person table and every day partition (sealed files
+ * are opened with the handle's key file). Appends {what, detail} problems to `problems`; *records
+ * and *days count what was read. Used by tb_check. */
+int tb__events_check(tb_db *db, json_t *problems, int64_t *records, int64_t *days);
 
 /* Registers the event store's step and proof with customer erasure (security/erase.h): the
  * person's events (their logins and every device linked to them), their quarantined events and
@@ -149,15 +150,20 @@ int tb__events_erase_register(void);
  * same process works on its live state (on = 0 clears it). */
 void tb__collector_set_live(tb__collector *c, int on);
 
+/* Rolls the log to a new segment and compacts: every record so far moves into the partitions
+ * and the segments that held them are removed (erasure, key rotation). 0 or a TB_E… (eb). */
+int tb__collector_drain(tb__collector *c, tb__errbuf *eb);
+
 /* Waits until every batch appended so far is durable and answered (its completion called): the
  * server calls it before stopping libmicrohttpd, so no connection stays suspended. */
 int tb__collector_flush(tb__collector *c);
 
-/* The newest `limit` quarantined events of data directory `data_dir` (events/quarantine.jsonl,
- * read without the collector): {"total", "newest": [...]}, with login ids, mobiles and resident
- * ID numbers masked everywhere in them when `masked`. *out is a new reference. TB_EIO, TB_ENOMEM.
+/* The newest `limit` quarantined events of the data directory `db` is open on
+ * (events/quarantine.jsonl, read without the collector, opened when sealed): {"total", "newest":
+ * [...]}, with login ids, mobiles and resident ID numbers masked everywhere in them when `masked`.
+ * *out is a new reference. TB_EIO, TB_ENOMEM.
  */
-int tb__events_quarantine(const char *data_dir, size_t limit, int masked, json_t **out);
+int tb__events_quarantine(tb_db *db, size_t limit, int masked, json_t **out);
 
 /* Status: sources, counters, log position, persons (JSON; caller frees with free()). */
 int tb__collector_status(tb__collector *c, char **json_out);

@@ -286,7 +286,8 @@ static int groups(run *r, json_t *by, const tb__bmv ***gs, const char ***names, 
 
 static int load(run *r, int32_t from, int32_t to, unsigned flags, int threads, tb__evset *s)
 {
-    return tb__evset_load(tb_db_path(r->db), from, to, flags, threads, s, &r->eb);
+    tb__evkeys k = tb__evkeys_of(r->db);
+    return tb__evset_load(tb_db_path(r->db), &k, from, to, flags, threads, s, &r->eb);
 }
 
 static unsigned props_flag(const tb__evstep *st, uint32_t n)

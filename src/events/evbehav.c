@@ -43,8 +43,8 @@ static int cmp_holds(int op, int64_t a, int64_t b)
     }
 }
 
-int tb__ev_behaviour(const char *dir, const tb__expr *pred, int32_t as_of, uint64_t nbits,
-                     tb__bm_builder **out, tb__errbuf *eb)
+int tb__ev_behaviour(const char *dir, const tb__evkeys *k, const tb__expr *pred, int32_t as_of,
+                     uint64_t nbits, tb__bm_builder **out, tb__errbuf *eb)
 {
     *out = NULL;
     const tb__expr *call = pred->kind == TB__X_CMP ? pred->kid[0] : pred;
@@ -72,7 +72,7 @@ int tb__ev_behaviour(const char *dir, const tb__expr *pred, int32_t as_of, uint6
     c.count = calloc(nbits ? nbits : 1, 4);
     tb__evset s = {0};
     int rc = c.count ? 0 : tb__seterr(eb, TB_ENOMEM, "out of memory");
-    if (!rc) rc = tb__evset_load(dir, from, to, 0, 0, &s, eb);
+    if (!rc) rc = tb__evset_load(dir, k, from, to, 0, 0, &s, eb);
     c.s = &s;
     tb__evwalk w = {.s = &s, .steps = &step, .nsteps = 1, .fn = on_root, .arg = &c};
     if (!rc) rc = tb__ev_walk_prepare(&w, eb);

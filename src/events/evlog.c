@@ -2,7 +2,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,8 @@
 #define MAGIC    "TBEVLOG1"
 #define VERSION  1u
 #define SEG_SIZE ((uint64_t)64 << 20)
+#define REC_AD   TB__EVLOG_AD
+#define REC_ADN  (sizeof REC_AD - 1)
 
 typedef struct done_cb {
     tb__evlog_done_fn fn;
@@ -59,6 +63,9 @@ struct tb__evlog {
     int fd; /* the segment the committer writes (committer only) */
     uint32_t fd_seg;
     uint64_t cut;
+    int sealing;             /* appends are sealed under `seal` */
+    tb__c2key seal;          /* a copy, zeroed at close */
+    const tb__keyring *ring; /* borrowed: opens sealed records at open */
 };
 
 static void put32(uint8_t *p, uint32_t v)
@@ -135,9 +142,9 @@ static int read_file(const char *path, uint8_t **out, size_t *len, tb__errbuf *e
 /* Checks segment `seg` and replays its records in [from, to) through fn. *good is set to the end
  * of the last valid record. A bad record ends the scan when `tail_ok` (the newest segment) with
  * *torn set, else it is TB_ECORRUPT. */
-static int scan_segment(const char *dir, uint32_t seg, int tail_ok, tb__evpos from, tb__evpos to,
-                        tb__evlog_replay_fn fn, void *arg, uint64_t *good, int *torn,
-                        tb__errbuf *eb)
+static int scan_segment(const char *dir, const tb__keyring *ring, uint32_t seg, int tail_ok,
+                        tb__evpos from, tb__evpos to, tb__evlog_replay_fn fn, void *arg,
+                        uint64_t *good, int *torn, tb__errbuf *eb)
 {
     char path[4096];
     seg_path(path, sizeof path, dir, seg);
@@ -149,6 +156,8 @@ static int scan_segment(const char *dir, uint32_t seg, int tail_ok, tb__evpos fr
     *torn = 0;
     const char *why = NULL;
     uint64_t off = 0;
+    uint8_t *plain = NULL; /* a sealed record opened */
+    size_t plaincap = 0;
     if (n < HDR_LEN || memcmp(d, MAGIC, 8) != 0) {
         why = n < HDR_LEN ? "segment header truncated" : "bad magic (not an event log segment)";
         goto bad;
@@ -170,7 +179,10 @@ static int scan_segment(const char *dir, uint32_t seg, int tail_ok, tb__evpos fr
             goto bad;
         }
         uint32_t len = get32(d + off), crc = get32(d + off + 4);
-        if (len == 0 || len > TB__EVLOG_MAX_RECORD) {
+        int sealed = (len & TB__EVLOG_SEALED) != 0;
+        len &= ~TB__EVLOG_SEALED;
+        if (len == 0 || len > TB__EVLOG_MAX_RECORD + (sealed ? TB__C2_REC_OVERHEAD : 0) ||
+            (sealed && len <= TB__C2_REC_OVERHEAD)) {
             why = "record length out of range";
             goto bad;
         }
@@ -186,7 +198,40 @@ static int scan_segment(const char *dir, uint32_t seg, int tail_ok, tb__evpos fr
         int before_to = to.seg == 0 || seg < to.seg || (seg == to.seg && off < to.off);
         if (fn && after_from && before_to) {
             tb__evpos pos = {seg, off};
-            if ((rc = fn(arg, pos, d + off + REC_HDR, len))) goto out;
+            const uint8_t *p = d + off + REC_HDR;
+            size_t pn = len;
+            if (sealed) {
+                if (plaincap < len) {
+                    uint8_t *t = realloc(plain, len);
+                    if (!t) {
+                        rc = tb__seterr(eb, TB_ENOMEM, "out of memory reading the event log");
+                        goto out;
+                    }
+                    plain = t;
+                    plaincap = len;
+                }
+                uint32_t kid;
+                rc = tb__c2_rec_open(ring, REC_AD, REC_ADN, p, len, plain, &kid);
+                if (rc == TB_ENOENT) {
+                    rc = tb__seterr(eb, TB_ENOENT,
+                                    "event log '%s', byte %llu: the record is sealed under key "
+                                    "%" PRIu32 ", which %s",
+                                    path, (unsigned long long)off, kid,
+                                    ring ? "the key file does not hold"
+                                         : "needs a key file (none given)");
+                    goto out;
+                }
+                if (rc) {
+                    rc = tb__seterr(eb, TB_ECORRUPT,
+                                    "event log '%s', byte %llu: record fails authentication "
+                                    "(tampered, or another key's bytes)",
+                                    path, (unsigned long long)off);
+                    goto out;
+                }
+                p = plain;
+                pn = len - TB__C2_REC_OVERHEAD;
+            }
+            if ((rc = fn(arg, pos, p, pn))) goto out;
         }
         off += REC_HDR + len;
         *good = off;
@@ -202,6 +247,8 @@ bad:
                         (unsigned long long)off, why);
     }
 out:
+    if (plain) sodium_memzero(plain, plaincap);
+    free(plain);
     free(d);
     return rc;
 }
@@ -312,6 +359,21 @@ int tb__evlog_append(tb__evlog *l, const void *p, size_t n, tb__evlog_done_fn do
                      tb__evpos *pos)
 {
     if (n == 0 || n > TB__EVLOG_MAX_RECORD) return TB_EINVAL;
+    /* Sealed and checksummed by the appending thread, outside the lock: appenders work in
+     * parallel, the committer only writes and fsyncs. */
+    uint8_t *sealed = NULL;
+    uint32_t word = (uint32_t)n;
+    if (l->sealing) {
+        if (!(sealed = malloc(n + TB__C2_REC_OVERHEAD))) return TB_ENOMEM;
+        if (tb__c2_rec_seal(&l->seal, REC_AD, REC_ADN, p, n, sealed)) {
+            free(sealed);
+            return TB_EINVAL;
+        }
+        p = sealed;
+        n += TB__C2_REC_OVERHEAD;
+        word = (uint32_t)n | TB__EVLOG_SEALED;
+    }
+    uint32_t crc = tb__crc32c(0, p, n);
     pthread_mutex_lock(&l->mu);
     while (l->rolling) /* one fsync at most: the roll drains what is queued, then switches */
         pthread_cond_wait(&l->idle, &l->mu);
@@ -323,6 +385,7 @@ int tb__evlog_append(tb__evlog *l, const void *p, size_t n, tb__evlog_done_fn do
         rc = grow((void **)&q->splits, &q->splitcap, q->nsplits + 1, sizeof *q->splits);
     if (rc) {
         pthread_mutex_unlock(&l->mu);
+        free(sealed);
         return rc;
     }
     if (roll) {
@@ -331,8 +394,8 @@ int tb__evlog_append(tb__evlog *l, const void *p, size_t n, tb__evlog_done_fn do
         q->splits[q->nsplits++] = (split){q->len, l->app_seg};
     }
     if (pos) *pos = (tb__evpos){l->app_seg, l->app_off};
-    put32(q->buf + q->len, (uint32_t)n);
-    put32(q->buf + q->len + 4, tb__crc32c(0, p, n));
+    put32(q->buf + q->len, word);
+    put32(q->buf + q->len + 4, crc);
     memcpy(q->buf + q->len + REC_HDR, p, n);
     q->len += REC_HDR + n;
     q->cbs[q->ncbs++] = (done_cb){done, arg};
@@ -340,6 +403,7 @@ int tb__evlog_append(tb__evlog *l, const void *p, size_t n, tb__evlog_done_fn do
     l->appended++;
     pthread_cond_signal(&l->work);
     pthread_mutex_unlock(&l->mu);
+    free(sealed);
     return 0;
 }
 
@@ -404,9 +468,9 @@ void tb__evlog_stats(tb__evlog *l, uint64_t *records, uint64_t *syncs)
 }
 
 /* Scans every segment; the newest may be torn. Reports the newest segment and its good end. */
-static int scan_all(const char *dir, tb__evpos from, tb__evpos to, tb__evlog_replay_fn fn,
-                    void *arg, int tail_ok, uint32_t *last, uint64_t *last_good, int *torn,
-                    tb__errbuf *eb)
+static int scan_all(const char *dir, const tb__keyring *ring, tb__evpos from, tb__evpos to,
+                    tb__evlog_replay_fn fn, void *arg, int tail_ok, uint32_t *last,
+                    uint64_t *last_good, int *torn, tb__errbuf *eb)
 {
     uint32_t *segs;
     size_t n;
@@ -425,7 +489,8 @@ static int scan_all(const char *dir, tb__evpos from, tb__evpos to, tb__evlog_rep
         /* Segments wholly before `from` are still checked: cheap next to losing data silently. */
         uint64_t good;
         int t;
-        rc = scan_segment(dir, segs[i], tail_ok && i + 1 == n, from, to, fn, arg, &good, &t, eb);
+        rc = scan_segment(dir, ring, segs[i], tail_ok && i + 1 == n, from, to, fn, arg, &good, &t,
+                          eb);
         *last = segs[i];
         *last_good = good;
         *torn = t;
@@ -434,25 +499,27 @@ static int scan_all(const char *dir, tb__evpos from, tb__evpos to, tb__evlog_rep
     return rc;
 }
 
-int tb__evlog_scan(const char *dir, tb__evpos from, tb__evpos to, tb__evlog_replay_fn fn, void *arg,
-                   tb__errbuf *eb)
+int tb__evlog_scan(const char *dir, const tb__keyring *ring, tb__evpos from, tb__evpos to,
+                   tb__evlog_replay_fn fn, void *arg, tb__errbuf *eb)
 {
     uint32_t last;
     uint64_t good;
     int torn;
-    return scan_all(dir, from, to, fn, arg, 1, &last, &good, &torn, eb);
+    return scan_all(dir, ring, from, to, fn, arg, 1, &last, &good, &torn, eb);
 }
 
-int tb__evlog_verify(const char *dir, tb__evlog_replay_fn fn, void *arg, tb__errbuf *eb)
+int tb__evlog_verify(const char *dir, const tb__keyring *ring, tb__evlog_replay_fn fn, void *arg,
+                     tb__errbuf *eb)
 {
     uint32_t last;
     uint64_t good;
     int torn;
-    return scan_all(dir, (tb__evpos){0, 0}, (tb__evpos){0, 0}, fn, arg, 0, &last, &good, &torn, eb);
+    return scan_all(dir, ring, (tb__evpos){0, 0}, (tb__evpos){0, 0}, fn, arg, 0, &last, &good,
+                    &torn, eb);
 }
 
-int tb__evlog_open(const char *dir, uint64_t seg_bytes, tb__evpos from, tb__evlog_replay_fn fn,
-                   void *arg, tb__evlog **out, tb__errbuf *eb)
+int tb__evlog_open(const char *dir, uint64_t seg_bytes, const tb__evkeys *keys, tb__evpos from,
+                   tb__evlog_replay_fn fn, void *arg, tb__evlog **out, tb__errbuf *eb)
 {
     *out = NULL;
     int rc = tb__mkdir_p(dir, 0750, eb);
@@ -460,7 +527,8 @@ int tb__evlog_open(const char *dir, uint64_t seg_bytes, tb__evpos from, tb__evlo
     uint32_t last;
     uint64_t good;
     int torn;
-    if ((rc = scan_all(dir, from, (tb__evpos){0, 0}, fn, arg, 1, &last, &good, &torn, eb)))
+    const tb__keyring *ring = keys ? keys->ring : NULL;
+    if ((rc = scan_all(dir, ring, from, (tb__evpos){0, 0}, fn, arg, 1, &last, &good, &torn, eb)))
         return rc;
     tb__evlog *l = calloc(1, sizeof *l);
     if (!l || !(l->dir = strdup(dir))) {
@@ -469,6 +537,11 @@ int tb__evlog_open(const char *dir, uint64_t seg_bytes, tb__evpos from, tb__evlo
     }
     l->seg_bytes = seg_bytes ? seg_bytes : SEG_SIZE;
     l->fd = -1;
+    l->ring = ring;
+    if (keys && keys->seal) {
+        l->sealing = 1;
+        l->seal = *keys->seal;
+    }
     char path[4096];
     if (last == 0 || good < HDR_LEN) {
         /* No segment yet, or the newest lost even its header: (re)create it empty. */
@@ -519,6 +592,7 @@ int tb__evlog_open(const char *dir, uint64_t seg_bytes, tb__evpos from, tb__evlo
     return 0;
 out_free:
     if (l->fd >= 0) close(l->fd);
+    sodium_memzero(&l->seal, sizeof l->seal);
     free(l->dir);
     free(l);
     return rc;
@@ -593,6 +667,125 @@ void tb__evlog_close(tb__evlog *l)
     free(l->q.buf);
     free(l->q.cbs);
     free(l->q.splits);
+    sodium_memzero(&l->seal, sizeof l->seal);
     free(l->dir);
     free(l);
+}
+
+/* ---- key rotation ----------------------------------------------------------------------------*/
+
+/* Re-seals segment `seg` into a new image when any record needs it (*changed). */
+static int reseal_segment(const char *dir, uint32_t seg, const tb__keyring *ring,
+                          const tb__c2key *to, int *changed, tb__errbuf *eb)
+{
+    char path[4096];
+    seg_path(path, sizeof path, dir, seg);
+    uint8_t *d;
+    size_t n;
+    *changed = 0;
+    int rc = read_file(path, &d, &n, eb);
+    if (rc) return rc;
+    uint8_t *out = NULL, *plain = NULL;
+    size_t olen = 0, ocap = 0;
+    const char *why = NULL;
+    uint64_t off = 0;
+    if (n < HDR_LEN || memcmp(d, MAGIC, 8) != 0 || get32(d + 8) != VERSION ||
+        get32(d + 12) != seg) {
+        why = "bad segment header";
+        goto bad;
+    }
+    for (off = HDR_LEN; off < n;) {
+        if (n - off < REC_HDR) {
+            why = "record header truncated";
+            goto bad;
+        }
+        uint32_t len = get32(d + off), crc = get32(d + off + 4);
+        int sealed = (len & TB__EVLOG_SEALED) != 0;
+        len &= ~TB__EVLOG_SEALED;
+        if (len == 0 || len > TB__EVLOG_MAX_RECORD + (sealed ? TB__C2_REC_OVERHEAD : 0) ||
+            (sealed && len <= TB__C2_REC_OVERHEAD) || n - off - REC_HDR < len) {
+            why = "record length out of range or truncated";
+            goto bad;
+        }
+        const uint8_t *p = d + off + REC_HDR;
+        if (tb__crc32c(0, p, len) != crc) {
+            why = "record checksum mismatch";
+            goto bad;
+        }
+        size_t pn = sealed ? len - TB__C2_REC_OVERHEAD : len;
+        if (!(sealed && get32(p) == to->id)) *changed = 1;
+        size_t need = olen + REC_HDR + pn + TB__C2_REC_OVERHEAD;
+        if (need > ocap) {
+            size_t c = ocap ? ocap * 2 : n + 4096;
+            while (c < need)
+                c *= 2;
+            uint8_t *t = realloc(out, c);
+            if (!t) {
+                rc = tb__seterr(eb, TB_ENOMEM, "out of memory re-sealing '%s'", path);
+                goto out;
+            }
+            out = t;
+            ocap = c;
+        }
+        if (!olen) {
+            memcpy(out, d, HDR_LEN);
+            olen = HDR_LEN;
+        }
+        if (sealed) {
+            uint8_t *t = realloc(plain, pn + 1);
+            if (!t) {
+                rc = tb__seterr(eb, TB_ENOMEM, "out of memory re-sealing '%s'", path);
+                goto out;
+            }
+            plain = t;
+            uint32_t kid;
+            rc = tb__c2_rec_open(ring, REC_AD, REC_ADN, p, len, plain, &kid);
+            if (rc) {
+                rc = tb__seterr(eb, rc,
+                                rc == TB_ENOENT
+                                    ? "event log '%s', byte %llu: sealed under a key the key file "
+                                      "does not hold"
+                                    : "event log '%s', byte %llu: record fails authentication",
+                                path, (unsigned long long)off);
+                goto out;
+            }
+            p = plain;
+        }
+        uint8_t *r = out + olen;
+        if ((rc = tb__c2_rec_seal(to, REC_AD, REC_ADN, p, pn, r + REC_HDR))) {
+            rc = tb__seterr(eb, rc, "cannot seal a record of '%s'", path);
+            goto out;
+        }
+        put32(r, (uint32_t)(pn + TB__C2_REC_OVERHEAD) | TB__EVLOG_SEALED);
+        put32(r + 4, tb__crc32c(0, r + REC_HDR, pn + TB__C2_REC_OVERHEAD));
+        olen += REC_HDR + pn + TB__C2_REC_OVERHEAD;
+        if (sealed) sodium_memzero(plain, pn);
+        off += REC_HDR + len;
+    }
+    if (*changed) rc = tb__file_write_atomic(path, out, olen, 0640, eb);
+    goto out;
+bad:
+    rc = tb__seterr(eb, TB_ECORRUPT, "event log '%s', byte %llu: %s", path, (unsigned long long)off,
+                    why);
+out:
+    if (out) sodium_memzero(out, ocap);
+    free(out);
+    free(plain);
+    free(d);
+    return rc;
+}
+
+int tb__evlog_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to, uint64_t *files,
+                     tb__errbuf *eb)
+{
+    uint32_t *segs;
+    size_t n;
+    int rc = list_segments(dir, &segs, &n, eb);
+    for (size_t i = 0; !rc && i < n; i++) {
+        int changed;
+        rc = reseal_segment(dir, segs[i], ring, to, &changed, eb);
+        if (!rc && changed) (*files)++;
+    }
+    free(segs);
+    return rc;
 }

@@ -7,6 +7,17 @@
  *   u32 payload length (1 .. TB__EVLOG_MAX_RECORD) | u32 CRC-32C of the payload | payload.
  * A position is (segno, byte offset of a record in that segment).
  *
+ * Sealed records (a log opened with a sealing key: the data directory is encrypted): the length
+ * word has bit 31 set (TB__EVLOG_SEALED) and the payload is the record sealed on its own with
+ * tb__c2_rec_seal (key id | nonce | ciphertext | tag, 44 bytes more than the record; associated
+ * data "tagbase events log record"). The CRC covers the stored (sealed) bytes, so a torn tail is
+ * found and cut exactly as before; a record whose CRC holds but that fails authentication was
+ * tampered with or sealed under other key bytes, never torn: it is TB_ECORRUPT wherever it is
+ * (not cut), with the segment and byte, like a checksum failure in the middle of the log. Records
+ * are opened only when they are handed to a callback (replay, scan, verify); callbacks always get
+ * the clear record. Clear and sealed records may share a segment (a store encrypted since).
+
+ *
  * Crash contract: a record whose completion callback said 0 survives kill -9 and power loss. A
  * crash may leave a torn record at the end of the newest segment; tb__evlog_open cuts it (and
  * anything after it) and says how many bytes it cut. A bad record anywhere else is corruption:
@@ -21,8 +32,11 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "events/evcrypt.h"
 
 #define TB__EVLOG_MAX_RECORD (64u << 20) /* a record's payload is at most 64 MiB */
+#define TB__EVLOG_SEALED     0x80000000u /* in the length word: the payload is sealed */
+#define TB__EVLOG_AD         "tagbase events log record" /* associated data of sealed records */
 
 typedef struct tb__evlog tb__evlog;
 
@@ -40,15 +54,19 @@ typedef void (*tb__evlog_done_fn)(void *arg, int rc);
 
 /* Opens (creating `dir` if needed) the log: checks every segment, cuts a torn tail of the newest
  * one, replays records from `from` through `fn` (may be NULL), and starts the committer thread.
- * Segments roll over after `seg_bytes` (0: 64 MiB). Caller frees with tb__evlog_close. Errors:
- * TB_EIO, TB_ECORRUPT, TB_ENOMEM, or what `fn` returned. */
-int tb__evlog_open(const char *dir, uint64_t seg_bytes, tb__evpos from, tb__evlog_replay_fn fn,
-                   void *arg, tb__evlog **out, tb__errbuf *eb);
+ * Segments roll over after `seg_bytes` (0: 64 MiB). `keys` (may be NULL; the key is copied, the
+ * ring borrowed until close): appends are sealed under keys->seal when there is one, sealed
+ * records are opened with keys->ring. Caller frees with tb__evlog_close. Errors: TB_EIO,
+ * TB_ECORRUPT, TB_ENOMEM, TB_ENOENT (a sealed record needs a key the ring lacks), or what `fn`
+ * returned. */
+int tb__evlog_open(const char *dir, uint64_t seg_bytes, const tb__evkeys *keys, tb__evpos from,
+                   tb__evlog_replay_fn fn, void *arg, tb__evlog **out, tb__errbuf *eb);
 
-/* Queues a copy of p[0..n) and returns at once with its position in *pos (may be NULL); `done`
- * (may be NULL) is called when it is durable. Returns 0, TB_EINVAL (n is 0 or too large),
- * TB_ENOMEM, or TB_EIO when the log has failed (a write or fsync error: nothing more is accepted
- * until it is reopened). On an error return `done` is never called. */
+/* Queues a copy of p[0..n) (sealed first, by the calling thread, when the log seals) and returns at
+ * once with its position in *pos (may be NULL); `done` (may be NULL) is called when it is durable.
+ * Returns 0, TB_EINVAL (n is 0 or too large), TB_ENOMEM, or TB_EIO when the log has failed (a write
+ * or fsync error: nothing more is accepted until it is reopened). On an error return `done` is
+ * never called. */
 int tb__evlog_append(tb__evlog *l, const void *p, size_t n, tb__evlog_done_fn done, void *arg,
                      tb__evpos *pos);
 
@@ -76,13 +94,24 @@ int tb__evlog_roll(tb__evlog *l, tb__errbuf *eb);
 int tb__evlog_trim(tb__evlog *l, tb__evpos before, tb__errbuf *eb);
 
 /* Reads the records in [from, to) without opening the log for writing (compaction, checks);
- * same checks and errors as open, but nothing is cut or changed: a torn tail ends the scan. */
-int tb__evlog_scan(const char *dir, tb__evpos from, tb__evpos to, tb__evlog_replay_fn fn, void *arg,
-                   tb__errbuf *eb);
+ * same checks and errors as open, but nothing is cut or changed: a torn tail ends the scan.
+ * Sealed records are opened with `ring` (borrowed; may be NULL when none are expected). */
+int tb__evlog_scan(const char *dir, const tb__keyring *ring, tb__evpos from, tb__evpos to,
+                   tb__evlog_replay_fn fn, void *arg, tb__errbuf *eb);
 
 /* Like tb__evlog_scan over the whole log, but strict: a torn tail is reported as TB_ECORRUPT
  * too (tagbase check: after a crash, the next open would cut it). */
-int tb__evlog_verify(const char *dir, tb__evlog_replay_fn fn, void *arg, tb__errbuf *eb);
+int tb__evlog_verify(const char *dir, const tb__keyring *ring, tb__evlog_replay_fn fn, void *arg,
+                     tb__errbuf *eb);
+
+/* Key rotation: rewrites (temp, fsync, rename) every segment under `dir` that holds a clear
+ * record or one sealed under another key than `to`, with each record sealed under `to` (opened
+ * with `ring` first). Not while the log is open. Offsets of sealed records do not move; those of
+ * clear ones do (44 bytes more each), so the caller moves every position out of such segments
+ * first (tb__events_c2_reseal compacts the log). *files is incremented per segment rewritten.
+ * TB_ECORRUPT for any bad record (the detail names segment and byte), TB_ENOENT, TB_EIO. */
+int tb__evlog_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to, uint64_t *files,
+                     tb__errbuf *eb);
 
 /* Flushes what is queued, stops the committer, closes the files. NULL is a no-op. */
 void tb__evlog_close(tb__evlog *l);

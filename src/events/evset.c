@@ -9,6 +9,7 @@
 
 typedef struct loadjob {
     const char *dir;
+    const tb__evkeys *keys;
     tb__evset *s;
     unsigned flags;
     atomic_uint next;
@@ -26,7 +27,8 @@ static void *load_worker(void *arg)
         if (d >= nd || atomic_load(&j->rc)) break;
         tb__errbuf eb;
         tb__clearerr(&eb);
-        int rc = tb__evpart_read(j->dir, j->s->from + (int32_t)d, j->flags, &j->s->days[d], &eb);
+        int rc = tb__evpart_read(j->dir, j->keys, j->s->from + (int32_t)d, j->flags, &j->s->days[d],
+                                 &eb);
         if (rc == TB_ENOENT) continue;
         if (rc) {
             pthread_mutex_lock(&j->mu);
@@ -224,8 +226,8 @@ static int build_index(tb__evset *s, int threads, tb__errbuf *eb)
     return rc;
 }
 
-int tb__evset_load(const char *dir, int32_t from, int32_t to, unsigned flags, int threads,
-                   tb__evset *out, tb__errbuf *eb)
+int tb__evset_load(const char *dir, const tb__evkeys *k, int32_t from, int32_t to, unsigned flags,
+                   int threads, tb__evset *out, tb__errbuf *eb)
 {
     memset(out, 0, sizeof *out);
     if (to < from || to - from >= 3660)
@@ -242,7 +244,7 @@ int tb__evset_load(const char *dir, int32_t from, int32_t to, unsigned flags, in
     if (threads <= 0) threads = 2;
     if ((uint32_t)threads > nd) threads = (int)nd;
     if (threads > 16) threads = 16;
-    loadjob j = {.dir = dir, .s = out, .flags = flags};
+    loadjob j = {.dir = dir, .keys = k, .s = out, .flags = flags};
     atomic_init(&j.next, 0);
     atomic_init(&j.rc, 0);
     pthread_mutex_init(&j.mu, NULL);

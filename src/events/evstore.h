@@ -20,6 +20,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "events/evcrypt.h"
 
 #define TB__EV_NO_GID UINT32_MAX
 
@@ -34,9 +35,11 @@ typedef struct tb__evrow {
 
 /* Adds `n` rows to the day partitions under `dir` (created if missing): rows are split by local
  * day, merged with what each day's partition already holds, and each touched day is rewritten
- * crash-safely (temp, fsync, rename, fsync dir). Rows need not be sorted. Returns 0 or a
- * negative TB_E… with the detail in `eb`; on error every partition is as it was. */
-int tb__evpart_append(const char *dir, const tb__evrow *rows, size_t n, tb__errbuf *eb);
+ * crash-safely (temp, fsync, rename, fsync dir), sealed when k->seal (see "Sealed partitions").
+ * Rows need not be sorted. Returns 0 or a negative TB_E… with the detail in `eb`; on error every
+ * partition is as it was. */
+int tb__evpart_append(const char *dir, const tb__evkeys *k, const tb__evrow *rows, size_t n,
+                      tb__errbuf *eb);
 
 /* Replaces the person table under `dir` (events/persons.bin) crash-safely. root[i] and gid[i]
  * are person i's root person and customer internal id (TB__EV_NO_GID when unknown). */
@@ -57,6 +60,13 @@ int tb__evpersons_write(const char *dir, const uint32_t *root, const uint32_t *g
  * descriptor (type, name, and for a dictionary column the JSON texts of its values) and its values
  * (NUM: f64 per row, NaN when the row lacks it; DICT: u32 per row, 0 when absent, k = value k-1).
  * Rows are sorted by (person, ts); rows of equal (person, ts) keep the order they arrived in.
+ *
+ * Sealed partitions. The `k` (tb__evkeys, may be NULL) of the functions that write partitions
+ * decides their form: with k->seal (an encrypted data directory) the whole file image is a sealed
+ * stream (evcrypt.h) with associated data "events/parts/YYYYMMDD.tbev", else the clear image. The
+ * readers take either, opening sealed ones with k->ring (TB_ENOENT naming the key when it lacks
+ * it). The person table holds no identifier (dense person ids, roots, customer internal ids) and
+ * stays clear.
  */
 #define TB__EV_DAY_MS   86400000LL
 #define TB__EV_TZ_MS    (8LL * 3600000LL) /* Asia/Shanghai: UTC+8, no DST */
@@ -121,7 +131,8 @@ int tb__evpart_encode(const tb__evpart *p, int level, tb__buf *out, tb__errbuf *
 
 /* Writes `p` as the day partition of p->day under data directory `dir`, replacing what was there,
  * crash-safely. The bulk path: no merge with the old partition. */
-int tb__evpart_write(const char *dir, const tb__evpart *p, int level, tb__errbuf *eb);
+int tb__evpart_write(const char *dir, const tb__evkeys *k, const tb__evpart *p, int level,
+                     tb__errbuf *eb);
 
 /* Decodes a partition image buf[0, len) (borrowed, untrusted): checks the header and its checksum,
  * every section's kind, order, lengths, checksum and decompressed size (a raw length is never
@@ -132,7 +143,8 @@ int tb__evpart_parse(const void *buf, size_t len, unsigned flags, tb__evpart *ou
 
 /* Reads and decodes the partition of `day` under data directory `dir`; TB_ENOENT when there is
  * none (then *out is an empty partition of that day, still to be released). */
-int tb__evpart_read(const char *dir, int32_t day, unsigned flags, tb__evpart *out, tb__errbuf *eb);
+int tb__evpart_read(const char *dir, const tb__evkeys *k, int32_t day, unsigned flags,
+                    tb__evpart *out, tb__errbuf *eb);
 void tb__evpart_release(tb__evpart *p); /* zeroed or released: no-op */
 
 /* The days that have a partition under `dir`: *days (caller frees with free), ascending. A missing
@@ -182,8 +194,8 @@ typedef struct tb__evset {
 /* Loads days [from, to] (at most 3660) from `dir` with `threads` threads (0: 2), decoding
  * property columns with TB__EVP_PROPS, and builds the person-major index. At most 2^32 - 16 rows
  * and 65535 distinct event names over the range (TB_ELIMIT). Release with tb__evset_release. */
-int tb__evset_load(const char *dir, int32_t from, int32_t to, unsigned flags, int threads,
-                   tb__evset *out, tb__errbuf *eb);
+int tb__evset_load(const char *dir, const tb__evkeys *k, int32_t from, int32_t to, unsigned flags,
+                   int threads, tb__evset *out, tb__errbuf *eb);
 void tb__evset_release(tb__evset *s);
 
 #endif

@@ -198,7 +198,8 @@ int tb__evpart_path(const char *dir, int32_t day, char *out, size_t len)
     return r < 0 || (size_t)r >= len ? -1 : 0;
 }
 
-int tb__evpart_write(const char *dir, const tb__evpart *p, int level, tb__errbuf *eb)
+int tb__evpart_write(const char *dir, const tb__evkeys *k, const tb__evpart *p, int level,
+                     tb__errbuf *eb)
 {
     char path[4096], pdir[4096];
     if (tb__evpart_path(dir, p->day, path, sizeof path) ||
@@ -208,7 +209,7 @@ int tb__evpart_write(const char *dir, const tb__evpart *p, int level, tb__errbuf
     if (rc) return rc;
     tb__buf b = TB__BUF_INIT;
     rc = tb__evpart_encode(p, level, &b, eb);
-    if (!rc) rc = tb__file_write_atomic(path, b.data, b.len, 0640, eb);
+    if (!rc) rc = tb__ev_file_write(path, path + strlen(dir) + 1, k, b.data, b.len, eb);
     tb__buf_release(&b);
     return rc;
 }
@@ -619,7 +620,8 @@ out_fail:
     return rc;
 }
 
-int tb__evpart_read(const char *dir, int32_t day, unsigned flags, tb__evpart *out, tb__errbuf *eb)
+int tb__evpart_read(const char *dir, const tb__evkeys *k, int32_t day, unsigned flags,
+                    tb__evpart *out, tb__errbuf *eb)
 {
     memset(out, 0, sizeof *out);
     out->day = day;
@@ -628,7 +630,8 @@ int tb__evpart_read(const char *dir, int32_t day, unsigned flags, tb__evpart *ou
         return tb__seterr(eb, TB_EINVAL, "data directory path too long");
     char *data;
     size_t len;
-    int rc = tb__file_read_all(path, (size_t)1 << 40, &data, &len, eb);
+    int rc =
+        tb__ev_file_read(path, path + strlen(dir) + 1, k, (size_t)1 << 40, &data, &len, NULL, eb);
     if (rc) return rc;
     rc = tb__evpart_parse(data, len, flags, out, eb);
     free(data);

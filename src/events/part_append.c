@@ -359,7 +359,8 @@ static int cmp_day_row(const void *a, const void *b)
     return cmp_row(a, b);
 }
 
-int tb__evpart_append(const char *dir, const tb__evrow *rows, size_t n, tb__errbuf *eb)
+int tb__evpart_append(const char *dir, const tb__evkeys *k, const tb__evrow *rows, size_t n,
+                      tb__errbuf *eb)
 {
     if (n == 0) return 0;
     if (!rows) return tb__seterr(eb, TB_EINVAL, "no rows");
@@ -428,7 +429,7 @@ int tb__evpart_append(const char *dir, const tb__evrow *rows, size_t n, tb__errb
         dc.rows.p = NULL;
         dc.rows.n = dc.rows.cap = 0;
         tb__evpart old;
-        int r = tb__evpart_read(dir, day, TB__EVP_PROPS, &old, eb);
+        int r = tb__evpart_read(dir, k, day, TB__EVP_PROPS, &old, eb);
         if (r == 0)
             r = add_old(&dc, &old);
         else if (r == TB_ENOENT) {
@@ -455,6 +456,14 @@ int tb__evpart_append(const char *dir, const tb__evrow *rows, size_t n, tb__errb
         char path[4096];
         if (!r && tb__evpart_path(dir, day, path, sizeof path))
             r = tb__seterr(eb, TB_EINVAL, "data directory path too long");
+        if (!r && k && k->seal) { /* the image sealed whole, named by its path in the data dir */
+            tb__buf sealed = TB__BUF_INIT;
+            if ((r = tb__ev_seal_image(k->seal, path + strlen(dir) + 1, img.data, img.len,
+                                       &sealed)))
+                r = tb__seterr(eb, r, "cannot seal '%s'", path);
+            tb__buf_release(&img);
+            img = sealed;
+        }
         if (!r && !(r = tb__afile_open(&af[di], path, 0640, eb)))
             r = tb__afile_write(&af[di], img.data, img.len, eb);
         tb__buf_release(&img);

@@ -904,8 +904,17 @@ static void prove(tb_db *db, scan *sc, int name_shared, json_t *proof)
         json_t *r = json_object();
         int rc = g_steps[i].check(db, clear, nclear, &found, r);
         if (rc) json_object_set_new(r, "error", json_string(tb_strerror(rc)));
-        json_object_set_new(r, "found", json_integer(0));
-        json_object_set_new(sc->stores, g_steps[i].name, r);
+        /* The raw scan of the store's own directory (same name) keeps its hits: the step's report
+         * joins it rather than replacing it. */
+        json_t *raw = json_object_get(sc->stores, g_steps[i].name);
+        json_object_del(r, "found");
+        if (raw) {
+            json_object_update(raw, r);
+            json_decref(r);
+        } else {
+            json_object_set_new(r, "found", json_integer(0));
+            json_object_set_new(sc->stores, g_steps[i].name, r);
+        }
         count(sc, g_steps[i].name, "any", found);
         if (rc) count(sc, g_steps[i].name, "unverified", 1);
     }

@@ -384,7 +384,8 @@ static int behaviour(tb__segctx *c, const char *name, const tb__bmv **out, tb__e
     if (rc) return tb__seterr(eb, rc, "%s", err.msg);
     if (tb__ev_parse_day(c->batch, &as_of)) return tb__seterr(eb, TB_EINVAL, "bad batch date");
     tb__bm_builder *b = NULL;
-    rc = tb__ev_behaviour(tb_db_path(c->db), e, as_of, tb__tagset_nrows(c->ts), &b, eb);
+    tb__evkeys k = tb__evkeys_of(c->db);
+    rc = tb__ev_behaviour(tb_db_path(c->db), &k, e, as_of, tb__tagset_nrows(c->ts), &b, eb);
     tb__buf buf = TB__BUF_INIT;
     if (!rc) rc = tb__bm_serialize(b, &buf);
     tb__bm_builder_free(b);

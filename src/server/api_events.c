@@ -307,7 +307,7 @@ void tb__api_events_quarantine(tb__req *r)
         return;
     }
     json_t *doc;
-    if (tb__events_quarantine(r->srv->o.data_dir, (size_t)limit, 1, &doc)) {
+    if (tb__events_quarantine(tb__req_rdb(r), (size_t)limit, 1, &doc)) {
         tb__req_error(r, 500, NULL, "cannot read the event quarantine");
         return;
     }

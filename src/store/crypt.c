@@ -1,5 +1,6 @@
 /* crypt.c — encryption at rest of C2 fields (crypt.h): the key file, the keys a data directory
  * records (table c2_key), and sealing, opening and blind-indexing values with libsodium. */
+#include <assert.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -646,4 +647,58 @@ int tb__c2_info_get(tb_db *db, tb__c2_info *out)
     if (sqlite3_step(st) == SQLITE_ROW) out->retired = sqlite3_column_int(st, 0);
     tb__meta_stmt_done(st);
     return 0;
+}
+
+/* ---- sealed records
+ * ----------------------------------------------------------------------------*/
+
+static void rec_key(const tb__c2key *k,
+                    unsigned char out[crypto_aead_xchacha20poly1305_ietf_KEYBYTES])
+{
+    crypto_kdf_derive_from_key(out, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, 2, "tbrecord",
+                               k->enc);
+}
+
+int tb__c2_rec_seal(const tb__c2key *k, const void *ad, size_t adlen, const void *plain, size_t n,
+                    unsigned char *out)
+{
+    static_assert(4 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
+                          crypto_aead_xchacha20poly1305_ietf_ABYTES ==
+                      TB__C2_REC_OVERHEAD,
+                  "record overhead");
+    if (sodium_init() < 0) return TB_EINVAL; /* never after tb__c2_attach */
+    unsigned char key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+    rec_key(k, key);
+    out[0] = (unsigned char)k->id;
+    out[1] = (unsigned char)(k->id >> 8);
+    out[2] = (unsigned char)(k->id >> 16);
+    out[3] = (unsigned char)(k->id >> 24);
+    unsigned char *nonce = out + 4;
+    randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    unsigned long long clen;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+                                               &clen, plain, n, ad, adlen, NULL, nonce, key);
+    sodium_memzero(key, sizeof key);
+    return 0;
+}
+
+int tb__c2_rec_open(const tb__keyring *ring, const void *ad, size_t adlen, const unsigned char *rec,
+                    size_t n, unsigned char *out, uint32_t *key_id)
+{
+    *key_id = 0;
+    if (n < TB__C2_REC_OVERHEAD) return TB_ECORRUPT;
+    *key_id =
+        (uint32_t)rec[0] | (uint32_t)rec[1] << 8 | (uint32_t)rec[2] << 16 | (uint32_t)rec[3] << 24;
+    const tb__c2key *k = ring ? tb__keyring_get(ring, *key_id) : NULL;
+    if (!k) return TB_ENOENT;
+    if (sodium_init() < 0) return TB_ECORRUPT;
+    unsigned char key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+    rec_key(k, key);
+    const unsigned char *nonce = rec + 4;
+    unsigned long long plen;
+    int bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
+        out, &plen, NULL, nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+        n - 4 - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad, adlen, nonce, key);
+    sodium_memzero(key, sizeof key);
+    return bad ? TB_ECORRUPT : 0;
 }

@@ -276,4 +276,23 @@ uint32_t tb__c2_file_key(const char *path);
 int tb__c2_file_read(const char *path, const tb__keyring *ring, const void *ad, size_t adlen,
                      size_t max, void **out, size_t *len, tb__errbuf *eb);
 
+/* ---- sealed records: one binary record under a data key ---------------------------------------
+ * For append-only logs whose records are written one at a time and must stay addressable by
+ * position (the event log): XChaCha20-Poly1305 (ietf) under a subkey of the data key's sealing key
+ * (crypto_kdf, context "tbrecord"), a random nonce per record, and the caller's associated data:
+ *     key id (u32 LE) | nonce (24) | ciphertext (n bytes) | tag (16)      n + TB__C2_REC_OVERHEAD
+ * Thread-safe (no state; the key is only read). */
+#define TB__C2_REC_OVERHEAD 44
+
+/* Seals plain[0, n) into out[0, n + TB__C2_REC_OVERHEAD) (caller's memory; must not overlap).
+ * 0, or TB_EINVAL when libsodium cannot start (never once a key file is loaded). */
+int tb__c2_rec_seal(const tb__c2key *k, const void *ad, size_t adlen, const void *plain, size_t n,
+                    unsigned char *out);
+/* Opens rec[0, n) into out[0, n - TB__C2_REC_OVERHEAD) with the ring's key it names (*key_id is
+ * that id, 0 when rec is too short). TB_ECORRUPT: too short, or it fails authentication (tampered,
+ * other associated data, another key's bytes); TB_ENOENT: the ring is NULL or lacks the key. The
+ * caller writes the detail (file and offset); nothing here can leak plaintext. */
+int tb__c2_rec_open(const tb__keyring *ring, const void *ad, size_t adlen, const unsigned char *rec,
+                    size_t n, unsigned char *out, uint32_t *key_id);
+
 #endif

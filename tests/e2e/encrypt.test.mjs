@@ -216,7 +216,7 @@ test('key rotate re-encrypts everything under a new key and removes the old one'
   const ntags = c2files.filter((f) => f.kind === 'tags').length;
   assert.match(
     ok(['key', 'rotate']),
-    new RegExp(`rotated: \\d+ rows, ${nsegs} domain segments, ${nsnap} snapshot columns and ${ntags} tag files re-encrypted under key 2; key 1 retired`),
+    new RegExp(`rotated: \\d+ rows, ${nsegs} domain segments, ${nsnap} snapshot columns, ${ntags} tag files and 0 event files re-encrypted under key 2; key 1 retired`),
   );
   assert.deepEqual([...new Set(segments().map(segKey))], [2], 'every domain segment is under key 2');
   assertSealedStores(2);
@@ -285,7 +285,7 @@ test('without a key file a store stays plaintext and says so; key rotate encrypt
   assert.equal(json(['status'], { dir: plain, keyFile: pk }).encryption.pending, true);
   assert.ok(segments(plain).every((f) => segKey(f) === 0) && holds(readFileSync(segments(plain)[0]), '\x01'));
   assert.ok(classedFiles(plain).every((f) => fileKey(f.file) === 0));
-  assert.match(ok(['key', 'rotate'], { dir: plain, keyFile: pk }), /encrypted: \d+ rows of master data, \d+ domain segments, [1-9]\d* snapshot columns and 0 tag files sealed/);
+  assert.match(ok(['key', 'rotate'], { dir: plain, keyFile: pk }), /encrypted: \d+ rows of master data, \d+ domain segments, [1-9]\d* snapshot columns, 0 tag files and 0 event files sealed/);
   const b = metaBytes(plain);
   for (const s of [who.name, who.id, who.mobile]) assert.ok(!holds(b, s), `'${s}' left in clear`);
   for (const s of [who.name, who.id, who.mobile]) {

@@ -14,6 +14,9 @@
 #include <zlib.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
+#include "pipeline/identity.h"
+#include "store/crypt.h"
 #include "events/collector.h"
 #include "events/evmeta.h"
 #include "events/evstore.h"
@@ -354,6 +357,136 @@ static void test_rules_and_members(void **state)
     free(dd);
 }
 
+/* Every byte of the files under dir (recursively) searched for `s`: the files that hold it. */
+static int files_holding(const char *dir, const char *s, char *first, size_t cap)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "grep -rlaF '%s' '%s' 2>/dev/null", s, dir);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    int n = 0;
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        if (!n) snprintf(first, cap, "%s", line);
+        n++;
+    }
+    pclose(f);
+    return n;
+}
+
+static void on_done(void *arg, const tb__col_result *res)
+{
+    *(int *)arg = res->status;
+}
+
+/* An encrypted data directory: a login id that is a mobile goes through the collector into the
+ * log, the checkpoint, the quarantine and the partitions, and is in none of their bytes; every
+ * reader opens them; rotation re-seals all of it under the new key, after which the old key is
+ * not needed by any file. */
+static void test_encrypted_store(void **state)
+{
+    const char *root = *state;
+    char *data = tbt_join(root, "data"), *kf = tbt_join(root, "data.key"),
+         *evdir = tbt_join(data, "events");
+    tb__errbuf eb = {0};
+    tb__keyring *k;
+    assert_int_equal(tb__keyring_new(kf, &k, &eb), 0);
+    assert_int_equal(tb__keyring_add(k, NULL, &eb), 0);
+    assert_int_equal(tb__keyring_save(k, &eb), 0);
+    tb__keyring_free(k);
+    tb__c2_set_key_file(kf);
+    tb_db *db;
+    char err[512];
+    assert_int_equal(tb_db_open(data, TB_OPEN_CREATE, &db, err, sizeof err), 0);
+    assert_true(tb__c2_on(db));
+    char key[TB__EV_KEY_LEN + 1];
+    assert_int_equal(tb__ev_source_add(db, "mbank", "bank", "ops", key), 0);
+    tb__collector *c;
+    assert_int_equal(tb__collector_open(db, NULL, &c, &eb), 0);
+    int64_t now = tb__now_ms();
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"batch\":[{\"type\":\"track\",\"event\":\"login\",\"userId\":\"13812345678\","
+             "\"messageId\":\"m1\",\"properties\":{\"phone\":\"13812345678\"}},"
+             "{\"type\":\"track\",\"event\":\"pay\",\"userId\":\"13812345678\","
+             "\"messageId\":\"m2\",\"properties\":{\"amount\":3}},"
+             "{\"type\":\"track\",\"userId\":\"13812345678\",\"messageId\":\"m3\"}]}");
+    tb__col_input in = {.fmt = TB__COL_SEGMENT,
+                        .kind = "batch",
+                        .basic_user = key,
+                        .body = body,
+                        .body_len = strlen(body),
+                        .now_ms = now};
+    tb__col_result res;
+    int status = 0;
+    int async = tb__collector_submit(c, &in, on_done, &status, &res);
+    assert_int_equal(tb__collector_flush(c), 0);
+    assert_int_equal(async ? status : res.status, 200);
+    char first[4096] = "";
+    /* log and checkpoint */
+    tb__collector_close(c);
+    assert_int_equal(files_holding(evdir, "1381234", first, sizeof first), 0);
+    /* replay, compaction (partitions, quarantine), dump */
+    assert_int_equal(tb__collector_open(db, NULL, &c, &eb), 0);
+    char *out = NULL;
+    assert_int_equal(tb__collector_compact(c, &out), 0);
+    free(out);
+    char *dump = NULL;
+    size_t dn = 0;
+    FILE *f = open_memstream(&dump, &dn);
+    assert_int_equal(tb__collector_dump(c, f, 100, &eb), 0);
+    fclose(f);
+    assert_non_null(strstr(dump, "\"key\":\"u:13812345678\""));
+    assert_non_null(strstr(dump, "\"phone\":\"13812345678\""));
+    free(dump);
+    tb__collector_close(c);
+    if (files_holding(evdir, "1381234", first, sizeof first)) fail_msg("in clear: %s", first);
+    json_t *q;
+    assert_int_equal(tb__events_quarantine(db, 10, 0, &q), 0);
+    assert_int_equal(json_integer_value(json_object_get(q, "total")), 1);
+    json_decref(q);
+    json_t *problems = json_array();
+    int64_t recs, days;
+    assert_int_equal(tb__events_check(db, problems, &recs, &days), 0);
+    assert_int_equal(json_array_size(problems), 0);
+    assert_int_equal(days, 1);
+    json_decref(problems);
+
+    /* rotation: everything re-sealed under key 2, then readable without key 1 */
+    tb__keyring *ring = tb__c2_ring(db);
+    uint32_t id2;
+    assert_int_equal(tb__keyring_add(ring, &id2, &eb), 0);
+    assert_int_equal(tb__keyring_save(ring, &eb), 0);
+    tb__c2key k2 = *tb__keyring_get(ring, id2);
+    uint64_t files = 0;
+    assert_int_equal(tb__events_c2_reseal(db, &k2, &files), 0);
+    assert_true(files >= 3); /* checkpoint, quarantine, the day */
+    uint64_t rows;
+    assert_int_equal(tb__md_c2_rekey(db, &k2, &rows), 0);
+    assert_int_equal(tb__keyring_retire(ring, 1, &eb), 0);
+    assert_int_equal(tb__keyring_save(ring, &eb), 0);
+    tb_db_close(db);
+    assert_int_equal(files_holding(evdir, "TBS1\x01", first, sizeof first), 0);
+    assert_int_equal(tb_db_open(data, 0, &db, err, sizeof err), 0);
+    assert_int_equal(tb__collector_open(db, NULL, &c, &eb), 0);
+    f = open_memstream(&dump, &dn);
+    assert_int_equal(tb__collector_dump(c, f, 100, &eb), 0);
+    fclose(f);
+    assert_non_null(strstr(dump, "\"key\":\"u:13812345678\""));
+    free(dump);
+    tb__collector_close(c);
+    problems = json_array();
+    assert_int_equal(tb__events_check(db, problems, &recs, &days), 0);
+    assert_int_equal(json_array_size(problems), 0);
+    json_decref(problems);
+    tb_db_close(db);
+    if (files_holding(evdir, "1381234", first, sizeof first)) fail_msg("in clear: %s", first);
+    tb__c2_set_key_file("");
+    free(evdir);
+    free(kf);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +495,8 @@ int main(void)
         cmocka_unit_test(test_sensors),
         cmocka_unit_test(test_limits),
         cmocka_unit_test_setup_teardown(test_rules_and_members, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_encrypted_store, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,7 +65,7 @@ static void setup_data(const char *dir)
         g_day[i] = tb__ev_day(ts);
         rows[i] = (tb__evrow){g_p[i], ts, names[g_e[i]], NULL, 0};
     }
-    assert_int_equal(tb__evpart_append(dir, rows, NEV, &eb), 0);
+    assert_int_equal(tb__evpart_append(dir, NULL, rows, NEV, &eb), 0);
 
     char tdir[4096];
     snprintf(tdir, sizeof tdir, "%s/tags", dir);
@@ -119,7 +119,7 @@ static int resolve(const char *name, void *ctx, const tb__bmv **out, tb__errbuf 
     assert_int_equal(tb__expr_parse(name + 1, strlen(name + 1), TB__EXPR_SEGMENT, &g_a, &e, &err),
                      0);
     tb__bm_builder *b;
-    int rc = tb__ev_behaviour(r->dir, e, g_asof, NG, &b, eb);
+    int rc = tb__ev_behaviour(r->dir, NULL, e, g_asof, NG, &b, eb);
     if (rc) return rc;
     tb__buf buf = TB__BUF_INIT;
     assert_int_equal(tb__bm_serialize(b, &buf), 0);

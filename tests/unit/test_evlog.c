@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/crc32c.h"
 #include "events/evlog.h"
 
 #include "helpers.h"
@@ -44,7 +45,7 @@ static tb__evlog *open_log(const char *dir, uint64_t seg_bytes, seen *s)
     tb__errbuf eb = {0};
     tb__evlog *l = NULL;
     memset(s, 0, sizeof *s);
-    int rc = tb__evlog_open(dir, seg_bytes, (tb__evpos){0, 0}, collect, s, &l, &eb);
+    int rc = tb__evlog_open(dir, seg_bytes, NULL, (tb__evpos){0, 0}, collect, s, &l, &eb);
     if (rc) fail_msg("open: %s", eb.msg);
     return l;
 }
@@ -73,7 +74,7 @@ static void test_append_replay(void **state)
     /* Replay from a position skips what is before it. */
     tb__errbuf eb = {0};
     memset(&s, 0, sizeof s);
-    assert_int_equal(tb__evlog_scan(dir, p2, (tb__evpos){0, 0}, collect, &s, &eb), 0);
+    assert_int_equal(tb__evlog_scan(dir, NULL, p2, (tb__evpos){0, 0}, collect, &s, &eb), 0);
     assert_string_equal(s.text, "beta|");
     free(dir);
 }
@@ -228,7 +229,7 @@ static void test_corrupt_sealed(void **state)
     close(fd);
     tb__errbuf eb = {0};
     tb__evlog *bad = NULL;
-    assert_int_equal(tb__evlog_open(dir, 64, (tb__evpos){0, 0}, NULL, NULL, &bad, &eb),
+    assert_int_equal(tb__evlog_open(dir, 64, NULL, (tb__evpos){0, 0}, NULL, NULL, &bad, &eb),
                      TB_ECORRUPT);
     assert_null(bad);
     assert_non_null(strstr(eb.msg, "00000001.log"));
@@ -243,7 +244,7 @@ static void test_corrupt_sealed(void **state)
     close(fd);
     char *seg2 = segment(dir, 2);
     assert_int_equal(unlink(seg2), 0);
-    assert_int_equal(tb__evlog_open(dir, 64, (tb__evpos){0, 0}, NULL, NULL, &bad, &eb),
+    assert_int_equal(tb__evlog_open(dir, 64, NULL, (tb__evpos){0, 0}, NULL, NULL, &bad, &eb),
                      TB_ECORRUPT);
     if (!strstr(eb.msg, "segment 2 is missing")) fail_msg("got: %s", eb.msg);
     free(seg2);
@@ -267,8 +268,162 @@ static void test_trim(void **state)
     free(seg1);
     /* Reopen still works: the log starts at the oldest kept segment. */
     memset(&s, 0, sizeof s);
-    assert_int_equal(tb__evlog_scan(dir, pos[4], (tb__evpos){0, 0}, collect, &s, &eb), 0);
+    assert_int_equal(tb__evlog_scan(dir, NULL, pos[4], (tb__evpos){0, 0}, collect, &s, &eb), 0);
     assert_int_equal(s.n, 2);
+    free(dir);
+}
+
+/* Reads a whole file (test helper; caller frees). */
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *b = malloc(1 << 20);
+    *n = fread(b, 1, 1 << 20, f);
+    fclose(f);
+    return b;
+}
+
+static void spit(const char *path, const uint8_t *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+/* An encrypted store's log: records sealed one by one (nothing of them in clear), replayed clear;
+ * a cut tail is still cut, a record that fails authentication is corruption (not cut), a record
+ * needs its key, and rotation re-seals every record under the new key. */
+static void test_sealed_records(void **state)
+{
+    char *dir = tbt_join(*state, "log"), *kf = tbt_join(*state, "k.key");
+    tb__errbuf eb = {0};
+    tb__keyring *ring;
+    uint32_t id1, id2;
+    assert_int_equal(tb__keyring_new(kf, &ring, &eb), 0);
+    assert_int_equal(tb__keyring_add(ring, &id1, &eb), 0);
+    assert_int_equal(tb__keyring_add(ring, &id2, &eb), 0);
+    tb__evkeys keys = {tb__keyring_get(ring, id1), ring};
+    seen s;
+    memset(&s, 0, sizeof s);
+    tb__evlog *l = NULL;
+    assert_int_equal(tb__evlog_open(dir, 0, &keys, (tb__evpos){0, 0}, collect, &s, &l, &eb), 0);
+    tb__evpos p[3];
+    assert_int_equal(tb__evlog_append_sync(l, "u:13812345678", 13, &p[0]), 0);
+    assert_int_equal(tb__evlog_append_sync(l, "u:13912345678", 13, &p[1]), 0);
+    assert_int_equal(tb__evlog_append_sync(l, "u:13712345678", 13, &p[2]), 0);
+    assert_int_equal(p[1].off, 16 + 8 + 13 + TB__C2_REC_OVERHEAD);
+    tb__evlog_close(l);
+    char *seg = segment(dir, 1);
+    size_t n;
+    uint8_t *b = slurp(seg, &n);
+    assert_int_equal(n, 16 + 3 * (8 + 13 + TB__C2_REC_OVERHEAD));
+    assert_null(memmem(b, n, "1381234", 7));
+    assert_null(memmem(b, n, "u:", 2));
+
+    /* replayed clear; tb__evlog_verify authenticates every record */
+    memset(&s, 0, sizeof s);
+    assert_int_equal(tb__evlog_open(dir, 0, &keys, (tb__evpos){0, 0}, collect, &s, &l, &eb), 0);
+    tb__evlog_close(l);
+    assert_string_equal(s.text, "u:13812345678|u:13912345678|u:13712345678|");
+    memset(&s, 0, sizeof s);
+    assert_int_equal(tb__evlog_verify(dir, ring, collect, &s, &eb), 0);
+    assert_int_equal(s.n, 3);
+
+    /* without the key file: refused, naming the key, never cut */
+    memset(&s, 0, sizeof s);
+    assert_int_equal(
+        tb__evlog_scan(dir, NULL, (tb__evpos){0, 0}, (tb__evpos){0, 0}, collect, &s, &eb),
+        TB_ENOENT);
+    assert_non_null(strstr(eb.msg, "sealed under key 1"));
+
+    /* one ciphertext byte flipped, the CRC made to match: authentication fails, even in the
+     * newest segment's tail, and the detail names the file and the byte */
+    size_t off2 = (size_t)p[2].off;
+    uint8_t *t = malloc(n);
+    memcpy(t, b, n);
+    t[off2 + 8 + 30] ^= 1;
+    uint32_t crc = tb__crc32c(0, t + off2 + 8, 13 + TB__C2_REC_OVERHEAD);
+    memcpy(t + off2 + 4, &crc, 4);
+    spit(seg, t, n);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(tb__evlog_open(dir, 0, &keys, (tb__evpos){0, 0}, collect, &s, &l, &eb),
+                     TB_ECORRUPT);
+    assert_non_null(strstr(eb.msg, "fails authentication"));
+    char at[64];
+    snprintf(at, sizeof at, "byte %zu", off2);
+    assert_non_null(strstr(eb.msg, at));
+    assert_null(strstr(eb.msg, "1371234"));
+    struct stat st;
+    assert_int_equal(stat(seg, &st), 0);
+    assert_int_equal((size_t)st.st_size, n); /* nothing cut */
+
+    /* a torn sealed tail (CRC fails) is cut as before */
+    spit(seg, b, n - 5);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(tb__evlog_open(dir, 0, &keys, (tb__evpos){0, 0}, collect, &s, &l, &eb), 0);
+    assert_int_equal(tb__evlog_cut_bytes(l), 8 + 13 + TB__C2_REC_OVERHEAD - 5);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(tb__evlog_append_sync(l, "u:13612345678", 13, NULL), 0);
+    tb__evlog_close(l);
+
+    /* rotation: every record under key 2, same offsets, key 1 no longer needed */
+    uint64_t files = 0;
+    assert_int_equal(tb__evlog_reseal(dir, ring, tb__keyring_get(ring, id2), &files, &eb), 0);
+    assert_int_equal(files, 1);
+    assert_int_equal(tb__keyring_retire(ring, id1, &eb), 0);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(tb__evlog_verify(dir, ring, collect, &s, &eb), 0);
+    assert_string_equal(s.text, "u:13812345678|u:13912345678|u:13612345678|");
+    memset(&s, 0, sizeof s);
+    assert_int_equal(tb__evlog_scan(dir, ring, p[1], (tb__evpos){0, 0}, collect, &s, &eb), 0);
+    assert_string_equal(s.text, "u:13912345678|u:13612345678|");
+    files = 0;
+    assert_int_equal(tb__evlog_reseal(dir, ring, tb__keyring_get(ring, id2), &files, &eb), 0);
+    assert_int_equal(files, 0); /* nothing left to re-seal */
+    free(t);
+    free(b);
+    free(seg);
+    tb__keyring_free(ring);
+    free(kf);
+    free(dir);
+}
+
+/* A plaintext log re-sealed by the rotation that encrypts the store: records sealed, clear before.
+ */
+static void test_reseal_clear(void **state)
+{
+    char *dir = tbt_join(*state, "log"), *kf = tbt_join(*state, "k.key");
+    tb__errbuf eb = {0};
+    seen s;
+    tb__evlog *l = open_log(dir, 0, &s);
+    assert_int_equal(tb__evlog_append_sync(l, "u:13812345678", 13, NULL), 0);
+    tb__evlog_close(l);
+    tb__keyring *ring;
+    uint32_t id;
+    assert_int_equal(tb__keyring_new(kf, &ring, &eb), 0);
+    assert_int_equal(tb__keyring_add(ring, &id, &eb), 0);
+    /* a store encrypted since: a sealed record after a clear one in the same segment */
+    tb__evkeys keys = {tb__keyring_get(ring, id), ring};
+    memset(&s, 0, sizeof s);
+    assert_int_equal(tb__evlog_open(dir, 0, &keys, (tb__evpos){0, 0}, collect, &s, &l, &eb), 0);
+    assert_int_equal(tb__evlog_append_sync(l, "u:13912345678", 13, NULL), 0);
+    tb__evlog_close(l);
+    uint64_t files = 0;
+    assert_int_equal(tb__evlog_reseal(dir, ring, keys.seal, &files, &eb), 0);
+    assert_int_equal(files, 1);
+    char *seg = segment(dir, 1);
+    size_t n;
+    uint8_t *b = slurp(seg, &n);
+    assert_null(memmem(b, n, "1381234", 7));
+    memset(&s, 0, sizeof s);
+    assert_int_equal(tb__evlog_verify(dir, ring, collect, &s, &eb), 0);
+    assert_string_equal(s.text, "u:13812345678|u:13912345678|");
+    free(b);
+    free(seg);
+    tb__keyring_free(ring);
+    free(kf);
     free(dir);
 }
 
@@ -280,6 +435,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_corrupt_sealed, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_trim, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_sealed_records, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_reseal_clear, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_roll_under_load, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
     };

@@ -51,9 +51,9 @@ static void test_append_roundtrip(void **state)
     };
     for (int i = 0; i < 4; i++)
         rows[i].props_len = rows[i].props ? strlen(rows[i].props) : 0;
-    assert_int_equal(tb__evpart_append(dir, rows, 4, &eb), 0);
+    assert_int_equal(tb__evpart_append(dir, NULL, rows, 4, &eb), 0);
     tb__evpart p;
-    assert_int_equal(tb__evpart_read(dir, day0(), TB__EVP_PROPS, &p, &eb), 0);
+    assert_int_equal(tb__evpart_read(dir, NULL, day0(), TB__EVP_PROPS, &p, &eb), 0);
     assert_int_equal(p.nrows, 3);
     assert_int_equal(p.person[0], 1);
     assert_int_equal(p.person[1], 2);
@@ -84,8 +84,8 @@ static void test_append_roundtrip(void **state)
      * column of day 2 stays a dictionary column ("x" is a string) */
     tb__evrow more[] = {{2, t0 + 1000, "click", "{\"amount\":3}", 12},
                         {0, t0 + 2000, "launch", NULL, 0}};
-    assert_int_equal(tb__evpart_append(dir, more, 2, &eb), 0);
-    assert_int_equal(tb__evpart_read(dir, day0(), TB__EVP_PROPS, &p, &eb), 0);
+    assert_int_equal(tb__evpart_append(dir, NULL, more, 2, &eb), 0);
+    assert_int_equal(tb__evpart_read(dir, NULL, day0(), TB__EVP_PROPS, &p, &eb), 0);
     assert_int_equal(p.nrows, 5);
     assert_int_equal(p.person[0], 0);
     assert_string_equal(p.events[p.code[2]], "launch");
@@ -101,10 +101,10 @@ static void test_append_roundtrip(void **state)
 
     /* bad input: nothing written */
     tb__evrow badr[] = {{1, t0, "", NULL, 0}};
-    assert_int_equal(tb__evpart_append(dir, badr, 1, &eb), TB_EINVAL);
+    assert_int_equal(tb__evpart_append(dir, NULL, badr, 1, &eb), TB_EINVAL);
     tb__evrow badp[] = {{1, t0, "x", "[1]", 3}};
-    assert_int_equal(tb__evpart_append(dir, badp, 1, &eb), TB_EINVAL);
-    assert_int_equal(tb__evpart_read(dir, day0(), 0, &p, &eb), 0);
+    assert_int_equal(tb__evpart_append(dir, NULL, badp, 1, &eb), TB_EINVAL);
+    assert_int_equal(tb__evpart_read(dir, NULL, day0(), 0, &p, &eb), 0);
     assert_int_equal(p.nrows, 5);
     tb__evpart_release(&p);
 }
@@ -121,10 +121,10 @@ static void test_corrupt(void **state)
         rows[i] = (tb__evrow){(uint32_t)(i % 7), t0 + i * 1000, i % 2 ? "a" : "b", props[i],
                               strlen(props[i])};
     }
-    assert_int_equal(tb__evpart_append(dir, rows, 64, &eb), 0);
+    assert_int_equal(tb__evpart_append(dir, NULL, rows, 64, &eb), 0);
     tb__buf img = TB__BUF_INIT;
     tb__evpart p;
-    assert_int_equal(tb__evpart_read(dir, day0(), TB__EVP_PROPS, &p, &eb), 0);
+    assert_int_equal(tb__evpart_read(dir, NULL, day0(), TB__EVP_PROPS, &p, &eb), 0);
     assert_int_equal(tb__evpart_encode(&p, 3, &img, &eb), 0);
     tb__evpart_release(&p);
     uint8_t *b = (uint8_t *)img.data;
@@ -184,9 +184,9 @@ static void test_masks(void **state)
     tb__evrow rows[5];
     for (int i = 0; i < 5; i++)
         rows[i] = (tb__evrow){(uint32_t)i, t0 + i, "pay", pj[i], pj[i] ? strlen(pj[i]) : 0};
-    assert_int_equal(tb__evpart_append(dir, rows, 5, &eb), 0);
+    assert_int_equal(tb__evpart_append(dir, NULL, rows, 5, &eb), 0);
     tb__evpart p;
-    assert_int_equal(tb__evpart_read(dir, day0(), TB__EVP_PROPS, &p, &eb), 0);
+    assert_int_equal(tb__evpart_read(dir, NULL, day0(), TB__EVP_PROPS, &p, &eb), 0);
     const char *t50 = "50", *tapp = "\"app\"", *tweb = "\"web\"", *ttrue = "true";
     double v50 = 50, z = 0;
     uint8_t one = 1, no = 0;
@@ -290,9 +290,9 @@ static void make_data(const char *dir)
         uint32_t mi = p == r ? 0 : p; /* members after the root, ascending */
         g_ev[i].seq = ((uint64_t)mi << 32) | (uint64_t)i;
     }
-    assert_int_equal(tb__evpart_append(dir, rows, 1500, &eb), 0);
-    assert_int_equal(tb__evpart_append(dir, rows + 1500, 1500, &eb), 0);
-    assert_int_equal(tb__evpart_append(dir, rows + 3000, NEV - 3000, &eb), 0);
+    assert_int_equal(tb__evpart_append(dir, NULL, rows, 1500, &eb), 0);
+    assert_int_equal(tb__evpart_append(dir, NULL, rows + 1500, 1500, &eb), 0);
+    assert_int_equal(tb__evpart_append(dir, NULL, rows + 3000, NEV - 3000, &eb), 0);
     qsort(g_ev, NEV, sizeof g_ev[0], cmp_bev);
 }
 
@@ -307,7 +307,8 @@ static void test_funnel_brute(void **state)
     make_data(dir);
     tb__errbuf eb;
     tb__evset s;
-    assert_int_equal(tb__evset_load(dir, day0(), day0() + DAYS, TB__EVP_PROPS, 2, &s, &eb), 0);
+    assert_int_equal(tb__evset_load(dir, NULL, day0(), day0() + DAYS, TB__EVP_PROPS, 2, &s, &eb),
+                     0);
     assert_int_equal(s.nrows, NEV);
     const char *app = "\"app\"";
     double one = 0;
@@ -395,7 +396,7 @@ static void test_paths_retention_counts(void **state)
     make_data(dir);
     tb__errbuf eb;
     tb__evset s;
-    assert_int_equal(tb__evset_load(dir, day0(), day0() + DAYS, 0, 2, &s, &eb), 0);
+    assert_int_equal(tb__evset_load(dir, NULL, day0(), day0() + DAYS, 0, 2, &s, &eb), 0);
     int32_t from = day0(), to = day0() + DAYS - 1;
     int64_t rs = tb__ev_day_start(from), re = tb__ev_day_start(to + 1);
     uint32_t id[5];
@@ -481,6 +482,107 @@ static void test_paths_retention_counts(void **state)
     tb__evset_release(&s);
 }
 
+static uint8_t *read_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *b = malloc(1 << 20);
+    *n = fread(b, 1, 1 << 20, f);
+    fclose(f);
+    return b;
+}
+
+static void write_bytes(const char *path, const uint8_t *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+/* An encrypted store's partitions: sealed whole (no property value in the bytes), read back with
+ * the key file, refused without it, tampered, cut or copied over another day; a merging append
+ * and a rewrite under another key keep it readable. */
+static void test_sealed(void **state)
+{
+    const char *dir = *state;
+    char *kf = tbt_join(dir, "k.key");
+    tb__errbuf eb;
+    tb__keyring *ring;
+    uint32_t id1, id2;
+    assert_int_equal(tb__keyring_new(kf, &ring, &eb), 0);
+    assert_int_equal(tb__keyring_add(ring, &id1, &eb), 0);
+    assert_int_equal(tb__keyring_add(ring, &id2, &eb), 0);
+    tb__evkeys k1 = {tb__keyring_get(ring, id1), ring}, k2 = {tb__keyring_get(ring, id2), ring};
+    int64_t t0 = tb__ev_day_start(day0());
+    const char *props = "{\"phone\":\"13812345678\",\"amount\":3}";
+    tb__evrow rows[] = {{1, t0 + 5, "login", props, strlen(props)},
+                        {2, t0 + TB__EV_DAY_MS + 9, "login", props, strlen(props)}};
+    assert_int_equal(tb__evpart_append(dir, &k1, rows, 2, &eb), 0);
+    char path[4096], path2[4096];
+    assert_int_equal(tb__evpart_path(dir, day0(), path, sizeof path), 0);
+    assert_int_equal(tb__evpart_path(dir, day0() + 1, path2, sizeof path2), 0);
+    size_t n;
+    uint8_t *b = read_bytes(path, &n);
+    assert_memory_equal(b, "TBS1", 4);
+    assert_null(memmem(b, n, "1381234", 7));
+    assert_null(memmem(b, n, "login", 5));
+    tb__evpart p;
+    assert_int_equal(tb__evpart_read(dir, &k1, day0(), TB__EVP_PROPS, &p, &eb), 0);
+    assert_int_equal(p.nrows, 1);
+    assert_string_equal(p.events[0], "login");
+    assert_string_equal(p.cols[0].name, "phone");
+    assert_string_equal(p.cols[0].dict[0], "\"13812345678\"");
+    tb__evpart_release(&p);
+    /* the loader of the analyses opens them too */
+    tb__evset set;
+    assert_int_equal(tb__evset_load(dir, &k1, day0(), day0() + 1, 0, 2, &set, &eb), 0);
+    assert_int_equal(set.nrows, 2);
+    tb__evset_release(&set);
+    /* without the key file */
+    assert_int_equal(tb__evpart_read(dir, NULL, day0(), TB__EVP_PROPS, &p, &eb), TB_ENOENT);
+    assert_non_null(strstr(eb.msg, "key 1"));
+    tb__evpart_release(&p);
+    /* a merging append, sealed under key 2 now; day 1 keeps key 1; both read */
+    assert_int_equal(tb__evpart_append(dir, &k2, rows, 1, &eb), 0);
+    assert_int_equal(tb__evpart_read(dir, &k2, day0(), TB__EVP_PROPS, &p, &eb), 0);
+    assert_int_equal(p.nrows, 2);
+    tb__evpart_release(&p);
+    assert_int_equal(tb__evpart_read(dir, &k2, day0() + 1, TB__EVP_PROPS, &p, &eb), 0);
+    tb__evpart_release(&p);
+    free(b);
+    b = read_bytes(path, &n);
+    assert_int_equal(b[4], 2); /* key id 2 */
+    /* one bit flipped in a chunk; the file cut; a day copied over another: all refused */
+    b[n - 3] ^= 0x10;
+    write_bytes(path, b, n);
+    assert_int_equal(tb__evpart_read(dir, &k2, day0(), TB__EVP_PROPS, &p, &eb), TB_ECORRUPT);
+    assert_non_null(strstr(eb.msg, "fails authentication"));
+    assert_non_null(strstr(eb.msg, "byte 32"));
+    tb__evpart_release(&p);
+    b[n - 3] ^= 0x10;
+    write_bytes(path, b, n - 1);
+    assert_int_equal(tb__evpart_read(dir, &k2, day0(), TB__EVP_PROPS, &p, &eb), TB_ECORRUPT);
+    tb__evpart_release(&p);
+    write_bytes(path, b, n);
+    assert_int_equal(tb__evpart_read(dir, &k2, day0(), TB__EVP_PROPS, &p, &eb), 0);
+    tb__evpart_release(&p);
+    size_t n2;
+    uint8_t *b2 = read_bytes(path2, &n2);
+    write_bytes(path, b2, n2);
+    assert_int_equal(tb__evpart_read(dir, &k2, day0(), TB__EVP_PROPS, &p, &eb), TB_ECORRUPT);
+    tb__evpart_release(&p);
+    /* a plaintext image is still read (a store encrypted since) */
+    tb__evpart c = {.day = day0()};
+    assert_int_equal(tb__evpart_write(dir, NULL, &c, 0, &eb), 0);
+    assert_int_equal(tb__evpart_read(dir, &k2, day0(), TB__EVP_PROPS, &p, &eb), 0);
+    tb__evpart_release(&p);
+    free(b);
+    free(b2);
+    tb__keyring_free(ring);
+    free(kf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +590,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_roundtrip, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_corrupt, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_sealed, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_persons, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_masks, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_funnel_brute, tbt_setup_tmpdir, tbt_teardown_tmpdir),
