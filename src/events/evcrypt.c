@@ -22,84 +22,15 @@ tb__evkeys tb__evkeys_of(tb_db *db)
     return k;
 }
 
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 int tb__ev_seal_image(const tb__c2key *k, const char *name, const void *p, size_t n, tb__buf *out)
 {
-    tb__c2_stream s;
-    int rc = tb__c2_stream_seal_init(&s, k, name, strlen(name), out);
-    /* At least one chunk, the last one final: an empty image still proves it is whole. */
-    for (size_t at = 0; !rc;) {
-        size_t len = n - at < TB__EV_SEAL_CHUNK ? n - at : TB__EV_SEAL_CHUNK;
-        int final = at + len == n;
-        rc = tb__c2_stream_seal(&s, (const char *)p + at, len, final, out);
-        at += len;
-        if (final) break;
-    }
-    sodium_memzero(&s, sizeof s);
-    return rc;
+    return tb__c2_image_seal(k, name, strlen(name), p, n, TB__EV_SEAL_CHUNK, out);
 }
 
 int tb__ev_open_image(const tb__keyring *ring, const char *name, const void *img, size_t len,
                       char **out, size_t *outlen, uint32_t *key_id, tb__errbuf *eb)
 {
-    *out = NULL;
-    *outlen = 0;
-    *key_id = 0;
-    if (!tb__c2_stream_is(img, len)) return 0;
-    const unsigned char *b = img;
-    tb__c2_stream s;
-    int rc = tb__c2_stream_open_init(&s, ring, name, strlen(name), b, name, eb);
-    *key_id = s.key_id;
-    if (rc) return rc;
-    tb__buf plain = TB__BUF_INIT, chunk = TB__BUF_INIT;
-    size_t at = TB__C2_STREAM_HEADER;
-    int final = 0;
-    /* The plaintext is shorter than the image: one allocation, never a copy while growing. */
-    if (tb__buf_reserve(&plain, len - at + 1))
-        rc = tb__seterr(eb, TB_ENOMEM, "out of memory opening '%s'", name);
-    while (!rc && !final) {
-        if (len - at < 4) {
-            rc = tb__seterr(eb, TB_ECORRUPT, "'%s', byte %zu: the file ends before its final chunk",
-                            name, at);
-            break;
-        }
-        uint32_t clen = get_u32(b + at);
-        if (clen > len - at - 4) {
-            rc = tb__seterr(eb, TB_ECORRUPT, "'%s', byte %zu: a chunk of %" PRIu32 " bytes is cut",
-                            name, at, clen);
-            break;
-        }
-        tb__errbuf ce;
-        tb__clearerr(&ce);
-        rc = tb__c2_stream_open(&s, b + at + 4, clen, &chunk, &final, name, &ce);
-        if (rc) {
-            tb__seterr(eb, rc, "byte %zu: %s", at, ce.msg);
-            break;
-        }
-        if (tb__buf_append(&plain, chunk.data, chunk.len))
-            rc = tb__seterr(eb, TB_ENOMEM, "out of memory opening '%s'", name);
-        at += 4 + (size_t)clen;
-    }
-    if (!rc && at != len)
-        rc = tb__seterr(eb, TB_ECORRUPT, "'%s', byte %zu: bytes after the final chunk", name, at);
-    if (!rc && tb__buf_reserve(&plain, 1))
-        rc = tb__seterr(eb, TB_ENOMEM, "out of memory opening '%s'", name);
-    if (chunk.data) sodium_memzero(chunk.data, chunk.cap);
-    tb__buf_release(&chunk);
-    sodium_memzero(&s, sizeof s);
-    if (rc) {
-        if (plain.data) sodium_memzero(plain.data, plain.cap);
-        tb__buf_release(&plain);
-        return rc;
-    }
-    plain.data[plain.len] = '\0';
-    *outlen = plain.len;
-    *out = plain.data; /* taken: the buffer's memory is malloc'd */
-    return 0;
+    return tb__c2_image_open(ring, name, strlen(name), name, img, len, out, outlen, key_id, eb);
 }
 
 int tb__ev_file_read(const char *path, const char *name, const tb__evkeys *k, size_t max,
@@ -134,15 +65,7 @@ int tb__ev_file_read(const char *path, const char *name, const tb__evkeys *k, si
 int tb__ev_file_write(const char *path, const char *name, const tb__evkeys *k, const void *p,
                       size_t n, tb__errbuf *eb)
 {
-    if (!k || !k->seal) return tb__file_write_atomic(path, p, n, 0640, eb);
-    tb__buf b = TB__BUF_INIT;
-    int rc = tb__ev_seal_image(k->seal, name, p, n, &b);
-    if (rc)
-        rc = tb__seterr(eb, rc, "cannot seal '%s'", name);
-    else
-        rc = tb__file_write_atomic(path, b.data, b.len, 0640, eb);
-    tb__buf_release(&b);
-    return rc;
+    return tb__c2_file_write(path, p, n, 0640, k ? k->seal : NULL, name, strlen(name), eb);
 }
 
 /* ---- key rotation ----------------------------------------------------------------------------*/

@@ -270,6 +270,21 @@ int tb__c2_file_write(const char *path, const void *data, size_t n, mode_t mode,
  * read: the caller's own open reports why). */
 uint32_t tb__c2_file_key(const char *path);
 
+/* The sealed image of p[0, n) under `k` with associated data `ad`, appended to `out`: a header and
+ * chunks of at most `chunk_max` plaintext bytes (0: the largest), at least one (the final one),
+ * so that an empty image still proves it is whole. TB_ENOMEM, TB_EINVAL (ad too long). */
+int tb__c2_image_seal(const tb__c2key *k, const void *ad, size_t adlen, const void *p, size_t n,
+                      size_t chunk_max, tb__buf *out);
+
+/* When img[0, len) (untrusted bytes) is a sealed image: opens it into *out (caller frees with
+ * free(); NUL-terminated, *outlen bytes before the NUL) and sets *key_id. When it is not (a clear
+ * image): *out NULL, *key_id 0. TB_ECORRUPT (bad framing, a chunk failing authentication, cut or
+ * extended: the detail names `name` and the byte offset), TB_ENOENT (the ring lacks the key, or no
+ * ring), TB_ENOMEM. */
+int tb__c2_image_open(const tb__keyring *ring, const void *ad, size_t adlen, const char *name,
+                      const void *img, size_t len, char **out, size_t *outlen, uint32_t *key_id,
+                      tb__errbuf *eb);
+
 /* Reads a whole sealed file into memory: *out (caller frees with free(); 16-byte aligned) holds
  * its plaintext, *len bytes. TB_ELIMIT above `max` plaintext bytes; errors of tb__c2_sfile_open
  * and tb__c2_sfile_next (TB_ENOENT for a key the ring lacks, TB_ECORRUPT naming the file). */

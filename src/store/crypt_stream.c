@@ -349,40 +349,104 @@ int tb__c2_file_read(const char *path, const tb__keyring *ring, const void *ad, 
 {
     *out = NULL;
     *len = 0;
-    tb__c2_sfile *f;
-    int rc = tb__c2_sfile_open(path, 0, ring, ad, adlen, &f, eb);
+    char *img, *plain = NULL;
+    size_t n, pn = 0;
+    uint32_t kid;
+    /* The sealed image is its plaintext plus 32 + 21 bytes per chunk of at least 4 MiB (the
+     * writers' chunk), so a file over that bound holds more than `max`. */
+    size_t cap = max > SIZE_MAX / 2 ? SIZE_MAX : max + max / 4096 + 4096;
+    int rc = tb__file_read_all(path, cap, &img, &n, eb);
     if (rc) return rc;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    const void *chunk;
-    size_t cn;
-    while ((rc = tb__c2_sfile_next(f, &chunk, &cn, eb)) == 1) {
-        if (cn > max - n) {
-            rc = tb__seterr(eb, TB_ELIMIT, "'%s': more than %zu bytes", path, max);
-            break;
-        }
-        if (n + cn > cap) {
-            size_t ncap = cap ? cap : TB__C2_FILE_CHUNK;
-            while (ncap < n + cn)
-                ncap *= 2;
-            char *nb = realloc(buf, ncap);
-            if (!nb) {
-                rc = tb__seterr(eb, TB_ENOMEM, "out of memory reading '%s'", path);
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        memcpy(buf + n, chunk, cn);
-        n += cn;
-    }
-    tb__c2_sfile_close(f);
-    if (rc < 0) {
-        if (buf) sodium_memzero(buf, n);
-        free(buf);
+    rc = tb__c2_image_open(ring, ad, adlen, path, img, n, &plain, &pn, &kid, eb);
+    free(img);
+    if (!rc && !plain) rc = tb__seterr(eb, TB_ECORRUPT, "'%s': not a sealed file", path);
+    if (!rc && pn > max) rc = tb__seterr(eb, TB_ELIMIT, "'%s': more than %zu bytes", path, max);
+    if (rc) {
+        if (plain) sodium_memzero(plain, pn);
+        free(plain);
         return rc;
     }
-    *out = buf ? buf : malloc(1);
-    *len = n;
-    return *out ? 0 : tb__seterr(eb, TB_ENOMEM, "out of memory");
+    *out = plain;
+    *len = pn;
+    return 0;
+}
+
+/* ---- sealed images in memory -----------------------------------------------------------------*/
+
+int tb__c2_image_seal(const tb__c2key *k, const void *ad, size_t adlen, const void *p, size_t n,
+                      size_t chunk_max, tb__buf *out)
+{
+    tb__c2_stream s;
+    if (!chunk_max || chunk_max > TB__C2_STREAM_MAX_CHUNK) chunk_max = TB__C2_STREAM_MAX_CHUNK;
+    int rc = tb__c2_stream_seal_init(&s, k, ad, adlen, out);
+    /* At least one chunk, the last one final: an empty image still proves it is whole. */
+    for (size_t at = 0; !rc;) {
+        size_t len = n - at < chunk_max ? n - at : chunk_max;
+        int final = at + len == n;
+        rc = tb__c2_stream_seal(&s, (const char *)p + at, len, final, out);
+        at += len;
+        if (final) break;
+    }
+    sodium_memzero(&s, sizeof s);
+    return rc;
+}
+
+int tb__c2_image_open(const tb__keyring *ring, const void *ad, size_t adlen, const char *name,
+                      const void *img, size_t len, char **out, size_t *outlen, uint32_t *key_id,
+                      tb__errbuf *eb)
+{
+    *out = NULL;
+    *outlen = 0;
+    *key_id = 0;
+    if (!tb__c2_stream_is(img, len)) return 0;
+    const unsigned char *b = img;
+    tb__c2_stream s;
+    int rc = tb__c2_stream_open_init(&s, ring, ad, adlen, b, name, eb);
+    *key_id = s.key_id;
+    if (rc) return rc;
+    tb__buf plain = TB__BUF_INIT, chunk = TB__BUF_INIT;
+    size_t at = TB__C2_STREAM_HEADER;
+    int final = 0;
+    /* The plaintext is shorter than the image: one allocation, never a copy while growing. */
+    if (tb__buf_reserve(&plain, len - at + 1))
+        rc = tb__seterr(eb, TB_ENOMEM, "out of memory opening '%s'", name);
+    while (!rc && !final) {
+        if (len - at < 4) {
+            rc = tb__seterr(eb, TB_ECORRUPT, "'%s', byte %zu: the file ends before its final chunk",
+                            name, at);
+            break;
+        }
+        uint32_t clen = get_u32(b + at);
+        if (clen > len - at - 4) {
+            rc = tb__seterr(eb, TB_ECORRUPT, "'%s', byte %zu: a chunk of %" PRIu32 " bytes is cut",
+                            name, at, clen);
+            break;
+        }
+        tb__errbuf ce;
+        tb__clearerr(&ce);
+        rc = tb__c2_stream_open(&s, b + at + 4, clen, &chunk, &final, name, &ce);
+        if (rc) {
+            tb__seterr(eb, rc, "byte %zu: %s", at, ce.msg);
+            break;
+        }
+        if (tb__buf_append(&plain, chunk.data, chunk.len))
+            rc = tb__seterr(eb, TB_ENOMEM, "out of memory opening '%s'", name);
+        at += 4 + (size_t)clen;
+    }
+    if (!rc && at != len)
+        rc = tb__seterr(eb, TB_ECORRUPT, "'%s', byte %zu: bytes after the final chunk", name, at);
+    if (!rc && tb__buf_reserve(&plain, 1))
+        rc = tb__seterr(eb, TB_ENOMEM, "out of memory opening '%s'", name);
+    if (chunk.data) sodium_memzero(chunk.data, chunk.cap);
+    tb__buf_release(&chunk);
+    sodium_memzero(&s, sizeof s);
+    if (rc) {
+        if (plain.data) sodium_memzero(plain.data, plain.cap);
+        tb__buf_release(&plain);
+        return rc;
+    }
+    plain.data[plain.len] = '\0';
+    *outlen = plain.len;
+    *out = plain.data; /* taken: the buffer's memory is malloc'd */
+    return 0;
 }

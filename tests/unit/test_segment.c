@@ -490,8 +490,12 @@ static void sealed_segment(void **state)
 
     /* Each damaged copy fails with TB_ECORRUPT before its end, naming the file. */
     char *bad = tbt_join(*state, "bad.seg");
-    char *flagged = strdup(raw);
-    memcpy(strstr(flagged, "20261121"), "20261122", 8);
+    char *flagged = malloc(len); /* the sealed rows hold NUL bytes: a copy, not strdup */
+    assert_non_null(flagged);
+    memcpy(flagged, raw, len);
+    char *batch = memmem(flagged, len, "20261121", 8);
+    assert_non_null(batch);
+    memcpy(batch, "20261122", 8);
     const struct {
         const char *what;
         const char *data;
