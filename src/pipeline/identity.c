@@ -326,10 +326,18 @@ static uint32_t intern(tb__idres *r, const char *s, size_t len)
  * Systems and configuration
  */
 
-static int sys_index(tb__idres *r, const char *name, int add)
+/* The index of source system `name`, or -1. */
+static int find_sys(const tb__idres *r, const char *name)
 {
     for (unsigned i = 0; i < r->nsys; i++)
         if (strcmp(r->sys[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+static int sys_index(tb__idres *r, const char *name, int add)
+{
+    int at = find_sys(r, name);
+    if (at >= 0) return at;
     if (!add) return TB_ENOENT;
     size_t n = strlen(name);
     if (n == 0 || n > SYS_NAME_MAX)
@@ -529,9 +537,7 @@ int tb__idres_lookup(const tb__idres *r, const char *system, const char *key, ui
 {
     *gid = TB__GID_NONE;
     if (!system || !key) return TB_EINVAL;
-    int s = -1;
-    for (unsigned i = 0; i < r->nsys; i++)
-        if (strcmp(r->sys[i].name, system) == 0) s = (int)i;
+    int s = find_sys(r, system);
     if (s < 0 || !r->keytab.cap) return TB_ENOENT;
     struct key_probe p = {(uint8_t)s, key, strlen(key)};
     int found;
