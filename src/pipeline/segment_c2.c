@@ -1,9 +1,11 @@
 /* segment_c2.c — re-sealing the business-data domain segments under another key (key rotation, and
  * the first encryption of a plaintext store: tb__domains_c2_reseal in segment.h). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "pipeline/load_int.h"
@@ -12,14 +14,17 @@
 #include "store/meta.h"
 
 /* Rewrites the segment at `path` under `to` (crash-safely: the old file stays until the new one is
- * complete), unless it is sealed under `to` already; *bytes is its size afterwards. */
-static int reseal_one(tb_db *db, const char *path, const tb__c2key *to, int *done, uint64_t *bytes)
+ * complete), unless it is sealed under `to` already (*done 0). A registered segment that is gone
+ * (removed by hand; `tagbase check` reports it) is skipped: it holds nothing to seal. */
+static int reseal_one(tb_db *db, const char *path, const tb__c2key *to, int *done)
 {
     tb__errbuf *eb = tb__db_err(db);
     tb__seg_reader *r = NULL;
     tb__seg_writer *w = NULL;
     tb__seg_flag flag;
+    struct stat st;
     *done = 0;
+    if (stat(path, &st) != 0 && errno == ENOENT) return 0;
     int rc = tb__seg_reader_open(path, tb__c2_ring(db), &r, &flag, eb);
     if (rc) return rc;
     if (tb__seg_reader_key(r) == to->id) {
@@ -34,7 +39,6 @@ static int reseal_one(tb_db *db, const char *path, const tb__c2key *to, int *don
     while (!rc && (rc = tb__seg_read(r, &line, &gid, &f, &nf, eb)) == 1)
         rc = tb__seg_write(w, line, gid, f, nf, eb);
     if (!rc) {
-        *bytes = tb__seg_bytes(w);
         rc = tb__seg_writer_commit(w, eb);
         w = NULL;
         *done = rc == 0;
@@ -69,29 +73,32 @@ int tb__domains_c2_reseal(tb_db *db, const tb__c2key *to, uint64_t *files)
     }
     if (!rc && s != SQLITE_DONE) rc = tb__meta_seterr_sqlite(db, s, "cannot list domain segments");
     sqlite3_finalize(st);
-    uint64_t *sizes = rc ? NULL : calloc(n ? n : 1, sizeof *sizes);
-    int *changed = rc ? NULL : calloc(n ? n : 1, sizeof *changed);
-    if (!rc && (!sizes || !changed)) rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < n; i++) {
         char path[4096];
         if (snprintf(path, sizeof path, "%s/%s", tb_db_path(db), paths[i]) >= (int)sizeof path) {
             rc = tb__seterr(tb__db_err(db), TB_ELIMIT, "segment path too long: '%s'", paths[i]);
             break;
         }
-        rc = reseal_one(db, path, to, &changed[i], &sizes[i]);
-        if (!rc && changed[i] && files) (*files)++;
+        int done;
+        rc = reseal_one(db, path, to, &done);
+        if (!rc && done && files) (*files)++;
     }
-    /* The recorded sizes follow the files (statistics only: a crash here leaves them stale). */
+    /* The recorded sizes (which `tagbase check` compares) follow the files: every present file's,
+     * so that a rotation run again after a crash also fixes those its first run rewrote. */
     st = NULL;
     if (!rc) rc = tb__meta_begin(db);
-    if (!rc &&
-        (s = sqlite3_prepare_v2(tb__db_sqlite(db), "UPDATE segment SET bytes = ?2 WHERE path = ?1",
-                                -1, &st, NULL)) != SQLITE_OK)
+    if (!rc && (s = sqlite3_prepare_v2(tb__db_sqlite(db),
+                                       "UPDATE segment SET bytes = ?2 WHERE path = ?1 AND "
+                                       "bytes <> ?2",
+                                       -1, &st, NULL)) != SQLITE_OK)
         rc = tb__meta_seterr_sqlite(db, s, "cannot record a segment's size");
     for (size_t i = 0; !rc && i < n; i++) {
-        if (!changed[i]) continue;
+        char path[4096];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", tb_db_path(db), paths[i]);
+        if (stat(path, &sb) != 0) continue;
         sqlite3_bind_text(st, 1, paths[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)sizes[i]);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)sb.st_size);
         s = sqlite3_step(st);
         sqlite3_reset(st);
         if (s != SQLITE_DONE) rc = tb__meta_seterr_sqlite(db, s, "cannot record a segment's size");
@@ -104,7 +111,5 @@ int tb__domains_c2_reseal(tb_db *db, const tb__c2key *to, uint64_t *files)
     for (size_t i = 0; i < n; i++)
         free(paths[i]);
     free(paths);
-    free(sizes);
-    free(changed);
     return rc;
 }

@@ -82,6 +82,9 @@ void tb__c2key_derive(tb__c2key *k, uint32_t id, const unsigned char master[TB__
     crypto_kdf_derive_from_key(k->enc, sizeof k->enc, 1, "tbc2enc_", master);
     crypto_kdf_derive_from_key(k->blind, sizeof k->blind, 2, "tbc2idx_", master);
     crypto_kdf_derive_from_key(k->check, sizeof k->check, 3, "tbc2chk_", master);
+    /* Each primitive has a key of its own: a key is never both a cipher key and a KDF master. */
+    crypto_kdf_derive_from_key(k->stream, sizeof k->stream, 4, "tbc2stm_", master);
+    crypto_kdf_derive_from_key(k->record, sizeof k->record, 5, "tbc2rec_", master);
 }
 
 void tb__c2key_check(const tb__c2key *k, char out[TB__C2_CHECK_LEN])
@@ -655,8 +658,8 @@ int tb__c2_info_get(tb_db *db, tb__c2_info *out)
 static void rec_key(const tb__c2key *k,
                     unsigned char out[crypto_aead_xchacha20poly1305_ietf_KEYBYTES])
 {
-    crypto_kdf_derive_from_key(out, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, 2, "tbrecord",
-                               k->enc);
+    static_assert(sizeof k->record == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "record key");
+    memcpy(out, k->record, sizeof k->record);
 }
 
 int tb__c2_rec_seal(const tb__c2key *k, const void *ad, size_t adlen, const void *plain, size_t n,

@@ -50,9 +50,11 @@
 /* One data key: the two keys derived from a key file entry (crypto_kdf). */
 typedef struct tb__c2key {
     uint32_t id;
-    unsigned char enc[TB__C2_KEYBYTES];   /* XChaCha20-Poly1305 */
-    unsigned char blind[TB__C2_KEYBYTES]; /* BLAKE2b blind indexes */
-    unsigned char check[TB__C2_KEYBYTES]; /* the check value a data directory records */
+    unsigned char enc[TB__C2_KEYBYTES];    /* XChaCha20-Poly1305 */
+    unsigned char blind[TB__C2_KEYBYTES];  /* BLAKE2b blind indexes */
+    unsigned char check[TB__C2_KEYBYTES];  /* the check value a data directory records */
+    unsigned char stream[TB__C2_KEYBYTES]; /* sealed streams and whole sealed files */
+    unsigned char record[TB__C2_KEYBYTES]; /* sealed records (the event log) */
 } tb__c2key;
 
 /* ---- the key file ------------------------------------------------------------------------------
@@ -179,15 +181,15 @@ int tb__c2_info_get(tb_db *db, tb__c2_info *out);
 /* ---- sealed streams: whole files under a data key ------------------------------------------
  * For the files written once front to back and read front to back (business-data domain
  * segments, event partitions and checkpoints): libsodium's crypto_secretstream_xchacha20poly1305
- * under a subkey of the data key (crypto_kdf of the sealing key, context "tbstream"). The bytes a
- * sealer produces, after whatever clear preamble the file format has:
- *     header   "TBS1" | key id (u32 LE) | secretstream header (24 bytes)       TB__C2_STREAM_HEADER
- *     chunks   ciphertext length (u32 LE) | ciphertext (plaintext + 17 bytes)
- * Every chunk is authenticated with the stream's associated data (what the file is, and its clear
- * preamble: a segment's flag line), the last chunk carries TAG_FINAL and nothing may follow it:
- * a file truncated, extended, with chunks reordered or spliced from another file, under another
- * key or with another preamble fails to open (TB_ECORRUPT), and the detail never holds plaintext.
- * A stream belongs to one thread; its state holds no heap memory (nothing to free). */
+ * under the data key's stream key (tb__c2key.stream: crypto_kdf of the key file's entry). The bytes
+ * a sealer produces, after whatever clear preamble the file format has: header   "TBS1" | key id
+ * (u32 LE) | secretstream header (24 bytes)       TB__C2_STREAM_HEADER chunks   ciphertext length
+ * (u32 LE) | ciphertext (plaintext + 17 bytes) Every chunk is authenticated with the stream's
+ * associated data (what the file is, and its clear preamble: a segment's flag line), the last chunk
+ * carries TAG_FINAL and nothing may follow it: a file truncated, extended, with chunks reordered or
+ * spliced from another file, under another key or with another preamble fails to open
+ * (TB_ECORRUPT), and the detail never holds plaintext. A stream belongs to one thread; its state
+ * holds no heap memory (nothing to free). */
 #define TB__C2_STREAM_MAGIC     "TBS1"
 #define TB__C2_STREAM_HEADER    32
 #define TB__C2_STREAM_OVERHEAD  21                 /* per chunk: length + tag */
@@ -286,15 +288,17 @@ int tb__c2_image_open(const tb__keyring *ring, const void *ad, size_t adlen, con
                       tb__errbuf *eb);
 
 /* Reads a whole sealed file into memory: *out (caller frees with free(); 16-byte aligned) holds
- * its plaintext, *len bytes. TB_ELIMIT above `max` plaintext bytes; errors of tb__c2_sfile_open
+ * its plaintext, *len bytes. TB_ECORRUPT above `max` plaintext bytes (the caller's manifest says
+ * less); errors of tb__c2_sfile_open
  * and tb__c2_sfile_next (TB_ENOENT for a key the ring lacks, TB_ECORRUPT naming the file). */
 int tb__c2_file_read(const char *path, const tb__keyring *ring, const void *ad, size_t adlen,
                      size_t max, void **out, size_t *len, tb__errbuf *eb);
 
 /* ---- sealed records: one binary record under a data key ---------------------------------------
  * For append-only logs whose records are written one at a time and must stay addressable by
- * position (the event log): XChaCha20-Poly1305 (ietf) under a subkey of the data key's sealing key
- * (crypto_kdf, context "tbrecord"), a random nonce per record, and the caller's associated data:
+ * position (the event log): XChaCha20-Poly1305 (ietf) under the data key's record key
+ * (tb__c2key.record: crypto_kdf of the key file's entry), a random nonce per record, and the
+ * caller's associated data:
  *     key id (u32 LE) | nonce (24) | ciphertext (n bytes) | tag (16)      n + TB__C2_REC_OVERHEAD
  * Thread-safe (no state; the key is only read). */
 #define TB__C2_REC_OVERHEAD 44

@@ -39,13 +39,13 @@ static uint32_t get_u32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The stream key of a data key: a subkey of its sealing key, so that a stream and a sealed value
- * never share a key. */
+/* The stream key of a data key (its own key from the key file's entry: a stream and a sealed value
+ * never share a key). */
 static void stream_key(const tb__c2key *k,
                        unsigned char out[crypto_secretstream_xchacha20poly1305_KEYBYTES])
 {
-    crypto_kdf_derive_from_key(out, crypto_secretstream_xchacha20poly1305_KEYBYTES, 1, "tbstream",
-                               k->enc);
+    static_assert(sizeof k->stream == crypto_secretstream_xchacha20poly1305_KEYBYTES, "stream key");
+    memcpy(out, k->stream, sizeof k->stream);
 }
 
 int tb__c2_stream_seal_init(tb__c2_stream *s, const tb__c2key *k, const void *ad, size_t adlen,
@@ -356,11 +356,14 @@ int tb__c2_file_read(const char *path, const tb__keyring *ring, const void *ad, 
      * writers' chunk), so a file over that bound holds more than `max`. */
     size_t cap = max > SIZE_MAX / 2 ? SIZE_MAX : max + max / 4096 + 4096;
     int rc = tb__file_read_all(path, cap, &img, &n, eb);
+    /* Bigger than its manifest allows: damage, like a clear file of the wrong size. */
+    if (rc == TB_ELIMIT)
+        return tb__seterr(eb, TB_ECORRUPT, "'%s': larger than %zu bytes", path, max);
     if (rc) return rc;
     rc = tb__c2_image_open(ring, ad, adlen, path, img, n, &plain, &pn, &kid, eb);
     free(img);
     if (!rc && !plain) rc = tb__seterr(eb, TB_ECORRUPT, "'%s': not a sealed file", path);
-    if (!rc && pn > max) rc = tb__seterr(eb, TB_ELIMIT, "'%s': more than %zu bytes", path, max);
+    if (!rc && pn > max) rc = tb__seterr(eb, TB_ECORRUPT, "'%s': more than %zu bytes", path, max);
     if (rc) {
         if (plain) sodium_memzero(plain, pn);
         free(plain);
@@ -383,7 +386,7 @@ int tb__c2_image_seal(const tb__c2key *k, const void *ad, size_t adlen, const vo
     for (size_t at = 0; !rc;) {
         size_t len = n - at < chunk_max ? n - at : chunk_max;
         int final = at + len == n;
-        rc = tb__c2_stream_seal(&s, (const char *)p + at, len, final, out);
+        rc = tb__c2_stream_seal(&s, len ? (const char *)p + at : "", len, final, out);
         at += len;
         if (final) break;
     }
