@@ -74,6 +74,14 @@ static void put32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* 1 when a record header's stored length (sealed flag already masked off) is one a record of
+ * that kind can have: the open, the scan and the verification share this rule. */
+static int rec_len_ok(uint32_t len, int sealed)
+{
+    return len != 0 && len <= TB__EVLOG_MAX_RECORD + (sealed ? TB__C2_REC_OVERHEAD : 0) &&
+           (!sealed || len > TB__C2_REC_OVERHEAD);
+}
+
 static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -181,8 +189,7 @@ static int scan_segment(const char *dir, const tb__keyring *ring, uint32_t seg, 
         uint32_t len = get32(d + off), crc = get32(d + off + 4);
         int sealed = (len & TB__EVLOG_SEALED) != 0;
         len &= ~TB__EVLOG_SEALED;
-        if (len == 0 || len > TB__EVLOG_MAX_RECORD + (sealed ? TB__C2_REC_OVERHEAD : 0) ||
-            (sealed && len <= TB__C2_REC_OVERHEAD)) {
+        if (!rec_len_ok(len, sealed)) {
             why = "record length out of range";
             goto bad;
         }
@@ -702,8 +709,7 @@ static int reseal_segment(const char *dir, uint32_t seg, const tb__keyring *ring
         uint32_t len = get32(d + off), crc = get32(d + off + 4);
         int sealed = (len & TB__EVLOG_SEALED) != 0;
         len &= ~TB__EVLOG_SEALED;
-        if (len == 0 || len > TB__EVLOG_MAX_RECORD + (sealed ? TB__C2_REC_OVERHEAD : 0) ||
-            (sealed && len <= TB__C2_REC_OVERHEAD) || n - off - REC_HDR < len) {
+        if (!rec_len_ok(len, sealed) || n - off - REC_HDR < len) {
             why = "record length out of range or truncated";
             goto bad;
         }

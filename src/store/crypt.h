@@ -271,6 +271,8 @@ int tb__c2_file_write(const char *path, const void *data, size_t n, mode_t mode,
 /* The id of the key the whole file at `path` is sealed under; 0 when it is clear (or cannot be
  * read: the caller's own open reports why). */
 uint32_t tb__c2_file_key(const char *path);
+/* The same for an open descriptor (read with pread: its position does not move). */
+uint32_t tb__c2_fd_key(int fd);
 
 /* The sealed image of p[0, n) under `k` with associated data `ad`, appended to `out`: a header and
  * chunks of at most `chunk_max` plaintext bytes (0: the largest), at least one (the final one),

@@ -334,14 +334,20 @@ int tb__c2_file_write(const char *path, const void *data, size_t n, mode_t mode,
     return tb__afile_commit(&af, eb);
 }
 
-uint32_t tb__c2_file_key(const char *path)
+uint32_t tb__c2_fd_key(int fd)
 {
     unsigned char h[TB__C2_STREAM_HEADER];
+    ssize_t got = pread(fd, h, sizeof h, 0);
+    return got == (ssize_t)sizeof h && tb__c2_stream_is(h, sizeof h) ? get_u32(h + 4) : 0;
+}
+
+uint32_t tb__c2_file_key(const char *path)
+{
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
-    ssize_t got = pread(fd, h, sizeof h, 0);
+    uint32_t k = tb__c2_fd_key(fd);
     close(fd);
-    return got == (ssize_t)sizeof h && tb__c2_stream_is(h, sizeof h) ? get_u32(h + 4) : 0;
+    return k;
 }
 
 int tb__c2_file_read(const char *path, const tb__keyring *ring, const void *ad, size_t adlen,

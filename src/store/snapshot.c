@@ -756,14 +756,6 @@ static int cmp_name(const void *a, const void *b)
     return strcmp((*(const rcol *const *)a)->name, (*(const rcol *const *)b)->name);
 }
 
-/* 1 when the file at fd starts like a sealed stream (its position is left at 0). */
-static int fd_sealed(int fd)
-{
-    unsigned char h[TB__C2_STREAM_HEADER];
-    ssize_t n = pread(fd, h, sizeof h, 0);
-    return n == (ssize_t)sizeof h && tb__c2_stream_is(h, sizeof h);
-}
-
 /* Maps one column file (or reads a sealed one's plaintext into memory) and checks it against its
  * manifest entry. */
 static int open_col(tb__snap *s, rcol *c, int type, uint64_t bytes, uint32_t crc, uint32_t ndict,
@@ -781,7 +773,7 @@ static int open_col(tb__snap *s, rcol *c, int type, uint64_t bytes, uint32_t crc
         rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot stat '%s'", c->path);
         goto out_close;
     }
-    if (bytes <= SIZE_MAX && fd_sealed(fd)) {
+    if (bytes <= SIZE_MAX && tb__c2_fd_key(fd)) {
         char ad[TB__SNAP_NAME_MAX + 32];
         void *p;
         size_t len;

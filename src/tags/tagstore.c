@@ -422,9 +422,7 @@ static int map_file(tb__tagset *ts, const char *name, json_int_t bytes, json_int
                                 "cannot open tag store file '%s'", path);
     struct stat st;
     int rc = 0;
-    unsigned char head[TB__C2_STREAM_HEADER];
-    if (pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
-        tb__c2_stream_is(head, sizeof head)) {
+    if (tb__c2_fd_key(fd)) {
         char ad[160];
         void *p;
         size_t len;
