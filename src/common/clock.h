@@ -27,6 +27,10 @@ char *tb__now_text(char out[TB__TIME_TEXT_LEN]);
 int64_t tb__days_from_civil(int64_t y, unsigned m, unsigned d);
 void tb__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 
+/* Seconds elapsed on CLOCK_MONOTONIC since `t0` (taken with clock_gettime(CLOCK_MONOTONIC)):
+ * the one stopwatch of the code base's phase timings. */
+double tb__seconds_since(const struct timespec *t0);
+
 /* Milliseconds since the epoch (the wall clock). */
 int64_t tb__now_ms(void);
 

@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/mask.h"
 #include "pipeline/identity.h"
 #include "store/crypt.h"
@@ -1088,6 +1089,48 @@ void tb__idres_free(tb__idres *r)
     free(r);
 }
 
+/* A copy of n elements of `size` bytes, or NULL with *fail set (n == 0: NULL, no failure). */
+static void *dup_array(const void *a, size_t n, size_t size, int *fail)
+{
+    if (!n) return NULL;
+    void *p = malloc(n * size);
+    if (p)
+        memcpy(p, a, n * size);
+    else
+        *fail = 1;
+    return p;
+}
+
+tb__idres *tb__idres_freeze(const tb__idres *r)
+{
+    tb__idres *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    int fail = 0;
+    f->pool = dup_array(r->pool, r->pool_len, 1, &fail);
+    f->pool_len = f->pool_cap = r->pool_len;
+    f->party = dup_array(r->party, r->nparty, sizeof *r->party, &fail);
+    f->nparty = f->party_cap = r->nparty;
+    f->nsaved_party = r->nsaved_party;
+    f->nlive = r->nlive;
+    f->keys = dup_array(r->keys, r->nkeys, sizeof *r->keys, &fail);
+    f->nkeys = f->keys_cap = r->nkeys;
+    f->nsaved_keys = r->nsaved_keys;
+    memcpy(f->sys, r->sys, sizeof r->sys);
+    f->nsys = r->nsys;
+    f->bulk_min = r->bulk_min;
+    f->hist = dup_array(r->hist, r->nhist, sizeof *r->hist, &fail);
+    f->nhist = f->hist_cap = r->nhist;
+    f->confl = dup_array(r->confl, r->nconfl, sizeof *r->confl, &fail);
+    f->nconfl = f->confl_cap = r->nconfl;
+    f->rel = dup_array(r->rel, r->nrel, sizeof *r->rel, &fail);
+    f->nrel = f->rel_cap = r->nrel;
+    if (fail) {
+        tb__idres_free(f);
+        return NULL;
+    }
+    return f;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Commit: persist the session inside the caller's transaction
  */
@@ -1120,13 +1163,54 @@ static int encode_attrs(const tb__idres *r, const struct party *p, tb__buf *b)
     return rc;
 }
 
-/* qsort_r order of key entries: (system name, key), the party_key primary key. */
+/* A new key, for sorting into the party_key primary key's order (system name, key): the system's
+ * rank by name and the key's first 16 bytes, big-endian, decide almost every comparison without
+ * a look at the pool (a million string compares at random places in it cost most of a second). */
+struct keysort {
+    uint64_t hi, lo; /* key bytes 0-7 and 8-15, zero-padded */
+    uint32_t idx;    /* into r->keys */
+    uint8_t rank;    /* of the system, by name */
+    uint8_t longer;  /* the key has more than 16 bytes */
+};
+
+static uint64_t be64_at(const char *s, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = v << 8 | (i < n ? (uint8_t)s[i] : 0);
+    return v;
+}
+
 static int key_order(const void *a, const void *b, void *arg)
 {
     const tb__idres *r = arg;
-    const struct keyent *x = &r->keys[*(const uint32_t *)a], *y = &r->keys[*(const uint32_t *)b];
-    int c = x->sys == y->sys ? 0 : strcmp(r->sys[x->sys].name, r->sys[y->sys].name);
-    return c ? c : strcmp(r->pool + x->off, r->pool + y->off);
+    const struct keysort *x = a, *y = b;
+    if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
+    if (x->hi != y->hi) return x->hi < y->hi ? -1 : 1;
+    if (x->lo != y->lo) return x->lo < y->lo ? -1 : 1;
+    if (!x->longer || !y->longer) return (int)x->longer - (int)y->longer;
+    return strcmp(r->pool + r->keys[x->idx].off + 16, r->pool + r->keys[y->idx].off + 16);
+}
+
+/* The keys from `from` on, in primary-key order. Caller frees. NULL when out of memory. */
+static struct keysort *keys_sorted(const tb__idres *r, uint32_t from)
+{
+    size_t n = r->nkeys - from;
+    struct keysort *o = malloc((n ? n : 1) * sizeof *o);
+    if (!o) return NULL;
+    uint8_t rank[MAX_SYSTEMS] = {0};
+    for (unsigned i = 0; i < r->nsys; i++)
+        for (unsigned k = 0; k < r->nsys; k++)
+            rank[i] += strcmp(r->sys[k].name, r->sys[i].name) < 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct keyent *e = &r->keys[from + i];
+        const char *k = r->pool + e->off;
+        size_t len = strlen(k);
+        o[i] = (struct keysort){be64_at(k, len), len > 8 ? be64_at(k + 8, len - 8) : 0,
+                                from + (uint32_t)i, rank[e->sys], len > 16};
+    }
+    qsort_r(o, n, sizeof *o, key_order, (void *)r);
+    return o;
 }
 
 static void bind_off(const tb__idres *r, sqlite3_stmt *st, int col, uint32_t off)
@@ -1200,7 +1284,8 @@ static int bulk_indexes_run(tb_db *db, int create)
     return 0;
 }
 
-static int commit_rows(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
+static int commit_rows(const tb__idres *r, const tb__idres *since, tb_db *db,
+                       const char *batch_date, int64_t load_id);
 
 void tb__idres_set_bulk_min(tb__idres *r, uint32_t n)
 {
@@ -1214,30 +1299,81 @@ int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t lo
     return rc;
 }
 
-int tb__idres_write(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
+/* 1 when the session's new parties are many enough for a bulk write (indexes dropped, then
+ * rebuilt): the same answer for a session and for its image (tb__idres_freeze). */
+static int bulk_write(const tb__idres *r)
+{
+    uint32_t fresh = r->nparty - r->nsaved_party;
+    return fresh >= (r->bulk_min ? r->bulk_min : BULK_MIN_PARTIES) && fresh > r->nsaved_party;
+}
+
+/* The steps of a write: `drop` the bulk indexes first, rows from `since` on (NULL: from the stored
+ * state), `rebuild` the indexes after. */
+static int write_steps(const tb__idres *r, const tb__idres *since, tb_db *db,
+                       const char *batch_date, int64_t load_id, int drop, int rebuild)
 {
     if (!batch_date || !*batch_date)
         return tb__seterr(tb__db_err(db), TB_EINVAL, "identity commit needs a batch date");
     if (sqlite3_get_autocommit(tb__db_sqlite(db)))
         return tb__seterr(tb__db_err(db), TB_EINVAL,
                           "identity commit must run inside the caller's transaction");
-    uint32_t fresh = r->nparty - r->nsaved_party;
-    int bulk = fresh >= (r->bulk_min ? r->bulk_min : BULK_MIN_PARTIES) && fresh > r->nsaved_party;
-    int rc = bulk ? bulk_indexes_run(db, 0) : 0;
-    if (!rc) rc = commit_rows(r, db, batch_date, load_id);
-    if (!rc && bulk) rc = bulk_indexes_run(db, 1);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = drop ? bulk_indexes_run(db, 0) : 0;
+    if (!rc) rc = commit_rows(r, since, db, batch_date, load_id);
+    double rows_s = tb__seconds_since(&t0);
+    if (!rc && rebuild) {
+        rc = tb__meta_sort_mode(db, 1);
+        if (!rc) rc = bulk_indexes_run(db, 1);
+        int off = tb__meta_sort_mode(db, 0);
+        if (!rc) rc = off;
+    }
+    tb__log_debug("identity", "%u parties, %u keys from %u, %u: rows %.2f s, indexes %.2f s",
+                  r->nparty - (since ? since->nparty : r->nsaved_party),
+                  r->nkeys - (since ? since->nkeys : r->nsaved_keys),
+                  since ? since->nparty : r->nsaved_party, since ? since->nkeys : r->nsaved_keys,
+                  rows_s, tb__seconds_since(&t0) - rows_s);
     return rc;
 }
 
-/* Runs `st` (the party INSERT or UPDATE) for parties from..to-1, only the changed ones when
- * `dirty_only`. */
-static int write_parties(const tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32_t from,
-                         uint32_t to, int dirty_only, const char *batch_date, int64_t load_id,
-                         tb__buf *b, const char *what)
+int tb__idres_write(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
+{
+    int bulk = bulk_write(r);
+    return write_steps(r, NULL, db, batch_date, load_id, bulk, bulk);
+}
+
+int tb__idres_write_first(const tb__idres *image, tb_db *db, const char *batch_date,
+                          int64_t load_id)
+{
+    return write_steps(image, NULL, db, batch_date, load_id, bulk_write(image), 0);
+}
+
+int tb__idres_write_since(const tb__idres *r, const tb__idres *image, tb_db *db,
+                          const char *batch_date, int64_t load_id)
+{
+    return write_steps(r, image, db, batch_date, load_id, 0, bulk_write(image));
+}
+
+/* 1 when a party's stored fields differ from its copy in an image. */
+static int party_changed(const struct party *a, const struct party *b)
+{
+    return memcmp(a->val, b->val, sizeof a->val) != 0 ||
+           memcmp(a->day, b->day, sizeof a->day) != 0 ||
+           memcmp(a->src, b->src, sizeof a->src) != 0 || a->kind != b->kind || a->cert != b->cert ||
+           a->cert_type != b->cert_type || a->merged != b->merged;
+}
+
+/* Runs `st` (the party INSERT or UPDATE) for parties from..to-1; with `update`, only the ones
+ * that changed: since the image `since`, or (NULL) since the store (the dirty ones). */
+static int write_parties(const tb__idres *r, const tb__idres *since, tb_db *db, sqlite3_stmt *st,
+                         uint32_t from, uint32_t to, int update, const char *batch_date,
+                         int64_t load_id, tb__buf *b, const char *what)
 {
     int rc = 0;
     for (uint32_t g = from; rc == 0 && g < to; g++) {
-        if (dirty_only && !(r->party[g].flags & PARTY_DIRTY)) continue;
+        if (update && (since ? !party_changed(&r->party[g], &since->party[g])
+                             : !(r->party[g].flags & PARTY_DIRTY)))
+            continue;
         if (bind_party(r, db, st, g, b)) {
             tb__meta_stmt_done(st);
             return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting parties");
@@ -1250,8 +1386,14 @@ static int write_parties(const tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32
 }
 
 /* Writes the session's rows (tb__idres_commit has checked the transaction). */
-static int commit_rows(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
+static int commit_rows(const tb__idres *r, const tb__idres *since, tb_db *db,
+                       const char *batch_date, int64_t load_id)
 {
+    /* What is new: after the image `since`, or after the store. */
+    uint32_t party0 = since ? since->nparty : r->nsaved_party;
+    uint32_t key0 = since ? since->nkeys : r->nsaved_keys;
+    size_t hist0 = since ? since->nhist : 0, confl0 = since ? since->nconfl : 0,
+           rel0 = since ? since->nrel : 0;
     tb__buf b = TB__BUF_INIT;
     char now[TB__TIME_TEXT_LEN];
     tb__now_text(now);
@@ -1264,7 +1406,7 @@ static int commit_rows(const tb__idres *r, tb_db *db, const char *batch_date, in
                            "?11)",
                            &st);
     if (!rc)
-        rc = write_parties(r, db, st, r->nsaved_party, r->nparty, 0, batch_date, load_id, &b,
+        rc = write_parties(r, since, db, st, party0, r->nparty, 0, batch_date, load_id, &b,
                            "cannot insert a party");
     if (!rc)
         rc = tb__meta_stmt(db, TB__STMT_ID_UPD_PARTY,
@@ -1273,7 +1415,7 @@ static int commit_rows(const tb__idres *r, tb_db *db, const char *batch_date, in
                            "last_load = ?10, cert_enc = ?11 WHERE gid = ?1",
                            &st);
     if (!rc)
-        rc = write_parties(r, db, st, 0, r->nsaved_party, 1, batch_date, load_id, &b,
+        rc = write_parties(r, since, db, st, 0, party0, 1, batch_date, load_id, &b,
                            "cannot update a party");
     if (rc) goto out;
     rc = tb__meta_stmt(db, TB__STMT_ID_INS_KEY,
@@ -1282,18 +1424,15 @@ static int commit_rows(const tb__idres *r, tb_db *db, const char *batch_date, in
                        &st);
     /* Inserting in primary-key order turns random B-tree inserts into appends: persisting 1.4M
      * keys in first-seen (scrambled customer number) order is several times slower. */
-    size_t nnew = r->nkeys - r->nsaved_keys;
-    uint32_t *order = nnew ? malloc(nnew * sizeof *order) : NULL;
+    size_t nnew = r->nkeys - key0;
+    struct keysort *order = nnew ? keys_sorted(r, key0) : NULL;
     if (nnew && !order) {
         tb__meta_stmt_done(st);
         rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting party keys");
         goto out;
     }
-    for (size_t i = 0; i < nnew; i++)
-        order[i] = r->nsaved_keys + (uint32_t)i;
-    if (nnew) qsort_r(order, nnew, sizeof *order, key_order, (void *)r);
     for (size_t i = 0; rc == 0 && i < nnew; i++) {
-        const struct keyent *e = &r->keys[order[i]];
+        const struct keyent *e = &r->keys[order[i].idx];
         sqlite3_bind_text(st, 1, r->sys[e->sys].name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, r->pool + e->off, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, e->gid);
@@ -1307,7 +1446,7 @@ static int commit_rows(const tb__idres *r, tb_db *db, const char *batch_date, in
                        "INSERT INTO party_history (gid, batch_date, load_id, field, old_value, "
                        "new_value, source, changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                        &st);
-    for (size_t i = 0; rc == 0 && i < r->nhist; i++) {
+    for (size_t i = hist0; rc == 0 && i < r->nhist; i++) {
         const struct hist *h = &r->hist[i];
         sqlite3_bind_int64(st, 1, h->gid);
         sqlite3_bind_text(st, 2, batch_date, -1, SQLITE_STATIC);
@@ -1329,7 +1468,7 @@ static int commit_rows(const tb__idres *r, tb_db *db, const char *batch_date, in
                        "source_a, value_b, source_b, chosen) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                        &st);
-    for (size_t i = 0; rc == 0 && i < r->nconfl; i++) {
+    for (size_t i = confl0; rc == 0 && i < r->nconfl; i++) {
         const struct conflict *c = &r->confl[i];
         sqlite3_bind_int64(st, 1, c->gid);
         sqlite3_bind_text(st, 2, batch_date, -1, SQLITE_STATIC);
@@ -1348,7 +1487,7 @@ static int commit_rows(const tb__idres *r, tb_db *db, const char *batch_date, in
                        "role, batch_date, load_id, target_enc) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                        &st);
-    for (size_t i = 0; rc == 0 && i < r->nrel; i++) {
+    for (size_t i = rel0; rc == 0 && i < r->nrel; i++) {
         const struct relation *l = &r->rel[i];
         sqlite3_bind_int64(st, 1, l->gid);
         sqlite3_bind_text(st, 2, rel_names[l->type], -1, SQLITE_STATIC);

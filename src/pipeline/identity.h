@@ -198,6 +198,20 @@ int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t lo
 int tb__idres_write(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
 void tb__idres_written(tb__idres *r);
 
+/* A copy of the session's state at this moment (the golden records, keys, strings, history,
+ * conflicts and relations; no look-up tables), for a caller that starts persisting while rows
+ * are still being observed: tb__idres_write_first(image, ...) on another thread writes the copy
+ * while `r` goes on, then tb__idres_write_since(r, image, ...) writes what `r` added or changed
+ * after the copy (a party that differs from its copy is updated) and finishes as tb__idres_write
+ * does (a bulk first load's indexes are rebuilt), in the same transaction. The two write what
+ * one tb__idres_write(r) would have; then tb__idres_written(r). tb__idres_freeze returns NULL when
+ * out of memory; caller frees the copy with tb__idres_free after tb__idres_write_since. */
+tb__idres *tb__idres_freeze(const tb__idres *r);
+int tb__idres_write_first(const tb__idres *image, tb_db *db, const char *batch_date,
+                          int64_t load_id);
+int tb__idres_write_since(const tb__idres *r, const tb__idres *image, tb_db *db,
+                          const char *batch_date, int64_t load_id);
+
 /* One field of a stored `attrs` value (docs/identity.md): value and source system point into
  * the string and are not terminated; value is NULL when the field is absent. */
 typedef struct tb__attr_field {

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,10 +62,15 @@ static int qrow_order(const void *a, const void *b)
     return x->line < y->line ? -1 : x->line > y->line;
 }
 
-/* Unique-key map of one file: key hash -> row hash (open addressing, 0 = empty). */
+/* Unique-key map of one file: key hash -> row hash (open addressing, key 0 = empty). A slot
+ * holds both, so a probe that hits costs one cache line. */
+typedef struct keyslot {
+    uint64_t key, row;
+} keyslot;
+
 typedef struct keymap {
-    uint64_t *key, *row;
-    size_t mask, n;
+    keyslot *slot;
+    size_t mask, n, bytes;
 } keymap;
 
 typedef struct job {
@@ -105,20 +111,13 @@ typedef struct load {
     uint32_t customers;
     uint64_t earlier_rows; /* rows collected again from earlier loads' segments */
     struct earlier {
-        char *type, *path;
-    } * earlier; /* the batch's current segments this load does not replace (list_earlier) */
+        char *file, *type, *path;
+    } * earlier; /* the batch's current segments before this load (list_earlier) */
     size_t nearlier;
     size_t next_job; /* parallel phase: the next file to hand out (under next_mu) */
     int stop;        /* parallel phase: a worker failed */
     int quiet;       /* no progress reports from this (worker) copy */
 } load;
-
-static double since(const struct timespec *a)
-{
-    struct timespec b;
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    return (double)(b.tv_sec - a->tv_sec) + (double)(b.tv_nsec - a->tv_nsec) / 1e9;
-}
 
 static char *path_in(tb_db *db, const char *rel)
 {
@@ -288,46 +287,86 @@ static int collect_inputs(load *L)
 
 /* ---- acquisition helpers --------------------------------------------------------------------- */
 
+/* A zeroed table of `bytes`, written before it is read: a read-first page of calloc's would be
+ * the shared zero page, and its first write a copy-on-write fault that flushes the TLB of every
+ * thread (1.2 s of kernel time in a 1M-customer load). Large tables ask for transparent huge
+ * pages: the probes are random, and a TLB miss per row costs as much as the cache miss. */
+static keyslot *keymap_alloc(size_t bytes)
+{
+    size_t huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (bytes >= huge) {
+        if (posix_memalign(&p, huge, bytes)) return NULL;
+        (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it, the table still works */
+    } else if (!(p = malloc(bytes))) {
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+/* Sizes the map for about `rows` rows (kept at most 70 % full), rehashing what it holds. */
+static int keymap_grow(keymap *m, size_t rows)
+{
+    size_t cap = 1024;
+    while (cap * 7 < (rows + 1) * 10)
+        cap *= 2;
+    if (m->mask && cap <= m->mask + 1) return 0;
+    keyslot *t = keymap_alloc(cap * sizeof *t);
+    if (!t) return TB_ENOMEM;
+    for (size_t i = 0; m->mask && i <= m->mask; i++) {
+        if (!m->slot[i].key) continue;
+        size_t k = m->slot[i].key & (cap - 1);
+        while (t[k].key)
+            k = (k + 1) & (cap - 1);
+        t[k] = m->slot[i];
+    }
+    free(m->slot);
+    m->slot = t;
+    m->mask = cap - 1;
+    return 0;
+}
+
+/* Where key `k` starts its probe: fetched ahead of the row's checks, so that the probe after
+ * them finds the line in cache (a large file's map is far larger than the cache). */
+static inline void keymap_prefetch(const keymap *m, uint64_t k)
+{
+    if (m->mask) __builtin_prefetch(&m->slot[k & m->mask]);
+}
+
 /* Records the row under its unique key: 0 first time, 1 identical repeat, 2 same key with other
  * content, TB_ENOMEM. 64-bit hashes: two different keys colliding is a one in 2^64 event per
  * pair, accepted and documented. */
 static int keymap_put(keymap *m, uint64_t k, uint64_t r)
 {
-    if ((m->n + 1) * 10 > (m->mask + 1) * 7) {
-        size_t cap = m->mask ? (m->mask + 1) * 2 : 1024;
-        uint64_t *key = calloc(cap, sizeof *key), *row = calloc(cap, sizeof *row);
-        if (!key || !row) {
-            free(key);
-            free(row);
-            return TB_ENOMEM;
-        }
-        for (size_t i = 0; m->mask && i <= m->mask; i++) {
-            if (!m->key[i]) continue;
-            size_t j = m->key[i] & (cap - 1);
-            while (key[j])
-                j = (j + 1) & (cap - 1);
-            key[j] = m->key[i];
-            row[j] = m->row[i];
-        }
-        free(m->key);
-        free(m->row);
-        m->key = key;
-        m->row = row;
-        m->mask = cap - 1;
-    }
+    if ((m->n + 1) * 10 > (m->mask + 1) * 7 && keymap_grow(m, (m->mask + 1) * 2 * 7 / 10))
+        return TB_ENOMEM;
+    k += !k; /* 0 marks an empty slot */
     size_t i = k & m->mask;
-    for (; m->key[i]; i = (i + 1) & m->mask)
-        if (m->key[i] == k) return m->row[i] == r ? 1 : 2;
-    m->key[i] = k;
-    m->row[i] = r;
+    for (; m->slot[i].key; i = (i + 1) & m->mask)
+        if (m->slot[i].key == k) return m->slot[i].row == r ? 1 : 2;
+    m->slot[i].key = k;
+    m->slot[i].row = r;
     m->n++;
     return 0;
 }
 
+#define KEYMAP_SAMPLE 4096 /* rows read before the map is sized for the whole file */
+
+/* Sizes the map for the file's likely number of rows, from the bytes the first rows took:
+ * doubling a map of tens of millions of rows rehashes it several times, at a cache miss per
+ * row each time. A wrong guess costs memory or a later doubling, never a wrong answer. */
+static int keymap_presize(keymap *m, const tb__reader *r, uint64_t file_bytes, uint64_t rows)
+{
+    uint64_t at = tb__reader_offset(r);
+    if (!at || !file_bytes) return 0;
+    double guess = (double)rows * ((double)file_bytes / (double)at) * 1.05;
+    return guess < 1e10 ? keymap_grow(m, (size_t)guess) : 0;
+}
+
 static void keymap_release(keymap *m)
 {
-    free(m->key);
-    free(m->row);
+    free(m->slot);
     memset(m, 0, sizeof *m);
 }
 
@@ -402,7 +441,8 @@ static void progress(load *L, const char *file, uint64_t offset)
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (now.tv_sec == L->last_progress.tv_sec) return;
     L->last_progress = now;
-    tb_load_progress p = {file, L->rows, L->bytes_done + offset, L->bytes_total, since(&L->t0)};
+    tb_load_progress p = {file, L->rows, L->bytes_done + offset, L->bytes_total,
+                          tb__seconds_since(&L->t0)};
     L->o->progress(&p, L->o->progress_arg);
 }
 
@@ -634,6 +674,18 @@ static int process(load *L, uint32_t index)
         j->acquired++;
         L->rows++;
         if ((L->rows & (PROGRESS_EVERY - 1)) == 0) progress(L, j->name, tb__reader_offset(r));
+        /* The unique key's slot is fetched before the checks and looked at after them. */
+        uint64_t kh = 0x9e3779b97f4a7c15ULL;
+        int keyed = t->nunique > 0 && rec.nfields == t->nfields;
+        if (keyed) {
+            if (j->acquired == KEYMAP_SAMPLE && keymap_presize(&km, r, j->bytes, j->acquired))
+                rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+            for (size_t u = 0; u < t->nunique; u++) {
+                const tb__field *f = &rec.fields[t->unique[u]];
+                kh = tb__hash64(f->ptr, f->is_null ? 0 : f->len, kh);
+            }
+            keymap_prefetch(&km, kh);
+        }
         tb__std_verdict v;
         tb__std_rule rule = (tb__std_rule)tb__std_check(t, &rec, &v);
         if (rec.nfields == t->nfields) {
@@ -641,12 +693,7 @@ static int process(load *L, uint32_t index)
             for (size_t i = 0; i < rec.nfields; i++)
                 j->nonnull += !rec.fields[i].is_null;
         }
-        if (rule == TB__STD_OK && t->nunique > 0) {
-            uint64_t kh = 0x9e3779b97f4a7c15ULL;
-            for (size_t u = 0; u < t->nunique; u++) {
-                const tb__field *f = &rec.fields[t->unique[u]];
-                kh = tb__hash64(f->ptr, f->is_null ? 0 : f->len, kh);
-            }
+        if (!rc && rule == TB__STD_OK && keyed) {
             int seen = keymap_put(&km, kh, tb__hash64(rec.raw, rec.raw_len, 7));
             if (seen < 0) rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
             if (seen == 1) rule = TB__STD_DUPLICATE_ROW;
@@ -738,6 +785,14 @@ typedef struct worker {
 
 static pthread_mutex_t next_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* CPU seconds the calling thread has used, for the debug log's phase times. */
+static double thread_cpu(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static void *work(void *arg)
 {
     worker *k = arg;
@@ -751,7 +806,8 @@ static void *work(void *arg)
         pthread_mutex_unlock(&next_mu);
         if (i >= k->L->njobs || stop) break;
         k->rc = process(&k->w, (uint32_t)i);
-        tb__log_debug("load", "%s done at %.2f s", k->L->jobs[i].name, since(&k->L->t0));
+        tb__log_debug("load", "%s done at %.2f s (worker %d: %.2f s of CPU)", k->L->jobs[i].name,
+                      tb__seconds_since(&k->L->t0), k->w.quiet, thread_cpu());
         if (k->rc) {
             pthread_mutex_lock(&next_mu);
             k->L->stop = 1;
@@ -762,45 +818,59 @@ static void *work(void *arg)
     return NULL;
 }
 
-static int write_identities(load *L);
-static int collect_earlier(load *L);
-static int write_snapshot(load *L);
-
+/* A thread that writes golden records into the load's meta-store transaction: the first part
+ * (`first`: an image of the resolver taken while the ordered files go on), or what is left after
+ * it (`image` set), or everything (neither). One that has a `prev` joins it before it starts. */
 typedef struct idwriter {
     load *L;
+    tb__idres *image; /* tb__idres_freeze, owned by the first part's writer */
+    struct idwriter *prev;
+    int first, started;
     pthread_t tid;
     int rc;
 } idwriter;
 
+static int write_identities(load *L, const idwriter *w);
+static int collect_earlier(load *L);
+static int write_snapshot(load *L);
+
+/* Waits for a started writer; its result stays in w->rc. */
+static void idwriter_join(idwriter *w)
+{
+    if (!w || !w->started) return;
+    pthread_join(w->tid, NULL);
+    w->started = 0;
+}
+
 static void *idwriter_run(void *arg)
 {
     idwriter *w = arg;
-    w->rc = write_identities(w->L);
-    tb__log_debug("load", "identities written at %.2f s", since(&w->L->t0));
+    idwriter_join(w->prev);
+    w->rc = w->prev ? w->prev->rc : 0;
+    if (!w->rc) w->rc = write_identities(w->L, w);
+    tb__log_debug("load", "identities%s written at %.2f s (%.2f s of CPU)",
+                  w->first ? " (first part)" : "", tb__seconds_since(&w->L->t0), thread_cpu());
     return NULL;
 }
 
 /* Everything after the ordered files, on every core: the parallel files on up to two workers
  * (the machine's cores), whose results are then merged (quarantined rows in file order, counters,
  * the first error: the same as one by one), the earlier segments and the snapshot. Meanwhile a
- * thread of its own writes the golden records into the load's meta-store transaction
- * (write_identities): the resolver is final once the ordered files are done, everything else only
- * reads it, and nothing else uses the store until that thread is joined. On return the store is
- * free again; on error the transaction may be open (the caller rolls back). */
-static int run_parallel(load *L)
+ * thread of its own writes the golden records into the load's meta-store transaction (after the
+ * first part, if run_ordered started one): the resolver is final once the ordered files are done,
+ * everything else only reads it, and nothing else uses the store until that thread is joined,
+ * here. Returns this thread's result; the writer's is in *wrc (its detail on the handle, while
+ * this thread reports on L->eb). On error the transaction may be open (the caller rolls back). */
+static int run_parallel(load *L, idwriter *first, int *wrc)
 {
+    idwriter idw = {L, first->image, first, 0, 0, 0, 0};
     int rc = tb__profile_reserve(L->prof, tb__idres_count(L->idr));
     if (rc) return tb__seterr(L->eb, rc, "out of memory");
-    /* The writer reports on the handle (tb__db_err, which is L->eb); this thread keeps its own
-     * detail until the writer is joined. */
-    tb__errbuf mine = {0}, *eb = L->eb;
-    idwriter idw = {L, 0, 0};
-    int id_started = pthread_create(&idw.tid, NULL, idwriter_run, &idw) == 0;
-    if (!id_started) {
-        idw.rc = write_identities(L); /* no thread: write them first */
-        if (idw.rc) return idw.rc;
+    idw.started = pthread_create(&idw.tid, NULL, idwriter_run, &idw) == 0;
+    if (!idw.started) {
+        idwriter_run(&idw); /* no thread: write them first */
+        if ((*wrc = idw.rc) != 0) return 0;
     }
-    L->eb = &mine;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int n = cores >= 2 ? 2 : 1;
     worker k[2];
@@ -849,23 +919,20 @@ static int run_parallel(load *L)
     /* Quarantine in file order, then line order, whichever worker read the file. */
     if (!rc && L->nq > 1) qsort(L->q, L->nq, sizeof *L->q, qrow_order);
     if (!rc) rc = collect_earlier(L);
-    tb__log_debug("load", "earlier segments done at %.2f s", since(&L->t0));
+    tb__log_debug("load", "earlier segments done at %.2f s", tb__seconds_since(&L->t0));
     if (!rc) rc = write_snapshot(L);
-    tb__log_debug("load", "snapshot written at %.2f s", since(&L->t0));
-    if (id_started) pthread_join(idw.tid, NULL);
-    L->eb = eb;
-    if (rc)
-        *eb = mine; /* this thread's error is the one to report */
-    else
-        rc = idw.rc;
-    if (!rc) tb__idres_written(L->idr);
+    tb__log_debug("load", "snapshot written at %.2f s (main: %.2f s of CPU)",
+                  tb__seconds_since(&L->t0), thread_cpu());
+    idwriter_join(&idw);
+    *wrc = idw.rc;
     return rc;
 }
 
 /* Rows of the batch's current segments from earlier loads (files this load does not replace)
- * are collected again, so the snapshot always covers the whole batch. list_earlier finds them in
- * the meta store before the parallel phase (the store is busy with the golden records after);
- * collect_earlier reads them. */
+ * are collected again, so the snapshot always covers the whole batch. list_earlier finds the
+ * batch's current segments in the meta store before any file is read (from then on, the store is
+ * busy with the golden records); collect_earlier reads those that no file of this load replaced
+ * (a rejected file replaces nothing: commit keeps its earlier segment current). */
 static int list_earlier(load *L)
 {
     sqlite3_stmt *st;
@@ -877,11 +944,6 @@ static int list_earlier(load *L)
     sqlite3_bind_text(st, 1, L->batch, -1, SQLITE_STATIC);
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *file = (const char *)sqlite3_column_text(st, 0);
-        int replaced = 0; /* by a file of this load that loaded (a rejected one replaces nothing) */
-        for (size_t i = 0; i < L->njobs && !replaced; i++)
-            replaced = strcmp(L->jobs[i].name, file) == 0 && !L->jobs[i].err;
-        if (replaced) continue;
         struct earlier *n = realloc(L->earlier, (L->nearlier + 1) * sizeof *n);
         if (!n) {
             rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
@@ -889,9 +951,10 @@ static int list_earlier(load *L)
         }
         L->earlier = n;
         n = &L->earlier[L->nearlier++];
+        n->file = strdup((const char *)sqlite3_column_text(st, 0));
         n->type = strdup((const char *)sqlite3_column_text(st, 1));
         n->path = strdup((const char *)sqlite3_column_text(st, 2));
-        if (!n->type || !n->path) {
+        if (!n->file || !n->type || !n->path) {
             rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
             break;
         }
@@ -906,6 +969,10 @@ static int collect_earlier(load *L)
 {
     int rc = 0;
     for (size_t i = 0; i < L->nearlier && !rc; i++) {
+        int replaced = 0; /* by a file of this load that loaded */
+        for (size_t k = 0; k < L->njobs && !replaced; k++)
+            replaced = strcmp(L->jobs[k].name, L->earlier[i].file) == 0 && !L->jobs[k].err;
+        if (replaced) continue;
         const tb__std_type *t = tb__std_find(L->std, L->earlier[i].type);
         if (!t) continue;
         const char *names[TB__STD_MAX_FIELDS];
@@ -1141,11 +1208,47 @@ static int bind_run(load *L, sqlite3_stmt *st, const char *what)
  * so that the COMMIT has little left to write. It runs while the workers read the parallel files
  * (run_parallel); commit() adds the rest and commits. Until then nothing is visible, and a crash
  * leaves the previous state. The caller rolls back on error. */
-static int write_identities(load *L)
+static int write_identities(load *L, const idwriter *w)
 {
-    int rc = tb__meta_begin_bulk(L->db);
-    if (!rc) rc = tb__idres_write(L->idr, L->db, L->batch, L->load_id);
+    if (w->first) {
+        int rc = tb__meta_begin_bulk(L->db);
+        return rc ? rc : tb__idres_write_first(w->image, L->db, L->batch, L->load_id);
+    }
+    int rc = w->image ? 0 : tb__meta_begin_bulk(L->db);
+    if (!rc)
+        rc = w->image ? tb__idres_write_since(L->idr, w->image, L->db, L->batch, L->load_id)
+                      : tb__idres_write(L->idr, L->db, L->batch, L->load_id);
     if (!rc) rc = tb__meta_flush(L->db);
+    return rc;
+}
+
+/* The ordered files, one by one on this thread. After the largest of them (the customer master),
+ * if more follow, an image of the resolver goes to a writer thread (`first`) that starts the
+ * golden records' transaction while the rest are read; run_parallel's writer joins it and
+ * writes what they added. Nothing else may use the store until then. */
+static int run_ordered(load *L, idwriter *first)
+{
+    size_t biggest = SIZE_MAX, last = SIZE_MAX;
+    for (size_t i = 0; i < L->njobs; i++) {
+        if (parallel_ok(&L->jobs[i])) continue;
+        if (biggest == SIZE_MAX || L->jobs[i].bytes > L->jobs[biggest].bytes) biggest = i;
+        last = i;
+    }
+    int rc = 0;
+    for (size_t i = 0; !rc && i < L->njobs; i++) {
+        if (parallel_ok(&L->jobs[i])) continue;
+        rc = process(L, (uint32_t)i);
+        tb__log_debug("load", "%s done at %.2f s (main: %.2f s of CPU)", L->jobs[i].name,
+                      tb__seconds_since(&L->t0), thread_cpu());
+        if (rc || i != biggest || i == last) continue;
+        /* Without memory for the image or a thread, everything is written after the files. */
+        if (!(first->image = tb__idres_freeze(L->idr))) continue;
+        first->started = pthread_create(&first->tid, NULL, idwriter_run, first) == 0;
+        if (!first->started) {
+            tb__idres_free(first->image);
+            first->image = NULL;
+        }
+    }
     return rc;
 }
 
@@ -1323,6 +1426,7 @@ static void release(load *L)
     free(L->q);
     free(L->snap_rel);
     for (size_t i = 0; i < L->nearlier; i++) {
+        free(L->earlier[i].file);
         free(L->earlier[i].type);
         free(L->earlier[i].path);
     }
@@ -1412,15 +1516,27 @@ int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out)
     if (!rc) rc = tb__profile_create(&L.prof) ? tb__seterr(L.eb, TB_ENOMEM, "out of memory") : 0;
     /* Files that create golden records or relations go one by one, in order; the rest only
      * read the resolver and fill their own profile columns, and run on every core. */
-    for (size_t i = 0; !rc && i < L.njobs; i++) {
-        if (parallel_ok(&L.jobs[i])) continue;
-        rc = process(&L, (uint32_t)i);
-        tb__log_debug("load", "%s done at %.2f s", L.jobs[i].name, since(&L.t0));
-    }
     if (!rc) rc = list_earlier(&L);
-    if (!rc) rc = run_parallel(&L);
+    if (!rc) {
+        /* From here the writer threads report on the handle, this one on its own buffer. */
+        tb__errbuf mine = {0}, *eb = L.eb;
+        idwriter first = {.L = &L, .first = 1};
+        int wrc = 0;
+        L.eb = &mine;
+        rc = run_ordered(&L, &first);
+        if (!rc) rc = run_parallel(&L, &first, &wrc);
+        idwriter_join(&first); /* when run_parallel's writer did not */
+        if (!rc && !wrc) wrc = first.rc;
+        tb__idres_free(first.image);
+        L.eb = eb;
+        if (rc)
+            *eb = mine; /* this thread's error is the one to report */
+        else
+            rc = wrc;
+        if (!rc) tb__idres_written(L.idr);
+    }
     if (!rc) rc = commit(&L, &old);
-    tb__log_debug("load", "committed at %.2f s", since(&L.t0));
+    tb__log_debug("load", "committed at %.2f s", tb__seconds_since(&L.t0));
     if (!rc) {
         /* The commit is durable: the files it replaced are garbage now. */
         for (size_t i = 0; i < old.n; i++)
@@ -1429,12 +1545,12 @@ int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out)
         int file_errors = 0;
         for (size_t i = 0; i < L.njobs; i++)
             file_errors += L.jobs[i].err != NULL;
-        if (json_out) rc = summary_json(&L, since(&L.t0), json_out);
+        if (json_out) rc = summary_json(&L, tb__seconds_since(&L.t0), json_out);
         if (!rc && file_errors)
             rc = tb__seterr(L.eb, TB_EFORMAT, "%d file%s rejected (see the summary)", file_errors,
                             file_errors > 1 ? "s were" : " was");
         tb__log_debug("load", "batch %s load %" PRId64 ": %" PRIu64 " rows, %u customers, %.1f s",
-                      L.batch, L.load_id, L.rows, L.customers, since(&L.t0));
+                      L.batch, L.load_id, L.rows, L.customers, tb__seconds_since(&L.t0));
     } else {
         /* Nothing was made current; what this load wrote is removed now (or by the next load). */
         tb__meta_rollback(db);

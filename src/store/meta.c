@@ -618,12 +618,37 @@ int tb__meta_begin_bulk(tb_db *db)
     return rc;
 }
 
+#define SORT_CACHE_KIB 4096 /* bench/RESULTS.md: 2-8 MiB runs sort fastest on this machine */
+
 int tb__meta_flush(tb_db *db)
 {
     if (sqlite3_get_autocommit(db->sql))
         return tb__seterr(&db->err, TB_EINVAL, "no meta-store transaction to flush");
     int src = sqlite3_db_cacheflush(db->sql);
     return src == SQLITE_OK ? 0 : tb__meta_seterr_sqlite(db, src, "cannot flush the transaction");
+}
+
+int tb__meta_sort_mode(tb_db *db, int on)
+{
+    int rc = on ? tb__meta_flush(db) : 0;
+    if (rc) return rc;
+    if (on) {
+        sqlite3_stmt *st;
+        rc = tb__meta_stmt(db, TB__STMT_CACHE_SIZE, "PRAGMA cache_size", &st);
+        if (rc) return rc;
+        db->sort_saved_cache = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+        tb__meta_stmt_done(st);
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = %d; PRAGMA threads = %d",
+             on                     ? -SORT_CACHE_KIB
+             : db->sort_saved_cache ? db->sort_saved_cache
+                                    : -2000,
+             on ? 2 : 0);
+    char *msg = NULL;
+    int src = sqlite3_exec(db->sql, sql, NULL, NULL, &msg);
+    sqlite3_free(msg);
+    return src == SQLITE_OK ? 0 : tb__meta_seterr_sqlite(db, src, "cannot set the sort mode");
 }
 
 /* After a bulk transaction ends (either way), checks are on again for everyone else. */

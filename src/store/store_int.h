@@ -30,6 +30,7 @@ struct tb_db {
     sqlite3_stmt *stmt[TB__STMT_COUNT]; /* cache by tb__stmt_id; NULL until first use */
     tb__errbuf err;                     /* detail of the last failed call */
     int bulk; /* a tb__meta_begin_bulk transaction is open: foreign keys are off until it ends */
+    int sort_saved_cache;   /* PRAGMA cache_size before tb__meta_sort_mode(db, 1) */
     struct tb__c2state *c2; /* encryption at rest (crypt.c); NULL: plaintext, no key file */
 };
 

@@ -319,6 +319,129 @@ static void survivorship(void **state)
     tb_db_close(db);
 }
 
+/* Every row of the master-data tables, in a fixed order, as text (the time of a history row
+ * left out). Caller frees. */
+static char *dump_master(tb_db *db)
+{
+    static const char *const q[] = {
+        "SELECT gid, kind, cert_type, cert_no, cust_type, name, mobile, merged_into, attrs, "
+        "first_batch, last_batch, first_load, last_load FROM party ORDER BY gid",
+        "SELECT system, key, gid, first_batch, load_id FROM party_key ORDER BY system, key",
+        "SELECT gid, batch_date, load_id, field, old_value, new_value, source FROM party_history "
+        "ORDER BY id",
+        "SELECT gid, field, value_a, source_a, value_b, source_b, chosen FROM party_conflict "
+        "ORDER BY id",
+        "SELECT gid, rel_type, target, target_gid, role FROM party_relation "
+        "ORDER BY gid, rel_type, target",
+    };
+    size_t len = 0, cap = 4096;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(tb__db_sqlite(db), q[i], -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            for (int c = 0; c < sqlite3_column_count(st); c++) {
+                const char *v = (const char *)sqlite3_column_text(st, c);
+                size_t n = strlen(v ? v : "NULL") + 2;
+                while (len + n + 1 > cap)
+                    assert_non_null(out = realloc(out, cap *= 2));
+                len += (size_t)sprintf(out + len, "%s%c", v ? v : "NULL", c ? '|' : '\n');
+            }
+        }
+        sqlite3_finalize(st);
+    }
+    return out;
+}
+
+/* The first observations of a session, then the rest: new parties, changes to the first ones
+ * and to stored ones, another system's keys, conflicts and relations. */
+static void session_part(tb__idres *r, int part)
+{
+    char key[32], id[19], name[16], mobile[12];
+    int second = part % 2, later = part / 2; /* the second part of a load; a later load */
+    for (int i = 0; i < 40; i++) {
+        int k = second ? 30 + i : i; /* the second part revisits 30..39 and adds 40..69 */
+        snprintf(key, sizeof key, "8%011d", k);
+        snprintf(id, sizeof id, "1101051990%04d%03d", k, k % 1000);
+        id[17] = 'X';
+        id[18] = '\0';
+        snprintf(name, sizeof name, "name%d%s", k, later ? "L" : second && k < 35 ? "b" : "");
+        snprintf(mobile, sizeof mobile, "138%08d", k + (second && k % 2 ? 7 : 0) + 3 * later);
+        tb__party_obs o = person("core", key, id, name, mobile, 19000 + part);
+        uint32_t gid;
+        assert_int_equal(tb__idres_observe(r, &o, &gid, NULL), 0);
+        if (second && i % 3 == 0) {
+            snprintf(key, sizeof key, "C%d", k + 100 * later);
+            tb__party_obs c = person("card", key, id, name, "13999999999", 19100);
+            assert_int_equal(tb__idres_observe(r, &c, &gid, NULL), 0);
+        }
+        snprintf(key, sizeof key, "H%d", k / 4 + part);
+        assert_int_equal(tb__idres_relate(r, gid, TB__REL_HOUSEHOLD, key, TB__GID_NONE,
+                                          i % 4 ? "member" : "head"),
+                         0);
+    }
+}
+
+/* A load writes the golden records in two parts (an image after the customer master, then
+ * what the later files changed): the store ends exactly as if written at once, for a first
+ * (bulk: indexes dropped and rebuilt) and for a later load. */
+static void write_in_two_parts(void **state)
+{
+    char dir[2][512];
+    tb_db *db[2];
+    tb__idres *r[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(dir[k], sizeof dir[k], "%s/%c", (const char *)*state, 'a' + k);
+        db[k] = open_db(dir[k]);
+    }
+    char *schema = index_sql(db[0]);
+    for (int load = 1; load <= 2; load++) {
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(tb__idres_open(db[k], &r[k]), 0);
+            tb__idres_set_bulk_min(r[k], 10); /* the first load is a bulk one */
+            assert_int_equal(tb__meta_begin(db[k]), 0);
+        }
+        const char *batch = load == 1 ? "20261121" : "20261122";
+        /* a later load starts where the first one ended: renamed, moved on */
+        int first = 2 * (load - 1);
+        /* db a: written around a freeze after the first part */
+        session_part(r[0], first);
+        tb__idres *image = tb__idres_freeze(r[0]);
+        assert_non_null(image);
+        assert_int_equal(tb__idres_write_first(image, db[0], batch, load), 0);
+        session_part(r[0], first + 1);
+        assert_int_equal(tb__idres_write_since(r[0], image, db[0], batch, load), 0);
+        tb__idres_written(r[0]);
+        tb__idres_free(image);
+        /* db b: the same observations, at once */
+        session_part(r[1], first);
+        session_part(r[1], first + 1);
+        /* db b: at once */
+        assert_int_equal(tb__idres_write(r[1], db[1], batch, load), 0);
+        tb__idres_written(r[1]);
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(tb__meta_commit(db[k]), 0);
+            tb__idres_free(r[k]);
+        }
+        char *a = dump_master(db[0]), *b = dump_master(db[1]);
+        assert_true(strlen(a) > 1000);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+        char *sa = index_sql(db[0]);
+        assert_string_equal(sa, schema); /* the bulk load rebuilt every index it dropped */
+        free(sa);
+    }
+    assert_true(count(db[0], "SELECT count(*) FROM party_history") > 0);
+    assert_true(count(db[0], "SELECT count(*) FROM party_conflict") > 0);
+    assert_int_equal(count(db[0], "SELECT count(*) FROM party"), 70);
+    free(schema);
+    for (int k = 0; k < 2; k++)
+        tb_db_close(db[k]);
+}
+
 /* The optional name + mobile rule links a row without a cert; off by default. */
 static void name_mobile_rule(void **state)
 {
@@ -620,6 +743,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(name_mobile_rule, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(find_merge_unmerge, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(truth, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(write_in_two_parts, tbt_setup_tmpdir, tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
