@@ -630,21 +630,22 @@ int tb__meta_flush(tb_db *db)
 
 int tb__meta_sort_mode(tb_db *db, int on)
 {
-    int rc = on ? tb__meta_flush(db) : 0;
-    if (rc) return rc;
+    char sql[96];
     if (on) {
+        int rc = tb__meta_flush(db);
         sqlite3_stmt *st;
-        rc = tb__meta_stmt(db, TB__STMT_CACHE_SIZE, "PRAGMA cache_size", &st);
+        if (!rc) rc = tb__meta_stmt(db, TB__STMT_CACHE_SIZE, "PRAGMA cache_size", &st);
         if (rc) return rc;
         db->sort_saved_cache = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
         tb__meta_stmt_done(st);
+        snprintf(sql, sizeof sql, "PRAGMA cache_size = %d; PRAGMA threads = 2", -SORT_CACHE_KIB);
+    } else if (db->sort_saved_cache) {
+        snprintf(sql, sizeof sql, "PRAGMA cache_size = %d; PRAGMA threads = 0",
+                 db->sort_saved_cache);
+        db->sort_saved_cache = 0;
+    } else {
+        snprintf(sql, sizeof sql, "PRAGMA threads = 0"); /* sort mode never got as far */
     }
-    char sql[96];
-    snprintf(sql, sizeof sql, "PRAGMA cache_size = %d; PRAGMA threads = %d",
-             on                     ? -SORT_CACHE_KIB
-             : db->sort_saved_cache ? db->sort_saved_cache
-                                    : -2000,
-             on ? 2 : 0);
     char *msg = NULL;
     int src = sqlite3_exec(db->sql, sql, NULL, NULL, &msg);
     sqlite3_free(msg);

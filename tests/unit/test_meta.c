@@ -305,6 +305,29 @@ static void bulk_transaction(void **state)
     tb_db_close(db);
 }
 
+/* Sort mode: only inside a transaction; small cache and two helper threads while on; the
+ * handle's own cache size back after, and rows written before it still there. */
+static void sort_mode(void **state)
+{
+    tb_db *db = open_db(*state, TB_OPEN_CREATE);
+    assert_int_equal(tb__meta_sort_mode(db, 1), TB_EINVAL); /* no transaction */
+    assert_int_equal(tb__meta_cache_limit(db, 8), 0);
+    assert_int_equal(tb__meta_begin_bulk(db), 0);
+    assert_int_equal(insert_batch(db, "20240131", 1), 0);
+    assert_int_equal(tb__meta_sort_mode(db, 1), 0);
+    assert_query(db, "PRAGMA cache_size", "-4096");
+    assert_query(db, "PRAGMA threads", "2");
+    assert_int_equal(sqlite3_exec(tb__db_sqlite(db), "CREATE INDEX t_by_date ON batch (batch_date)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(tb__meta_sort_mode(db, 0), 0);
+    assert_query(db, "PRAGMA cache_size", "-8192");
+    assert_query(db, "PRAGMA threads", "0");
+    assert_int_equal(tb__meta_commit(db), 0);
+    assert_query(db, "SELECT count(*) FROM batch", "1");
+    tb_db_close(db);
+}
+
 /* A handle closed inside a transaction rolls it back and closes its connection cleanly: the
  * rollback must not leave a statement behind that keeps sqlite3_close from succeeding (which
  * would leak the connection and log a warning). */
@@ -373,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(statement_cache_and_errors, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(bulk_transaction, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(sort_mode, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(close_inside_transaction, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
     };
