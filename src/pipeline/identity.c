@@ -52,9 +52,14 @@ struct keyent {
 /* Open addressing with linear probing; slot empty when h == 0 (hashes are forced odd). The
  * stored 64-bit hash makes almost every mismatch a single compare; equality is still verified on
  * the strings, so colliding hashes never merge two keys. */
+/* A slot holds the hash and the value side by side: a probe costs one cache line, not two. */
+struct htslot {
+    uint64_t h;
+    uint32_t v;
+};
+
 struct htab {
-    uint64_t *h;
-    uint32_t *v;
+    struct htslot *s;
     size_t cap; /* power of two or 0 */
     size_t n;
 };
@@ -192,33 +197,28 @@ static int ht_grow(struct htab *t, size_t want)
     size_t cap = t->cap ? t->cap : 1024;
     while ((t->n + want) * LOAD_DEN > cap * LOAD_NUM)
         cap *= 2;
-    uint64_t *h = calloc(cap, sizeof *h);
-    uint32_t *v = malloc(cap * sizeof *v);
-    if (!h || !v) {
-        free(h);
-        free(v);
-        return TB_ENOMEM;
-    }
+    /* Zeroed by writing, not calloc: a probe reads a slot before an insert writes it, and a
+     * read-first page of calloc's is the shared zero page, whose first write is a copy-on-write
+     * fault that flushes the TLB of every thread of the load. */
+    struct htslot *n = malloc(cap * sizeof *n);
+    if (!n) return TB_ENOMEM;
+    memset(n, 0, cap * sizeof *n);
     for (size_t i = 0; i < t->cap; i++) {
-        if (!t->h[i]) continue;
-        size_t j = t->h[i] & (cap - 1);
-        while (h[j])
+        if (!t->s[i].h) continue;
+        size_t j = t->s[i].h & (cap - 1);
+        while (n[j].h)
             j = (j + 1) & (cap - 1);
-        h[j] = t->h[i];
-        v[j] = t->v[i];
+        n[j] = t->s[i];
     }
-    free(t->h);
-    free(t->v);
-    t->h = h;
-    t->v = v;
+    free(t->s);
+    t->s = n;
     t->cap = cap;
     return 0;
 }
 
 static void ht_release(struct htab *t)
 {
-    free(t->h);
-    free(t->v);
+    free(t->s);
     memset(t, 0, sizeof *t);
 }
 
@@ -232,8 +232,8 @@ static size_t ht_find(const tb__idres *r, const struct htab *t, uint64_t h, ht_e
     *found = 0;
     if (!t->cap) return 0;
     size_t i = h & (t->cap - 1);
-    while (t->h[i]) {
-        if (t->h[i] == h && eq(r, t->v[i], probe)) {
+    while (t->s[i].h) {
+        if (t->s[i].h == h && eq(r, t->s[i].v, probe)) {
             *found = 1;
             return i;
         }
@@ -244,8 +244,8 @@ static size_t ht_find(const tb__idres *r, const struct htab *t, uint64_t h, ht_e
 
 static void ht_set(struct htab *t, size_t slot, uint64_t h, uint32_t v)
 {
-    t->h[slot] = h;
-    t->v[slot] = v;
+    t->s[slot].h = h;
+    t->s[slot].v = v;
     t->n++;
 }
 
@@ -317,7 +317,7 @@ static uint32_t intern(tb__idres *r, const char *s, size_t len)
     uint64_t h = tb__hash64(s, len, 0x696e7465726e0000ULL);
     int found;
     size_t slot = ht_find(r, &r->interntab, h, intern_eq, &p, &found);
-    if (found) return r->interntab.v[slot];
+    if (found) return r->interntab.s[slot].v;
     uint32_t off = pool_put(r, s, len);
     ht_set(&r->interntab, slot, h, off);
     return off;
@@ -502,7 +502,7 @@ static int nm_lookup(const tb__idres *r, const char *name, const char *mobile, u
     size_t slot =
         ht_find(r, &r->nmtab, tb__hash64(buf, p.len, 0x6e6d000000000000ULL), nm_eq, &p, &found);
     if (!found) return TB_ENOENT;
-    *gid = root(r, r->nm[r->nmtab.v[slot]].gid);
+    *gid = root(r, r->nm[r->nmtab.s[slot].v].gid);
     return 0;
 }
 
@@ -534,6 +534,13 @@ static int wins(int rule, int prio, uint16_t day, int cprio, uint16_t cday)
     }
 }
 
+void tb__idres_prefetch(const tb__idres *r, const char *system, const char *key, size_t len)
+{
+    int s = find_sys(r, system);
+    if (s < 0 || !r->keytab.cap) return;
+    __builtin_prefetch(&r->keytab.s[key_hash((uint8_t)s, key, len) & (r->keytab.cap - 1)]);
+}
+
 int tb__idres_lookup(const tb__idres *r, const char *system, const char *key, uint32_t *gid)
 {
     *gid = TB__GID_NONE;
@@ -544,7 +551,7 @@ int tb__idres_lookup(const tb__idres *r, const char *system, const char *key, ui
     int found;
     size_t slot = ht_find(r, &r->keytab, key_hash(p.sys, key, p.len), key_eq, &p, &found);
     if (!found) return TB_ENOENT;
-    *gid = root(r, r->keys[r->keytab.v[slot]].gid);
+    *gid = root(r, r->keys[r->keytab.s[slot].v].gid);
     return 0;
 }
 
@@ -557,7 +564,7 @@ int tb__idres_lookup_cert(const tb__idres *r, tb__party_kind kind, const char *c
     int found;
     size_t slot = ht_find(r, &r->certtab, cert_hash(p.kind, cert_no, p.len), cert_eq, &p, &found);
     if (!found) return TB_ENOENT;
-    *gid = root(r, r->certtab.v[slot]);
+    *gid = root(r, r->certtab.s[slot].v);
     return 0;
 }
 
@@ -683,11 +690,11 @@ int tb__idres_observe(tb__idres *r, const tb__party_obs *o, uint32_t *gidp, tb__
     int cfound = 0;
     if (cert) cslot = ht_find(r, &r->certtab, ch, cert_eq, &cp, &cfound);
     if (found) {
-        gid = root(r, r->keys[r->keytab.v[kslot]].gid);
+        gid = root(r, r->keys[r->keytab.s[kslot].v].gid);
         m = TB__MATCHED_KEY;
         r->stats.by_key++;
     } else if (cfound) {
-        gid = root(r, r->certtab.v[cslot]);
+        gid = root(r, r->certtab.s[cslot].v);
         m = TB__MATCHED_CERT;
         r->stats.by_cert++;
     } else if (!cert && (r->match & TB__MATCH_NAME_MOBILE) && o->kind == TB__PARTY_PERSON &&
@@ -1257,6 +1264,15 @@ static int bind_party(const tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32_t 
                       SQLITE_STATIC);
     bind_off(r, st, 3, p->cert_type);
     bind_off(r, st, 5, p->val[TB__F_CUST_TYPE]);
+    if (!tb__c2_on(db)) {
+        /* Plain text: the pool's and the buffer's own bytes, stepped before either changes
+         * (tb__meta_run clears the bindings), without the copies a transient binding makes. */
+        bind_off(r, st, 4, p->cert);
+        bind_off(r, st, 6, p->val[TB__F_NAME]);
+        bind_off(r, st, 7, p->val[TB__F_MOBILE]);
+        sqlite3_bind_text(st, 8, b->data ? b->data : "", (int)b->len, SQLITE_STATIC);
+        return 0;
+    }
     int rc = tb__c2_bind_blind(db, st, 4, TB__C2_AD_CERT, pstr(r, p->cert));
     if (!rc) rc = tb__c2_bind_blind(db, st, 6, TB__C2_AD_NAME, pstr(r, p->val[TB__F_NAME]));
     if (!rc) rc = tb__c2_bind_blind(db, st, 7, TB__C2_AD_MOBILE, pstr(r, p->val[TB__F_MOBILE]));

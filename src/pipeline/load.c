@@ -686,6 +686,11 @@ static int process(load *L, uint32_t index)
             }
             keymap_prefetch(&km, kh);
         }
+        /* So is the golden record's slot of a file that looks customers up by number. */
+        if (!identity && t->key_field >= 0 && (size_t)t->key_field < rec.nfields &&
+            !rec.fields[t->key_field].is_null)
+            tb__idres_prefetch(L->idr, t->key_system ? t->key_system : "core",
+                               rec.fields[t->key_field].ptr, rec.fields[t->key_field].len);
         tb__std_verdict v;
         tb__std_rule rule = (tb__std_rule)tb__std_check(t, &rec, &v);
         if (rec.nfields == t->nfields) {
