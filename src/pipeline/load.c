@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -289,19 +288,13 @@ static int collect_inputs(load *L)
 
 /* A zeroed table of `bytes`, written before it is read: a read-first page of calloc's would be
  * the shared zero page, and its first write a copy-on-write fault that flushes the TLB of every
- * thread (1.2 s of kernel time in a 1M-customer load). Large tables ask for transparent huge
- * pages: the probes are random, and a TLB miss per row costs as much as the cache miss. */
+ * thread (1.2 s of kernel time in a 1M-customer load). (Transparent huge pages were tried: no
+ * gain measurable at 1M, and at 10M, with memory short, their compaction cost more than it
+ * saved.) */
 static keyslot *keymap_alloc(size_t bytes)
 {
-    size_t huge = (size_t)2 << 20;
-    void *p = NULL;
-    if (bytes >= huge) {
-        if (posix_memalign(&p, huge, bytes)) return NULL;
-        (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it, the table still works */
-    } else if (!(p = malloc(bytes))) {
-        return NULL;
-    }
-    memset(p, 0, bytes);
+    void *p = malloc(bytes);
+    if (p) memset(p, 0, bytes);
     return p;
 }
 
