@@ -86,6 +86,7 @@ typedef struct job {
     uint64_t *rule_count; /* [TB__STD_RULE_COUNT * (nfields + 1)]: by rule and field (last: row) */
     char *seg_path;       /* relative to the data directory */
     uint64_t seg_bytes;
+    int taken; /* parallel phase: a worker has it (under next_mu) */
 } job;
 
 typedef struct load {
@@ -113,9 +114,9 @@ typedef struct load {
         char *file, *type, *path;
     } * earlier; /* the batch's current segments before this load (list_earlier) */
     size_t nearlier;
-    size_t next_job; /* parallel phase: the next file to hand out (under next_mu) */
-    int stop;        /* parallel phase: a worker failed */
-    int quiet;       /* no progress reports from this (worker) copy */
+    const tb__std_type *busy[2]; /* parallel phase: the type each worker reads (under next_mu) */
+    int stop;                    /* parallel phase: a worker failed */
+    int quiet;                   /* no progress reports from this (worker) copy */
 } load;
 
 static char *path_in(tb_db *db, const char *rel)
@@ -778,6 +779,7 @@ typedef struct worker {
     load w; /* the worker's own counters, quarantine and error buffer */
     tb__errbuf err;
     pthread_t tid;
+    int slot; /* in L->busy */
     int rc;
 } worker;
 
@@ -791,27 +793,41 @@ static double thread_cpu(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* The first file no worker has taken whose business type the other worker is not reading (two
+ * files of one type fill the same profile columns, which one thread at a time may write), or
+ * L->njobs. Under next_mu. */
+static size_t next_file(load *L, int slot)
+{
+    for (size_t c = 0; c < L->njobs; c++) {
+        const job *j = &L->jobs[c];
+        if (j->taken || !parallel_ok(j) || L->busy[!slot] == j->t) continue;
+        return c;
+    }
+    return L->njobs;
+}
+
 static void *work(void *arg)
 {
     worker *k = arg;
+    load *L = k->L;
     for (;;) {
         pthread_mutex_lock(&next_mu);
-        size_t i = k->L->next_job;
-        while (i < k->L->njobs && !parallel_ok(&k->L->jobs[i]))
-            i++;
-        k->L->next_job = i < k->L->njobs ? i + 1 : i;
-        int stop = k->L->stop;
-        pthread_mutex_unlock(&next_mu);
-        if (i >= k->L->njobs || stop) break;
-        k->rc = process(&k->w, (uint32_t)i);
-        tb__log_debug("load", "%s done at %.2f s (worker %d: %.2f s of CPU)", k->L->jobs[i].name,
-                      tb__seconds_since(&k->L->t0), k->w.quiet, thread_cpu());
-        if (k->rc) {
-            pthread_mutex_lock(&next_mu);
-            k->L->stop = 1;
-            pthread_mutex_unlock(&next_mu);
-            break;
+        size_t i = next_file(L, k->slot);
+        if (i < L->njobs) {
+            L->jobs[i].taken = 1;
+            L->busy[k->slot] = L->jobs[i].t;
         }
+        int stop = L->stop;
+        pthread_mutex_unlock(&next_mu);
+        if (i >= L->njobs || stop) break;
+        k->rc = process(&k->w, (uint32_t)i);
+        tb__log_debug("load", "%s done at %.2f s (worker %d: %.2f s of CPU)", L->jobs[i].name,
+                      tb__seconds_since(&L->t0), k->slot, thread_cpu());
+        pthread_mutex_lock(&next_mu);
+        L->busy[k->slot] = NULL;
+        if (k->rc) L->stop = 1;
+        pthread_mutex_unlock(&next_mu);
+        if (k->rc) break;
     }
     return NULL;
 }
@@ -873,11 +889,12 @@ static int run_parallel(load *L, idwriter *first, int *wrc)
     int n = cores >= 2 ? 2 : 1;
     worker k[2];
     memset(k, 0, sizeof k);
-    L->next_job = 0;
+    L->busy[0] = L->busy[1] = NULL;
     L->stop = 0;
     /* Every copy of *L is taken before any worker starts writing to it. */
     for (int t = 0; t < n; t++) {
         k[t].L = L;
+        k[t].slot = t;
         k[t].w = *L;
         k[t].w.eb = &k[t].err;
         k[t].w.q = NULL;

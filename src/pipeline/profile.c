@@ -127,7 +127,7 @@ struct tb__profile_binding {
 };
 
 struct tb__profile {
-    uint32_t cap; /* gids every column holds (tb__profile_reserve) */
+    uint32_t cap; /* gids a column grows to at once (tb__profile_reserve), at least */
     column col[NATTRS];
     tb__profile_binding *bindings;
 };
@@ -169,14 +169,15 @@ static int grow_col(tb__profile *p, size_t k, uint32_t n)
     return 0;
 }
 
-/* Room for `gid` in column k: doubling, so that rows arriving in gid order cost O(1) each. */
+/* Room for `gid` in column k: the reserved count, or doubling, so that rows arriving in gid order
+ * cost O(1) each. */
 static int grow_for(tb__profile *p, size_t k, uint32_t gid)
 {
     if (gid == UINT32_MAX) return TB_ENOMEM; /* cells 0..UINT32_MAX do not fit a uint32_t cap */
     uint32_t cap = p->col[k].cap ? p->col[k].cap : 1024;
     while (cap <= gid)
         cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
-    return grow_col(p, k, cap);
+    return grow_col(p, k, gid < p->cap && p->cap > p->col[k].cap ? p->cap : cap);
 }
 
 /* Every column holds gids 0..n-1 (at least). */
@@ -184,7 +185,6 @@ static int grow_all(tb__profile *p, uint32_t n)
 {
     for (size_t k = 0; k < NATTRS; k++)
         if (grow_col(p, k, n)) return TB_ENOMEM;
-    if (n > p->cap) p->cap = n;
     return 0;
 }
 
@@ -227,7 +227,11 @@ static int find_name(const char *const *names, size_t n, const char *name)
 
 int tb__profile_reserve(tb__profile *p, uint32_t nrows)
 {
-    return grow_all(p, nrows);
+    /* Columns grow when a row first reaches them, on the thread that reads their business type:
+     * filling every column here would fault in gigabytes at 10M customers on one thread while
+     * the workers wait. */
+    if (nrows > p->cap) p->cap = nrows;
+    return 0;
 }
 
 static pthread_mutex_t bind_mu = PTHREAD_MUTEX_INITIALIZER; /* the bindings list */

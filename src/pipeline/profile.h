@@ -72,9 +72,10 @@ void tb__profile_free(tb__profile *p);
 int tb__profile_bind(tb__profile *p, const char *business_type, const char *const *names, size_t n,
                      tb__profile_binding **out, tb__errbuf *eb);
 
-/* Makes room for gids 0..nrows-1 now, so that tb__profile_add never reallocates. Then (and only
- * then) threads may call tb__profile_add at the same time with bindings of different business
- * types: their attributes are disjoint columns. tb__profile_bind is thread-safe. */
+/* Declares gids 0..nrows-1 final: a column grows at most once more, to nrows, when a row first
+ * reaches it. Then (and only then) threads may call tb__profile_add at the same time with
+ * bindings of different business types (never two with the same type): their attributes are
+ * disjoint columns, each grown by the thread that fills it. tb__profile_bind is thread-safe. */
 int tb__profile_reserve(tb__profile *p, uint32_t nrows);
 
 /* Collects one valid row (fields in the bound order) for golden record `gid`. Returns 1 when an
