@@ -51,8 +51,8 @@ struct keyent {
 
 /* Open addressing with linear probing; slot empty when h == 0 (hashes are forced odd). The
  * stored 64-bit hash makes almost every mismatch a single compare; equality is still verified on
- * the strings, so colliding hashes never merge two keys. */
-/* A slot holds the hash and the value side by side: a probe costs one cache line, not two. */
+ * the strings, so colliding hashes never merge two keys. A slot holds the hash and the value side
+ * by side: a probe costs one cache line, not two. */
 struct htslot {
     uint64_t h;
     uint32_t v;
@@ -722,6 +722,7 @@ int tb__idres_observe(tb__idres *r, const tb__party_obs *o, uint32_t *gidp, tb__
         if (gid < r->nsaved_party) p->flags |= PARTY_DIRTY;
     } else if (p->cert && !p->cert_type && ctype && cfound) {
         p->cert_type = intern(r, ctype, strlen(ctype));
+        if (gid < r->nsaved_party) p->flags |= PARTY_DIRTY; /* else the store never learns it */
     }
     apply_attrs(r, gid, sys, o->priority ? o->priority : r->sys[sys].prio, clamp_day(o->as_of),
                 vals, lens);
@@ -1125,6 +1126,12 @@ static void *dup_array(const void *a, size_t n, size_t size, int *fail)
     return p;
 }
 
+size_t tb__idres_footprint(const tb__idres *r)
+{
+    return r->pool_len + (size_t)r->nparty * sizeof *r->party + (size_t)r->nkeys * sizeof *r->keys +
+           r->nhist * sizeof *r->hist + r->nconfl * sizeof *r->confl + r->nrel * sizeof *r->rel;
+}
+
 tb__idres *tb__idres_freeze(const tb__idres *r)
 {
     tb__idres *f = calloc(1, sizeof *f);
@@ -1333,7 +1340,8 @@ int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t lo
 }
 
 /* 1 when the session's new parties are many enough for a bulk write (indexes dropped, then
- * rebuilt): the same answer for a session and for its image (tb__idres_freeze). */
+ * rebuilt). A two-part write decides once, from the image (tb__idres_write_first drops,
+ * tb__idres_write_since rebuilds): an image below the threshold only forgoes the bulk path. */
 static int bulk_write(const tb__idres *r)
 {
     uint32_t fresh = r->nparty - r->nsaved_party;
@@ -1358,8 +1366,13 @@ static int write_steps(const tb__idres *r, const tb__idres *since, tb_db *db,
     if (!rc && rebuild) {
         rc = tb__meta_sort_mode(db, 1);
         if (!rc) rc = bulk_indexes_run(db, 1);
-        int off = tb__meta_sort_mode(db, 0);
-        if (!rc) rc = off;
+        if (rc) {
+            tb__errbuf kept = *tb__db_err(db); /* the first error is the one to report */
+            (void)tb__meta_sort_mode(db, 0);
+            *tb__db_err(db) = kept;
+        } else {
+            rc = tb__meta_sort_mode(db, 0);
+        }
     }
     tb__log_debug("identity", "%u parties, %u keys from %u, %u: rows %.2f s, indexes %.2f s",
                   r->nparty - (since ? since->nparty : r->nsaved_party),

@@ -69,7 +69,7 @@ typedef struct keyslot {
 
 typedef struct keymap {
     keyslot *slot;
-    size_t mask, n, bytes;
+    size_t mask, n;
 } keymap;
 
 typedef struct job {
@@ -299,13 +299,9 @@ static keyslot *keymap_alloc(size_t bytes)
     return p;
 }
 
-/* Sizes the map for about `rows` rows (kept at most 70 % full), rehashing what it holds. */
-static int keymap_grow(keymap *m, size_t rows)
+/* Makes the map `cap` slots (a power of two, larger than now), rehashing what it holds. */
+static int keymap_rehash(keymap *m, size_t cap)
 {
-    size_t cap = 1024;
-    while (cap * 7 < (rows + 1) * 10)
-        cap *= 2;
-    if (m->mask && cap <= m->mask + 1) return 0;
     keyslot *t = keymap_alloc(cap * sizeof *t);
     if (!t) return TB_ENOMEM;
     for (size_t i = 0; m->mask && i <= m->mask; i++) {
@@ -321,6 +317,15 @@ static int keymap_grow(keymap *m, size_t rows)
     return 0;
 }
 
+/* Sizes the map for about `rows` rows (kept at most 70 % full). */
+static int keymap_grow(keymap *m, size_t rows)
+{
+    size_t cap = 1024;
+    while (cap * 7 < (rows + 1) * 10)
+        cap *= 2;
+    return m->mask && cap <= m->mask + 1 ? 0 : keymap_rehash(m, cap);
+}
+
 /* Where key `k` starts its probe: fetched ahead of the row's checks, so that the probe after
  * them finds the line in cache (a large file's map is far larger than the cache). */
 static inline void keymap_prefetch(const keymap *m, uint64_t k)
@@ -333,7 +338,7 @@ static inline void keymap_prefetch(const keymap *m, uint64_t k)
  * pair, accepted and documented. */
 static int keymap_put(keymap *m, uint64_t k, uint64_t r)
 {
-    if ((m->n + 1) * 10 > (m->mask + 1) * 7 && keymap_grow(m, (m->mask + 1) * 2 * 7 / 10))
+    if ((m->n + 1) * 10 > (m->mask + 1) * 7 && keymap_rehash(m, m->mask ? (m->mask + 1) * 2 : 1024))
         return TB_ENOMEM;
     k += !k; /* 0 marks an empty slot */
     size_t i = k & m->mask;
@@ -345,7 +350,8 @@ static int keymap_put(keymap *m, uint64_t k, uint64_t r)
     return 0;
 }
 
-#define KEYMAP_SAMPLE 4096 /* rows read before the map is sized for the whole file */
+#define KEYMAP_SAMPLE    4096              /* rows read before the map is sized for the file */
+#define KEYMAP_MAX_GUESS ((size_t)1 << 26) /* rows: a 2 GiB map; beyond, it doubles as it fills */
 
 /* Sizes the map for the file's likely number of rows, from the bytes the first rows took:
  * doubling a map of tens of millions of rows rehashes it several times, at a cache miss per
@@ -354,8 +360,10 @@ static int keymap_presize(keymap *m, const tb__reader *r, uint64_t file_bytes, u
 {
     uint64_t at = tb__reader_offset(r);
     if (!at || !file_bytes) return 0;
+    /* Short first rows overestimate: the guess is capped, so a wrong one costs a bounded
+     * allocation, never one the machine cannot hold. */
     double guess = (double)rows * ((double)file_bytes / (double)at) * 1.05;
-    return guess < 1e10 ? keymap_grow(m, (size_t)guess) : 0;
+    return keymap_grow(m, guess < (double)KEYMAP_MAX_GUESS ? (size_t)guess : KEYMAP_MAX_GUESS);
 }
 
 static void keymap_release(keymap *m)
@@ -877,7 +885,7 @@ static void *idwriter_run(void *arg)
  * this thread reports on L->eb). On error the transaction may be open (the caller rolls back). */
 static int run_parallel(load *L, idwriter *first, int *wrc)
 {
-    idwriter idw = {L, first->image, first, 0, 0, 0, 0};
+    idwriter idw = {.L = L, .image = first->image, .prev = first};
     int rc = tb__profile_reserve(L->prof, tb__idres_count(L->idr));
     if (rc) return tb__seterr(L->eb, rc, "out of memory");
     idw.started = pthread_create(&idw.tid, NULL, idwriter_run, &idw) == 0;
@@ -1256,7 +1264,12 @@ static int run_ordered(load *L, idwriter *first)
         tb__log_debug("load", "%s done at %.2f s (main: %.2f s of CPU)", L->jobs[i].name,
                       tb__seconds_since(&L->t0), thread_cpu());
         if (rc || i != biggest || i == last) continue;
-        /* Without memory for the image or a thread, everything is written after the files. */
+        /* Without memory for the image (a quarter of the machine at most) or a thread,
+         * everything is written after the files. */
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && psize > 0 &&
+            tb__idres_footprint(L->idr) > (size_t)pages / 4 * (size_t)psize)
+            continue;
         if (!(first->image = tb__idres_freeze(L->idr))) continue;
         first->started = pthread_create(&first->tid, NULL, idwriter_run, first) == 0;
         if (!first->started) {

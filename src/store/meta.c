@@ -636,13 +636,19 @@ int tb__meta_sort_mode(tb_db *db, int on)
         sqlite3_stmt *st;
         if (!rc) rc = tb__meta_stmt(db, TB__STMT_CACHE_SIZE, "PRAGMA cache_size", &st);
         if (rc) return rc;
-        db->sort_saved_cache = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+        int src = sqlite3_step(st);
+        if (src != SQLITE_ROW) {
+            tb__meta_stmt_done(st);
+            return tb__meta_seterr_sqlite(db, src, "cannot read the cache size");
+        }
+        db->sort_saved_cache = sqlite3_column_int(st, 0);
+        db->sort_saved = 1;
         tb__meta_stmt_done(st);
         snprintf(sql, sizeof sql, "PRAGMA cache_size = %d; PRAGMA threads = 2", -SORT_CACHE_KIB);
-    } else if (db->sort_saved_cache) {
+    } else if (db->sort_saved) {
         snprintf(sql, sizeof sql, "PRAGMA cache_size = %d; PRAGMA threads = 0",
                  db->sort_saved_cache);
-        db->sort_saved_cache = 0;
+        db->sort_saved = 0;
     } else {
         snprintf(sql, sizeof sql, "PRAGMA threads = 0"); /* sort mode never got as far */
     }

@@ -31,6 +31,7 @@ struct tb_db {
     tb__errbuf err;                     /* detail of the last failed call */
     int bulk; /* a tb__meta_begin_bulk transaction is open: foreign keys are off until it ends */
     int sort_saved_cache;   /* PRAGMA cache_size before tb__meta_sort_mode(db, 1) */
+    int sort_saved;         /* sort_saved_cache holds it (sort mode is on) */
     struct tb__c2state *c2; /* encryption at rest (crypt.c); NULL: plaintext, no key file */
 };
 

@@ -311,6 +311,8 @@ static void sort_mode(void **state)
 {
     tb_db *db = open_db(*state, TB_OPEN_CREATE);
     assert_int_equal(tb__meta_sort_mode(db, 1), TB_EINVAL); /* no transaction */
+    assert_int_equal(tb__meta_sort_mode(db, 0), 0);         /* never on: only the helpers go */
+    assert_query(db, "PRAGMA threads", "0");
     assert_int_equal(tb__meta_cache_limit(db, 8), 0);
     assert_int_equal(tb__meta_begin_bulk(db), 0);
     assert_int_equal(insert_batch(db, "20240131", 1), 0);
