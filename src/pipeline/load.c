@@ -350,8 +350,17 @@ static int keymap_put(keymap *m, uint64_t k, uint64_t r)
     return 0;
 }
 
-#define KEYMAP_SAMPLE    4096              /* rows read before the map is sized for the file */
-#define KEYMAP_MAX_GUESS ((size_t)1 << 26) /* rows: a 2 GiB map; beyond, it doubles as it fills */
+#define KEYMAP_SAMPLE 4096 /* rows read before the map is sized for the file */
+
+/* The most rows a guess may size the map for: a map of a quarter of the machine's memory. A
+ * 10M-customer transactions file (100M rows) needs 4 GiB; capped lower, the map would double once
+ * more near the end, rehashing 94M rows at a cache miss each on the load's longest file. */
+static size_t keymap_max_guess(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    size_t budget = pages > 0 && psize > 0 ? (size_t)pages / 4 * (size_t)psize : (size_t)1 << 31;
+    return budget / sizeof(keyslot) / 10 * 7;
+}
 
 /* Sizes the map for the file's likely number of rows, from the bytes the first rows took:
  * doubling a map of tens of millions of rows rehashes it several times, at a cache miss per
@@ -363,7 +372,8 @@ static int keymap_presize(keymap *m, const tb__reader *r, uint64_t file_bytes, u
     /* Short first rows overestimate: the guess is capped, so a wrong one costs a bounded
      * allocation, never one the machine cannot hold. */
     double guess = (double)rows * ((double)file_bytes / (double)at) * 1.05;
-    return keymap_grow(m, guess < (double)KEYMAP_MAX_GUESS ? (size_t)guess : KEYMAP_MAX_GUESS);
+    size_t most = keymap_max_guess();
+    return keymap_grow(m, guess < (double)most ? (size_t)guess : most);
 }
 
 static void keymap_release(keymap *m)
