@@ -290,8 +290,7 @@ static int collect_inputs(load *L)
 /* A zeroed table of `bytes`, written before it is read: a read-first page of calloc's would be
  * the shared zero page, and its first write a copy-on-write fault that flushes the TLB of every
  * thread (1.2 s of kernel time in a 1M-customer load). (Transparent huge pages were tried: no
- * gain measurable at 1M, and at 10M, with memory short, their compaction cost more than it
- * saved.) */
+ * gain at 1M, none at 10M either.) */
 static keyslot *keymap_alloc(size_t bytes)
 {
     void *p = malloc(bytes);
