@@ -213,13 +213,13 @@ void tb__idres_written(tb__idres *r);
  * one tb__idres_write(r) would have; then tb__idres_written(r). tb__idres_freeze returns NULL when
  * out of memory; caller frees the copy with tb__idres_free after tb__idres_write_since. */
 tb__idres *tb__idres_freeze(const tb__idres *r);
-
-/* The bytes a tb__idres_freeze of `r` would copy now. */
-size_t tb__idres_footprint(const tb__idres *r);
 int tb__idres_write_first(const tb__idres *image, tb_db *db, const char *batch_date,
                           int64_t load_id);
 int tb__idres_write_since(const tb__idres *r, const tb__idres *image, tb_db *db,
                           const char *batch_date, int64_t load_id);
+
+/* The bytes a tb__idres_freeze of `r` would copy now. */
+size_t tb__idres_footprint(const tb__idres *r);
 
 /* One field of a stored `attrs` value (docs/identity.md): value and source system point into
  * the string and are not terminated; value is NULL when the field is absent. */
