@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "store/file.h"
+
 static inline int tbt_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -48,6 +50,22 @@ static inline char *tbt_join(const char *dir, const char *name)
     char *p;
     assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
     return p;
+}
+
+/* The bytes of a file (at most 64 MiB, through the library's reader); caller frees. */
+static inline uint8_t *tbt_read_file(const char *path, size_t *n)
+{
+    char *b = NULL;
+    tb__errbuf eb = {0};
+    assert_int_equal(tb__file_read_all(path, (size_t)64 << 20, &b, n, &eb), 0);
+    return (uint8_t *)b;
+}
+
+/* Replaces a file with n bytes (crash-safely, as the library writes). */
+static inline void tbt_write_file(const char *path, const void *b, size_t n)
+{
+    tb__errbuf eb = {0};
+    assert_int_equal(tb__file_write_atomic(path, b, n, 0640, &eb), 0);
 }
 
 #endif

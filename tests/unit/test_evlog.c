@@ -273,25 +273,6 @@ static void test_trim(void **state)
     free(dir);
 }
 
-/* Reads a whole file (test helper; caller frees). */
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    uint8_t *b = malloc(1 << 20);
-    *n = fread(b, 1, 1 << 20, f);
-    fclose(f);
-    return b;
-}
-
-static void spit(const char *path, const uint8_t *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, n, f), n);
-    fclose(f);
-}
-
 /* An encrypted store's log: records sealed one by one (nothing of them in clear), replayed clear;
  * a cut tail is still cut, a record that fails authentication is corruption (not cut), a record
  * needs its key, and rotation re-seals every record under the new key. */
@@ -317,7 +298,7 @@ static void test_sealed_records(void **state)
     tb__evlog_close(l);
     char *seg = segment(dir, 1);
     size_t n;
-    uint8_t *b = slurp(seg, &n);
+    uint8_t *b = tbt_read_file(seg, &n);
     assert_int_equal(n, 16 + 3 * (8 + 13 + TB__C2_REC_OVERHEAD));
     assert_null(memmem(b, n, "1381234", 7));
     assert_null(memmem(b, n, "u:", 2));
@@ -346,7 +327,7 @@ static void test_sealed_records(void **state)
     t[off2 + 8 + 30] ^= 1;
     uint32_t crc = tb__crc32c(0, t + off2 + 8, 13 + TB__C2_REC_OVERHEAD);
     memcpy(t + off2 + 4, &crc, 4);
-    spit(seg, t, n);
+    tbt_write_file(seg, t, n);
     memset(&s, 0, sizeof s);
     assert_int_equal(tb__evlog_open(dir, 0, &keys, (tb__evpos){0, 0}, collect, &s, &l, &eb),
                      TB_ECORRUPT);
@@ -360,7 +341,7 @@ static void test_sealed_records(void **state)
     assert_int_equal((size_t)st.st_size, n); /* nothing cut */
 
     /* a torn sealed tail (CRC fails) is cut as before */
-    spit(seg, b, n - 5);
+    tbt_write_file(seg, b, n - 5);
     memset(&s, 0, sizeof s);
     assert_int_equal(tb__evlog_open(dir, 0, &keys, (tb__evpos){0, 0}, collect, &s, &l, &eb), 0);
     assert_int_equal(tb__evlog_cut_bytes(l), 8 + 13 + TB__C2_REC_OVERHEAD - 5);
@@ -415,7 +396,7 @@ static void test_reseal_clear(void **state)
     assert_int_equal(files, 1);
     char *seg = segment(dir, 1);
     size_t n;
-    uint8_t *b = slurp(seg, &n);
+    uint8_t *b = tbt_read_file(seg, &n);
     assert_null(memmem(b, n, "1381234", 7));
     memset(&s, 0, sizeof s);
     assert_int_equal(tb__evlog_verify(dir, ring, collect, &s, &eb), 0);

@@ -482,24 +482,6 @@ static void test_paths_retention_counts(void **state)
     tb__evset_release(&s);
 }
 
-static uint8_t *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    uint8_t *b = malloc(1 << 20);
-    *n = fread(b, 1, 1 << 20, f);
-    fclose(f);
-    return b;
-}
-
-static void write_bytes(const char *path, const uint8_t *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, n, f), n);
-    fclose(f);
-}
-
 /* An encrypted store's partitions: sealed whole (no property value in the bytes), read back with
  * the key file, refused without it, tampered, cut or copied over another day; a merging append
  * and a rewrite under another key keep it readable. */
@@ -523,7 +505,7 @@ static void test_sealed(void **state)
     assert_int_equal(tb__evpart_path(dir, day0(), path, sizeof path), 0);
     assert_int_equal(tb__evpart_path(dir, day0() + 1, path2, sizeof path2), 0);
     size_t n;
-    uint8_t *b = read_bytes(path, &n);
+    uint8_t *b = tbt_read_file(path, &n);
     assert_memory_equal(b, "TBS1", 4);
     assert_null(memmem(b, n, "1381234", 7));
     assert_null(memmem(b, n, "login", 5));
@@ -551,25 +533,25 @@ static void test_sealed(void **state)
     assert_int_equal(tb__evpart_read(dir, &k2, day0() + 1, TB__EVP_PROPS, &p, &eb), 0);
     tb__evpart_release(&p);
     free(b);
-    b = read_bytes(path, &n);
+    b = tbt_read_file(path, &n);
     assert_int_equal(b[4], 2); /* key id 2 */
     /* one bit flipped in a chunk; the file cut; a day copied over another: all refused */
     b[n - 3] ^= 0x10;
-    write_bytes(path, b, n);
+    tbt_write_file(path, b, n);
     assert_int_equal(tb__evpart_read(dir, &k2, day0(), TB__EVP_PROPS, &p, &eb), TB_ECORRUPT);
     assert_non_null(strstr(eb.msg, "fails authentication"));
     assert_non_null(strstr(eb.msg, "byte 32"));
     tb__evpart_release(&p);
     b[n - 3] ^= 0x10;
-    write_bytes(path, b, n - 1);
+    tbt_write_file(path, b, n - 1);
     assert_int_equal(tb__evpart_read(dir, &k2, day0(), TB__EVP_PROPS, &p, &eb), TB_ECORRUPT);
     tb__evpart_release(&p);
-    write_bytes(path, b, n);
+    tbt_write_file(path, b, n);
     assert_int_equal(tb__evpart_read(dir, &k2, day0(), TB__EVP_PROPS, &p, &eb), 0);
     tb__evpart_release(&p);
     size_t n2;
-    uint8_t *b2 = read_bytes(path2, &n2);
-    write_bytes(path, b2, n2);
+    uint8_t *b2 = tbt_read_file(path2, &n2);
+    tbt_write_file(path, b2, n2);
     assert_int_equal(tb__evpart_read(dir, &k2, day0(), TB__EVP_PROPS, &p, &eb), TB_ECORRUPT);
     tb__evpart_release(&p);
     /* a plaintext image is still read (a store encrypted since) */
