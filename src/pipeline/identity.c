@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mask.h"
+#include "common/table.h"
 #include "pipeline/identity.h"
 #include "store/crypt.h"
 #include "store/meta.h"
@@ -197,12 +198,8 @@ static int ht_grow(struct htab *t, size_t want)
     size_t cap = t->cap ? t->cap : 1024;
     while ((t->n + want) * LOAD_DEN > cap * LOAD_NUM)
         cap *= 2;
-    /* Zeroed by writing, not calloc: a probe reads a slot before an insert writes it, and a
-     * read-first page of calloc's is the shared zero page, whose first write is a copy-on-write
-     * fault that flushes the TLB of every thread of the load. */
-    struct htslot *n = malloc(cap * sizeof *n);
+    struct htslot *n = tb__table_alloc(cap * sizeof *n);
     if (!n) return TB_ENOMEM;
-    memset(n, 0, cap * sizeof *n);
     for (size_t i = 0; i < t->cap; i++) {
         if (!t->s[i].h) continue;
         size_t j = t->s[i].h & (cap - 1);
@@ -210,7 +207,7 @@ static int ht_grow(struct htab *t, size_t want)
             j = (j + 1) & (cap - 1);
         n[j] = t->s[i];
     }
-    free(t->s);
+    tb__table_free(t->s, t->cap * sizeof *t->s);
     t->s = n;
     t->cap = cap;
     return 0;
@@ -218,7 +215,7 @@ static int ht_grow(struct htab *t, size_t want)
 
 static void ht_release(struct htab *t)
 {
-    free(t->s);
+    tb__table_free(t->s, t->cap * sizeof *t->s);
     memset(t, 0, sizeof *t);
 }
 

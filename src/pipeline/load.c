@@ -30,6 +30,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/mask.h"
+#include "common/table.h"
 #include "common/utf8.h"
 #include "pipeline/identity.h"
 #include "pipeline/load_int.h"
@@ -287,21 +288,10 @@ static int collect_inputs(load *L)
 
 /* ---- acquisition helpers --------------------------------------------------------------------- */
 
-/* A zeroed table of `bytes`, written before it is read: a read-first page of calloc's would be
- * the shared zero page, and its first write a copy-on-write fault that flushes the TLB of every
- * thread (1.2 s of kernel time in a 1M-customer load). (Transparent huge pages were tried: no
- * gain at 1M, none at 10M either.) */
-static keyslot *keymap_alloc(size_t bytes)
-{
-    void *p = malloc(bytes);
-    if (p) memset(p, 0, bytes);
-    return p;
-}
-
 /* Makes the map `cap` slots (a power of two, larger than now), rehashing what it holds. */
 static int keymap_rehash(keymap *m, size_t cap)
 {
-    keyslot *t = keymap_alloc(cap * sizeof *t);
+    keyslot *t = tb__table_alloc(cap * sizeof *t);
     if (!t) return TB_ENOMEM;
     for (size_t i = 0; m->mask && i <= m->mask; i++) {
         if (!m->slot[i].key) continue;
@@ -310,7 +300,7 @@ static int keymap_rehash(keymap *m, size_t cap)
             k = (k + 1) & (cap - 1);
         t[k] = m->slot[i];
     }
-    free(m->slot);
+    if (m->mask) tb__table_free(m->slot, (m->mask + 1) * sizeof *m->slot);
     m->slot = t;
     m->mask = cap - 1;
     return 0;
@@ -377,7 +367,7 @@ static int keymap_presize(keymap *m, const tb__reader *r, uint64_t file_bytes, u
 
 static void keymap_release(keymap *m)
 {
-    free(m->slot);
+    if (m->mask) tb__table_free(m->slot, (m->mask + 1) * sizeof *m->slot);
     memset(m, 0, sizeof *m);
 }
 

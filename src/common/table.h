@@ -1,0 +1,17 @@
+/* table.h — memory for large open-addressing tables: zeroed, and already written. */
+#ifndef TB_COMMON_TABLE_H
+#define TB_COMMON_TABLE_H
+
+#include <stddef.h>
+
+/* Returns `bytes` of zeroed memory whose pages are already mapped writable, or NULL when out of
+ * memory. A probe reads a slot before an insert writes it: on memory from calloc (or from malloc
+ * plus memset, which the compiler turns into calloc) the first read maps the shared zero page and
+ * the first write then takes a copy-on-write fault that flushes the TLB of every thread of the
+ * process. Caller frees with tb__table_free(p, bytes). Thread-safe. */
+void *tb__table_alloc(size_t bytes);
+
+/* Frees what tb__table_alloc returned, with the same `bytes`. NULL is a no-op. */
+void tb__table_free(void *p, size_t bytes);
+
+#endif
