@@ -1301,9 +1301,7 @@ static const struct {
      "CREATE INDEX party_by_mobile ON party (mobile)"},
     {TB__STMT_ID_BULK_DROP_4, TB__STMT_ID_BULK_CREATE_4, "DROP INDEX party_key_by_gid",
      "CREATE INDEX party_key_by_gid ON party_key (gid)"},
-    {TB__STMT_ID_BULK_DROP_5, TB__STMT_ID_BULK_CREATE_5, "DROP INDEX party_key_by_key",
-     "CREATE INDEX party_key_by_key ON party_key (key)"},
-    {TB__STMT_ID_BULK_DROP_6, TB__STMT_ID_BULK_CREATE_6, "DROP INDEX party_relation_by_target",
+    {TB__STMT_ID_BULK_DROP_5, TB__STMT_ID_BULK_CREATE_5, "DROP INDEX party_relation_by_target",
      "CREATE INDEX party_relation_by_target ON party_relation (rel_type, target)"},
 };
 #define BULK_MIN_PARTIES 100000 /* and more new parties than stored ones */

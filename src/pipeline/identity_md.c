@@ -14,6 +14,14 @@
 #include "store/crypt.h"
 #include "store/meta.h"
 
+/* The rows of party_key whose key is ?1, in any source system, selecting `cols` of them (as
+ * k.*): the primary key (system, key) probed once per system, the systems found by seeks along
+ * it (migration 11 dropped the index on key alone). */
+#define KEY_ANY_SYSTEM(cols)                                                                       \
+    "WITH RECURSIVE sys(s) AS (SELECT min(system) FROM party_key UNION ALL "                       \
+    "SELECT (SELECT min(system) FROM party_key WHERE system > s) FROM sys WHERE s IS NOT NULL) "   \
+    "SELECT " cols " FROM sys JOIN party_key k ON k.system = sys.s AND k.key = ?1"
+
 #define FIND_DEFAULT_LIMIT 20
 #define VIEW_HISTORY_MAX   50
 #define ADDRESS_SHOWN      6 /* characters of an address shown: enough for the district */
@@ -250,8 +258,8 @@ int tb__customer_find(tb_db *db, const char *query, size_t limit, tb__candidate 
     } exact[] = {
         {TB__STMT_ID_FIND_CERT, "SELECT gid, kind FROM party WHERE cert_no = ?1 LIMIT 256",
          "same ID number", "same credit code", TB__C2_AD_CERT, 100},
-        {TB__STMT_ID_FIND_KEY, "SELECT gid, NULL FROM party_key WHERE key = ?1 LIMIT 256",
-         "same customer number", NULL, NULL, 100},
+        {TB__STMT_ID_FIND_KEY, KEY_ANY_SYSTEM("k.gid, NULL") " LIMIT 256", "same customer number",
+         NULL, NULL, 100},
         {TB__STMT_ID_FIND_MOBILE, "SELECT gid, kind FROM party WHERE mobile = ?1 LIMIT 256",
          "same mobile", NULL, TB__C2_AD_MOBILE, 60},
         {TB__STMT_ID_FIND_NAME, "SELECT gid, kind FROM party WHERE name = ?1 LIMIT 256",
@@ -312,8 +320,8 @@ int tb__customer_resolve(tb_db *db, const char *text, uint32_t *gid)
     if (!text || !*text) return TB_EINVAL;
     sqlite3_stmt *st;
     int rc = tb__meta_stmt(db, TB__STMT_ID_KEY_GID,
-                           "SELECT gid FROM party_key WHERE key = ?1 "
-                           "ORDER BY system <> 'core', system LIMIT 1",
+                           KEY_ANY_SYSTEM("k.gid") " ORDER BY k.system <> 'core', k.system "
+                                                   "LIMIT 1",
                            &st);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);

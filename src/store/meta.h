@@ -34,7 +34,7 @@
 
 /* The newest meta-store schema this binary knows (the number of migrations in meta.c). A store
  * with a larger PRAGMA user_version is refused with TB_EVERSION. */
-#define TB__META_SCHEMA_VERSION 10
+#define TB__META_SCHEMA_VERSION 11
 
 /* Ids of cached prepared statements: each is prepared once per handle, on first use, from the
  * SQL text given with it, and finalised by tb_db_close. Engines add one id per statement, grouped
@@ -66,8 +66,6 @@ typedef enum tb__stmt_id {
     TB__STMT_ID_BULK_CREATE_4,
     TB__STMT_ID_BULK_DROP_5,
     TB__STMT_ID_BULK_CREATE_5,
-    TB__STMT_ID_BULK_DROP_6,
-    TB__STMT_ID_BULK_CREATE_6,
     TB__STMT_ID_LOAD_PARTY,
     TB__STMT_ID_LOAD_KEY,
     TB__STMT_ID_INS_PARTY,

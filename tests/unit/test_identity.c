@@ -476,6 +476,39 @@ static int has(const tb__candidate *c, size_t n, uint32_t gid, const char *reaso
     return 0;
 }
 
+/* A customer number is a key per source system: the same number in three systems is found in
+ * each (the systems are walked along the primary key, with no index on the key alone), and
+ * resolving it prefers the core system's party. */
+static void find_key_in_any_system(void **state)
+{
+    tb_db *db = open_db(*state);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    uint32_t a = observe(r, person("wealth", "800000000001", NULL, "李四", "13900002222", 19000),
+                         TB__MATCHED_NEW);
+    uint32_t b = observe(r, person("core", "800000000001", ID_A, "张三", "13800001111", 19000),
+                         TB__MATCHED_NEW);
+    uint32_t c = observe(r, person("card", "800000000001", ID_B, "王五", "13700003333", 19000),
+                         TB__MATCHED_NEW);
+    commit(r, db, "20261121", 1);
+    tb__idres_free(r);
+
+    tb__candidate *f;
+    size_t n;
+    assert_int_equal(tb__customer_find(db, "800000000001", 0, &f, &n), 0);
+    assert_int_equal(n, 3);
+    assert_true(has(f, n, a, "same customer number") && has(f, n, b, "same customer number") &&
+                has(f, n, c, "same customer number"));
+    tb__customer_candidates_free(f);
+    uint32_t g;
+    assert_int_equal(tb__customer_resolve(db, "800000000001", &g), 0);
+    assert_int_equal(g, b);
+    assert_int_equal(tb__customer_find(db, "800000000002", 0, &f, &n), 0);
+    assert_int_equal(n, 0);
+    tb__customer_candidates_free(f);
+    tb_db_close(db);
+}
+
 /* Find by each kind of query with reasons; merge and unmerge round trip with the audit log. */
 static void find_merge_unmerge(void **state)
 {
@@ -752,6 +785,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(survivorship, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(name_mobile_rule, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(find_merge_unmerge, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(find_key_in_any_system, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(truth, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(write_in_two_parts, tbt_setup_tmpdir, tbt_teardown_tmpdir),
     };

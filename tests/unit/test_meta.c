@@ -54,6 +54,7 @@ static void connection_is_configured(void **state)
     assert_query(db, "PRAGMA journal_mode", "wal");
     assert_query(db, "PRAGMA synchronous", "2"); /* FULL */
     assert_query(db, "PRAGMA foreign_keys", "1");
+    assert_query(db, "PRAGMA page_size", "16384"); /* a new store's */
     tb_db_close(db);
 
     /* WAL is a property of the file: a reader finds it, and gets foreign keys too. */
