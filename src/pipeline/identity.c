@@ -796,6 +796,17 @@ int tb__idres_golden(const tb__idres *r, uint32_t gid, tb__golden *out)
     return 0;
 }
 
+int tb__idres_value(const tb__idres *r, uint32_t gid, int f, tb__party_kind *kind, const char **v)
+{
+    assert(f >= 0 && f < TB__F_COUNT);
+    if (gid >= r->nparty) return 0;
+    const struct party *p = &r->party[gid];
+    if (p->merged != TB__GID_NONE || (p->flags & PARTY_ERASED)) return 0;
+    *kind = (tb__party_kind)p->kind;
+    *v = pstr(r, p->val[f]);
+    return 1;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Open: load the id map
  */

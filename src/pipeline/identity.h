@@ -187,6 +187,12 @@ typedef struct tb__golden {
 /* Fills *out for `gid`. TB_ENOENT if gid >= count. */
 int tb__idres_golden(const tb__idres *r, uint32_t gid, tb__golden *out);
 
+/* One surviving value of a live golden record, for a pass over every party (a snapshot column):
+ * 1 with the party's kind in *kind and attribute `f`'s value in *v (borrowed, NULL when absent;
+ * equal values are often one pointer, different values never), 0 for a gid out of range, merged
+ * away or erased. Reads only the party itself, unlike tb__idres_golden. */
+int tb__idres_value(const tb__idres *r, uint32_t gid, int f, tb__party_kind *kind, const char **v);
+
 /* Persists what this session added or changed — new parties and keys, changed golden attributes
  * with party_history rows, conflicts, relations — with cached prepared statements, inside the
  * CALLER's transaction (tb__meta_begin before, tb__meta_commit after, with the caller's other

@@ -45,6 +45,7 @@
 #define MANIFEST_MAX_BYTES (16u << 20)
 #define PROGRESS_EVERY     65536 /* rows between clock reads */
 #define DICT_SLOTS         4096  /* hash slots of a golden column's dictionary (at most 1024) */
+#define MEMO_SLOTS         256   /* codes a golden column remembers by value pointer */
 
 /* One quarantined row. */
 typedef struct qrow {
@@ -1096,21 +1097,27 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
     for (size_t c = 0; !rc && c < sizeof cols / sizeof cols[0]; c++) {
         uint32_t nd = 1;
         memset(dh, 0, DICT_SLOTS * sizeof *dh);
+        /* Codes by value pointer, checked before any hashing: the resolver keeps one copy of
+         * most code values, so most rows find their code here. Equal pointers are equal values;
+         * a miss only costs the hash look-up below. */
+        struct {
+            const char *v;
+            uint32_t code;
+        } seen[MEMO_SLOTS] = {{0}};
         for (uint32_t g = 0; g < n && !rc; g++) {
-            tb__golden gr;
-            if (tb__idres_golden(L->idr, g, &gr) != 0 || gr.merged_into != TB__GID_NONE ||
-                gr.erased) {
+            tb__party_kind kind;
+            const char *v;
+            if (!tb__idres_value(L->idr, g, cols[c].attr < 0 ? TB__F_CUST_TYPE : cols[c].attr,
+                                 &kind, &v)) {
                 codes[g] = 0;
                 dates[g] = INT32_MIN;
                 continue;
             }
             static const char *const sd_names[] = {NULL, "retail", "corporate", NULL, "merchant"};
-            const char *v = cols[c].attr == -2
-                                ? sd_names[tb__profile_subdomain_of(gr.value[TB__F_CUST_TYPE],
-                                                                    gr.kind == TB__PARTY_COMPANY)]
-                            : cols[c].attr < 0
-                                ? (gr.kind == TB__PARTY_COMPANY ? "company" : "person")
-                                : gr.value[cols[c].attr];
+            if (cols[c].attr == -2)
+                v = sd_names[tb__profile_subdomain_of(v, kind == TB__PARTY_COMPANY)];
+            else if (cols[c].attr < 0)
+                v = kind == TB__PARTY_COMPANY ? "company" : "person";
             if (cols[c].date) {
                 int32_t d;
                 dates[g] = v && tb__std_parse_date(v, strlen(v), &d) == 0 ? d : INT32_MIN;
@@ -1118,6 +1125,11 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
             }
             if (!v) {
                 codes[g] = 0;
+                continue;
+            }
+            size_t memo = ((uintptr_t)v >> 3) & (MEMO_SLOTS - 1);
+            if (seen[memo].v == v) {
+                codes[g] = seen[memo].code;
                 continue;
             }
             /* A column with more than 1023 distinct values is cut to NULL for the rest
@@ -1143,6 +1155,8 @@ static int put_golden(load *L, tb__snap_writer *w, uint32_t n)
                 dh[s] = h;
                 dcode[s] = k = nd++;
             }
+            seen[memo].v = v;
+            seen[memo].code = k;
             codes[g] = k;
         }
         char meta[384], sd[64];
