@@ -119,6 +119,8 @@ typedef struct load {
     const tb__std_type *busy[2]; /* parallel phase: the type each worker reads (under next_mu) */
     int stop;                    /* parallel phase: a worker failed */
     int quiet;                   /* no progress reports from this (worker) copy */
+    struct idwriter *early;      /* run_ordered: the first writer to start midway through a file */
+    uint64_t early_at;           /* ... once that file's reader is past this offset */
 } load;
 
 static char *path_in(tb_db *db, const char *rel)
@@ -286,6 +288,8 @@ static int collect_inputs(load *L)
         L->bytes_total += L->jobs[i].bytes;
     return 0;
 }
+
+static void start_first_writer(load *L);
 
 /* ---- acquisition helpers --------------------------------------------------------------------- */
 
@@ -673,6 +677,7 @@ static int process(load *L, uint32_t index)
     tb__record rec;
     int got = 0;
     while (!rc && (got = tb__reader_next(r, &rec)) == 1) {
+        if (L->early && tb__reader_offset(r) >= L->early_at) start_first_writer(L);
         j->acquired++;
         L->rows++;
         if ((L->rows & (PROGRESS_EVERY - 1)) == 0) progress(L, j->name, tb__reader_offset(r));
@@ -1273,24 +1278,37 @@ static int run_ordered(load *L, idwriter *first)
     int rc = 0;
     for (size_t i = 0; !rc && i < L->njobs; i++) {
         if (parallel_ok(&L->jobs[i])) continue;
+        if (i == biggest && i != last) {
+            L->early = first;
+            L->early_at = L->jobs[i].bytes / 2;
+        }
         rc = process(L, (uint32_t)i);
         tb__log_debug("load", "%s done at %.2f s (main: %.2f s of CPU)", L->jobs[i].name,
                       tb__seconds_since(&L->t0), thread_cpu());
-        if (rc || i != biggest || i == last) continue;
-        /* Without memory for the image (a quarter of the machine at most) or a thread,
-         * everything is written after the files. */
-        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-        if (pages > 0 && psize > 0 &&
-            tb__idres_footprint(L->idr) > (size_t)pages / 4 * (size_t)psize)
-            continue;
-        if (!(first->image = tb__idres_freeze(L->idr))) continue;
-        first->started = pthread_create(&first->tid, NULL, idwriter_run, first) == 0;
-        if (!first->started) {
-            tb__idres_free(first->image);
-            first->image = NULL;
-        }
+        if (!rc && L->early) start_first_writer(L); /* a file shorter than it said */
+        L->early = NULL;
     }
     return rc;
+}
+
+/* Starts the writer of the first part (L->early) on an image of the resolver as it is now. Without
+ * memory for the image (a quarter of the machine at most) or a thread, everything is written after
+ * the files. */
+static void start_first_writer(load *L)
+{
+    idwriter *first = L->early;
+    L->early = NULL;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psize > 0 && tb__idres_footprint(L->idr) > (size_t)pages / 4 * (size_t)psize)
+        return;
+    if (!(first->image = tb__idres_freeze(L->idr))) return;
+    tb__log_debug("load", "first part of the identities frozen at %.2f s",
+                  tb__seconds_since(&L->t0));
+    first->started = pthread_create(&first->tid, NULL, idwriter_run, first) == 0;
+    if (!first->started) {
+        tb__idres_free(first->image);
+        first->image = NULL;
+    }
 }
 
 /* The rest of the transaction write_identities began, then the COMMIT. */
