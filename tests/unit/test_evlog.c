@@ -280,10 +280,8 @@ static void test_sealed_records(void **state)
 {
     char *dir = tbt_join(*state, "log"), *kf = tbt_join(*state, "k.key");
     tb__errbuf eb = {0};
-    tb__keyring *ring;
     uint32_t id1, id2;
-    assert_int_equal(tb__keyring_new(kf, &ring, &eb), 0);
-    assert_int_equal(tb__keyring_add(ring, &id1, &eb), 0);
+    tb__keyring *ring = tbt_key_file(kf, &id1);
     assert_int_equal(tb__keyring_add(ring, &id2, &eb), 0);
     tb__evkeys keys = {tb__keyring_get(ring, id1), ring};
     seen s;
@@ -381,10 +379,8 @@ static void test_reseal_clear(void **state)
     tb__evlog *l = open_log(dir, 0, &s);
     assert_int_equal(tb__evlog_append_sync(l, "u:13812345678", 13, NULL), 0);
     tb__evlog_close(l);
-    tb__keyring *ring;
     uint32_t id;
-    assert_int_equal(tb__keyring_new(kf, &ring, &eb), 0);
-    assert_int_equal(tb__keyring_add(ring, &id, &eb), 0);
+    tb__keyring *ring = tbt_key_file(kf, &id);
     /* a store encrypted since: a sealed record after a clear one in the same segment */
     tb__evkeys keys = {tb__keyring_get(ring, id), ring};
     memset(&s, 0, sizeof s);
@@ -423,10 +419,8 @@ static void test_reseal_unknown_version(void **state)
     b[8] = 2; /* the version, little-endian after the 8-byte magic */
     tbt_write_file(seg, b, n);
     tb__errbuf eb = {0};
-    tb__keyring *ring;
     uint32_t id;
-    assert_int_equal(tb__keyring_new(kf, &ring, &eb), 0);
-    assert_int_equal(tb__keyring_add(ring, &id, &eb), 0);
+    tb__keyring *ring = tbt_key_file(kf, &id);
     uint64_t files = 0;
     assert_int_equal(tb__evlog_reseal(dir, ring, tb__keyring_get(ring, id), &files, &eb),
                      TB_EVERSION);
