@@ -147,6 +147,129 @@ static int read_file(const char *path, uint8_t **out, size_t *len, tb__errbuf *e
     return rc;
 }
 
+/* ---- the records of one segment -------------------------------------------------------------*/
+
+/* A walk over the records of one segment image, for the scan and for key rotation alike: the
+ * framing (header, record length, CRC) is parsed here and nowhere else. */
+typedef struct seg_walk {
+    const char *path; /* for messages */
+    uint32_t seg;
+    const uint8_t *d;
+    size_t n;
+    /* Where the next record header starts (0 until the segment header was checked), and the
+     * record returned, or where the walk ended or the framing went wrong: so `off` is always the
+     * end of the last valid record. */
+    uint64_t next, off;
+    const uint8_t *rec; /* the record returned, as stored (sealed: its envelope) */
+    uint32_t len;       /* its stored length, the sealed flag masked off */
+    int sealed;
+    const char *why; /* set when walk_next returned TB_ECORRUPT for bad framing */
+    uint8_t *plain;  /* a sealed record opened by walk_open; zeroed by walk_release */
+    size_t plaincap;
+} seg_walk;
+
+/* `d` and `path` are borrowed for the walk's lifetime; release it with walk_release. */
+static void walk_init(seg_walk *w, const char *path, uint32_t seg, const uint8_t *d, size_t n)
+{
+    *w = (seg_walk){.path = path, .seg = seg, .d = d, .n = n};
+}
+
+static int walk_bad(seg_walk *w, const char *why)
+{
+    w->why = why;
+    return TB_ECORRUPT;
+}
+
+/* Steps to the next record (the first step checks the segment header): 1 with w->off, rec, len
+ * and sealed describing it, 0 at the end of the segment. Bad framing is TB_ECORRUPT with w->why
+ * set and nothing reported, because only the caller knows whether it is a torn tail (cut) or
+ * corruption (walk_fail reports it). A version this build does not read is never a torn tail:
+ * TB_EVERSION, reported in eb. */
+static int walk_next(seg_walk *w, tb__errbuf *eb)
+{
+    const uint8_t *d = w->d;
+    size_t n = w->n;
+    if (w->next == 0) {
+        if (n < HDR_LEN) return walk_bad(w, "segment header truncated");
+        if (memcmp(d, MAGIC, 8) != 0) return walk_bad(w, "bad magic (not an event log segment)");
+        if (get32(d + 8) != VERSION)
+            return tb__seterr(eb, TB_EVERSION, "event log '%s': version %u, this tagbase reads %u",
+                              w->path, get32(d + 8), VERSION);
+        if (get32(d + 12) != w->seg)
+            return walk_bad(w, "segment number in the header differs from the file name");
+        w->next = HDR_LEN;
+    }
+    uint64_t off = w->off = w->next;
+    if (off >= n) return 0;
+    if (n - off < REC_HDR) return walk_bad(w, "record header truncated");
+    uint32_t len = get32(d + off), crc = get32(d + off + 4);
+    int sealed = (len & TB__EVLOG_SEALED) != 0;
+    len &= ~TB__EVLOG_SEALED;
+    if (!rec_len_ok(len, sealed)) return walk_bad(w, "record length out of range");
+    if (n - off - REC_HDR < len) return walk_bad(w, "record truncated");
+    if (tb__crc32c(0, d + off + REC_HDR, len) != crc)
+        return walk_bad(w, "record checksum mismatch");
+    w->rec = d + off + REC_HDR;
+    w->len = len;
+    w->sealed = sealed;
+    w->next = off + REC_HDR + len;
+    return 1;
+}
+
+/* Reports the bad framing walk_next found as TB_ECORRUPT, naming the file and the byte. */
+static int walk_fail(const seg_walk *w, tb__errbuf *eb)
+{
+    return tb__seterr(eb, TB_ECORRUPT, "event log '%s', byte %llu: %s", w->path,
+                      (unsigned long long)w->off, w->why);
+}
+
+/* The clear payload of the record returned: the stored bytes, or a sealed record opened with
+ * `ring` (may be NULL) into the walk's buffer, valid until the next walk_open or walk_release.
+ * TB_ENOENT names the key the ring lacks; TB_ECORRUPT when authentication fails, which is never
+ * a torn write (the CRC matched) but tampering or another key's bytes. */
+static int walk_open(seg_walk *w, const tb__keyring *ring, const uint8_t **p, size_t *pn,
+                     tb__errbuf *eb)
+{
+    if (!w->sealed) {
+        *p = w->rec;
+        *pn = w->len;
+        return 0;
+    }
+    if (w->plaincap < w->len) {
+        /* Nothing to keep: a fresh buffer leaves no opened record behind in a freed one. */
+        if (w->plain) sodium_memzero(w->plain, w->plaincap);
+        free(w->plain);
+        w->plaincap = 0;
+        if (!(w->plain = malloc(w->len)))
+            return tb__seterr(eb, TB_ENOMEM, "out of memory reading the event log");
+        w->plaincap = w->len;
+    }
+    uint32_t kid;
+    int rc = tb__c2_rec_open(ring, REC_AD, REC_ADN, w->rec, w->len, w->plain, &kid);
+    if (rc == TB_ENOENT)
+        return tb__seterr(eb, TB_ENOENT,
+                          "event log '%s', byte %llu: the record is sealed under key %" PRIu32
+                          ", which %s",
+                          w->path, (unsigned long long)w->off, kid,
+                          ring ? "the key file does not hold" : "needs a key file (none given)");
+    if (rc)
+        return tb__seterr(eb, TB_ECORRUPT,
+                          "event log '%s', byte %llu: record fails authentication (tampered, or "
+                          "another key's bytes)",
+                          w->path, (unsigned long long)w->off);
+    *p = w->plain;
+    *pn = w->len - TB__C2_REC_OVERHEAD;
+    return 0;
+}
+
+static void walk_release(seg_walk *w)
+{
+    if (w->plain) sodium_memzero(w->plain, w->plaincap);
+    free(w->plain);
+    w->plain = NULL;
+    w->plaincap = 0;
+}
+
 /* Checks segment `seg` and replays its records in [from, to) through fn. *good is set to the end
  * of the last valid record. A bad record ends the scan when `tail_ok` (the newest segment) with
  * *torn set, else it is TB_ECORRUPT. */
@@ -160,102 +283,24 @@ static int scan_segment(const char *dir, const tb__keyring *ring, uint32_t seg, 
     size_t n;
     int rc = read_file(path, &d, &n, eb);
     if (rc) return rc;
-    *good = 0;
     *torn = 0;
-    const char *why = NULL;
-    uint64_t off = 0;
-    uint8_t *plain = NULL; /* a sealed record opened */
-    size_t plaincap = 0;
-    if (n < HDR_LEN || memcmp(d, MAGIC, 8) != 0) {
-        why = n < HDR_LEN ? "segment header truncated" : "bad magic (not an event log segment)";
-        goto bad;
+    seg_walk w;
+    walk_init(&w, path, seg, d, n);
+    while ((rc = walk_next(&w, eb)) > 0) {
+        int after_from = seg > from.seg || (seg == from.seg && w.off >= from.off);
+        int before_to = to.seg == 0 || seg < to.seg || (seg == to.seg && w.off < to.off);
+        if (!fn || !after_from || !before_to) continue;
+        const uint8_t *p;
+        size_t pn;
+        if ((rc = walk_open(&w, ring, &p, &pn, eb))) break;
+        if ((rc = fn(arg, (tb__evpos){seg, w.off}, p, pn))) break;
     }
-    if (get32(d + 8) != VERSION) {
-        rc = tb__seterr(eb, TB_EVERSION, "event log '%s': version %u, this tagbase reads %u", path,
-                        get32(d + 8), VERSION);
-        goto out;
+    if (rc == TB_ECORRUPT && w.why) {
+        *torn = tail_ok;
+        rc = tail_ok ? 0 : walk_fail(&w, eb);
     }
-    if (get32(d + 12) != seg) {
-        why = "segment number in the header differs from the file name";
-        goto bad;
-    }
-    off = HDR_LEN;
-    *good = off;
-    while (off < n) {
-        if (n - off < REC_HDR) {
-            why = "record header truncated";
-            goto bad;
-        }
-        uint32_t len = get32(d + off), crc = get32(d + off + 4);
-        int sealed = (len & TB__EVLOG_SEALED) != 0;
-        len &= ~TB__EVLOG_SEALED;
-        if (!rec_len_ok(len, sealed)) {
-            why = "record length out of range";
-            goto bad;
-        }
-        if (n - off - REC_HDR < len) {
-            why = "record truncated";
-            goto bad;
-        }
-        if (tb__crc32c(0, d + off + REC_HDR, len) != crc) {
-            why = "record checksum mismatch";
-            goto bad;
-        }
-        int after_from = seg > from.seg || (seg == from.seg && off >= from.off);
-        int before_to = to.seg == 0 || seg < to.seg || (seg == to.seg && off < to.off);
-        if (fn && after_from && before_to) {
-            tb__evpos pos = {seg, off};
-            const uint8_t *p = d + off + REC_HDR;
-            size_t pn = len;
-            if (sealed) {
-                if (plaincap < len) {
-                    uint8_t *t = realloc(plain, len);
-                    if (!t) {
-                        rc = tb__seterr(eb, TB_ENOMEM, "out of memory reading the event log");
-                        goto out;
-                    }
-                    plain = t;
-                    plaincap = len;
-                }
-                uint32_t kid;
-                rc = tb__c2_rec_open(ring, REC_AD, REC_ADN, p, len, plain, &kid);
-                if (rc == TB_ENOENT) {
-                    rc = tb__seterr(eb, TB_ENOENT,
-                                    "event log '%s', byte %llu: the record is sealed under key "
-                                    "%" PRIu32 ", which %s",
-                                    path, (unsigned long long)off, kid,
-                                    ring ? "the key file does not hold"
-                                         : "needs a key file (none given)");
-                    goto out;
-                }
-                if (rc) {
-                    rc = tb__seterr(eb, TB_ECORRUPT,
-                                    "event log '%s', byte %llu: record fails authentication "
-                                    "(tampered, or another key's bytes)",
-                                    path, (unsigned long long)off);
-                    goto out;
-                }
-                p = plain;
-                pn = len - TB__C2_REC_OVERHEAD;
-            }
-            if ((rc = fn(arg, pos, p, pn))) goto out;
-        }
-        off += REC_HDR + len;
-        *good = off;
-    }
-    rc = 0;
-    goto out;
-bad:
-    if (tail_ok) {
-        *torn = 1;
-        rc = 0;
-    } else {
-        rc = tb__seterr(eb, TB_ECORRUPT, "event log '%s', byte %llu: %s", path,
-                        (unsigned long long)off, why);
-    }
-out:
-    if (plain) sodium_memzero(plain, plaincap);
-    free(plain);
+    *good = w.off;
+    walk_release(&w);
     free(d);
     return rc;
 }
@@ -692,34 +737,15 @@ static int reseal_segment(const char *dir, uint32_t seg, const tb__keyring *ring
     *changed = 0;
     int rc = read_file(path, &d, &n, eb);
     if (rc) return rc;
-    uint8_t *out = NULL, *plain = NULL;
+    uint8_t *out = NULL;
     size_t olen = 0, ocap = 0;
-    const char *why = NULL;
-    uint64_t off = 0;
-    if (n < HDR_LEN || memcmp(d, MAGIC, 8) != 0 || get32(d + 8) != VERSION ||
-        get32(d + 12) != seg) {
-        why = "bad segment header";
-        goto bad;
-    }
-    for (off = HDR_LEN; off < n;) {
-        if (n - off < REC_HDR) {
-            why = "record header truncated";
-            goto bad;
-        }
-        uint32_t len = get32(d + off), crc = get32(d + off + 4);
-        int sealed = (len & TB__EVLOG_SEALED) != 0;
-        len &= ~TB__EVLOG_SEALED;
-        if (!rec_len_ok(len, sealed) || n - off - REC_HDR < len) {
-            why = "record length out of range or truncated";
-            goto bad;
-        }
-        const uint8_t *p = d + off + REC_HDR;
-        if (tb__crc32c(0, p, len) != crc) {
-            why = "record checksum mismatch";
-            goto bad;
-        }
-        size_t pn = sealed ? len - TB__C2_REC_OVERHEAD : len;
-        if (!(sealed && get32(p) == to->id)) *changed = 1;
+    seg_walk w;
+    walk_init(&w, path, seg, d, n);
+    while ((rc = walk_next(&w, eb)) > 0) {
+        if (!(w.sealed && get32(w.rec) == to->id)) *changed = 1;
+        const uint8_t *p;
+        size_t pn;
+        if ((rc = walk_open(&w, ring, &p, &pn, eb))) break;
         size_t need = olen + REC_HDR + pn + TB__C2_REC_OVERHEAD;
         if (need > ocap) {
             size_t c = ocap ? ocap * 2 : n + 4096;
@@ -728,7 +754,7 @@ static int reseal_segment(const char *dir, uint32_t seg, const tb__keyring *ring
             uint8_t *t = realloc(out, c);
             if (!t) {
                 rc = tb__seterr(eb, TB_ENOMEM, "out of memory re-sealing '%s'", path);
-                goto out;
+                break;
             }
             out = t;
             ocap = c;
@@ -737,46 +763,20 @@ static int reseal_segment(const char *dir, uint32_t seg, const tb__keyring *ring
             memcpy(out, d, HDR_LEN);
             olen = HDR_LEN;
         }
-        if (sealed) {
-            uint8_t *t = realloc(plain, pn + 1);
-            if (!t) {
-                rc = tb__seterr(eb, TB_ENOMEM, "out of memory re-sealing '%s'", path);
-                goto out;
-            }
-            plain = t;
-            uint32_t kid;
-            rc = tb__c2_rec_open(ring, REC_AD, REC_ADN, p, len, plain, &kid);
-            if (rc) {
-                rc = tb__seterr(eb, rc,
-                                rc == TB_ENOENT
-                                    ? "event log '%s', byte %llu: sealed under a key the key file "
-                                      "does not hold"
-                                    : "event log '%s', byte %llu: record fails authentication",
-                                path, (unsigned long long)off);
-                goto out;
-            }
-            p = plain;
-        }
         uint8_t *r = out + olen;
         if ((rc = tb__c2_rec_seal(to, REC_AD, REC_ADN, p, pn, r + REC_HDR))) {
             rc = tb__seterr(eb, rc, "cannot seal a record of '%s'", path);
-            goto out;
+            break;
         }
         put32(r, (uint32_t)(pn + TB__C2_REC_OVERHEAD) | TB__EVLOG_SEALED);
         put32(r + 4, tb__crc32c(0, r + REC_HDR, pn + TB__C2_REC_OVERHEAD));
         olen += REC_HDR + pn + TB__C2_REC_OVERHEAD;
-        if (sealed) sodium_memzero(plain, pn);
-        off += REC_HDR + len;
     }
-    if (*changed) rc = tb__file_write_atomic(path, out, olen, 0640, eb);
-    goto out;
-bad:
-    rc = tb__seterr(eb, TB_ECORRUPT, "event log '%s', byte %llu: %s", path, (unsigned long long)off,
-                    why);
-out:
+    if (rc == TB_ECORRUPT && w.why) rc = walk_fail(&w, eb);
+    if (!rc && *changed) rc = tb__file_write_atomic(path, out, olen, 0640, eb);
     if (out) sodium_memzero(out, ocap);
     free(out);
-    free(plain);
+    walk_release(&w);
     free(d);
     return rc;
 }

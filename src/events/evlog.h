@@ -57,8 +57,8 @@ typedef void (*tb__evlog_done_fn)(void *arg, int rc);
  * Segments roll over after `seg_bytes` (0: 64 MiB). `keys` (may be NULL; the key is copied, the
  * ring borrowed until close): appends are sealed under keys->seal when there is one, sealed
  * records are opened with keys->ring. Caller frees with tb__evlog_close. Errors: TB_EIO,
- * TB_ECORRUPT, TB_ENOMEM, TB_ENOENT (a sealed record needs a key the ring lacks), or what `fn`
- * returned. */
+ * TB_ECORRUPT, TB_EVERSION (a segment of a format version this build does not read), TB_ENOMEM,
+ * TB_ENOENT (a sealed record needs a key the ring lacks), or what `fn` returned. */
 int tb__evlog_open(const char *dir, uint64_t seg_bytes, const tb__evkeys *keys, tb__evpos from,
                    tb__evlog_replay_fn fn, void *arg, tb__evlog **out, tb__errbuf *eb);
 
@@ -109,7 +109,8 @@ int tb__evlog_verify(const char *dir, const tb__keyring *ring, tb__evlog_replay_
  * with `ring` first). Not while the log is open. Offsets of sealed records do not move; those of
  * clear ones do (44 bytes more each), so the caller moves every position out of such segments
  * first (tb__events_c2_reseal compacts the log). *files is incremented per segment rewritten.
- * TB_ECORRUPT for any bad record (the detail names segment and byte), TB_ENOENT, TB_EIO. */
+ * TB_ECORRUPT for any bad record (the detail names segment and byte), TB_EVERSION for a segment
+ * of a format version this build does not read (nothing is rewritten), TB_ENOENT, TB_EIO. */
 int tb__evlog_reseal(const char *dir, const tb__keyring *ring, const tb__c2key *to, uint64_t *files,
                      tb__errbuf *eb);
 

@@ -12,10 +12,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, existsSync, chmodSync, statSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, existsSync, chmodSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { files } from './lib/fs.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -50,16 +51,6 @@ const holds = (buf, s) => buf.includes(Buffer.from(s, 'utf8'));
 // A value sealed under key `id`: "$id$" and the base64url of at least a nonce and a tag (54
 // characters). "$1$" alone also occurs in SQLite's own bytes (a page's cell offsets 0x2431, 0x24xx).
 const sealedUnder = (buf, id) => new RegExp(`\\$${id}\\$[A-Za-z0-9_-]{54}`).test(buf.toString('latin1'));
-// Every file under dir, recursively.
-function files(dir) {
-  const out = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...files(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 // A person from the customer master (Hive text: \x01 fields): number, name, ID number, mobile.
 let who;

@@ -13,7 +13,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
-import { startServer as startServerAt, stopServer } from './lib/server.mjs';
+import { api, startServer as startServerAt, stopServer } from './lib/server.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -34,18 +34,8 @@ const startServer = (dir) => startServerAt(BIN, dir, ['--threads', '4']);
 
 let KEY, TOKEN, CUST, MOBILE, GID, CUST2;
 
-async function api(srv, method, path, body) {
-  const r = await fetch(srv.url + path, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  return { status: r.status, json: text ? JSON.parse(text) : null };
-}
-
 async function status(srv) {
-  const r = await api(srv, 'GET', '/api/v1/events/status');
+  const r = await api(srv, TOKEN, 'GET', '/api/v1/events/status');
   assert.equal(r.status, 200, JSON.stringify(r.json));
   return r.json;
 }
@@ -171,14 +161,14 @@ test('real SDKs: Segment, RudderStack and Sensors events are stored exactly once
   // Segments see it: the customer is the one member of the real-time tag (published within 1 s).
   let cnt;
   for (let i = 0; i < 20; i++) {
-    cnt = await api(srv, "POST", "/api/v1/segments/count", { expr: "rt_large_outflow = true" });
+    cnt = await api(srv, TOKEN, "POST", "/api/v1/segments/count", { expr: "rt_large_outflow = true" });
     if (cnt.status === 200 && cnt.json.count === 1) break;
     await sleep(100);
   }
   assert.equal(cnt.status, 200, JSON.stringify(cnt.json));
   assert.equal(cnt.json.count, 1, "the real-time tag is seen by segment counts");
 
-  const c = await api(srv, 'POST', '/api/v1/events/compact');
+  const c = await api(srv, TOKEN, 'POST', '/api/v1/events/compact');
   assert.equal(c.status, 200, JSON.stringify(c.json));
   assert.equal(c.json.events, 67);
   assert.deepEqual(await stopServer(srv), { code: 0, signal: null });
@@ -213,7 +203,7 @@ test('bad input: 400 for malformed or oversized bodies, 401 for unknown keys, qu
   const srv = await startServer(data);
   const base = (await status(srv)).events;
   // The real-time tag set before the restart is still there (checkpoint and log replay).
-  const cnt = await api(srv, 'POST', '/api/v1/segments/count', { expr: 'rt_large_outflow = true' });
+  const cnt = await api(srv, TOKEN, 'POST', '/api/v1/segments/count', { expr: 'rt_large_outflow = true' });
   assert.equal(cnt.json.count, 1, 'a real-time tag survives a restart');
   const post = (path, body, headers = {}) =>
     fetch(srv.url + path, {
@@ -275,12 +265,12 @@ test('bad input: 400 for malformed or oversized bodies, 401 for unknown keys, qu
     });
     assert.equal(r.status, 200);
   }
-  const comp = await api(srv, 'POST', '/api/v1/events/compact');
+  const comp = await api(srv, TOKEN, 'POST', '/api/v1/events/compact');
   assert.equal(comp.status, 200, JSON.stringify(comp.json));
   // four rule breakers twice (a retried batch's quarantined events are kept again: only stored
   // events enter deduplication) and the two unstorable ones
   assert.equal(comp.json.quarantined, 10);
-  const q = await api(srv, 'GET', '/api/v1/events/quarantine?limit=20');
+  const q = await api(srv, TOKEN, 'GET', '/api/v1/events/quarantine?limit=20');
   assert.equal(q.status, 200);
   const reasons = q.json.newest.map((x) => x.reason).join('\n');
   assert.match(reasons, /property 'amount' is not of type number/);

@@ -10,11 +10,12 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, stopServer } from './lib/server.mjs';
+import { api, startServer, stopServer } from './lib/server.mjs';
+import { files } from './lib/fs.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -40,16 +41,6 @@ function ok(args, opts) {
 }
 const json = (args, opts) => JSON.parse(ok([...args, '--json'], opts));
 const lines = (text) => text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-
-function files(dir) {
-  const out = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...files(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 const ZSTD = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 // The files under `dir` holding `s`: in their raw bytes, or, for a file that is not a sealed
@@ -103,16 +94,6 @@ before(() => {
   DAY = new Date(Date.now() + 8 * 3600000).toISOString().slice(0, 10); // Asia/Shanghai
 });
 
-async function api(srv, method, path, body) {
-  const r = await fetch(srv.url + path, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  return { status: r.status, json: text ? JSON.parse(text) : null };
-}
-
 test('events with a mobile as login id leave no byte of it in clear under events/', async () => {
   const srv = await startServer(BIN, data, ['--key-file', key]);
   try {
@@ -129,7 +110,7 @@ test('events with a mobile as login id leave no byte of it in clear under events
     assert.equal(r.status, 200, await r.text());
     let st;
     for (let i = 0; i < 100; i++) {
-      st = (await api(srv, 'GET', '/api/v1/events/status')).json;
+      st = (await api(srv, TOKEN, 'GET', '/api/v1/events/status')).json;
       if (st.events.accepted >= 4) break;
       await sleep(50);
     }
@@ -137,7 +118,7 @@ test('events with a mobile as login id leave no byte of it in clear under events
     assert.equal(st.events.quarantined, 1);
     // acknowledged = durable: the log holds the records, sealed
     assert.deepEqual(holding(join(data, 'events'), MOBILE), []);
-    const c = await api(srv, 'POST', '/api/v1/events/compact');
+    const c = await api(srv, TOKEN, 'POST', '/api/v1/events/compact');
     assert.equal(c.status, 200, JSON.stringify(c.json));
     assert.equal(c.json.events, 4);
     assert.deepEqual(holding(join(data, 'events'), MOBILE), []);
@@ -146,10 +127,10 @@ test('events with a mobile as login id leave no byte of it in clear under events
     assert.equal(ids['quarantine.jsonl'], 1);
     assert.equal(ids[`parts/${DAY.replaceAll('-', '')}.tbev`], 1, JSON.stringify(ids));
     // the analyses open the sealed partitions
-    const f = await api(srv, 'POST', '/api/v1/events/funnel', { steps: ['view', 'login', 'pay'], from: DAY, to: DAY });
+    const f = await api(srv, TOKEN, 'POST', '/api/v1/events/funnel', { steps: ['view', 'login', 'pay'], from: DAY, to: DAY });
     assert.equal(f.status, 200, JSON.stringify(f.json));
     assert.deepEqual(f.json.steps.map((s) => s.users), [1, 1, 1]);
-    const q = await api(srv, 'GET', '/api/v1/events/quarantine');
+    const q = await api(srv, TOKEN, 'GET', '/api/v1/events/quarantine');
     assert.equal(q.status, 200, JSON.stringify(q.json));
     assert.equal(q.json.total, 1);
     assert.ok(!JSON.stringify(q.json).includes(MOBILE), 'masked');
@@ -198,7 +179,7 @@ test('key rotate re-seals every event file under the new key; the old key leaves
     assert.equal(r.status, 200);
   };
   await send('view', 'f1', 3);
-  assert.equal((await api(srv, 'POST', '/api/v1/events/compact')).status, 200);
+  assert.equal((await api(srv, TOKEN, 'POST', '/api/v1/events/compact')).status, 200);
   await send('login', 'f2', 2);
   assert.deepEqual(await stopServer(srv), { code: 0, signal: null });
   assert.deepEqual(holding(join(data, 'events'), MOBILE2), []);

@@ -1,5 +1,5 @@
-/* helpers.h — scratch-directory setup shared by the unit tests that touch the file system
- * (test_datadir.c, test_file.c, test_meta.c). Include it after <cmocka.h>: the helpers fail the
+/* helpers.h — scratch-directory, file and key-file setup shared by the unit tests that touch the
+ * file system. Include it after <cmocka.h>: the helpers fail the
  * running test with cmocka's asserts. Each test binary compiles its own copy (static inline), so
  * no extra object needs linking. */
 #ifndef TB_TESTS_UNIT_HELPERS_H
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "store/crypt.h"
 #include "store/file.h"
 
 static inline int tbt_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -66,6 +67,19 @@ static inline void tbt_write_file(const char *path, const void *b, size_t n)
 {
     tb__errbuf eb = {0};
     assert_int_equal(tb__file_write_atomic(path, b, n, 0640, &eb), 0);
+}
+
+/* A new key file at `path` holding one fresh key, saved as tagbase saves one (0600); *id (may be
+ * NULL) is the key's id. Returns the keyring, caller frees with tb__keyring_free (at once when
+ * only the file is wanted). */
+static inline tb__keyring *tbt_key_file(const char *path, uint32_t *id)
+{
+    tb__errbuf eb = {0};
+    tb__keyring *k;
+    assert_int_equal(tb__keyring_new(path, &k, &eb), 0);
+    assert_int_equal(tb__keyring_add(k, id, &eb), 0);
+    assert_int_equal(tb__keyring_save(k, &eb), 0);
+    return k;
 }
 
 #endif

@@ -389,11 +389,7 @@ static void test_encrypted_store(void **state)
     char *data = tbt_join(root, "data"), *kf = tbt_join(root, "data.key"),
          *evdir = tbt_join(data, "events");
     tb__errbuf eb = {0};
-    tb__keyring *k;
-    assert_int_equal(tb__keyring_new(kf, &k, &eb), 0);
-    assert_int_equal(tb__keyring_add(k, NULL, &eb), 0);
-    assert_int_equal(tb__keyring_save(k, &eb), 0);
-    tb__keyring_free(k);
+    tb__keyring_free(tbt_key_file(kf, NULL));
     tb__c2_set_key_file(kf);
     tb_db *db;
     char err[512];

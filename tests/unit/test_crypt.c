@@ -30,14 +30,11 @@ static tb__c2key key_of(uint32_t id, unsigned char fill)
     return k;
 }
 
-/* A keyring holding `k` only: built by saving a one-key file and loading it back. */
+/* A keyring holding one fresh key, *id, from a key file in the scratch directory. */
 static tb__keyring *ring_with(const char *dir, uint32_t *id)
 {
     char *path = tbt_join(dir, "ring.key");
-    tb__errbuf eb;
-    tb__keyring *r;
-    assert_int_equal(tb__keyring_new(path, &r, &eb), 0);
-    assert_int_equal(tb__keyring_add(r, id, &eb), 0);
+    tb__keyring *r = tbt_key_file(path, id);
     free(path);
     return r;
 }
@@ -322,15 +319,8 @@ static void encrypted_store(void **state)
     char *data = tbt_join(root, "data"), *kf = tbt_join(root, "data.key"),
          *wrong = tbt_join(root, "wrong.key");
     tb__errbuf eb;
-    tb__keyring *k;
-    assert_int_equal(tb__keyring_new(kf, &k, &eb), 0);
-    assert_int_equal(tb__keyring_add(k, NULL, &eb), 0);
-    assert_int_equal(tb__keyring_save(k, &eb), 0);
-    tb__keyring_free(k);
-    assert_int_equal(tb__keyring_new(wrong, &k, &eb), 0);
-    assert_int_equal(tb__keyring_add(k, NULL, &eb), 0);
-    assert_int_equal(tb__keyring_save(k, &eb), 0);
-    tb__keyring_free(k);
+    tb__keyring_free(tbt_key_file(kf, NULL));
+    tb__keyring_free(tbt_key_file(wrong, NULL));
 
     /* a new store adopts the key file */
     tb__c2_set_key_file(kf);
@@ -414,12 +404,7 @@ static void plaintext_then_encrypt(void **state)
     load_people(db, 0);
     tb_db_close(db);
     assert_true(meta_holds(data, "320106194512200193"));
-    tb__errbuf eb;
-    tb__keyring *k;
-    assert_int_equal(tb__keyring_new(kf, &k, &eb), 0);
-    assert_int_equal(tb__keyring_add(k, NULL, &eb), 0);
-    assert_int_equal(tb__keyring_save(k, &eb), 0);
-    tb__keyring_free(k);
+    tb__keyring_free(tbt_key_file(kf, NULL));
     tb__c2_set_key_file(kf);
     db = open_db(data, 0, 0);
     assert_false(tb__c2_on(db));

@@ -280,10 +280,8 @@ static void test_sealed_records(void **state)
 {
     char *dir = tbt_join(*state, "log"), *kf = tbt_join(*state, "k.key");
     tb__errbuf eb = {0};
-    tb__keyring *ring;
     uint32_t id1, id2;
-    assert_int_equal(tb__keyring_new(kf, &ring, &eb), 0);
-    assert_int_equal(tb__keyring_add(ring, &id1, &eb), 0);
+    tb__keyring *ring = tbt_key_file(kf, &id1);
     assert_int_equal(tb__keyring_add(ring, &id2, &eb), 0);
     tb__evkeys keys = {tb__keyring_get(ring, id1), ring};
     seen s;
@@ -381,10 +379,8 @@ static void test_reseal_clear(void **state)
     tb__evlog *l = open_log(dir, 0, &s);
     assert_int_equal(tb__evlog_append_sync(l, "u:13812345678", 13, NULL), 0);
     tb__evlog_close(l);
-    tb__keyring *ring;
     uint32_t id;
-    assert_int_equal(tb__keyring_new(kf, &ring, &eb), 0);
-    assert_int_equal(tb__keyring_add(ring, &id, &eb), 0);
+    tb__keyring *ring = tbt_key_file(kf, &id);
     /* a store encrypted since: a sealed record after a clear one in the same segment */
     tb__evkeys keys = {tb__keyring_get(ring, id), ring};
     memset(&s, 0, sizeof s);
@@ -408,6 +404,46 @@ static void test_reseal_clear(void **state)
     free(dir);
 }
 
+/* A segment of a format version this build does not read stops the rotation as it stops the
+ * scan: TB_EVERSION naming the version, not corruption, and the file is left as it was. */
+static void test_reseal_unknown_version(void **state)
+{
+    char *dir = tbt_join(*state, "log"), *kf = tbt_join(*state, "k.key");
+    seen s;
+    tb__evlog *l = open_log(dir, 0, &s);
+    assert_int_equal(tb__evlog_append_sync(l, "u:13812345678", 13, NULL), 0);
+    tb__evlog_close(l);
+    char *seg = segment(dir, 1);
+    size_t n;
+    uint8_t *b = tbt_read_file(seg, &n);
+    b[8] = 2; /* the version, little-endian after the 8-byte magic */
+    tbt_write_file(seg, b, n);
+    tb__errbuf eb = {0};
+    uint32_t id;
+    tb__keyring *ring = tbt_key_file(kf, &id);
+    uint64_t files = 0;
+    assert_int_equal(tb__evlog_reseal(dir, ring, tb__keyring_get(ring, id), &files, &eb),
+                     TB_EVERSION);
+    if (!strstr(eb.msg, "version 2") || !strstr(eb.msg, "00000001.log"))
+        fail_msg("got: %s", eb.msg);
+    assert_int_equal(files, 0);
+    size_t n2;
+    uint8_t *b2 = tbt_read_file(seg, &n2);
+    assert_int_equal(n2, n);
+    assert_memory_equal(b2, b, n);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(
+        tb__evlog_scan(dir, ring, (tb__evpos){0, 0}, (tb__evpos){0, 0}, collect, &s, &eb),
+        TB_EVERSION);
+    assert_int_equal(s.n, 0);
+    free(b2);
+    free(b);
+    free(seg);
+    tb__keyring_free(ring);
+    free(kf);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +454,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trim, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_sealed_records, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_reseal_clear, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_reseal_unknown_version, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_roll_under_load, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
     };

@@ -490,10 +490,8 @@ static void test_sealed(void **state)
     const char *dir = *state;
     char *kf = tbt_join(dir, "k.key");
     tb__errbuf eb;
-    tb__keyring *ring;
     uint32_t id1, id2;
-    assert_int_equal(tb__keyring_new(kf, &ring, &eb), 0);
-    assert_int_equal(tb__keyring_add(ring, &id1, &eb), 0);
+    tb__keyring *ring = tbt_key_file(kf, &id1);
     assert_int_equal(tb__keyring_add(ring, &id2, &eb), 0);
     tb__evkeys k1 = {tb__keyring_get(ring, id1), ring}, k2 = {tb__keyring_get(ring, id2), ring};
     int64_t t0 = tb__ev_day_start(day0());

@@ -519,10 +519,8 @@ static void sealed_c2_columns(void **state)
     char *dir = tbt_join(*state, "sealed"), *dst = tbt_join(*state, "sealed-e1");
     char *keys = tbt_join(*state, "keys");
     tb__errbuf eb = {0};
-    tb__keyring *ring;
     uint32_t k1, k2;
-    assert_int_equal(tb__keyring_new(keys, &ring, &eb), 0);
-    assert_int_equal(tb__keyring_add(ring, &k1, &eb), 0);
+    tb__keyring *ring = tbt_key_file(keys, &k1);
     enum { N = 1200000 }; /* 9.6 MB of values: three sealed chunks */
     int64_t *bal = malloc(N * sizeof *bal);
     uint8_t *lvl = malloc(N);

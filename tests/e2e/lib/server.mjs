@@ -47,3 +47,15 @@ export async function stopServer(srv) {
   srv.child.kill('SIGTERM');
   return Promise.race([srv.exited, sleep(20000).then(() => ({ code: 'timeout' }))]);
 }
+
+// `method path` on srv as an API client: `Authorization: Bearer token`, and `body` (if any) sent
+// as JSON. Resolves to {status, json} (json null when the answer is empty).
+export async function api(srv, token, method, path, body) {
+  const r = await fetch(srv.url + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : null };
+}
