@@ -806,17 +806,19 @@ static double thread_cpu(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* The first file no worker has taken whose business type the other worker is not reading (two
+/* The largest file no worker has taken whose business type the other worker is not reading (two
  * files of one type fill the same profile columns, which one thread at a time may write), or
- * L->njobs. Under next_mu. */
+ * L->njobs. Largest first: a long file taken last (the transactions, most of the bytes) would end
+ * the phase on one core. Under next_mu. */
 static size_t next_file(load *L, int slot)
 {
+    size_t best = L->njobs;
     for (size_t c = 0; c < L->njobs; c++) {
         const job *j = &L->jobs[c];
         if (j->taken || !parallel_ok(j) || L->busy[!slot] == j->t) continue;
-        return c;
+        if (best == L->njobs || j->bytes > L->jobs[best].bytes) best = c;
     }
-    return L->njobs;
+    return best;
 }
 
 static void *work(void *arg)
