@@ -66,6 +66,16 @@ int tb__fsync_dir(const char *dir, tb__errbuf *eb)
     return rc;
 }
 
+int tb__fsync_file(const char *path, tb__errbuf *eb)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tb__seterr_errno(eb, code_for(errno), errno, "cannot open '%s'", path);
+    int rc = 0;
+    if (fsync(fd) != 0) rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot fsync '%s'", path);
+    close(fd);
+    return rc;
+}
+
 int tb__fsync_parent(const char *path, tb__errbuf *eb)
 {
     char *dir = parent_of(path);
@@ -145,6 +155,30 @@ int tb__afile_commit(tb__afile *af, tb__errbuf *eb)
         tb__seterr(eb, rc, "'%s' was replaced but may not be durable: %s", af->path, what);
     }
 
+out_abort:
+    tb__afile_abort(af);
+    return rc;
+}
+
+int tb__afile_publish(tb__afile *af, tb__errbuf *eb)
+{
+    int rc = 0;
+    if (af->fd < 0) {
+        rc = tb__seterr(eb, TB_EINVAL, "publish of a file that is not open");
+        goto out_abort;
+    }
+    int fd = af->fd;
+    af->fd = -1;
+    if (close(fd) != 0) {
+        rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot close '%s'", af->tmp);
+        goto out_abort;
+    }
+    if (rename(af->tmp, af->path) != 0) {
+        rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot rename '%s' to '%s'", af->tmp, af->path);
+        goto out_abort;
+    }
+    free(af->tmp);
+    af->tmp = NULL;
 out_abort:
     tb__afile_abort(af);
     return rc;

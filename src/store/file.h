@@ -51,9 +51,19 @@ int tb__afile_write(tb__afile *af, const void *data, size_t len, tb__errbuf *eb)
  * no-op, so cleanup code may call it unconditionally. */
 int tb__afile_commit(tb__afile *af, tb__errbuf *eb);
 
+/* Closes the temp file and renames it over the final path WITHOUT making either durable: for a
+ * file that nothing trusts until its writer has synced it (tb__fsync_file) and its directory
+ * (tb__fsync_dir) — the columns of a snapshot, which only its manifest, written last, makes
+ * complete. Many files written in a row then reach the disk while the next ones are made, instead
+ * of one fsync at a time. Ends the write as tb__afile_commit does (af released either way). */
+int tb__afile_publish(tb__afile *af, tb__errbuf *eb);
+
 /* Abandons the write: closes and unlinks the temp file, frees `af`'s memory; the final path is not
  * touched. A no-op on a zeroed, failed-to-open, committed or already aborted tb__afile. */
 void tb__afile_abort(tb__afile *af);
+
+/* fsyncs the file at `path` (what tb__afile_publish left to its writer). */
+int tb__fsync_file(const char *path, tb__errbuf *eb);
 
 /* fsyncs directory `dir` so that entries created, renamed or removed in it are durable. */
 int tb__fsync_dir(const char *dir, tb__errbuf *eb);

@@ -308,7 +308,8 @@ static int write_col(tb__snap_writer *w, const char *name, int type, uint32_t nd
         for (size_t i = 0; i < npc; i++)
             if (pc[i].n && (rc = tb__afile_write(&af, pc[i].p, pc[i].n, &w->err))) goto out_abort;
     }
-    if ((rc = tb__afile_commit(&af, &w->err))) goto out_unlink;
+    /* Durable at tb__snap_writer_commit, before the manifest: until then nothing reads it. */
+    if ((rc = tb__afile_publish(&af, &w->err))) goto out_unlink;
     wcol *c = &w->cols[w->ncols++];
     c->name = nm;
     c->type = type;
@@ -319,8 +320,8 @@ static int write_col(tb__snap_writer *w, const char *name, int type, uint32_t nd
     free(path);
     return 0;
 out_unlink:
-    /* Only the final directory fsync can fail after the rename: the file exists but is not
-     * recorded, so remove it rather than leave an unlisted file in the snapshot. */
+    /* A failed publish leaves no temp file; remove the final name too, in case the rename happened,
+     * rather than leave an unlisted file in the snapshot. */
     unlink(path);
 out_abort:
     tb__afile_abort(&af);
@@ -478,8 +479,16 @@ int tb__snap_writer_commit(tb__snap_writer *w, const char *snapshot_meta_json, t
     text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     if (asprintf(&path, "%s/%s", w->dir, TB__SNAP_MANIFEST) < 0) path = NULL;
     if (!text || !path) goto out_nomem;
-    /* The column files are already durable (each tb__afile_commit fsynced the file and the
-     * directory), so once this rename is durable the snapshot is complete. */
+    /* The column files were written without a wait for the disk (tb__afile_publish), which has
+     * been writing them meanwhile: each is made durable now, then their names, and only then the
+     * manifest, so that once its rename is durable the snapshot is complete. */
+    for (size_t i = 0; i < w->ncols; i++) {
+        char *col = col_path(w->dir, w->cols[i].name);
+        rc = col ? tb__fsync_file(col, eb) : tb__seterr(eb, TB_ENOMEM, "out of memory");
+        free(col);
+        if (rc) goto out_remove;
+    }
+    if ((rc = tb__fsync_dir(w->dir, eb))) goto out_remove;
     if ((rc = tb__file_write_atomic(path, text, strlen(text), 0444, eb))) goto out_remove;
     if ((rc = tb__fsync_parent(w->dir, eb))) goto out_remove;
     goto out_free;

@@ -86,6 +86,29 @@ static void streaming_write_commits(void **state)
     free(path);
 }
 
+/* Publishing renames without a wait for the disk: the file is there under its final name, no
+ * temp file is left, a second publish is refused, and the owner can make it durable later. */
+static void publish_then_fsync(void **state)
+{
+    char *path = tbt_join(*state, "c.col");
+    tb__errbuf eb = {0};
+    tb__afile af;
+    assert_int_equal(tb__afile_open(&af, path, 0600, &eb), 0);
+    assert_int_equal(tb__afile_write(&af, "abc", 3, &eb), 0);
+    assert_int_equal(tb__afile_publish(&af, &eb), 0);
+    tb__afile_abort(&af); /* a no-op after publish, as after commit */
+    assert_int_equal(count_entries(*state), 1);
+    assert_content(path, "abc");
+    assert_int_equal(tb__afile_publish(&af, &eb), TB_EINVAL);
+    assert_int_equal(tb__fsync_file(path, &eb), 0);
+    assert_int_equal(tb__fsync_dir(*state, &eb), 0);
+    char *missing = tbt_join(*state, "nope.col");
+    assert_int_equal(tb__fsync_file(missing, &eb), TB_ENOENT);
+    assert_non_null(strstr(eb.msg, "nope.col"));
+    free(missing);
+    free(path);
+}
+
 static void abort_leaves_old_file(void **state)
 {
     char *path = tbt_join(*state, "keep.txt");
@@ -222,6 +245,7 @@ int main(void)
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(streaming_write_commits, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(publish_then_fsync, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(abort_leaves_old_file, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(read_all_limit_enforced, tbt_setup_tmpdir,
