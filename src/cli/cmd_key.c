@@ -102,11 +102,12 @@ static int rotate(const char *path, const char *dir)
         goto out;
     }
     if (from)
-        printf("rotated: %llu rows, %llu domain segments, %llu snapshot columns, %llu tag files and "
-               "%llu event files re-encrypted under key %u; key %u retired and removed from %s\n",
-               (unsigned long long)rows, (unsigned long long)files.segments,
-               (unsigned long long)files.snapshot_files, (unsigned long long)files.tag_files,
-               (unsigned long long)evfiles, target.id, from, path);
+        printf(
+            "rotated: %llu rows, %llu domain segments, %llu snapshot columns, %llu tag files and "
+            "%llu event files re-encrypted under key %u; key %u retired and removed from %s\n",
+            (unsigned long long)rows, (unsigned long long)files.segments,
+            (unsigned long long)files.snapshot_files, (unsigned long long)files.tag_files,
+            (unsigned long long)evfiles, target.id, from, path);
     else
         printf("encrypted: %llu rows of master data, %llu domain segments, %llu snapshot columns, "
                "%llu tag files and %llu event files sealed under key %u (the store was "

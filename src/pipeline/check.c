@@ -144,12 +144,11 @@ int tb_check(tb_db *db, char **json_out)
     }
     int64_t nevrec = 0, nevdays = 0;
     tb__events_check(db, problems, &nevrec, &nevdays);
-    json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "ok",
-                            json_array_size(problems) == 0, "segments", (json_int_t)nseg,
-                            "snapshots", (json_int_t)nsnap, "tag_builds", (json_int_t)ntag,
-                            "segment_members", (json_int_t)nmember, "event_log_records",
-                            (json_int_t)nevrec, "event_days", (json_int_t)nevdays, "problems",
-                            problems);
+    json_t *doc =
+        json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "ok", json_array_size(problems) == 0,
+                  "segments", (json_int_t)nseg, "snapshots", (json_int_t)nsnap, "tag_builds",
+                  (json_int_t)ntag, "segment_members", (json_int_t)nmember, "event_log_records",
+                  (json_int_t)nevrec, "event_days", (json_int_t)nevdays, "problems", problems);
     *json_out = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
     return *json_out ? 0 : tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");

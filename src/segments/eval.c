@@ -123,7 +123,8 @@ static const tb__tagv *rt_overlay(binder *b, const tb__tagv *t)
     size_t n = 0;
     tb__errbuf eb = {0};
     int rc = tb__rt_members(dd, t->m.code, tb__now_ms(), &gids, &n, &eb);
-    if (rc && rc != TB_ENOENT) tb__log_warn("segments", "real-time tag '%s': %s", t->m.code, eb.msg);
+    if (rc && rc != TB_ENOENT)
+        tb__log_warn("segments", "real-time tag '%s': %s", t->m.code, eb.msg);
     uint64_t nbits = tb__tagset_nrows(b->ts);
     tb__bm_builder *bb = NULL;
     tb__buf buf = TB__BUF_INIT;

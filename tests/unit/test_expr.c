@@ -1073,8 +1073,8 @@ static void test_eval_leap_birthdays(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tb__expr_env e2 = env;
-        e2.as_of = (int32_t)tb__days_from_civil(cases[i].y, (unsigned)cases[i].m,
-                                                     (unsigned)cases[i].d);
+        e2.as_of =
+            (int32_t)tb__days_from_civil(cases[i].y, (unsigned)cases[i].m, (unsigned)cases[i].d);
         tb__xval v;
         tb__errbuf eb = {0};
         assert_int_equal(tb__expr_eval(parse(RULE, "age(leapling)"), &e2, &v, &eb), 0);
@@ -1084,10 +1084,8 @@ static void test_eval_leap_birthdays(void **state)
         if (v.i != cases[i].until) fail_msg("until at case %zu: %lld", i, (long long)v.i);
     }
     /* the countdowns above, by hand: to 2025-02-28 and to 2024-02-29 */
-    assert_int_equal(tb__days_from_civil(2024, 2, 29) - tb__days_from_civil(2023, 3, 1),
-                     365);
-    assert_int_equal(tb__days_from_civil(2025, 2, 28) - tb__days_from_civil(2024, 3, 1),
-                     364);
+    assert_int_equal(tb__days_from_civil(2024, 2, 29) - tb__days_from_civil(2023, 3, 1), 365);
+    assert_int_equal(tb__days_from_civil(2025, 2, 28) - tb__days_from_civil(2024, 3, 1), 364);
 }
 
 /* ---------------------------------------------------------------------------------------------
