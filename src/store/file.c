@@ -122,16 +122,20 @@ int tb__afile_write(tb__afile *af, const void *data, size_t len, tb__errbuf *eb)
     return 0;
 }
 
-int tb__afile_commit(tb__afile *af, tb__errbuf *eb)
+/* Ends a write: closes the temp file and renames it over the final path, made durable first
+ * (`durable`: the file fsynced before the rename, its directory after) or left to the caller
+ * (tb__afile_publish). Releases af either way. */
+static int finish(tb__afile *af, int durable, tb__errbuf *eb)
 {
     int rc = 0;
     if (af->fd < 0) {
-        rc = tb__seterr(eb, TB_EINVAL, "commit of a file that is not open");
+        rc = tb__seterr(eb, TB_EINVAL, "%s of a file that is not open",
+                        durable ? "commit" : "publish");
         goto out_abort;
     }
     /* The data must be on disk before the rename makes it visible under the final name; otherwise
      * a power cut can leave the new name pointing at an empty or partial file. */
-    if (fsync(af->fd) != 0) {
+    if (durable && fsync(af->fd) != 0) {
         rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot fsync '%s'", af->tmp);
         goto out_abort;
     }
@@ -148,8 +152,7 @@ int tb__afile_commit(tb__afile *af, tb__errbuf *eb)
     /* The rename is done: from here the temp name no longer exists and must not be unlinked. */
     free(af->tmp);
     af->tmp = NULL;
-    rc = tb__fsync_parent(af->path, eb);
-    if (rc) {
+    if (durable && (rc = tb__fsync_parent(af->path, eb)) != 0) {
         char what[TB__ERRMSG_MAX];
         snprintf(what, sizeof what, "%s", eb->msg);
         tb__seterr(eb, rc, "'%s' was replaced but may not be durable: %s", af->path, what);
@@ -160,28 +163,14 @@ out_abort:
     return rc;
 }
 
+int tb__afile_commit(tb__afile *af, tb__errbuf *eb)
+{
+    return finish(af, 1, eb);
+}
+
 int tb__afile_publish(tb__afile *af, tb__errbuf *eb)
 {
-    int rc = 0;
-    if (af->fd < 0) {
-        rc = tb__seterr(eb, TB_EINVAL, "publish of a file that is not open");
-        goto out_abort;
-    }
-    int fd = af->fd;
-    af->fd = -1;
-    if (close(fd) != 0) {
-        rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot close '%s'", af->tmp);
-        goto out_abort;
-    }
-    if (rename(af->tmp, af->path) != 0) {
-        rc = tb__seterr_errno(eb, TB_EIO, errno, "cannot rename '%s' to '%s'", af->tmp, af->path);
-        goto out_abort;
-    }
-    free(af->tmp);
-    af->tmp = NULL;
-out_abort:
-    tb__afile_abort(af);
-    return rc;
+    return finish(af, 0, eb);
 }
 
 void tb__afile_abort(tb__afile *af)
