@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { files } from './lib/fs.mjs';
+import { call as serverCall, login as sessionLogin } from './lib/server.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -111,34 +112,9 @@ function startServer() {
   });
 }
 
-async function call(method, path, { body, session } = {}) {
-  const h = {};
-  if (session) {
-    h.cookie = `tb_session=${session.sid}`;
-    if (method !== 'GET') h['x-csrf-token'] = session.csrf;
-  }
-  let b;
-  if (body !== undefined) {
-    b = JSON.stringify(body);
-    h['content-type'] = 'application/json';
-  }
-  const res = await fetch(srv.url + path, { method, headers: h, body: b, signal: AbortSignal.timeout(60000) });
-  const text = await res.text();
-  let j = null;
-  try {
-    j = JSON.parse(text);
-  } catch {}
-  return { status: res.status, text, json: j };
-}
-async function login(user) {
-  const res = await fetch(srv.url + '/api/v1/login', {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ user, password: PW[user] }), signal: AbortSignal.timeout(30000),
-  });
-  assert.equal(res.status, 200);
-  const j = await res.json();
-  return { sid: res.headers.get('set-cookie').match(/tb_session=([^;]+)/)[1], csrf: j.csrf_token };
-}
+// The console's calls on this file's server (slow ones: an erasure rewrites files).
+const call = (method, path, opts = {}) => serverCall(srv, method, path, { timeoutMs: 60000, ...opts });
+const login = (user) => sessionLogin(srv, user, PW[user]);
 
 const EXPR = 'age >= 18';
 let p1, p2, adults0;

@@ -4,13 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   findDefects, readExtract, validResidentId, validMobile,
 } from './lib/gen_check.mjs';
+import { hashes } from './lib/fs.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const root = mkdtempSync(join(tmpdir(), 'tb-gen-'));
@@ -25,14 +25,6 @@ function genOk(out, extra = []) {
     '--out', out, ...extra]);
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
-}
-
-function hashes(dir) {
-  const h = {};
-  for (const f of readdirSync(dir).sort()) {
-    h[f] = createHash('sha256').update(readFileSync(join(dir, f))).digest('hex');
-  }
-  return h;
 }
 
 function readDefectsTsv(dir) {

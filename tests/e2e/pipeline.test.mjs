@@ -5,7 +5,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync, existsSync, mkdirSync,
   copyFileSync,
@@ -13,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hashes } from './lib/fs.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,14 +43,8 @@ function rows(dir, file) { // Hive text: fields by \x01, \N is NULL
   return readFileSync(join(dir, file), 'utf8').split('\n').filter((l) => l.length)
     .map((l) => l.split('\x01').map((v) => (v === '\\N' ? null : v)));
 }
-function hashDir(dir) {
-  const h = {};
-  for (const f of readdirSync(dir).sort()) {
-    if (f === 'manifest.json') continue; // names its load id
-    h[f] = createHash('sha256').update(readFileSync(join(dir, f))).digest('hex');
-  }
-  return h;
-}
+// manifest.json names its load id.
+const hashDir = (dir) => hashes(dir, ['manifest.json']);
 const cents = (s) => Math.round(Number(s) * 100);
 
 const dirty = gen('dirty', ['--customers', '4000', '--seed', '2', '--dirty', '0.02']);

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { call as serverCall, login as sessionLogin } from './lib/server.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -64,25 +65,7 @@ function startServer() {
   });
 }
 
-async function call(method, path, { body, session } = {}) {
-  const h = {};
-  if (session) {
-    h.cookie = `tb_session=${session.sid}`;
-    if (method !== 'GET') h['x-csrf-token'] = session.csrf;
-  }
-  let b;
-  if (body !== undefined) {
-    b = JSON.stringify(body);
-    h['content-type'] = 'application/json';
-  }
-  const res = await fetch(srv.url + path, { method, headers: h, body: b, signal: AbortSignal.timeout(30000) });
-  const text = await res.text();
-  let j = null;
-  try {
-    j = JSON.parse(text);
-  } catch {}
-  return { status: res.status, text, json: j };
-}
+const call = (method, path, opts) => serverCall(srv, method, path, opts);
 const tryLogin = (user, password) => call('POST', '/api/v1/login', { body: { user, password } });
 let custNo, mobile, gid;
 test('setup: a small bank loaded, users, a lock-out after 3 failures', () => {
@@ -155,15 +138,7 @@ test('lock-out: 3 wrong passwords lock; the right one then gets the same 401; an
   assert.equal((await tryLogin('vic', PW.vic)).status, 200);
 });
 
-async function cookieLogin(user) {
-  const res = await fetch(srv.url + '/api/v1/login', {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ user, password: PW[user] }), signal: AbortSignal.timeout(30000),
-  });
-  assert.equal(res.status, 200);
-  const j = await res.json();
-  return { sid: res.headers.get('set-cookie').match(/tb_session=([^;]+)/)[1], csrf: j.csrf_token };
-}
+const cookieLogin = (user) => sessionLogin(srv, user, PW[user]);
 
 test('GET /customers/{id}/copy: pii.clear only, unmasked, audited; unknown is 404', async () => {
   const ana = await cookieLogin('ana');

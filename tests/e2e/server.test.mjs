@@ -14,6 +14,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import https from 'node:https';
+import { call, login as sessionLogin } from './lib/server.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -75,28 +76,6 @@ async function stopServer(srv) {
   return r;
 }
 
-async function call(srv, method, path, { body, raw, session, token, csrf = true, headers = {} } = {}) {
-  const h = { ...headers };
-  if (session) {
-    h.cookie = `tb_session=${session.sid}`;
-    if (csrf && method !== 'GET') h['x-csrf-token'] = session.csrf;
-  }
-  if (token) h.authorization = `Bearer ${token}`;
-  let b;
-  if (raw !== undefined) b = raw;
-  else if (body !== undefined) {
-    b = JSON.stringify(body);
-    h['content-type'] = 'application/json';
-  }
-  const res = await fetch(srv.url + path, { method, headers: h, body: b, signal: AbortSignal.timeout(30000) });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, text, json };
-}
-
 // Every error answer is {"error":{"code","message"}} with the code of its status.
 function isError(r, status, code) {
   assert.equal(r.status, status, r.text);
@@ -105,15 +84,13 @@ function isError(r, status, code) {
   assert.equal(typeof r.json.error.message, 'string');
 }
 
+// A login whose session cookie carries the flags a browser needs.
 async function login(srv, user, password) {
-  const r = await call(srv, 'POST', '/api/v1/login', { body: { user, password } });
-  assert.equal(r.status, 200, r.text);
-  const cookie = r.headers.get('set-cookie');
-  assert.match(cookie, /HttpOnly/);
-  assert.match(cookie, /SameSite=Strict/);
-  assert.match(cookie, /Path=\//);
-  const sid = cookie.match(/tb_session=([^;]+)/)[1];
-  return { sid, csrf: r.json.csrf_token, user: r.json.user, cookie };
+  const s = await sessionLogin(srv, user, password);
+  assert.match(s.cookie, /HttpOnly/);
+  assert.match(s.cookie, /SameSite=Strict/);
+  assert.match(s.cookie, /Path=\//);
+  return s;
 }
 
 // Reads one whole HTTP/1.1 answer from a raw socket that the server closes after it.

@@ -3,6 +3,7 @@
 // server killed by its pid when the test file ends, whatever happened.
 import { spawn } from 'node:child_process';
 import { after } from 'node:test';
+import assert from 'node:assert/strict';
 
 const started = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -58,4 +59,40 @@ export async function api(srv, token, method, path, body) {
   });
   const text = await r.text();
   return { status: r.status, json: text ? JSON.parse(text) : null };
+}
+
+// `method path` on srv as the console or a script calls it: the session's cookie (and, unless
+// csrf is false, its CSRF token on every method but GET), or `Authorization: Bearer token`;
+// `body` sent as JSON, or `raw` as it is. Resolves to {status, headers, text, json} (json null
+// when the answer is not JSON).
+export async function call(srv, method, path,
+  { body, raw, session, token, csrf = true, headers = {}, timeoutMs = 30000 } = {}) {
+  const h = { ...headers };
+  if (session) {
+    h.cookie = `tb_session=${session.sid}`;
+    if (csrf && method !== 'GET') h['x-csrf-token'] = session.csrf;
+  }
+  if (token) h.authorization = `Bearer ${token}`;
+  let b;
+  if (raw !== undefined) b = raw;
+  else if (body !== undefined) {
+    b = JSON.stringify(body);
+    h['content-type'] = 'application/json';
+  }
+  const res = await fetch(srv.url + path, { method, headers: h, body: b, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+// Logs `user` in on srv with `password` (asserting a 200); resolves to the session
+// {sid, csrf, user, cookie} that call() takes.
+export async function login(srv, user, password) {
+  const r = await call(srv, 'POST', '/api/v1/login', { body: { user, password } });
+  assert.equal(r.status, 200, r.text);
+  const cookie = r.headers.get('set-cookie');
+  return { sid: cookie.match(/tb_session=([^;]+)/)[1], csrf: r.json.csrf_token, user: r.json.user, cookie };
 }
