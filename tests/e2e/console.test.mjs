@@ -7,13 +7,14 @@
 // people. Screenshots of the main screens go to <build dir>/screenshots (not committed).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, mkdirSync, cpSync, symlinkSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import { startServer as startServe } from './lib/server.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -33,30 +34,7 @@ function cli(args, input) {
   return r.stdout;
 }
 
-function startServer() {
-  const child = spawn(BIN, ['serve', '--data', data, '--listen', '127.0.0.1:0', '--threads', '4', '--web', web], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const s = { child, stdout: '', stderr: '' };
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => (s.stderr = (s.stderr + d).slice(-20000)));
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error(`server did not start: ${s.stderr}`)), 20000);
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d) => {
-      s.stdout += d;
-      const m = s.stdout.match(/^listening on (\S+)$/m);
-      if (m && !s.url) {
-        s.url = m[1];
-        s.port = Number(new URL(s.url).port);
-        clearTimeout(t);
-        res(s);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      rej(new Error(`server exited with ${code}: ${s.stderr}`));
-    });
-  });
-}
+const startServer = () => startServe(BIN, data, ['--threads', '4', '--web', web]);
 
 // One raw HTTP/1.1 request (fetch would normalise '..' and '%2e%2e' away): the status line.
 function rawGet(path, accept = '*/*') {

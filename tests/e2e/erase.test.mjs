@@ -9,13 +9,13 @@
 // the server runs: the server's cached tag store is replaced (its counts drop at once).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, unlinkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { files } from './lib/fs.mjs';
-import { call as serverCall, login as sessionLogin } from './lib/server.mjs';
+import { call as serverCall, login as sessionLogin, startServer as startServe } from './lib/server.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -86,31 +86,7 @@ function pickPerson(skip) {
   throw new Error('no suitable customer in the demo');
 }
 
-function startServer() {
-  const child = spawn(BIN, ['serve', '--data', data, '--listen', '127.0.0.1:0', '--threads', '2'], {
-    stdio: ['ignore', 'pipe', 'pipe'], env,
-  });
-  const s = { child, stdout: '', stderr: '', url: null };
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => (s.stderr += d));
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error(`server did not start: ${s.stderr}`)), 20000);
-    child.stdout.on('data', (d) => {
-      s.stdout += d;
-      const m = s.stdout.match(/^listening on (\S+)$/m);
-      if (m && !s.url) {
-        s.url = m[1];
-        clearTimeout(t);
-        res(s);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      rej(new Error(`server exited with ${code}: ${s.stderr}`));
-    });
-  });
-}
+const startServer = () => startServe(BIN, data, ['--threads', '2'], { env });
 
 // The console's calls on this file's server (slow ones: an erasure rewrites files).
 const call = (method, path, opts = {}) => serverCall(srv, method, path, { timeoutMs: 60000, ...opts });

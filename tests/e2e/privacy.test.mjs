@@ -6,12 +6,12 @@
 // principal with pii.clear, audited without personal data; the audit chain verifies at the end.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { call as serverCall, login as sessionLogin } from './lib/server.mjs';
+import { call as serverCall, login as sessionLogin, startServer as startServe } from './lib/server.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -38,33 +38,7 @@ function ok(args, input) {
 const json = (args) => JSON.parse(ok([...args, '--json']));
 
 // Starts `tagbase serve` on a free port and resolves when it printed its address (20 s at most).
-function startServer() {
-  const child = spawn(BIN, ['serve', '--data', data, '--listen', '127.0.0.1:0', '--threads', '2'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const s = { child, stdout: '', stderr: '', url: null };
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => (s.stderr += d));
-  s.exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error(`server did not start: ${s.stderr}`)), 20000);
-    child.stdout.on('data', (d) => {
-      s.stdout += d;
-      const m = s.stdout.match(/^listening on (\S+)$/m);
-      if (m && !s.url) {
-        s.url = m[1];
-        clearTimeout(t);
-        res(s);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      rej(new Error(`server exited with ${code}: ${s.stderr}`));
-    });
-  });
-}
-
+const startServer = () => startServe(BIN, data, ['--threads', '2']);
 const call = (method, path, opts) => serverCall(srv, method, path, opts);
 const tryLogin = (user, password) => call('POST', '/api/v1/login', { body: { user, password } });
 let custNo, mobile, gid;

@@ -7,14 +7,14 @@
 // while a request runs, HTTPS when this libmicrohttpd has TLS, and an access log without secrets.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import https from 'node:https';
-import { call, login as sessionLogin } from './lib/server.mjs';
+import { call, login as sessionLogin, startServer as startServe, stopServer } from './lib/server.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,45 +35,11 @@ function cli(args, input) {
   return r.stdout;
 }
 
-// Starts `tagbase serve` and resolves when it printed its address (bounded by 20 s).
-function startServer(dir, extra = []) {
-  const child = spawn(BIN, ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const srv = { child, stdout: '', stderr: '', url: null };
+// Starts `tagbase serve` (tests/e2e/lib/server.mjs) and keeps it for the access-log test.
+async function startServer(dir, extra = []) {
+  const srv = await startServe(BIN, dir, extra);
   servers.push(srv);
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => (srv.stderr += d));
-  srv.exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
-  // a server that dies on its own shows why
-  child.on('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGKILL') console.error(`tagbase serve exited (${code}, ${signal}):\n${srv.stderr.slice(-4000)}`);
-  });
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error(`server did not start: ${srv.stderr}`)), 20000);
-    child.stdout.on('data', (d) => {
-      srv.stdout += d;
-      const m = srv.stdout.match(/^listening on (\S+)$/m);
-      if (m && !srv.url) {
-        srv.url = m[1];
-        srv.port = Number(new URL(srv.url).port);
-        clearTimeout(t);
-        res(srv);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      rej(new Error(`server exited with ${code}: ${srv.stderr}`));
-    });
-  });
-}
-
-// SIGTERM, then the exit status (bounded by 20 s).
-async function stopServer(srv) {
-  srv.child.kill('SIGTERM');
-  const r = await Promise.race([srv.exited, sleep(20000).then(() => ({ code: 'timeout' }))]);
-  return r;
+  return srv;
 }
 
 // Every error answer is {"error":{"code","message"}} with the code of its status.

@@ -12,11 +12,12 @@ after(() => {
   for (const s of started) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
 });
 
-// Starts `bin serve --data dir ...extra` and resolves to {child, url, port, stdout, stderr,
-// exited} once it listens (rejects after 20 s or when it exits first, with its stderr).
-export function startServer(bin, dir, extra = []) {
+// Starts `bin serve --data dir ...extra` (in `env`, default this process's) and resolves to
+// {child, url, port, stdout, stderr, exited} once it listens (rejects after 20 s or when it exits
+// first, with its stderr). A server that dies on its own prints why.
+export function startServer(bin, dir, extra = [], { env = process.env } = {}) {
   const child = spawn(bin, ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'], env,
   });
   const srv = { child, stdout: '', stderr: '', url: null };
   started.push(srv);
@@ -24,6 +25,9 @@ export function startServer(bin, dir, extra = []) {
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => (srv.stderr += d));
   srv.exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGKILL') console.error(`tagbase serve exited (${code}, ${signal}):\n${srv.stderr.slice(-4000)}`);
+  });
   return new Promise((res, rej) => {
     const t = setTimeout(() => rej(new Error(`server did not start: ${srv.stderr}`)), 20000);
     child.stdout.on('data', (d) => {
