@@ -308,8 +308,9 @@ static int write_col(tb__snap_writer *w, const char *name, int type, uint32_t nd
         for (size_t i = 0; i < npc; i++)
             if (pc[i].n && (rc = tb__afile_write(&af, pc[i].p, pc[i].n, &w->err))) goto out_abort;
     }
-    /* Durable at tb__snap_writer_commit, before the manifest: until then nothing reads it. */
-    if ((rc = tb__afile_publish(&af, &w->err))) goto out_unlink;
+    /* Durable at tb__snap_writer_commit, before the manifest: until then nothing reads it. A failed
+     * publish has renamed nothing and removed its temp file. */
+    if ((rc = tb__afile_publish(&af, &w->err))) goto out_free;
     wcol *c = &w->cols[w->ncols++];
     c->name = nm;
     c->type = type;
@@ -319,10 +320,6 @@ static int write_col(tb__snap_writer *w, const char *name, int type, uint32_t nd
     c->meta = meta;
     free(path);
     return 0;
-out_unlink:
-    /* A failed publish leaves no temp file; remove the final name too, in case the rename happened,
-     * rather than leave an unlisted file in the snapshot. */
-    unlink(path);
 out_abort:
     tb__afile_abort(&af);
 out_free:
