@@ -893,8 +893,8 @@ static void *idwriter_run(void *arg)
 static int run_parallel(load *L, idwriter *first, int *wrc)
 {
     idwriter idw = {.L = L, .image = first->image, .prev = first};
-    int rc = tb__profile_reserve(L->prof, tb__idres_count(L->idr));
-    if (rc) return tb__seterr(L->eb, rc, "out of memory");
+    tb__profile_reserve(L->prof, tb__idres_count(L->idr));
+    int rc = 0;
     idw.started = pthread_create(&idw.tid, NULL, idwriter_run, &idw) == 0;
     if (!idw.started) {
         idwriter_run(&idw); /* no thread: write them first */

@@ -225,13 +225,12 @@ static int find_name(const char *const *names, size_t n, const char *name)
     return -1;
 }
 
-int tb__profile_reserve(tb__profile *p, uint32_t nrows)
+void tb__profile_reserve(tb__profile *p, uint32_t nrows)
 {
     /* Columns grow when a row first reaches them, on the thread that reads their business type:
      * filling every column here would fault in gigabytes at 10M customers on one thread while
      * the workers wait. */
     if (nrows > p->cap) p->cap = nrows;
-    return 0;
 }
 
 static pthread_mutex_t bind_mu = PTHREAD_MUTEX_INITIALIZER; /* the bindings list */

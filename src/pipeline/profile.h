@@ -76,7 +76,7 @@ int tb__profile_bind(tb__profile *p, const char *business_type, const char *cons
  * reaches it. Then (and only then) threads may call tb__profile_add at the same time with
  * bindings of different business types (never two with the same type): their attributes are
  * disjoint columns, each grown by the thread that fills it. tb__profile_bind is thread-safe. */
-int tb__profile_reserve(tb__profile *p, uint32_t nrows);
+void tb__profile_reserve(tb__profile *p, uint32_t nrows);
 
 /* Collects one valid row (fields in the bound order) for golden record `gid`. Returns 1 when an
  * attribute took a value from the row, 0 when none did (a filter excluded it), TB_ENOMEM. */
