@@ -17,6 +17,7 @@
 #include "common/table.h"
 #include "pipeline/identity.h"
 #include "store/crypt.h"
+#include "store/mdx.h"
 #include "store/meta.h"
 
 #define MAX_SYSTEMS  64
@@ -1296,23 +1297,16 @@ static int bind_party(const tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32_t 
     return rc ? TB_ENOMEM : 0;
 }
 
-/* The secondary indexes of migration 3 that a bulk first load rebuilds instead of updating row
- * by row: inserting a million parties into five B-tree indexes in random order costs several times
- * more than sorting them once at CREATE INDEX. The SQL must stay identical to migration 3's
- * (test_identity checks the schema is unchanged after a bulk commit). */
+/* The secondary indexes that a bulk first load rebuilds instead of updating row by row:
+ * inserting a million rows into a B-tree index in random order costs several times more than
+ * sorting them once at CREATE INDEX. The SQL must stay identical to the migration's (test_identity
+ * checks the schema is unchanged after a bulk commit). The look-ups of golden records themselves
+ * are in the look-up image (store/mdx.h), written after the rows. */
 static const struct {
     tb__stmt_id drop_id, create_id;
     const char *drop, *create;
 } bulk_indexes[] = {
-    {TB__STMT_ID_BULK_DROP_1, TB__STMT_ID_BULK_CREATE_1, "DROP INDEX party_by_cert",
-     "CREATE UNIQUE INDEX party_by_cert ON party (kind, cert_no) WHERE cert_no IS NOT NULL"},
-    {TB__STMT_ID_BULK_DROP_2, TB__STMT_ID_BULK_CREATE_2, "DROP INDEX party_by_name",
-     "CREATE INDEX party_by_name ON party (name)"},
-    {TB__STMT_ID_BULK_DROP_3, TB__STMT_ID_BULK_CREATE_3, "DROP INDEX party_by_mobile",
-     "CREATE INDEX party_by_mobile ON party (mobile)"},
-    {TB__STMT_ID_BULK_DROP_4, TB__STMT_ID_BULK_CREATE_4, "DROP INDEX party_key_by_gid",
-     "CREATE INDEX party_key_by_gid ON party_key (gid)"},
-    {TB__STMT_ID_BULK_DROP_5, TB__STMT_ID_BULK_CREATE_5, "DROP INDEX party_relation_by_target",
+    {TB__STMT_ID_BULK_DROP, TB__STMT_ID_BULK_CREATE, "DROP INDEX party_relation_by_target",
      "CREATE INDEX party_relation_by_target ON party_relation (rel_type, target)"},
 };
 #define BULK_MIN_PARTIES 100000 /* and more new parties than stored ones */
@@ -1354,10 +1348,58 @@ static int bulk_write(const tb__idres *r)
     return fresh >= (r->bulk_min ? r->bulk_min : BULK_MIN_PARTIES) && fresh > r->nsaved_party;
 }
 
+/* The look-up image of the golden records as `r` holds them (what commit_rows stored): certificate,
+ * mobile and name as bound in plaintext, every key with its gid. An encrypted store's columns hold
+ * blind indexes: its image is read back from the rows instead (identity_md.c). */
+static int image_from_session(const tb__idres *r, tb__mdx_builder *b, tb__errbuf *eb)
+{
+    uint8_t sys[MAX_SYSTEMS];
+    int rc = 0;
+    for (unsigned i = 0; rc == 0 && i < r->nsys; i++)
+        rc = tb__mdx_builder_system(b, r->sys[i].name, &sys[i], eb);
+    for (uint32_t g = 0; rc == 0 && g < r->nparty; g++) {
+        const struct party *p = &r->party[g];
+        static const struct {
+            tb__mdx_field f;
+            int field; /* -1: the certificate */
+        } cols[] = {{TB__MDX_CERT, -1}, {TB__MDX_MOBILE, TB__F_MOBILE}, {TB__MDX_NAME, TB__F_NAME}};
+        for (size_t c = 0; rc == 0 && c < sizeof cols / sizeof cols[0]; c++) {
+            uint32_t off = cols[c].field < 0 ? p->cert : p->val[cols[c].field];
+            if (off) rc = tb__mdx_put(b, cols[c].f, g, r->pool + off, strlen(r->pool + off), eb);
+        }
+    }
+    for (uint32_t i = 0; rc == 0 && i < r->nkeys; i++) {
+        const struct keyent *e = &r->keys[i];
+        rc =
+            tb__mdx_put_key(b, e->gid, sys[e->sys], r->pool + e->off, strlen(r->pool + e->off), eb);
+    }
+    return rc;
+}
+
+/* Writes the look-up image of the store as the session leaves it and records it as current, in
+ * the caller's transaction: a crash before the commit leaves the previous image current (the new
+ * file is an orphan tb__mdx_prune removes). */
+static int write_image(const tb__idres *r, tb_db *db, int64_t load_id)
+{
+    tb__mdx_builder *b;
+    tb__errbuf *eb = tb__db_err(db);
+    if (tb__mdx_builder_create(r->nparty, load_id, &b))
+        return tb__seterr(eb, TB_ENOMEM, "out of memory");
+    int rc = tb__c2_on(db) ? tb__mdx_put_store(db, b) : image_from_session(r, b, eb);
+    char *rel = NULL, *abs = NULL;
+    if (!rc) rc = tb__mdx_new_path(db, load_id, &rel, &abs);
+    if (!rc) rc = tb__mdx_builder_write(b, abs, eb);
+    tb__mdx_builder_free(b);
+    if (!rc) rc = tb__mdx_record(db, rel, load_id);
+    free(rel);
+    free(abs);
+    return rc;
+}
+
 /* The steps of a write: `drop` the bulk indexes first, rows from `since` on (NULL: from the stored
- * state), `rebuild` the indexes after. */
+ * state), `rebuild` the indexes after; the `last` step writes the look-up image. */
 static int write_steps(const tb__idres *r, const tb__idres *since, tb_db *db,
-                       const char *batch_date, int64_t load_id, int drop, int rebuild)
+                       const char *batch_date, int64_t load_id, int drop, int rebuild, int last)
 {
     if (!batch_date || !*batch_date)
         return tb__seterr(tb__db_err(db), TB_EINVAL, "identity commit needs a batch date");
@@ -1380,30 +1422,33 @@ static int write_steps(const tb__idres *r, const tb__idres *since, tb_db *db,
             rc = tb__meta_sort_mode(db, 0);
         }
     }
-    tb__log_debug("identity", "%u parties, %u keys from %u, %u: rows %.2f s, indexes %.2f s",
+    double index_s = tb__seconds_since(&t0) - rows_s;
+    if (!rc && last) rc = write_image(r, db, load_id);
+    tb__log_debug("identity",
+                  "%u parties, %u keys from %u, %u: rows %.2f s, indexes %.2f s, image %.2f s",
                   r->nparty - (since ? since->nparty : r->nsaved_party),
                   r->nkeys - (since ? since->nkeys : r->nsaved_keys),
                   since ? since->nparty : r->nsaved_party, since ? since->nkeys : r->nsaved_keys,
-                  rows_s, tb__seconds_since(&t0) - rows_s);
+                  rows_s, index_s, last ? tb__seconds_since(&t0) - rows_s - index_s : 0.0);
     return rc;
 }
 
 int tb__idres_write(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id)
 {
     int bulk = bulk_write(r);
-    return write_steps(r, NULL, db, batch_date, load_id, bulk, bulk);
+    return write_steps(r, NULL, db, batch_date, load_id, bulk, bulk, 1);
 }
 
 int tb__idres_write_first(const tb__idres *image, tb_db *db, const char *batch_date,
                           int64_t load_id)
 {
-    return write_steps(image, NULL, db, batch_date, load_id, bulk_write(image), 0);
+    return write_steps(image, NULL, db, batch_date, load_id, bulk_write(image), 0, 0);
 }
 
 int tb__idres_write_since(const tb__idres *r, const tb__idres *image, tb_db *db,
                           const char *batch_date, int64_t load_id)
 {
-    return write_steps(r, image, db, batch_date, load_id, 0, bulk_write(image));
+    return write_steps(r, image, db, batch_date, load_id, 0, bulk_write(image), 1);
 }
 
 /* 1 when a party's stored fields differ from its copy in an image. */

@@ -292,6 +292,31 @@ typedef struct tb__party_pii {
 } tb__party_pii;
 int tb__party_pii_get(tb_db *db, uint32_t gid, tb__party_pii *out);
 
+/* ---- the look-up image (store/mdx.h) of the golden records ------------------------------------
+ * Certificates, mobiles, names and the keys of each golden record are looked up in the image the
+ * last load wrote, and every candidate is checked against its row; a store without an image (one
+ * from before them, or after a key rotation) gets it rebuilt from its rows on first use, written
+ * to disk when the handle may write. */
+
+/* One key of a golden record, as stored in party_key. */
+typedef struct tb__md_key {
+    char system[32];
+    char first_batch[16];
+    char *key; /* owned by the array */
+} tb__md_key;
+
+/* The keys golden record `gid` holds now, core system first, then by system and key: *out (caller
+ * frees with tb__md_keys_free; NULL when none) and *n. Errors on the handle. */
+int tb__md_keys_of(tb_db *db, uint32_t gid, tb__md_key **out, size_t *n);
+void tb__md_keys_free(tb__md_key *k, size_t n);
+
+/* Deletes the keys golden record `gid` holds (an erasure), adding their count to *n. */
+int tb__md_keys_delete(tb_db *db, uint32_t gid, int64_t *n);
+
+/* *yes = 1 when a golden record not erased carries `name` (plaintext; blinded here when the store
+ * is encrypted). */
+int tb__md_name_in_use(tb_db *db, const char *name, int *yes);
+
 /* Re-seals every C2 value of the master data (party, party_history, legal-representative
  * relations) under key `to` in one transaction of its own, reading them with the handle's current
  * key (or in clear when the store is plaintext: this is how a plaintext store is encrypted), and

@@ -8,8 +8,10 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "pipeline/identity.h"
 #include "store/crypt.h"
+#include "store/mdx.h"
 #include "store/meta.h"
 
 #define CHUNK 2048 /* rows read before they are rewritten: no statement reads while we update */
@@ -318,6 +320,9 @@ int tb__md_c2_rekey(tb_db *db, const tb__c2key *to, uint64_t *rows)
     if (!rc) rc = rekey_history(db, to, &n);
     if (!rc) rc = rekey_relations(db, to, &n);
     if (!rc) rc = tb__c2_record_key(db, to);
+    /* The look-up image holds the columns as stored (blind indexes under the old key, or values
+     * in clear): stale now. The next look-up rebuilds it from the rewritten rows. */
+    if (!rc) rc = tb__mdx_drop(db);
     if (rc) {
         tb__meta_rollback(db);
         return rc;
@@ -326,6 +331,13 @@ int tb__md_c2_rekey(tb_db *db, const tb__c2key *to, uint64_t *rows)
     if (rc) return rc;
     tb__c2_activate(db, to);
     if (rows) *rows = n;
+    /* The image of the columns as they are now; the old one (values in clear, or blind indexes
+     * under the old key) is removed with it. */
+    if (tb__mdx_rebuild(db) != 0) {
+        tb__log_warn("identity", "cannot rebuild the look-up image (%s): on first use",
+                     tb_errmsg(db));
+        tb__clearerr(tb__db_err(db));
+    }
     /* The old bytes (clear values, or values under the retired key) stay in free pages and the
      * WAL until overwritten: VACUUM rewrites the file, the checkpoint empties the log. */
     rc = run_sql(db, "VACUUM", "cannot vacuum the meta store");

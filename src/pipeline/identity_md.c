@@ -8,10 +8,12 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/mask.h"
 #include "common/utf8.h"
 #include "pipeline/identity.h"
 #include "store/crypt.h"
+#include "store/mdx.h"
 #include "store/meta.h"
 
 /* The rows of party_key whose key is ?1, in any source system, selecting `cols` of them (as
@@ -21,11 +23,6 @@
     "WITH RECURSIVE sys(s) AS (SELECT min(system) FROM party_key UNION ALL "                       \
     "SELECT (SELECT min(system) FROM party_key WHERE system > s) FROM sys WHERE s IS NOT NULL) "   \
     "SELECT " cols " FROM sys JOIN party_key k ON k.system = sys.s AND k.key = ?1"
-
-/* Parties whose certificate is ?1, by the index party_by_cert (kind, cert_no): with the kind
- * named, the look-up is two seeks; without, SQLite scans the whole index (a million entries per
- * million customers) for every search. */
-#define CERT_IS_1 "kind IN ('person', 'company') AND cert_no = ?1"
 
 #define FIND_DEFAULT_LIMIT 20
 #define VIEW_HISTORY_MAX   50
@@ -167,6 +164,258 @@ static int live_gid(tb_db *db, uint32_t gid, uint32_t *out)
     return tb__seterr(tb__db_err(db), TB_ECORRUPT, "merge chain of party %u is a cycle", gid);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The look-up image (store/mdx.h): candidates from the image, checked against their rows
+ */
+
+/* The handle's look-up image: the current one, or rebuilt from the rows when the store has none. */
+static int md_image(tb_db *db, const tb__mdx **out)
+{
+    int rc = tb__mdx_current(db, out);
+    if (rc != TB_ENOENT) return rc;
+    rc = tb__mdx_rebuild(db);
+    return rc ? rc : tb__mdx_current(db, out);
+}
+
+/* What a C2 column holds for `text`: its blind index when the store is encrypted. */
+static const char *stored_text(tb_db *db, const char *ad, const char *text,
+                               char blind[TB__C2_BLIND_LEN])
+{
+    if (!tb__c2_on(db)) return text;
+    tb__c2_blind_with(tb__c2_active(db), ad, text, strlen(text), blind);
+    return blind;
+}
+
+/* A candidate's row: kind, the three looked-up columns as stored, merged away, erased. */
+struct prow {
+    int found, company, merged, erased;
+    char col[3][512]; /* cert_no, mobile, name; "" for NULL */
+    int null[3];
+};
+
+static int party_row(tb_db *db, uint32_t gid, struct prow *r)
+{
+    memset(r, 0, sizeof *r);
+    sqlite3_stmt *st;
+    int rc = tb__meta_stmt(db, TB__STMT_ID_MD_VERIFY,
+                           "SELECT kind, cert_no, mobile, name, merged_into IS NOT NULL, "
+                           "erased_at IS NOT NULL FROM party WHERE gid = ?1",
+                           &st);
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, gid);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        r->found = 1;
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        r->company = k && strcmp(k, "company") == 0;
+        for (int c = 0; c < 3; c++) {
+            const char *v = (const char *)sqlite3_column_text(st, c + 1);
+            r->null[c] = v == NULL;
+            snprintf(r->col[c], sizeof r->col[c], "%s", v ? v : "");
+        }
+        r->merged = sqlite3_column_int(st, 4);
+        r->erased = sqlite3_column_int(st, 5);
+    } else if (s != SQLITE_DONE) {
+        rc = tb__meta_seterr_sqlite(db, s, "cannot read a party");
+    }
+    tb__meta_stmt_done(st);
+    return rc;
+}
+
+/* The gids whose column `f` holds `text` (as the store keeps it), at most cap, with whether each
+ * is a company; merged-away records only `with_merged`. */
+static int find_by(tb_db *db, tb__mdx_field f, const char *text, int with_merged, uint32_t *gids,
+                   int *company, size_t cap, size_t *n)
+{
+    static const char *const ad[] = {TB__C2_AD_CERT, TB__C2_AD_MOBILE, TB__C2_AD_NAME};
+    *n = 0;
+    const tb__mdx *m;
+    int rc = md_image(db, &m);
+    if (rc) return rc;
+    char blind[TB__C2_BLIND_LEN];
+    const char *v = stored_text(db, ad[f], text, blind);
+    uint32_t cand[256];
+    size_t found;
+    rc = tb__mdx_lookup(m, f, v, strlen(v), cand, 256, &found, tb__db_err(db));
+    if (found > 256) found = 256;
+    for (size_t i = 0; rc == 0 && i < found && *n < cap; i++) {
+        struct prow r;
+        if ((rc = party_row(db, cand[i], &r)) != 0) break;
+        if (!r.found || r.null[f] || strcmp(r.col[f], v) != 0 || (r.merged && !with_merged))
+            continue;
+        gids[*n] = cand[i];
+        if (company) company[*n] = r.company;
+        ++*n;
+    }
+    return rc;
+}
+
+/* Keys to check for gid: what the image lists, and every key a merge or unmerge since may have
+ * moved to it (merge_key names them all). */
+struct cand {
+    tb__md_key *k;
+    size_t n, cap;
+};
+
+static int cand_add(tb_db *db, struct cand *c, const char *system, size_t slen, const char *key,
+                    size_t klen)
+{
+    if (slen >= sizeof c->k->system)
+        return tb__seterr(tb__db_err(db), TB_ECORRUPT, "a system name of %zu bytes", slen);
+    for (size_t i = 0; i < c->n; i++)
+        if (strncmp(c->k[i].system, system, slen) == 0 && !c->k[i].system[slen] &&
+            strncmp(c->k[i].key, key, klen) == 0 && !c->k[i].key[klen])
+            return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        tb__md_key *p = realloc(c->k, cap * sizeof *p);
+        if (!p) return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");
+        c->k = p;
+        c->cap = cap;
+    }
+    tb__md_key *k = &c->k[c->n];
+    memset(k, 0, sizeof *k);
+    memcpy(k->system, system, slen);
+    if (!(k->key = strndup(key, klen)))
+        return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");
+    c->n++;
+    return 0;
+}
+
+static int key_order(const void *a, const void *b)
+{
+    const tb__md_key *x = a, *y = b;
+    int xc = strcmp(x->system, "core") != 0, yc = strcmp(y->system, "core") != 0;
+    if (xc != yc) return xc - yc;
+    int d = strcmp(x->system, y->system);
+    return d ? d : strcmp(x->key, y->key);
+}
+
+int tb__md_keys_of(tb_db *db, uint32_t gid, tb__md_key **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    const tb__mdx *m;
+    int rc = md_image(db, &m);
+    if (rc) return rc;
+    struct cand c = {0};
+    tb__mdx_key ik[64];
+    size_t nk;
+    rc = tb__mdx_keys(m, gid, ik, 64, &nk, tb__db_err(db));
+    if (!rc && nk > 64) {
+        tb__mdx_key *big = malloc(nk * sizeof *big);
+        size_t again;
+        rc = big ? tb__mdx_keys(m, gid, big, nk, &again, tb__db_err(db))
+                 : tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == 0 && i < nk; i++)
+            rc = cand_add(db, &c, big[i].system, strlen(big[i].system), big[i].key, big[i].len);
+        free(big);
+    } else {
+        for (size_t i = 0; rc == 0 && i < nk; i++)
+            rc = cand_add(db, &c, ik[i].system, strlen(ik[i].system), ik[i].key, ik[i].len);
+    }
+    sqlite3_stmt *st;
+    if (!rc)
+        rc = tb__meta_stmt(db, TB__STMT_ID_MERGE_KEYS_OF,
+                           "SELECT system, key FROM merge_key WHERE merge_id IN (SELECT merge_id "
+                           "FROM merge_log WHERE gid_from = ?1 OR gid_into = ?1)",
+                           &st);
+    if (!rc) {
+        sqlite3_bind_int64(st, 1, gid);
+        int s;
+        while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
+            rc = cand_add(db, &c, (const char *)sqlite3_column_text(st, 0),
+                          (size_t)sqlite3_column_bytes(st, 0),
+                          (const char *)sqlite3_column_text(st, 1),
+                          (size_t)sqlite3_column_bytes(st, 1));
+        if (!rc && s != SQLITE_DONE) rc = tb__meta_seterr_sqlite(db, s, "cannot read merged keys");
+        tb__meta_stmt_done(st);
+    }
+    /* Keep the candidates the key table gives to gid now. */
+    if (!rc)
+        rc = tb__meta_stmt(db, TB__STMT_ID_KEY_VERIFY,
+                           "SELECT gid, first_batch FROM party_key WHERE system = ?1 AND key = ?2",
+                           &st);
+    size_t kept = 0, i = 0;
+    for (; rc == 0 && i < c.n; i++) {
+        sqlite3_bind_text(st, 1, c.k[i].system, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c.k[i].key, -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        int mine = s == SQLITE_ROW && (uint32_t)sqlite3_column_int64(st, 0) == gid;
+        if (mine) {
+            const char *fb = (const char *)sqlite3_column_text(st, 1);
+            snprintf(c.k[i].first_batch, sizeof c.k[i].first_batch, "%s", fb ? fb : "");
+        } else if (s != SQLITE_ROW && s != SQLITE_DONE) {
+            rc = tb__meta_seterr_sqlite(db, s, "cannot look up a key");
+        }
+        tb__meta_stmt_done(st);
+        if (mine)
+            c.k[kept++] = c.k[i];
+        else
+            free(c.k[i].key); /* not gid's key (any more) */
+    }
+    if (rc) {
+        for (; i < c.n; i++)
+            free(c.k[i].key);
+        tb__md_keys_free(c.k, kept);
+        return rc;
+    }
+    if (kept) qsort(c.k, kept, sizeof *c.k, key_order);
+    if (!kept) {
+        free(c.k);
+        c.k = NULL;
+    }
+    *out = c.k;
+    *n = kept;
+    return 0;
+}
+
+void tb__md_keys_free(tb__md_key *k, size_t n)
+{
+    for (size_t i = 0; k && i < n; i++)
+        free(k[i].key);
+    free(k);
+}
+
+int tb__md_keys_delete(tb_db *db, uint32_t gid, int64_t *n)
+{
+    tb__md_key *k;
+    size_t nk;
+    int rc = tb__md_keys_of(db, gid, &k, &nk);
+    sqlite3_stmt *st;
+    if (!rc && nk)
+        rc = tb__meta_stmt(db, TB__STMT_ID_KEY_DELETE,
+                           "DELETE FROM party_key WHERE system = ?1 AND key = ?2", &st);
+    for (size_t i = 0; rc == 0 && i < nk; i++) {
+        sqlite3_bind_text(st, 1, k[i].system, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, k[i].key, -1, SQLITE_STATIC);
+        rc = tb__meta_run(db, st, "cannot delete a key");
+        if (!rc) ++*n;
+    }
+    tb__md_keys_free(k, nk);
+    return rc;
+}
+
+int tb__md_name_in_use(tb_db *db, const char *name, int *yes)
+{
+    *yes = 0;
+    const tb__mdx *m;
+    int rc = md_image(db, &m);
+    if (rc) return rc;
+    char blind[TB__C2_BLIND_LEN];
+    const char *v = stored_text(db, TB__C2_AD_NAME, name, blind);
+    uint32_t cand[256];
+    size_t found;
+    rc = tb__mdx_lookup(m, TB__MDX_NAME, v, strlen(v), cand, 256, &found, tb__db_err(db));
+    if (found > 256) found = 256;
+    for (size_t i = 0; rc == 0 && i < found && !*yes; i++) {
+        struct prow r;
+        rc = party_row(db, cand[i], &r);
+        *yes = !rc && r.found && !r.erased && !r.null[2] && strcmp(r.col[2], v) == 0;
+    }
+    return rc;
+}
+
 struct found {
     tb__candidate *c;
     size_t n, cap;
@@ -254,51 +503,56 @@ int tb__customer_find(tb_db *db, const char *query, size_t limit, tb__candidate 
     if (limit == 0) limit = FIND_DEFAULT_LIMIT;
     struct found f = {0};
     sqlite3_stmt *st;
-    /* Exact matches, strongest reason first: one query each. */
-    /* ad: the C2 column whose blind index is looked up when the store is encrypted */
+    /* Exact matches, strongest reason first: the customer number by the key table's primary key,
+     * the rest by the look-up image. */
     static const struct {
-        tb__stmt_id id;
-        const char *sql, *reason, *company_reason, *ad;
+        int field; /* tb__mdx_field, or -1 for the customer number */
+        const char *reason, *company_reason;
         int score;
     } exact[] = {
-        {TB__STMT_ID_FIND_CERT, "SELECT gid, kind FROM party WHERE " CERT_IS_1 " LIMIT 256",
-         "same ID number", "same credit code", TB__C2_AD_CERT, 100},
-        {TB__STMT_ID_FIND_KEY, KEY_ANY_SYSTEM("k.gid, NULL") " LIMIT 256", "same customer number",
-         NULL, NULL, 100},
-        {TB__STMT_ID_FIND_MOBILE, "SELECT gid, kind FROM party WHERE mobile = ?1 LIMIT 256",
-         "same mobile", NULL, TB__C2_AD_MOBILE, 60},
-        {TB__STMT_ID_FIND_NAME, "SELECT gid, kind FROM party WHERE name = ?1 LIMIT 256",
-         "same name", NULL, TB__C2_AD_NAME, 40},
+        {TB__MDX_CERT, "same ID number", "same credit code", 100},
+        {-1, "same customer number", NULL, 100},
+        {TB__MDX_MOBILE, "same mobile", NULL, 60},
+        {TB__MDX_NAME, "same name", NULL, 40},
     };
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof exact / sizeof exact[0]; i++) {
-        rc = tb__meta_stmt(db, exact[i].id, exact[i].sql, &st);
-        if (rc) break;
-        if (exact[i].ad)
-            rc = tb__c2_bind_blind(db, st, 1, exact[i].ad, query);
-        else
+        if (exact[i].field < 0) {
+            rc = tb__meta_stmt(db, TB__STMT_ID_FIND_KEY, KEY_ANY_SYSTEM("k.gid, NULL") " LIMIT 256",
+                               &st);
+            if (rc) break;
             sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
-        if (!rc)
-            rc = run_search(db, &f, st, exact[i].reason, exact[i].company_reason, exact[i].score);
-        else
-            tb__meta_stmt_done(st);
+            rc = run_search(db, &f, st, exact[i].reason, NULL, exact[i].score);
+            continue;
+        }
+        uint32_t gids[256];
+        int company[256];
+        size_t hits;
+        rc = find_by(db, (tb__mdx_field)exact[i].field, query, 1, gids, company, 256, &hits);
+        for (size_t k = 0; rc == 0 && k < hits; k++)
+            rc = add_reason(db, &f, gids[k],
+                            company[k] && exact[i].company_reason ? exact[i].company_reason
+                                                                  : exact[i].reason,
+                            exact[i].score);
     }
     if (rc) goto out;
-    /* A prefix as a range, so the name index serves it: every string starting with q sorts in
-     * [q, q + U+10FFFF) under the binary collation. */
-    char hi[512];
-    /* A blind index has no order: an encrypted store finds names by exact match only. */
-    if (!tb__c2_on(db) && strlen(query) + 5 <= sizeof hi) {
-        snprintf(hi, sizeof hi, "%s\xf4\x8f\xbf\xbf", query);
-        rc = tb__meta_stmt(db, TB__STMT_ID_FIND_PREFIX,
-                           "SELECT gid, kind FROM party WHERE name >= ?1 AND name < ?2 AND "
-                           "name <> ?1 ORDER BY name LIMIT ?3",
-                           &st);
-        if (rc) goto out;
-        sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, (int64_t)(limit < 256 ? limit : 256));
-        rc = run_search(db, &f, st, "name starts with query", NULL, 20);
+    /* Names that start with the query, in name order. A blind index has no order: an encrypted
+     * store finds names by exact match only. */
+    if (!tb__c2_on(db)) {
+        const tb__mdx *m;
+        uint32_t gids[256];
+        size_t hits = 0;
+        rc = md_image(db, &m);
+        if (!rc)
+            rc = tb__mdx_prefix(m, query, strlen(query), gids, limit < 256 ? limit : 256, &hits,
+                                tb__db_err(db));
+        size_t qn = strlen(query);
+        for (size_t k = 0; rc == 0 && k < hits; k++) {
+            struct prow r;
+            if ((rc = party_row(db, gids[k], &r)) != 0) break;
+            if (r.found && !r.null[2] && strncmp(r.col[2], query, qn) == 0 && r.col[2][qn])
+                rc = add_reason(db, &f, gids[k], "name starts with query", 20);
+        }
         if (rc) goto out;
     }
     if (f.n) qsort(f.c, f.n, sizeof *f.c, by_score);
@@ -348,31 +602,22 @@ int tb__customer_resolve(tb_db *db, const char *text, uint32_t *gid)
     return 0;
 }
 
-/* One live golden record whose `col` (cert_no or mobile) equals text: 0 and *gid, TB_ENOENT when
- * none, TB_EINVAL (detail on the handle) when several share it. */
-static int unique_by(tb_db *db, tb__stmt_id id, const char *sql, const char *ad, const char *text,
-                     uint32_t *gid)
+/* One live golden record whose field `f` (certificate or mobile) is text: 0 and *gid, TB_ENOENT
+ * when none, TB_EINVAL (detail on the handle) when several share it. */
+static int unique_by(tb_db *db, tb__mdx_field f, const char *text, uint32_t *gid)
 {
-    sqlite3_stmt *st;
-    int rc = tb__meta_stmt(db, id, sql, &st);
+    uint32_t gids[256];
+    size_t n;
+    int rc = find_by(db, f, text, 0, gids, NULL, 256, &n);
     if (rc) return rc;
-    rc = tb__c2_bind_blind(db, st, 1, ad, text);
-    if (rc) {
-        tb__meta_stmt_done(st);
-        return rc;
-    }
-    int n = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n++ == 0) *gid = (uint32_t)sqlite3_column_int64(st, 0);
-    }
-    tb__meta_stmt_done(st);
     if (n == 0) return TB_ENOENT;
     if (n > 1) {
         char masked[64];
         return tb__seterr(tb__db_err(db), TB_EINVAL,
-                          "'%s' belongs to %d customers: use the customer number",
+                          "'%s' belongs to %zu customers: use the customer number",
                           tb__mask_keep(text, strlen(text), 3, 2, masked, sizeof masked), n);
     }
+    *gid = gids[0];
     return 0;
 }
 
@@ -380,31 +625,20 @@ int tb__customer_resolve_any(tb_db *db, const char *text, uint32_t *gid)
 {
     int rc = tb__customer_resolve(db, text, gid);
     if (rc != TB_ENOENT) return rc;
-    rc = unique_by(db, TB__STMT_ID_RESOLVE_CERT,
-                   "SELECT gid FROM party WHERE " CERT_IS_1 " AND merged_into IS NULL",
-                   TB__C2_AD_CERT, text, gid);
+    rc = unique_by(db, TB__MDX_CERT, text, gid);
     if (rc != TB_ENOENT) return rc;
-    return unique_by(db, TB__STMT_ID_RESOLVE_MOBILE,
-                     "SELECT gid FROM party WHERE mobile = ?1 AND merged_into IS NULL",
-                     TB__C2_AD_MOBILE, text, gid);
+    return unique_by(db, TB__MDX_MOBILE, text, gid);
 }
 
 int tb__customer_key_of(tb_db *db, uint32_t gid, char *out, size_t cap)
 {
-    sqlite3_stmt *st;
-    int rc = tb__meta_stmt(db, TB__STMT_ID_KEY_OF,
-                           "SELECT key FROM party_key WHERE gid = ?1 ORDER BY system <> 'core', "
-                           "system LIMIT 1",
-                           &st);
+    tb__md_key *k;
+    size_t n;
+    int rc = tb__md_keys_of(db, gid, &k, &n);
     if (rc) return rc;
-    sqlite3_bind_int64(st, 1, gid);
-    rc = TB_ENOENT;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-        rc = 0;
-    }
-    tb__meta_stmt_done(st);
-    return rc;
+    if (n) snprintf(out, cap, "%s", k[0].key);
+    tb__md_keys_free(k, n);
+    return n ? 0 : TB_ENOENT;
 }
 
 static json_t *jstr(const char *s)
@@ -488,12 +722,6 @@ static int rows_json(tb_db *db, sqlite3_stmt *st, json_t *arr, json_t *(*row)(sq
 static const char *col(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);
-}
-
-static json_t *key_row(sqlite3_stmt *st)
-{
-    return json_pack("{s:s, s:s, s:o}", "system", col(st, 0), "key", col(st, 1), "first_batch",
-                     jstr(col(st, 2)));
 }
 
 static json_t *rel_row(sqlite3_stmt *st)
@@ -590,10 +818,6 @@ int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
         const char *key, *sql;
         json_t *(*row)(sqlite3_stmt *);
     } lists[] = {
-        {TB__STMT_ID_VIEW_KEYS, "keys",
-         "SELECT system, key, first_batch FROM party_key WHERE gid = ?1 "
-         "ORDER BY system <> 'core', system, key",
-         key_row},
         {TB__STMT_ID_VIEW_REL, "relations",
          "SELECT rel_type, target, target_gid, role, batch_date FROM party_relation WHERE "
          "gid = ?1 ORDER BY rel_type, target",
@@ -607,6 +831,17 @@ int tb__customer_view(tb_db *db, uint32_t gid, json_t **out)
          "party_conflict WHERE gid = ?1 ORDER BY id DESC LIMIT 50",
          confl_row},
     };
+    /* The keys: the look-up image's, checked against the key table. */
+    tb__md_key *keys;
+    size_t nk;
+    rc = tb__md_keys_of(db, gid, &keys, &nk);
+    for (size_t i = 0; rc == 0 && i < nk; i++) {
+        json_t *k = json_pack("{s:s, s:s, s:s}", "system", keys[i].system, "key", keys[i].key,
+                              "first_batch", keys[i].first_batch);
+        if (!k || json_array_append_new(json_object_get(doc, "keys"), k))
+            rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory rendering a customer");
+    }
+    tb__md_keys_free(keys, nk);
     for (size_t i = 0; rc == 0 && i < sizeof lists / sizeof lists[0]; i++) {
         if (lists[i].id == TB__STMT_ID_VIEW_REL && tb__c2_on(db))
             rc = tb__meta_stmt(db, TB__STMT_ID_VIEW_REL_C2,
@@ -682,6 +917,36 @@ static int run2(tb_db *db, tb__stmt_id id, const char *sql, int64_t a, int64_t b
     return tb__meta_run(db, st, what);
 }
 
+/* Moves every key of `from` to `into`, naming each in merge_key under merge `id` (an unmerge
+ * brings back exactly these). */
+static int move_keys(tb_db *db, int64_t id, uint32_t into, uint32_t from)
+{
+    tb__md_key *k;
+    size_t n;
+    int rc = tb__md_keys_of(db, from, &k, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_stmt *st;
+        rc =
+            tb__meta_stmt(db, TB__STMT_ID_MERGE_KEYS_SAVE,
+                          "INSERT INTO merge_key (merge_id, system, key) VALUES (?1, ?2, ?3)", &st);
+        if (rc) break;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, k[i].system, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, k[i].key, -1, SQLITE_STATIC);
+        rc = tb__meta_run(db, st, "cannot record the merged keys");
+        if (!rc)
+            rc = tb__meta_stmt(db, TB__STMT_ID_MERGE_KEYS_MOVE,
+                               "UPDATE party_key SET gid = ?1 WHERE system = ?2 AND key = ?3", &st);
+        if (rc) break;
+        sqlite3_bind_int64(st, 1, into);
+        sqlite3_bind_text(st, 2, k[i].system, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, k[i].key, -1, SQLITE_STATIC);
+        rc = tb__meta_run(db, st, "cannot move the merged keys");
+    }
+    tb__md_keys_free(k, n);
+    return rc;
+}
+
 int tb__customer_merge(tb_db *db, uint32_t into, uint32_t from, const char *who, const char *reason,
                        int64_t *merge_id)
 {
@@ -707,14 +972,7 @@ int tb__customer_merge(tb_db *db, uint32_t into, uint32_t from, const char *who,
     }
     int64_t id;
     rc = log_action(db, "merge", into, from, who, reason, &id);
-    if (rc == 0)
-        rc = run2(db, TB__STMT_ID_MERGE_KEYS_SAVE,
-                  "INSERT INTO merge_key (merge_id, system, key) "
-                  "SELECT ?1, system, key FROM party_key WHERE gid = ?2",
-                  id, from, 0, "cannot record the merged keys");
-    if (rc == 0)
-        rc = run2(db, TB__STMT_ID_MERGE_KEYS_MOVE, "UPDATE party_key SET gid = ?1 WHERE gid = ?2",
-                  into, from, 0, "cannot move the merged keys");
+    if (rc == 0) rc = move_keys(db, id, into, from);
     if (rc == 0)
         rc = run2(db, TB__STMT_ID_SET_MERGED, "UPDATE party SET merged_into = ?1 WHERE gid = ?2",
                   into, from, 0, "cannot mark the party merged");

@@ -39,6 +39,7 @@
 #include "pipeline/segment.h"
 #include "pipeline/standard.h"
 #include "store/file.h"
+#include "store/mdx.h"
 #include "store/meta.h"
 #include "store/snapshot.h"
 
@@ -1602,6 +1603,7 @@ int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out)
         /* The commit is durable: the files it replaced are garbage now. */
         for (size_t i = 0; i < old.n; i++)
             tb__load_remove(db, old.path[i]);
+        tb__mdx_prune(db); /* the look-up images but the one this load recorded */
         tb__load_retention(db);
         int file_errors = 0;
         for (size_t i = 0; i < L.njobs; i++)

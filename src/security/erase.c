@@ -23,6 +23,7 @@
 #include "segments/cseg.h"
 #include "store/crypt.h"
 #include "store/file.h"
+#include "store/mdx.h"
 #include "store/meta.h"
 #include "store/snapshot.h"
 #include "tags/bitmap.h"
@@ -243,7 +244,14 @@ static int person_load(tb_db *db, const char *customer, person *p)
         if (!rc && pii.has_name) rc = add_id(db, p, "name", pii.name);
         if (!rc && pii.has_mobile) rc = add_id(db, p, "mobile", pii.mobile);
         sodium_memzero(&pii, sizeof pii);
-        if (!rc) rc = ids_of(db, p, g, "SELECT key FROM party_key WHERE gid = ?1", k_key, 1, NULL);
+        if (!rc) {
+            tb__md_key *keys;
+            size_t nk;
+            rc = tb__md_keys_of(db, g, &keys, &nk);
+            for (size_t k = 0; !rc && k < nk; k++)
+                rc = add_id(db, p, k_key[0], keys[k].key);
+            tb__md_keys_free(keys, nk);
+        }
         if (!rc)
             rc = ids_of(db, p, g,
                         "SELECT key FROM merge_key WHERE merge_id IN (SELECT merge_id FROM "
@@ -650,7 +658,7 @@ static int erase_rows(tb_db *db, const person *p, json_t *report)
         rc = run_ii(db, stmt, g, 0, what);                                                         \
         counter += sqlite3_changes(sql);                                                           \
     }
-        DEL(n_keys, "DELETE FROM party_key WHERE gid = ?1", "cannot delete keys")
+        if (!rc) rc = tb__md_keys_delete(db, (uint32_t)g, &n_keys);
         DEL(n_hist, "DELETE FROM party_history WHERE gid = ?1", "cannot delete history")
         DEL(n_confl, "DELETE FROM party_conflict WHERE gid = ?1", "cannot delete conflicts")
         DEL(n_rel, "DELETE FROM party_relation WHERE gid = ?1", "cannot delete relations")
@@ -947,15 +955,7 @@ static int name_shared(tb_db *db, const person *p)
     int shared = 0;
     for (size_t i = 0; i < p->nids && !shared; i++) {
         if (strcmp(p->ids[i].kind, "name") != 0) continue;
-        sqlite3_stmt *st;
-        if (prep(db, "SELECT 1 FROM party WHERE name = ?1 AND erased_at IS NULL LIMIT 1", &st))
-            return 0;
-        if (tb__c2_bind_blind(db, st, 1, TB__C2_AD_NAME, p->ids[i].text)) {
-            sqlite3_finalize(st);
-            return 0;
-        }
-        shared = sqlite3_step(st) == SQLITE_ROW;
-        sqlite3_finalize(st);
+        if (tb__md_name_in_use(db, p->ids[i].text, &shared)) return 0;
     }
     return shared;
 }
@@ -1095,6 +1095,8 @@ int tb__customer_erase(tb_db *db, const tb__principal *who, const char *remote,
     if (rc) goto out_plan;
     rc = tb__approval_consume(db, approval, who, remote, "customer_erase", payload);
     if (!rc) rc = erase_rows(db, &p, report);
+    /* the look-up image without the person, current when the transaction commits */
+    if (!rc) rc = tb__mdx_rebuild(db);
     if (!rc) rc = repoint(db, &pl);
     json_t *gids = json_array(), *kinds = json_object();
     for (size_t i = 0; gids && i < p.ngids; i++)
@@ -1186,6 +1188,7 @@ int tb__customer_erase(tb_db *db, const tb__principal *who, const char *remote,
         char path[4096];
         if (path_of(db, pl.snaps[i].old_rel, path, sizeof path) == 0) tb__rm_tree(path);
     }
+    tb__mdx_prune(db); /* the look-up images that still name the person */
     /* 4. SQLite's free pages and its write-ahead log: VACUUM rewrites the file without the freed
      * pages, the checkpoint empties meta.db-wal */
     json_t *sqlite = json_object();

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "store/crypt.h"
 #include "store/file.h"
+#include "store/mdx.h"
 #include "store/store_int.h"
 
 /* Permission bits (under the umask): the directory holds customer data, so no access for
@@ -308,6 +309,14 @@ static int open_dir(tb_db *db)
     if (rc) return rc;
     rc = tb__c2_attach(db); /* a wrong or missing key file is refused before any engine runs */
     if (rc) return rc;
+    /* Migration 12 dropped the master-data look-up indexes: the look-up image replaces them now,
+     * not at every read-only search after (docs/identity.md, "The look-up image"). */
+    if ((db->actions & TB_DB_MIGRATED) && db->schema_open > 0 && db->schema_open < 12 &&
+        tb__mdx_rebuild(db) != 0) {
+        tb__log_warn("store", "cannot build the master-data look-up image now (%s): on first use",
+                     db->err.msg);
+        tb__clearerr(&db->err);
+    }
     if (fresh) return tb__fsync_dir(db->path, &db->err); /* the new meta.db's directory entry */
     return 0;
 }

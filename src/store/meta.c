@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "store/mdx.h"
 #include "store/store_int.h"
 
 /* How long a statement waits for a lock another connection holds (a reader's checkpoint, a second
@@ -491,6 +492,21 @@ static const char *const migrations[] = {
      * first load no longer sorts a million keys more per million customers into an index. */
     "DROP INDEX party_key_by_key;\n"
     "PRAGMA user_version = 11;\n",
+    /* 12: the look-ups of golden records by certificate, mobile and name, and of the keys of a
+     * golden record, move from SQLite indexes to the look-up image each load writes
+     * (src/store/mdx.c; docs/identity.md, "The look-up image"); md_image names the current one.
+     * A store without a row gets its image rebuilt from these tables on first use. */
+    "DROP INDEX party_by_cert;\n"
+    "DROP INDEX party_by_name;\n"
+    "DROP INDEX party_by_mobile;\n"
+    "DROP INDEX party_key_by_gid;\n"
+    "CREATE TABLE md_image (\n"
+    "    id         INTEGER PRIMARY KEY CHECK (id = 1),\n"
+    "    file       TEXT NOT NULL,\n"
+    "    load_id    INTEGER,\n"
+    "    created_at TEXT NOT NULL\n"
+    ");\n"
+    "PRAGMA user_version = 12;\n",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == TB__META_SCHEMA_VERSION,
@@ -864,6 +880,7 @@ void tb__meta_close(tb_db *db)
      * cached statement, so it comes before the statements are finalised: sqlite3_close fails
      * (and leaks the connection) while any statement is left. */
     if (db->sql) tb__meta_rollback(db);
+    tb__mdx_forget(db);
     for (int i = 0; i < TB__STMT_COUNT; i++) {
         sqlite3_finalize(db->stmt[i]);
         db->stmt[i] = NULL;

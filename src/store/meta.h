@@ -34,7 +34,7 @@
 
 /* The newest meta-store schema this binary knows (the number of migrations in meta.c). A store
  * with a larger PRAGMA user_version is refused with TB_EVERSION. */
-#define TB__META_SCHEMA_VERSION 11
+#define TB__META_SCHEMA_VERSION 12
 
 /* Ids of cached prepared statements: each is prepared once per handle, on first use, from the
  * SQL text given with it, and finalised by tb_db_close. Engines add one id per statement, grouped
@@ -56,16 +56,8 @@ typedef enum tb__stmt_id {
     TB__STMT_INV_BATCH_INSERT,
     TB__STMT_INV_FILE_INSERT,
     /* pipeline: identity (identity.c) */
-    TB__STMT_ID_BULK_DROP_1,
-    TB__STMT_ID_BULK_CREATE_1,
-    TB__STMT_ID_BULK_DROP_2,
-    TB__STMT_ID_BULK_CREATE_2,
-    TB__STMT_ID_BULK_DROP_3,
-    TB__STMT_ID_BULK_CREATE_3,
-    TB__STMT_ID_BULK_DROP_4,
-    TB__STMT_ID_BULK_CREATE_4,
-    TB__STMT_ID_BULK_DROP_5,
-    TB__STMT_ID_BULK_CREATE_5,
+    TB__STMT_ID_BULK_DROP,
+    TB__STMT_ID_BULK_CREATE,
     TB__STMT_ID_LOAD_PARTY,
     TB__STMT_ID_LOAD_KEY,
     TB__STMT_ID_INS_PARTY,
@@ -74,15 +66,10 @@ typedef enum tb__stmt_id {
     TB__STMT_ID_INS_HISTORY,
     TB__STMT_ID_INS_CONFLICT,
     TB__STMT_ID_UPS_RELATION,
-    TB__STMT_ID_FIND_CERT,
-    TB__STMT_ID_FIND_MOBILE,
     TB__STMT_ID_FIND_KEY,
-    TB__STMT_ID_FIND_NAME,
-    TB__STMT_ID_FIND_PREFIX,
     TB__STMT_ID_ROOT,
     TB__STMT_ID_KEY_GID,
     TB__STMT_ID_VIEW_PARTY,
-    TB__STMT_ID_VIEW_KEYS,
     TB__STMT_ID_VIEW_REL,
     TB__STMT_ID_VIEW_HIST,
     TB__STMT_ID_VIEW_CONFL,
@@ -93,9 +80,6 @@ typedef enum tb__stmt_id {
     TB__STMT_ID_LAST_MERGE,
     TB__STMT_ID_UNMERGE_KEYS,
     TB__STMT_ID_MERGE_UNDONE,
-    TB__STMT_ID_RESOLVE_CERT,
-    TB__STMT_ID_RESOLVE_MOBILE,
-    TB__STMT_ID_KEY_OF,
     /* pipeline: standards (standard.c) */
     TB__STMT_STD_LATEST,
     TB__STMT_STD_PREV_HASH,
@@ -165,6 +149,16 @@ typedef enum tb__stmt_id {
     TB__STMT_TAG_BUILD_DELETE,
     TB__STMT_TAG_BUILD_CURRENT,
     TB__STMT_TAG_KEYS,
+    TB__STMT_MDX_GET,
+    TB__STMT_MDX_PUT,
+    TB__STMT_MDX_VERSION,
+    TB__STMT_ID_MD_VERIFY,
+    TB__STMT_ID_KEY_VERIFY,
+    TB__STMT_ID_MERGE_KEYS_OF,
+    TB__STMT_ID_KEY_DELETE,
+    TB__STMT_ID_PARTY_COUNT,
+    TB__STMT_ID_SCAN_PARTY,
+    TB__STMT_ID_SCAN_PARTY_KEY,
     /* segments: saved segments (cseg.c) — add yours here */
     TB__STMT_SEG_FIRST_,
     TB__STMT_SEG_GET,

@@ -4,6 +4,7 @@
 #define TB_STORE_STORE_INT_H
 
 #include <sqlite3.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "store/meta.h"
@@ -33,6 +34,9 @@ struct tb_db {
     int sort_saved_cache;   /* PRAGMA cache_size before tb__meta_sort_mode(db, 1) */
     int sort_saved;         /* sort_saved_cache holds it (sort mode is on) */
     struct tb__c2state *c2; /* encryption at rest (crypt.c); NULL: plaintext, no key file */
+    struct tb__mdx *mdx;    /* the master-data look-up image in use (mdx.c), or NULL */
+    char *mdx_file;         /* its file as md_image names it; NULL: built in memory */
+    int64_t mdx_version;    /* PRAGMA data_version when an in-memory image was built */
 };
 
 /* Opens (creating when `create`) the meta store of an open directory handle, configures the

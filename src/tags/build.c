@@ -786,31 +786,50 @@ static char *distribution(const btag *t)
     return s;
 }
 
-/* The customer number of every gid (the core system's first), from master data in one pass. */
+/* The customer number of every gid: the core system's smallest key, else that of the first system
+ * by name. One pass over the key table in its own order (system, key), so the first key seen of
+ * a system is its smallest: no sort, no index by gid. */
 static int put_keys(build *B, tb__tagw *w, tb__errbuf *eb)
 {
     sqlite3_stmt *st;
-    int rc =
-        tb__meta_stmt(B->db, TB__STMT_TAG_KEYS,
-                      "SELECT gid, key FROM party_key ORDER BY gid, system <> 'core', system", &st);
+    int rc = tb__meta_stmt(B->db, TB__STMT_TAG_KEYS, "SELECT system, key, gid FROM party_key", &st);
     if (rc) return tb__seterr(eb, rc, "%s", tb_errmsg(B->db));
-    uint64_t *offs = calloc((size_t)B->n + 1, sizeof *offs);
-    tb__buf blob = TB__BUF_INIT;
-    if (!offs) rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
-    uint64_t next = 0; /* gids below it have their offset */
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-        sqlite3_int64 g = sqlite3_column_int64(st, 0);
-        if (g < (sqlite3_int64)next || g >= (sqlite3_int64)B->n) continue; /* a later key */
-        for (; next <= (uint64_t)g; next++)
-            offs[next] = blob.len;
-        if (tb__buf_append(&blob, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1)))
+    size_t n = (size_t)B->n;
+    uint64_t *at = malloc((n ? n : 1) * sizeof *at); /* into seen; UINT64_MAX: none yet */
+    uint32_t *len = malloc((n ? n : 1) * sizeof *len);
+    uint8_t *core = calloc(n ? n : 1, 1); /* the key kept is the core system's */
+    uint64_t *offs = calloc(n + 1, sizeof *offs);
+    tb__buf seen = TB__BUF_INIT, blob = TB__BUF_INIT;
+    if (!at || !len || !core || !offs) rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
+    for (size_t g = 0; !rc && g < n; g++)
+        at[g] = UINT64_MAX;
+    int s = SQLITE_DONE;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite3_int64 g = sqlite3_column_int64(st, 2);
+        if (g < 0 || (uint64_t)g >= n) continue;
+        const char *sys = (const char *)sqlite3_column_text(st, 0);
+        int is_core = sys && strcmp(sys, "core") == 0;
+        if (at[g] != UINT64_MAX && (core[g] || !is_core)) continue;
+        at[g] = seen.len;
+        len[g] = (uint32_t)sqlite3_column_bytes(st, 1);
+        core[g] = (uint8_t)is_core;
+        if (tb__buf_append(&seen, sqlite3_column_text(st, 1), len[g]))
             rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
     }
+    if (!rc && s != SQLITE_DONE) rc = tb__seterr(eb, TB_ESTORE, "cannot read party keys");
     tb__meta_stmt_done(st);
-    for (; !rc && next <= B->n; next++)
-        offs[next] = blob.len;
+    for (size_t g = 0; !rc && g < n; g++) {
+        offs[g] = blob.len;
+        if (at[g] != UINT64_MAX && tb__buf_append(&blob, seen.data + at[g], len[g]))
+            rc = tb__seterr(eb, TB_ENOMEM, "out of memory");
+    }
+    if (!rc) offs[n] = blob.len;
     if (!rc) rc = tb__tagw_put_keys(w, blob.data ? blob.data : "", offs, eb);
+    free(at);
+    free(len);
+    free(core);
     free(offs);
+    tb__buf_release(&seen);
     tb__buf_release(&blob);
     return rc;
 }

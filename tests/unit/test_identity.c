@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -539,6 +540,151 @@ static void find_key_in_any_system(void **state)
     tb_db_close(db);
 }
 
+/* The keys of a golden record, as the view lists them: "system:key" joined by spaces. */
+static void keys_text(tb_db *db, uint32_t gid, char *out, size_t cap)
+{
+    tb__md_key *k;
+    size_t n;
+    assert_int_equal(tb__md_keys_of(db, gid, &k, &n), 0);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s:%s", i ? " " : "", k[i].system,
+                 k[i].key);
+    tb__md_keys_free(k, n);
+}
+
+static size_t find_count(tb_db *db, const char *q, uint32_t gid, const char *reason)
+{
+    tb__candidate *c;
+    size_t n;
+    assert_int_equal(tb__customer_find(db, q, 0, &c, &n), 0);
+    size_t hit = has(c, n, gid, reason);
+    tb__customer_candidates_free(c);
+    return hit;
+}
+
+/* The look-up image (store/mdx.h) answers for the store as it is now: keys moved by merges and
+ * unmerges since the image was written (chained: b into a, then a into c), an erased name no longer
+ * found; and a store whose image is gone (row dropped, file deleted) gets it rebuilt on first use,
+ * written when the handle may write, in memory on a read-only handle. */
+static void image_follows_changes(void **state)
+{
+    tb_db *db = open_db(*state);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    uint32_t a = observe(r, person("core", "800000000001", ID_A, "张三", "13800001111", 19000),
+                         TB__MATCHED_NEW);
+    uint32_t b =
+        observe(r, person("card", "C7", ID_B, "李四", "13900002222", 19000), TB__MATCHED_NEW);
+    observe(r, person("loan", "L7", ID_B, "李四", "13900002222", 19000), TB__MATCHED_CERT);
+    uint32_t c = observe(r, person("core", "800000000003", NULL, "王五", "13700003333", 19000),
+                         TB__MATCHED_NEW);
+    commit(r, db, "20261121", 1);
+    tb__idres_free(r);
+    assert_int_equal(count(db, "SELECT count(*) FROM md_image"), 1);
+    char t[256];
+    keys_text(db, b, t, sizeof t);
+    assert_string_equal(t, "card:C7 loan:L7");
+
+    int64_t mid;
+    assert_int_equal(tb__customer_merge(db, a, b, "steward", "same", &mid), 0);
+    keys_text(db, a, t, sizeof t);
+    assert_string_equal(t, "core:800000000001 card:C7 loan:L7");
+    keys_text(db, b, t, sizeof t);
+    assert_string_equal(t, "");
+    assert_int_equal(tb__customer_merge(db, c, a, "steward", "same", &mid), 0);
+    keys_text(db, c, t, sizeof t);
+    assert_string_equal(t, "core:800000000001 core:800000000003 card:C7 loan:L7");
+    char key[64];
+    assert_int_equal(tb__customer_key_of(db, c, key, sizeof key), 0);
+    assert_string_equal(key, "800000000001");
+    assert_int_equal(tb__customer_unmerge(db, a, "steward"), 0);
+    keys_text(db, a, t, sizeof t);
+    assert_string_equal(t, "core:800000000001 card:C7 loan:L7");
+    keys_text(db, c, t, sizeof t);
+    assert_string_equal(t, "core:800000000003");
+    assert_int_equal(tb__customer_unmerge(db, b, "steward"), 0);
+    keys_text(db, b, t, sizeof t);
+    assert_string_equal(t, "card:C7 loan:L7");
+    /* a row changed behind the image: the candidate is checked, not trusted */
+    assert_int_equal(sqlite3_exec(tb__db_sqlite(db),
+                                  "UPDATE party SET name = NULL, erased_at = 'x' WHERE gid = 2",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(find_count(db, "王五", c, "same name"), 0);
+    int used;
+    assert_int_equal(tb__md_name_in_use(db, "王五", &used), 0);
+    assert_int_equal(used, 0);
+    assert_int_equal(tb__md_name_in_use(db, "张三", &used), 0);
+    assert_int_equal(used, 1);
+
+    /* no image recorded: rebuilt from the rows and recorded */
+    assert_int_equal(sqlite3_exec(tb__db_sqlite(db), "DELETE FROM md_image", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(find_count(db, ID_B, b, "same ID number"), 1);
+    assert_int_equal(count(db, "SELECT count(*) FROM md_image"), 1);
+    keys_text(db, b, t, sizeof t);
+    assert_string_equal(t, "card:C7 loan:L7");
+    /* the recorded file deleted: rebuilt again */
+    sqlite3_stmt *st;
+    assert_int_equal(
+        sqlite3_prepare_v2(tb__db_sqlite(db), "SELECT file FROM md_image", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *file = tbt_join(*state, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    tb_db_close(db);
+    assert_int_equal(unlink(file), 0);
+    db = open_db(*state);
+    assert_int_equal(find_count(db, "13800001111", a, "same mobile"), 1);
+    assert_int_equal(find_count(db, "张", a, "name starts with"), 1);
+    assert_int_equal(count(db, "SELECT count(*) FROM md_image"), 1);
+    /* a read-only handle without a recorded image builds one in memory and records nothing */
+    assert_int_equal(sqlite3_exec(tb__db_sqlite(db), "DELETE FROM md_image", NULL, NULL, NULL),
+                     SQLITE_OK);
+    tb_db_close(db);
+    char err[256];
+    assert_int_equal(tb_db_open(*state, TB_OPEN_READONLY, &db, err, sizeof err), 0);
+    assert_int_equal(find_count(db, ID_A, a, "same ID number"), 1);
+    assert_int_equal(find_count(db, ID_A, a, "same ID number"), 1); /* kept in memory */
+    assert_int_equal(count(db, "SELECT count(*) FROM md_image"), 0);
+    tb_db_close(db);
+    free(file);
+}
+
+/* A store from before migration 12 (its look-up indexes, no md_image) loses the indexes and gets
+ * its look-up image when a writer opens it. */
+static void migrated_store_gets_image(void **state)
+{
+    tb_db *db = open_db(*state);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    uint32_t a = observe(r, person("core", "800000000001", ID_A, "张三", "13800001111", 19000),
+                         TB__MATCHED_NEW);
+    commit(r, db, "20261121", 1);
+    tb__idres_free(r);
+    assert_int_equal(
+        sqlite3_exec(tb__db_sqlite(db),
+                     "DROP TABLE md_image;"
+                     "CREATE UNIQUE INDEX party_by_cert ON party (kind, cert_no) WHERE cert_no IS "
+                     "NOT NULL;"
+                     "CREATE INDEX party_by_name ON party (name);"
+                     "CREATE INDEX party_by_mobile ON party (mobile);"
+                     "CREATE INDEX party_key_by_gid ON party_key (gid);"
+                     "PRAGMA user_version = 11;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    tb_db_close(db);
+    db = open_db(*state);
+    assert_int_equal(count(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                               "('party_by_cert', 'party_by_name', 'party_by_mobile', "
+                               "'party_key_by_gid')"),
+                     0);
+    assert_int_equal(count(db, "SELECT count(*) FROM md_image"), 1);
+    assert_int_equal(find_count(db, ID_A, a, "same ID number"), 1);
+    tb_db_close(db);
+}
+
 /* Find by each kind of query with reasons; merge and unmerge round trip with the audit log. */
 static void find_merge_unmerge(void **state)
 {
@@ -815,6 +961,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(survivorship, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(name_mobile_rule, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(find_merge_unmerge, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(image_follows_changes, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(migrated_store_gets_image, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(find_key_in_any_system, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(truth, tbt_setup_tmpdir, tbt_teardown_tmpdir),
