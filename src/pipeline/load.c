@@ -89,7 +89,8 @@ typedef struct job {
     uint64_t *rule_count; /* [TB__STD_RULE_COUNT * (nfields + 1)]: by rule and field (last: row) */
     char *seg_path;       /* relative to the data directory */
     uint64_t seg_bytes;
-    int taken; /* parallel phase: a worker has it (under next_mu) */
+    int taken;     /* parallel phase: a worker has it (under next_mu) */
+    int pipelined; /* parallel phase: read and checked on one thread, applied on another */
 } job;
 
 typedef struct load {
@@ -609,6 +610,246 @@ static int check_header(job *j, tb__reader *r)
     return 0;
 }
 
+/* What a valid row still goes through after its checks: the file's context. */
+typedef struct applier {
+    load *L;
+    job *j;
+    const binding *b;
+    tb__profile_binding *pb;
+    tb__seg_writer *w;
+    int identity, hive;
+} applier;
+
+/* Transmission, allocation and collection of one valid row, then its flagged row in the file's
+ * segment (aggregation). 0 or a negative TB_E* (detail on a->L->eb). */
+static int apply_row(const applier *a, const tb__record *rec)
+{
+    load *L = a->L;
+    job *j = a->j;
+    uint32_t gid = TB__SEG_NO_GID;
+    int transmitted = 0;
+    int rc = allocate(L, j, a->b, rec, &gid, &transmitted);
+    if (rc < 0) return rc;
+    j->transmitted += (uint64_t)transmitted;
+    if (rc == 1) {
+        j->allocated++;
+        if (a->identity && (rc = relate(L, a->b, rec, gid)) != 0) return rc;
+        if (a->b->household >= 0 && !a->identity && (rc = relate(L, a->b, rec, gid)) != 0)
+            return rc;
+        if (a->b->legal_rep >= 0 && !a->identity && (rc = relate(L, a->b, rec, gid)) != 0)
+            return rc;
+        /* collection */
+        int took = a->identity;
+        if (a->pb) {
+            int k = tb__profile_add(L->prof, a->pb, gid, rec->fields, rec->nfields);
+            if (k < 0) return tb__seterr(L->eb, k, "out of memory");
+            took |= k;
+        }
+        j->collected += (uint64_t)took;
+    } else {
+        gid = TB__SEG_NO_GID;
+    }
+    rc = a->hive ? tb__seg_write_raw(a->w, rec->line, gid, rec, L->eb)
+                 : tb__seg_write(a->w, rec->line, gid, rec->fields, rec->nfields, L->eb);
+    if (!rc) j->aggregated++;
+    return rc;
+}
+
+/* ---- one file on two threads ------------------------------------------------------------------
+ * The largest file of the parallel phase (the transactions: 60 % of a bank's bytes) would end the
+ * load on one core while the other has nothing left. It is read and checked on its worker's
+ * thread (reader, data standard, duplicate keys, quarantine: everything in file order, as one
+ * thread does it) and its valid rows are applied on a second thread (allocate, collect, segment
+ * row), in batches handed over in order through a ring: the same rows reach the same functions in
+ * the same order, so the result is the one a single thread makes. Rows are copied into the batch
+ * (the reader reuses its buffer). */
+
+#define PIPE_BATCHES 4
+#define PIPE_ROWS    2048
+#define PIPE_MIN     (64u << 20) /* bytes: below this a file is not worth a second thread */
+#define PIPE_STOPPED 1           /* pipe_put: the applier stopped on an error (pipe_end has it) */
+
+typedef struct prow {
+    uint64_t line, offset;
+    uint32_t raw, raw_len; /* into the batch's bytes */
+    uint32_t f0, nf;       /* into the batch's fields */
+} prow;
+
+typedef struct pfield {
+    uint32_t off, len; /* into the batch's bytes */
+    int is_null;
+} pfield;
+
+typedef struct pbatch {
+    prow rows[PIPE_ROWS];
+    size_t n;
+    pfield *f;
+    size_t nf, fcap;
+    tb__buf bytes;
+    int full; /* handed to the applier (under mu) */
+} pbatch;
+
+typedef struct rowpipe {
+    applier a;      /* the applier's copy: its own load (error buffer) */
+    load la;        /* a.L points here */
+    tb__errbuf err; /* the applier's error */
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pbatch b[PIPE_BATCHES];
+    size_t fill;     /* the batch the reader fills */
+    int done, abort; /* the reader has no more rows / stop now (under mu) */
+    int rc;          /* the applier's result */
+} rowpipe;
+
+static void *pipe_run(void *arg)
+{
+    rowpipe *p = arg;
+    tb__field fs[TB__STD_MAX_FIELDS];
+    for (size_t at = 0;; at = (at + 1) % PIPE_BATCHES) {
+        pbatch *bt = &p->b[at];
+        pthread_mutex_lock(&p->mu);
+        while (!bt->full && !p->done && !p->abort)
+            pthread_cond_wait(&p->cv, &p->mu);
+        int go = bt->full && !p->abort;
+        pthread_mutex_unlock(&p->mu);
+        if (!go) break;
+        const tb__std_type *t = p->a.j->t;
+        for (size_t i = 0; p->rc == 0 && i < bt->n; i++) {
+            if (i + 8 < bt->n && t->key_field >= 0 && !p->a.identity) {
+                const prow *ahead = &bt->rows[i + 8];
+                const pfield *k = &bt->f[ahead->f0 + (uint32_t)t->key_field];
+                if ((uint32_t)t->key_field < ahead->nf && !k->is_null)
+                    tb__idres_prefetch(p->la.idr, t->key_system ? t->key_system : "core",
+                                       bt->bytes.data + k->off, k->len);
+            }
+            const prow *r = &bt->rows[i];
+            for (uint32_t f = 0; f < r->nf; f++) {
+                const pfield *pf = &bt->f[r->f0 + f];
+                fs[f] = (tb__field){bt->bytes.data + pf->off, pf->len, pf->is_null};
+            }
+            tb__record rec = {fs, r->nf, r->line, r->offset, bt->bytes.data + r->raw, r->raw_len};
+            p->rc = apply_row(&p->a, &rec);
+        }
+        pthread_mutex_lock(&p->mu);
+        bt->full = 0;
+        bt->n = bt->nf = 0;
+        bt->bytes.len = 0;
+        if (p->rc) p->abort = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (p->rc) break;
+    }
+    return NULL;
+}
+
+static void pipe_free(rowpipe *p)
+{
+    for (int i = 0; i < PIPE_BATCHES; i++) {
+        free(p->b[i].f);
+        tb__buf_release(&p->b[i].bytes);
+    }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* Starts the applier thread of `a`'s file. TB_ENOMEM, TB_EIO (no thread). */
+static int pipe_start(const applier *a, rowpipe **out, tb__errbuf *eb)
+{
+    *out = NULL;
+    rowpipe *p = calloc(1, sizeof *p);
+    if (!p) return tb__seterr(eb, TB_ENOMEM, "out of memory");
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->la = *a->L;
+    p->la.eb = &p->err;
+    p->a = *a;
+    p->a.L = &p->la;
+    if (pthread_create(&p->tid, NULL, pipe_run, p) != 0) {
+        pipe_free(p);
+        return tb__seterr(eb, TB_EIO, "cannot start a thread");
+    }
+    *out = p;
+    return 0;
+}
+
+/* Hands the batch being filled to the applier and waits for the next one to be free. */
+static int pipe_flush(rowpipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->b[p->fill].full = 1;
+    pthread_cond_broadcast(&p->cv);
+    p->fill = (p->fill + 1) % PIPE_BATCHES;
+    while (p->b[p->fill].full && !p->abort)
+        pthread_cond_wait(&p->cv, &p->mu);
+    int stop = p->abort;
+    pthread_mutex_unlock(&p->mu);
+    return stop ? PIPE_STOPPED : 0;
+}
+
+/* Copies a valid row into the batch being filled. TB_ENOMEM, TB_ELIMIT; PIPE_STOPPED when the
+ * applier has stopped on an error (pipe_end returns it). */
+static int pipe_put(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
+{
+    pbatch *bt = &p->b[p->fill];
+    if (bt->nf + rec->nfields > bt->fcap) {
+        size_t cap = bt->fcap ? bt->fcap * 2 : (size_t)PIPE_ROWS * 16;
+        while (cap < bt->nf + rec->nfields)
+            cap *= 2;
+        pfield *f = realloc(bt->f, cap * sizeof *f);
+        if (!f) return tb__seterr(eb, TB_ENOMEM, "out of memory");
+        bt->f = f;
+        bt->fcap = cap;
+    }
+    if (bt->bytes.len + rec->raw_len > UINT32_MAX / 2)
+        return tb__seterr(eb, TB_ELIMIT, "a batch of rows over 2 GiB");
+    prow *r = &bt->rows[bt->n];
+    r->line = rec->line;
+    r->offset = rec->offset;
+    r->raw = (uint32_t)bt->bytes.len;
+    r->raw_len = (uint32_t)rec->raw_len;
+    r->f0 = (uint32_t)bt->nf;
+    r->nf = (uint32_t)rec->nfields;
+    if (tb__buf_append(&bt->bytes, rec->raw, rec->raw_len))
+        return tb__seterr(eb, TB_ENOMEM, "out of memory");
+    for (size_t f = 0; f < rec->nfields; f++) {
+        const tb__field *x = &rec->fields[f];
+        pfield *y = &bt->f[bt->nf++];
+        y->len = (uint32_t)x->len;
+        y->is_null = x->is_null;
+        /* Most fields lie inside the raw bytes; an unescaped or converted one is copied. */
+        if (x->len == 0 || (x->ptr >= rec->raw && x->ptr + x->len <= rec->raw + rec->raw_len)) {
+            y->off = r->raw + (uint32_t)(x->len ? x->ptr - rec->raw : 0);
+        } else {
+            y->off = (uint32_t)bt->bytes.len;
+            if (tb__buf_append(&bt->bytes, x->ptr, x->len))
+                return tb__seterr(eb, TB_ENOMEM, "out of memory");
+        }
+    }
+    return ++bt->n == PIPE_ROWS ? pipe_flush(p) : 0;
+}
+
+/* Ends the file: hands over the last rows (unless `failed`: the reader stopped on an error of
+ * its own, and the applier is stopped too), joins the applier and frees the pipe. Returns the
+ * applier's result, its detail copied to `eb`. */
+static int pipe_end(rowpipe *p, int failed, tb__errbuf *eb)
+{
+    pthread_mutex_lock(&p->mu);
+    if (failed)
+        p->abort = 1;
+    else if (p->b[p->fill].n)
+        p->b[p->fill].full = 1;
+    p->done = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->tid, NULL);
+    int rc = p->rc;
+    if (rc) *eb = p->err;
+    pipe_free(p);
+    return rc;
+}
+
 static int process(load *L, uint32_t index)
 {
     job *j = &L->jobs[index];
@@ -675,6 +916,10 @@ static int process(load *L, uint32_t index)
     int identity = t->key_field >= 0 && t->cert_field >= 0;
     /* Hive text without an extra NULL token is already the segment's row format. */
     int hive = ro.format == TB__READER_HIVE && !ro.null_token && !ro.encoding;
+    applier ap = {L, j, &b, pb, w, identity, hive};
+    rowpipe *pp = NULL;
+    if (!rc && j->pipelined && (rc = pipe_start(&ap, &pp, L->eb)) == 0)
+        tb__log_debug("load", "%s: checked on this thread, applied on a second", j->name);
     tb__record rec;
     int got = 0;
     while (!rc && (got = tb__reader_next(r, &rec)) == 1) {
@@ -726,34 +971,12 @@ static int process(load *L, uint32_t index)
             continue;
         }
         j->valid++;
-        /* transmission and allocation */
-        uint32_t gid = TB__SEG_NO_GID;
-        int transmitted = 0;
-        rc = allocate(L, j, &b, &rec, &gid, &transmitted);
-        if (rc < 0) break;
-        j->transmitted += (uint64_t)transmitted;
-        if (rc == 1) {
-            j->allocated++;
-            if (identity && (rc = relate(L, &b, &rec, gid)) != 0) break;
-            if (b.household >= 0 && !identity && (rc = relate(L, &b, &rec, gid)) != 0) break;
-            if (b.legal_rep >= 0 && !identity && (rc = relate(L, &b, &rec, gid)) != 0) break;
-            /* collection */
-            int took = identity;
-            if (pb) {
-                int k = tb__profile_add(L->prof, pb, gid, rec.fields, rec.nfields);
-                if (k < 0) {
-                    rc = tb__seterr(L->eb, k, "out of memory");
-                    break;
-                }
-                took |= k;
-            }
-            j->collected += (uint64_t)took;
-        } else {
-            gid = TB__SEG_NO_GID;
-        }
-        rc = hive ? tb__seg_write_raw(w, rec.line, gid, &rec, L->eb)
-                  : tb__seg_write(w, rec.line, gid, rec.fields, rec.nfields, L->eb);
-        if (!rc) j->aggregated++;
+        rc = pp ? pipe_put(pp, &rec, L->eb) : apply_row(&ap, &rec);
+    }
+    if (pp) {
+        int stopped = rc == PIPE_STOPPED;
+        int prc = pipe_end(pp, rc != 0 && !stopped, L->eb);
+        if (!rc || stopped) rc = prc;
     }
     keymap_release(&km);
     L->bytes_done += tb__reader_offset(r);
@@ -903,6 +1126,15 @@ static int run_parallel(load *L, idwriter *first, int *wrc)
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int n = cores >= 2 ? 2 : 1;
+    /* The largest file gets a second thread (pipe_start), if it is large. */
+    size_t big = L->njobs;
+    for (size_t i = 0; i < L->njobs; i++)
+        if (parallel_ok(&L->jobs[i]) && (big == L->njobs || L->jobs[i].bytes > L->jobs[big].bytes))
+            big = i;
+    /* TAGBASE_LOAD_PIPE_MIN (bytes) moves the threshold: tests pipeline a small file with it. */
+    const char *env = getenv("TAGBASE_LOAD_PIPE_MIN");
+    uint64_t pipe_min = env && *env ? strtoull(env, NULL, 10) : PIPE_MIN;
+    if (n == 2 && big < L->njobs && L->jobs[big].bytes >= pipe_min) L->jobs[big].pipelined = 1;
     worker k[2];
     memset(k, 0, sizeof k);
     L->busy[0] = L->busy[1] = NULL;

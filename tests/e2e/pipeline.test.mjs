@@ -199,6 +199,33 @@ test('an extract split into files of one business type loads as the whole file d
     hashDir(join(a, 'snapshots', '20261121-1')));
 });
 
+test('the largest file read on one thread and applied on another loads as one thread does', () => {
+  // Above 64 MiB the largest parallel file (transactions) is checked on its worker's thread and
+  // applied on a second one; TAGBASE_LOAD_PIPE_MIN=1 does that to this small batch too. The dirty
+  // batch has duplicate and bad rows in it, so the quarantine's order and counts are compared too.
+  const run = (name, env) => {
+    const d = dataDir(name);
+    const r = spawnSync(BIN, ['load', '--data', d, '--json', dirty.dir], {
+      encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, ...env },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return { d, sum: JSON.parse(r.stdout) };
+  };
+  const one = run('d-one', { TAGBASE_LOAD_PIPE_MIN: String(2 ** 60) });
+  const two = run('d-two', { TAGBASE_LOAD_PIPE_MIN: '1' });
+  // every module's count and the rejects by rule and field, file by file
+  assert.deepEqual(two.sum.files, one.sum.files);
+  assert.ok(one.sum.files.find((f) => f.file === 'transactions.txt').collected > 0);
+  assert.deepEqual(hashDir(join(two.d, 'snapshots', '20261121-1')),
+    hashDir(join(one.d, 'snapshots', '20261121-1')));
+  assert.deepEqual(hashDir(join(two.d, 'domains', '20261121', '1')),
+    hashDir(join(one.d, 'domains', '20261121', '1')));
+  const quarantine = (d) => spawnSync('sqlite3', [join(d, 'meta.db'),
+    'SELECT file, line, field, rule FROM quarantine ORDER BY rowid'], { encoding: 'utf8' }).stdout;
+  assert.equal(quarantine(two.d), quarantine(one.d));
+  assert.ok(quarantine(one.d).includes('transactions.txt'), 'the dirty transactions have rejects');
+});
+
 test('loading the same batch again gives the identical profile and no duplicates', () => {
   const snapDir = (d) => {
     const st = JSON.parse(ok(['pipeline', 'status', '--data', d, '--json']));
