@@ -58,6 +58,12 @@ struct rec {
     uint64_t hi, lo;
 };
 
+/* A name's sort record: ordered by (k0, k1, gid), its first 16 bytes big-endian; idx into nref. */
+struct nrec {
+    uint64_t k0, k1;
+    uint32_t gid, idx;
+};
+
 struct kput {
     uint32_t gid, off;
     uint16_t len;
@@ -71,7 +77,7 @@ struct tb__mdx_builder {
     char sys[TB__MDX_MAX_SYSTEMS][TB__MDX_SYSTEM_LEN];
     struct rec *h[2]; /* CERT, MOBILE: (hash, gid) */
     size_t nh[2], caph[2];
-    struct rec *name; /* (first 8 bytes big-endian, gid << 32 | index into nref) */
+    struct nrec *name; /* names by their first 16 bytes */
     struct nref {
         uint32_t off, len;
     } * nref;
@@ -207,7 +213,8 @@ int tb__mdx_put(tb__mdx_builder *b, tb__mdx_field f, uint32_t gid, const char *v
     int rc = heap_put(b, v, n, &off, eb);
     if (rc) return rc;
     b->nref[b->nname] = (struct nref){off, (uint32_t)n};
-    b->name[b->nname] = (struct rec){be8(v, n), (uint64_t)gid << 32 | (uint32_t)b->nname};
+    b->name[b->nname] =
+        (struct nrec){be8(v, n), n > 8 ? be8(v + 8, n - 8) : 0, gid, (uint32_t)b->nname};
     b->nname++;
     return 0;
 }
@@ -251,16 +258,42 @@ static void radix(struct rec *a, struct rec *tmp, size_t *count, size_t n)
     }
 }
 
+/* LSD radix sort of names by (k0, k1, gid), 16 bits a pass, trivial passes skipped: 16 bytes of
+ * a name decide its place without a look at the heap (a comparison sort there misses the cache on
+ * every compare: 7.6 s for 10M names, most of them sharing their first 8 bytes with others). */
+static void radix_names(struct nrec *a, struct nrec *tmp, size_t *count, size_t n)
+{
+    for (int pass = 0; pass < 10; pass++) {
+        int shift = pass < 2 ? pass * 16 : ((pass - 2) & 3) * 16;
+#define DIGIT(r) ((pass < 2 ? (uint64_t)(r).gid : pass < 6 ? (r).k1 : (r).k0) >> shift & 0xffff)
+        memset(count, 0, (1 << 16) * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[DIGIT(a[i])]++;
+        if (n == 0 || count[DIGIT(a[0])] == n) continue;
+        size_t sum = 0;
+        for (size_t d = 0; d < (1 << 16); d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[count[DIGIT(a[i])]++] = a[i];
+#undef DIGIT
+        memcpy(a, tmp, n * sizeof *a);
+    }
+}
+
+/* Names whose first 16 bytes are equal: by the rest, then length, then gid. */
 static int name_cmp(const void *x, const void *y, void *arg)
 {
     const tb__mdx_builder *b = arg;
-    const struct rec *p = x, *q = y;
-    const struct nref *a = &b->nref[(uint32_t)p->lo], *c = &b->nref[(uint32_t)q->lo];
+    const struct nrec *p = x, *q = y;
+    const struct nref *a = &b->nref[p->idx], *c = &b->nref[q->idx];
     size_t n = a->len < c->len ? a->len : c->len;
     int d = memcmp(b->heap.data + a->off, b->heap.data + c->off, n);
     if (d) return d;
     if (a->len != c->len) return a->len < c->len ? -1 : 1;
-    return p->lo < q->lo ? -1 : p->lo > q->lo; /* gid, then put order */
+    return p->gid < q->gid ? -1 : p->gid > q->gid;
 }
 
 /* The key order of one gid: core first, then by system name, then by key. */
@@ -299,43 +332,43 @@ static int prepare(tb__mdx_builder *b, struct out *o, tb__errbuf *eb)
 {
     memset(o, 0, sizeof *o);
     size_t most = b->nh[0] > b->nh[1] ? b->nh[0] : b->nh[1];
-    if (b->nname > most) most = b->nname;
     struct rec *tmp = malloc((most ? most : 1) * sizeof *tmp);
+    struct nrec *ntmp = malloc((b->nname ? b->nname : 1) * sizeof *ntmp);
     o->kfirst = calloc((size_t)b->nparty + 1, sizeof *o->kfirst);
     o->kent = malloc((b->nkeys ? b->nkeys : 1) * 8);
     o->name = malloc((b->nname ? b->nname : 1) * 12);
     o->sys = calloc(b->nsys ? b->nsys : 1, TB__MDX_SYSTEM_LEN);
     struct kput *kt = malloc((b->nkeys ? b->nkeys : 1) * sizeof *kt);
-    if (!tmp || !o->kfirst || !o->kent || !o->name || !o->sys || !kt) {
-        free(tmp);
-        free(kt);
-        out_free(o);
-        return tb__seterr(eb, TB_ENOMEM, "out of memory building the master-data image");
-    }
     size_t *count = malloc((1 << 16) * sizeof *count);
-    if (!count) {
+    if (!tmp || !ntmp || !count || !o->kfirst || !o->kent || !o->name || !o->sys || !kt) {
         free(tmp);
+        free(ntmp);
+        free(count);
         free(kt);
         out_free(o);
         return tb__seterr(eb, TB_ENOMEM, "out of memory building the master-data image");
     }
     for (int i = 0; i < 2; i++)
         radix(b->h[i], tmp, count, b->nh[i]);
-    radix(b->name, tmp, count, b->nname);
+    radix_names(b->name, ntmp, count, b->nname);
     free(count);
     free(tmp);
-    /* Names equal in their first 8 bytes are ordered by the rest. */
+    free(ntmp);
+    /* Names equal in their first 16 bytes (zero-padded) are ordered by the rest, when there is
+     * a rest or their lengths differ. */
     for (size_t i = 0, j; i < b->nname; i = j) {
-        int longer = 0;
-        for (j = i; j < b->nname && b->name[j].hi == b->name[i].hi; j++)
-            longer |= b->nref[(uint32_t)b->name[j].lo].len > 8;
-        if (j - i > 1 && longer) qsort_r(b->name + i, j - i, sizeof *b->name, name_cmp, b);
+        int more = 0;
+        uint32_t len0 = b->nref[b->name[i].idx].len;
+        for (j = i;
+             j < b->nname && b->name[j].k0 == b->name[i].k0 && b->name[j].k1 == b->name[i].k1; j++)
+            more |= b->nref[b->name[j].idx].len > 16 || b->nref[b->name[j].idx].len != len0;
+        if (j - i > 1 && more) qsort_r(b->name + i, j - i, sizeof *b->name, name_cmp, b);
     }
     for (size_t i = 0; i < b->nname; i++) {
-        const struct nref *r = &b->nref[(uint32_t)b->name[i].lo];
+        const struct nref *r = &b->nref[b->name[i].idx];
         o->name[i * 3] = r->off;
         o->name[i * 3 + 1] = r->len;
-        o->name[i * 3 + 2] = (uint32_t)(b->name[i].lo >> 32);
+        o->name[i * 3 + 2] = b->name[i].gid;
     }
     /* Keys by gid: a counting sort, then each gid's few keys in order. */
     struct korder ko = {.b = b};

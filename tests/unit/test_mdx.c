@@ -164,7 +164,7 @@ static void many_names(void **state)
     srand(7);
     for (uint32_t i = 0; i < N; i++) {
         char s[64] = "";
-        int parts = 1 + rand() % 4;
+        int parts = 1 + rand() % 7; /* up to 21 bytes: past the 16 a radix pass sees */
         for (int p = 0; p < parts; p++)
             strcat(s, syl[rand() % 10]);
         names[i] = strdup(s);
