@@ -724,7 +724,6 @@ static void *pipe_run(void *arg)
                                        bt->bytes.data + k->off, k->len);
             }
             const prow *r = &bt->rows[i];
-            if (p->la.early && r->offset + r->raw_len >= p->la.early_at) start_first_writer(&p->la);
             for (uint32_t f = 0; f < r->nf; f++) {
                 const pfield *pf = &bt->f[r->f0 + f];
                 fs[f] = (tb__field){bt->bytes.data + pf->off, pf->len, pf->is_null};
@@ -833,9 +832,8 @@ static int pipe_put(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
 
 /* Ends the file: hands over the last rows (unless `failed`: the reader stopped on an error of
  * its own, and the applier is stopped too), joins the applier and frees the pipe. Returns the
- * applier's result, its detail copied to the reader's L->eb; L->early says whether the applier
- * started the first writer. */
-static int pipe_end(rowpipe *p, int failed, load *L)
+ * applier's result, its detail copied to `eb`. */
+static int pipe_end(rowpipe *p, int failed, tb__errbuf *eb)
 {
     pthread_mutex_lock(&p->mu);
     if (failed)
@@ -847,19 +845,9 @@ static int pipe_end(rowpipe *p, int failed, load *L)
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->tid, NULL);
     int rc = p->rc;
-    if (rc) *L->eb = p->err;
-    L->early = p->la.early;
+    if (rc) *eb = p->err;
     pipe_free(p);
     return rc;
-}
-
-/* The size from which a file is pipelined: PIPE_MIN, or TAGBASE_LOAD_PIPE_MIN bytes (tests
- * pipeline small files with it). On a single core, never. */
-static uint64_t pipe_min(void)
-{
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) return UINT64_MAX;
-    const char *env = getenv("TAGBASE_LOAD_PIPE_MIN");
-    return env && *env ? strtoull(env, NULL, 10) : PIPE_MIN;
 }
 
 static int process(load *L, uint32_t index)
@@ -935,8 +923,7 @@ static int process(load *L, uint32_t index)
     tb__record rec;
     int got = 0;
     while (!rc && (got = tb__reader_next(r, &rec)) == 1) {
-        /* (a pipelined file's applier starts it: the thread that changes the resolver) */
-        if (!pp && L->early && tb__reader_offset(r) >= L->early_at) start_first_writer(L);
+        if (L->early && tb__reader_offset(r) >= L->early_at) start_first_writer(L);
         j->acquired++;
         L->rows++;
         if ((L->rows & (PROGRESS_EVERY - 1)) == 0) progress(L, j->name, tb__reader_offset(r));
@@ -952,9 +939,8 @@ static int process(load *L, uint32_t index)
             }
             keymap_prefetch(&km, kh);
         }
-        /* So is the golden record's slot of a file that looks customers up by number (by the
-         * applier when the file is pipelined). */
-        if (!pp && !identity && t->key_field >= 0 && (size_t)t->key_field < rec.nfields &&
+        /* So is the golden record's slot of a file that looks customers up by number. */
+        if (!identity && t->key_field >= 0 && (size_t)t->key_field < rec.nfields &&
             !rec.fields[t->key_field].is_null)
             tb__idres_prefetch(L->idr, t->key_system ? t->key_system : "core",
                                rec.fields[t->key_field].ptr, rec.fields[t->key_field].len);
@@ -989,7 +975,7 @@ static int process(load *L, uint32_t index)
     }
     if (pp) {
         int stopped = rc == PIPE_STOPPED;
-        int prc = pipe_end(pp, rc != 0 && !stopped, L);
+        int prc = pipe_end(pp, rc != 0 && !stopped, L->eb);
         if (!rc || stopped) rc = prc;
     }
     keymap_release(&km);
@@ -1145,7 +1131,10 @@ static int run_parallel(load *L, idwriter *first, int *wrc)
     for (size_t i = 0; i < L->njobs; i++)
         if (parallel_ok(&L->jobs[i]) && (big == L->njobs || L->jobs[i].bytes > L->jobs[big].bytes))
             big = i;
-    if (n == 2 && big < L->njobs && L->jobs[big].bytes >= pipe_min()) L->jobs[big].pipelined = 1;
+    /* TAGBASE_LOAD_PIPE_MIN (bytes) moves the threshold: tests pipeline a small file with it. */
+    const char *env = getenv("TAGBASE_LOAD_PIPE_MIN");
+    uint64_t pipe_min = env && *env ? strtoull(env, NULL, 10) : PIPE_MIN;
+    if (n == 2 && big < L->njobs && L->jobs[big].bytes >= pipe_min) L->jobs[big].pipelined = 1;
     worker k[2];
     memset(k, 0, sizeof k);
     L->busy[0] = L->busy[1] = NULL;
@@ -1522,11 +1511,8 @@ static int run_ordered(load *L, idwriter *first)
         last = i;
     }
     int rc = 0;
-    uint64_t pmin = pipe_min();
     for (size_t i = 0; !rc && i < L->njobs; i++) {
         if (parallel_ok(&L->jobs[i])) continue;
-        /* Read and checked here, resolved and related on a second thread, in file order. */
-        L->jobs[i].pipelined = L->jobs[i].bytes >= pmin;
         if (i == biggest && i != last) {
             L->early = first;
             L->early_at = L->jobs[i].bytes / 2;
