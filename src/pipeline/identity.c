@@ -1253,6 +1253,37 @@ static struct keysort *keys_sorted(const tb__idres *r, uint32_t from)
     return o;
 }
 
+/* The relations from `from` on, in the order of party_relation's primary key (gid, rel_type,
+ * target), equal keys in the order they came (INSERT OR REPLACE: the last one stays): a household
+ * file names its members by household, so in gid order the inserts append to the B-tree instead
+ * of landing at random in it. Caller frees. NULL when out of memory. */
+struct relsort {
+    const tb__idres *r;
+    size_t idx;
+};
+
+static int rel_order(const void *a, const void *b)
+{
+    const struct relsort *x = a, *y = b;
+    const struct relation *p = &x->r->rel[x->idx], *q = &y->r->rel[y->idx];
+    if (p->gid != q->gid) return p->gid < q->gid ? -1 : 1;
+    if (p->type != q->type) return strcmp(rel_names[p->type], rel_names[q->type]);
+    int d = strcmp(x->r->pool + p->target_off, x->r->pool + q->target_off);
+    if (d) return d;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static struct relsort *relations_sorted(const tb__idres *r, size_t from)
+{
+    size_t n = r->nrel - from;
+    struct relsort *o = malloc((n ? n : 1) * sizeof *o);
+    if (!o) return NULL;
+    for (size_t i = 0; i < n; i++)
+        o[i] = (struct relsort){r, from + i};
+    qsort(o, n, sizeof *o, rel_order);
+    return o;
+}
+
 static void bind_off(const tb__idres *r, sqlite3_stmt *st, int col, uint32_t off)
 {
     if (off)
@@ -1584,8 +1615,13 @@ static int commit_rows(const tb__idres *r, const tb__idres *since, tb_db *db,
                        "role, batch_date, load_id, target_enc) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                        &st);
-    for (size_t i = rel0; rc == 0 && i < r->nrel; i++) {
-        const struct relation *l = &r->rel[i];
+    struct relsort *rorder = !rc && r->nrel > rel0 ? relations_sorted(r, rel0) : NULL;
+    if (!rc && r->nrel > rel0 && !rorder) {
+        tb__meta_stmt_done(st);
+        rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting relations");
+    }
+    for (size_t i = 0; rc == 0 && i < r->nrel - rel0; i++) {
+        const struct relation *l = &r->rel[rorder[i].idx];
         sqlite3_bind_int64(st, 1, l->gid);
         sqlite3_bind_text(st, 2, rel_names[l->type], -1, SQLITE_STATIC);
         /* A legal representative is a person's name (C2): a blind index keeps the relation's key,
@@ -1606,6 +1642,7 @@ static int commit_rows(const tb__idres *r, const tb__idres *since, tb_db *db,
         sqlite3_bind_int64(st, 7, load_id);
         rc = tb__meta_run(db, st, "cannot record a relation");
     }
+    free(rorder);
 out:
     tb__buf_release(&b);
     return rc;
