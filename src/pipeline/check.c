@@ -9,6 +9,7 @@
 
 #include "store/meta.h"
 #include "store/file.h"
+#include "store/mdx.h"
 #include "store/snapshot.h"
 /* check reads every store, the tag engine's included */
 #include "tags/tagstore.h"
@@ -90,6 +91,14 @@ int tb_check(tb_db *db, char **json_out)
         }
         tb__meta_stmt_done(st);
     }
+    /* the master-data look-up image the last load (or a rebuild) recorded */
+    int64_t nimage = 0;
+    if (!rc) {
+        char msg[700];
+        int ok = tb__mdx_check(db, msg, sizeof msg);
+        if (ok < 0) problem(problems, "master-data image", msg);
+        nimage = ok != 0;
+    }
     /* tag stores (every byte of every current build) and saved segments' membership files */
     int64_t ntag = 0, nmember = 0;
     if (!rc)
@@ -145,8 +154,9 @@ int tb_check(tb_db *db, char **json_out)
     int64_t nevrec = 0, nevdays = 0;
     tb__events_check(db, problems, &nevrec, &nevdays);
     json_t *doc =
-        json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "ok", json_array_size(problems) == 0,
-                  "segments", (json_int_t)nseg, "snapshots", (json_int_t)nsnap, "tag_builds",
+        json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "ok",
+                  json_array_size(problems) == 0, "segments", (json_int_t)nseg, "snapshots",
+                  (json_int_t)nsnap, "master_images", (json_int_t)nimage, "tag_builds",
                   (json_int_t)ntag, "segment_members", (json_int_t)nmember, "event_log_records",
                   (json_int_t)nevrec, "event_days", (json_int_t)nevdays, "problems", problems);
     *json_out = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;

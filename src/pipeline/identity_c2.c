@@ -338,6 +338,7 @@ int tb__md_c2_rekey(tb_db *db, const tb__c2key *to, uint64_t *rows)
                      tb_errmsg(db));
         tb__clearerr(tb__db_err(db));
     }
+    tb__mdx_prune(db); /* also when the rebuild failed: no image then, none kept */
     /* The old bytes (clear values, or values under the retired key) stay in free pages and the
      * WAL until overwritten: VACUUM rewrites the file, the checkpoint empties the log. */
     rc = run_sql(db, "VACUUM", "cannot vacuum the meta store");

@@ -172,9 +172,13 @@ static int live_gid(tb_db *db, uint32_t gid, uint32_t *out)
 static int md_image(tb_db *db, const tb__mdx **out)
 {
     int rc = tb__mdx_current(db, out);
-    if (rc != TB_ENOENT) return rc;
+    if (rc != TB_ENOENT && rc != TB_ECORRUPT) return rc;
     rc = tb__mdx_rebuild(db);
-    return rc ? rc : tb__mdx_current(db, out);
+    if (!rc) rc = tb__mdx_current(db, out);
+    /* never "not found" from here: the callers read that as "no such customer" */
+    if (rc == TB_ENOENT)
+        rc = tb__seterr(tb__db_err(db), TB_ESTORE, "the master-data look-up image is unusable");
+    return rc;
 }
 
 /* What a C2 column holds for `text`: its blind index when the store is encrypted. */
@@ -186,14 +190,14 @@ static const char *stored_text(tb_db *db, const char *ad, const char *text,
     return blind;
 }
 
-/* A candidate's row: kind, the three looked-up columns as stored, merged away, erased. */
+/* A candidate's row: found, a company, merged away, erased, and whether column `f` (cert_no,
+ * mobile or name as stored) equals the n bytes at v (prefix: starts with them and is longer). */
 struct prow {
-    int found, company, merged, erased;
-    char col[3][512]; /* cert_no, mobile, name; "" for NULL */
-    int null[3];
+    int found, company, merged, erased, match;
 };
 
-static int party_row(tb_db *db, uint32_t gid, struct prow *r)
+static int party_row(tb_db *db, uint32_t gid, tb__mdx_field f, const char *v, size_t n, int prefix,
+                     struct prow *r)
 {
     memset(r, 0, sizeof *r);
     sqlite3_stmt *st;
@@ -208,11 +212,9 @@ static int party_row(tb_db *db, uint32_t gid, struct prow *r)
         r->found = 1;
         const char *k = (const char *)sqlite3_column_text(st, 0);
         r->company = k && strcmp(k, "company") == 0;
-        for (int c = 0; c < 3; c++) {
-            const char *v = (const char *)sqlite3_column_text(st, c + 1);
-            r->null[c] = v == NULL;
-            snprintf(r->col[c], sizeof r->col[c], "%s", v ? v : "");
-        }
+        const char *c = (const char *)sqlite3_column_text(st, 1 + (int)f);
+        size_t cn = (size_t)sqlite3_column_bytes(st, 1 + (int)f);
+        r->match = c && (prefix ? cn > n : cn == n) && memcmp(c, v, n) == 0;
         r->merged = sqlite3_column_int(st, 4);
         r->erased = sqlite3_column_int(st, 5);
     } else if (s != SQLITE_DONE) {
@@ -222,8 +224,29 @@ static int party_row(tb_db *db, uint32_t gid, struct prow *r)
     return rc;
 }
 
+/* The image's candidates for field f = v: every one of them (*cand: `stack` when they fit, else
+ * malloc'd: caller frees when *cand != stack), *n of them. */
+static int candidates(tb_db *db, const tb__mdx *m, tb__mdx_field f, const char *v, uint32_t *stack,
+                      size_t cap, uint32_t **cand, size_t *n)
+{
+    *cand = stack;
+    int rc = tb__mdx_lookup(m, f, v, strlen(v), stack, cap, n, tb__db_err(db));
+    if (rc || *n <= cap) return rc;
+    uint32_t *all = malloc(*n * sizeof *all);
+    if (!all) return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory");
+    size_t again;
+    rc = tb__mdx_lookup(m, f, v, strlen(v), all, *n, &again, tb__db_err(db));
+    if (rc) {
+        free(all);
+        return rc;
+    }
+    *cand = all;
+    return 0;
+}
+
 /* The gids whose column `f` holds `text` (as the store keeps it), at most cap, with whether each
- * is a company; merged-away records only `with_merged`. */
+ * is a company; merged-away records only `with_merged`. Every candidate is checked, so a value
+ * that many stale or merged records share still finds the live ones. */
 static int find_by(tb_db *db, tb__mdx_field f, const char *text, int with_merged, uint32_t *gids,
                    int *company, size_t cap, size_t *n)
 {
@@ -234,19 +257,18 @@ static int find_by(tb_db *db, tb__mdx_field f, const char *text, int with_merged
     if (rc) return rc;
     char blind[TB__C2_BLIND_LEN];
     const char *v = stored_text(db, ad[f], text, blind);
-    uint32_t cand[256];
+    uint32_t stack[256], *cand;
     size_t found;
-    rc = tb__mdx_lookup(m, f, v, strlen(v), cand, 256, &found, tb__db_err(db));
-    if (found > 256) found = 256;
+    rc = candidates(db, m, f, v, stack, 256, &cand, &found);
     for (size_t i = 0; rc == 0 && i < found && *n < cap; i++) {
         struct prow r;
-        if ((rc = party_row(db, cand[i], &r)) != 0) break;
-        if (!r.found || r.null[f] || strcmp(r.col[f], v) != 0 || (r.merged && !with_merged))
-            continue;
+        if ((rc = party_row(db, cand[i], f, v, strlen(v), 0, &r)) != 0) break;
+        if (!r.found || !r.match || (r.merged && !with_merged)) continue;
         gids[*n] = cand[i];
         if (company) company[*n] = r.company;
         ++*n;
     }
+    if (cand != stack) free(cand);
     return rc;
 }
 
@@ -404,15 +426,15 @@ int tb__md_name_in_use(tb_db *db, const char *name, int *yes)
     if (rc) return rc;
     char blind[TB__C2_BLIND_LEN];
     const char *v = stored_text(db, TB__C2_AD_NAME, name, blind);
-    uint32_t cand[256];
+    uint32_t stack[256], *cand;
     size_t found;
-    rc = tb__mdx_lookup(m, TB__MDX_NAME, v, strlen(v), cand, 256, &found, tb__db_err(db));
-    if (found > 256) found = 256;
+    rc = candidates(db, m, TB__MDX_NAME, v, stack, 256, &cand, &found);
     for (size_t i = 0; rc == 0 && i < found && !*yes; i++) {
         struct prow r;
-        rc = party_row(db, cand[i], &r);
-        *yes = !rc && r.found && !r.erased && !r.null[2] && strcmp(r.col[2], v) == 0;
+        rc = party_row(db, cand[i], TB__MDX_NAME, v, strlen(v), 0, &r);
+        *yes = !rc && r.found && !r.erased && r.match;
     }
+    if (cand != stack) free(cand);
     return rc;
 }
 
@@ -549,9 +571,8 @@ int tb__customer_find(tb_db *db, const char *query, size_t limit, tb__candidate 
         size_t qn = strlen(query);
         for (size_t k = 0; rc == 0 && k < hits; k++) {
             struct prow r;
-            if ((rc = party_row(db, gids[k], &r)) != 0) break;
-            if (r.found && !r.null[2] && strncmp(r.col[2], query, qn) == 0 && r.col[2][qn])
-                rc = add_reason(db, &f, gids[k], "name starts with query", 20);
+            if ((rc = party_row(db, gids[k], TB__MDX_NAME, query, qn, 1, &r)) != 0) break;
+            if (r.found && r.match) rc = add_reason(db, &f, gids[k], "name starts with query", 20);
         }
         if (rc) goto out;
     }

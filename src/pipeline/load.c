@@ -667,6 +667,7 @@ static int apply_row(const applier *a, const tb__record *rec)
 #define PIPE_BATCHES 4
 #define PIPE_ROWS    2048
 #define PIPE_MIN     (64u << 20) /* bytes: below this a file is not worth a second thread */
+#define PIPE_BYTES   (64u << 20) /* a batch is handed over at this many bytes, if not rows */
 #define PIPE_STOPPED 1           /* pipe_put: the applier stopped on an error (pipe_end has it) */
 
 typedef struct prow {
@@ -754,7 +755,8 @@ static void pipe_free(rowpipe *p)
     free(p);
 }
 
-/* Starts the applier thread of `a`'s file. TB_ENOMEM, TB_EIO (no thread). */
+/* Starts the applier thread of `a`'s file: *out, or NULL when no thread could be started (the
+ * file then runs on one). TB_ENOMEM. */
 static int pipe_start(const applier *a, rowpipe **out, tb__errbuf *eb)
 {
     *out = NULL;
@@ -767,8 +769,8 @@ static int pipe_start(const applier *a, rowpipe **out, tb__errbuf *eb)
     p->a = *a;
     p->a.L = &p->la;
     if (pthread_create(&p->tid, NULL, pipe_run, p) != 0) {
-        pipe_free(p);
-        return tb__seterr(eb, TB_EIO, "cannot start a thread");
+        pipe_free(p); /* no thread: the file runs on one, *out stays NULL */
+        return 0;
     }
     *out = p;
     return 0;
@@ -802,8 +804,9 @@ static int pipe_put(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
         bt->f = f;
         bt->fcap = cap;
     }
-    if (bt->bytes.len + rec->raw_len > UINT32_MAX / 2)
-        return tb__seterr(eb, TB_ELIMIT, "a batch of rows over 2 GiB");
+    /* a batch is handed over past PIPE_BYTES, so only one row of gigabytes gets here */
+    if (bt->bytes.len + 2 * (uint64_t)rec->raw_len + 1 > UINT32_MAX)
+        return tb__seterr(eb, TB_ELIMIT, "a row of %zu bytes", rec->raw_len);
     prow *r = &bt->rows[bt->n];
     r->line = rec->line;
     r->offset = rec->offset;
@@ -827,7 +830,7 @@ static int pipe_put(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
                 return tb__seterr(eb, TB_ENOMEM, "out of memory");
         }
     }
-    return ++bt->n == PIPE_ROWS ? pipe_flush(p) : 0;
+    return ++bt->n == PIPE_ROWS || bt->bytes.len >= PIPE_BYTES ? pipe_flush(p) : 0;
 }
 
 /* Ends the file: hands over the last rows (unless `failed`: the reader stopped on an error of
@@ -845,7 +848,7 @@ static int pipe_end(rowpipe *p, int failed, tb__errbuf *eb)
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->tid, NULL);
     int rc = p->rc;
-    if (rc) *eb = p->err;
+    if (rc && !failed) *eb = p->err; /* the reader's own error keeps its own detail */
     pipe_free(p);
     return rc;
 }
@@ -918,8 +921,8 @@ static int process(load *L, uint32_t index)
     int hive = ro.format == TB__READER_HIVE && !ro.null_token && !ro.encoding;
     applier ap = {L, j, &b, pb, w, identity, hive};
     rowpipe *pp = NULL;
-    if (!rc && j->pipelined && (rc = pipe_start(&ap, &pp, L->eb)) == 0)
-        tb__log_debug("load", "%s: checked on this thread, applied on a second", j->name);
+    if (!rc && j->pipelined) rc = pipe_start(&ap, &pp, L->eb);
+    if (pp) tb__log_debug("load", "%s: checked on this thread, applied on a second", j->name);
     tb__record rec;
     int got = 0;
     while (!rc && (got = tb__reader_next(r, &rec)) == 1) {
@@ -939,8 +942,9 @@ static int process(load *L, uint32_t index)
             }
             keymap_prefetch(&km, kh);
         }
-        /* So is the golden record's slot of a file that looks customers up by number. */
-        if (!identity && t->key_field >= 0 && (size_t)t->key_field < rec.nfields &&
+        /* So is the golden record's slot of a file that looks customers up by number (by the
+         * applier, ahead of its rows, when the file is pipelined). */
+        if (!pp && !identity && t->key_field >= 0 && (size_t)t->key_field < rec.nfields &&
             !rec.fields[t->key_field].is_null)
             tb__idres_prefetch(L->idr, t->key_system ? t->key_system : "core",
                                rec.fields[t->key_field].ptr, rec.fields[t->key_field].len);

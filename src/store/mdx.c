@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -81,7 +82,7 @@ struct tb__mdx_builder {
     struct nref {
         uint32_t off, len;
     } * nref;
-    size_t nname, capname;
+    size_t nname, capname, capref;
     struct kput *keys;
     size_t nkeys, capkeys;
     tb__buf heap;
@@ -205,9 +206,8 @@ int tb__mdx_put(tb__mdx_builder *b, tb__mdx_field f, uint32_t gid, const char *v
     }
     if (f != TB__MDX_NAME) return tb__seterr(eb, TB_EINVAL, "no such image field %d", (int)f);
     if (b->nname >= UINT32_MAX) return tb__seterr(eb, TB_ELIMIT, "too many names");
-    size_t capref = b->capname;
     if (grow((void **)&b->name, &b->capname, b->nname, sizeof *b->name) ||
-        grow((void **)&b->nref, &capref, b->nname, sizeof *b->nref))
+        grow((void **)&b->nref, &b->capref, b->nname, sizeof *b->nref))
         return tb__seterr(eb, TB_ENOMEM, "out of memory");
     uint32_t off = 0;
     int rc = heap_put(b, v, n, &off, eb);
@@ -624,6 +624,13 @@ int tb__mdx_verify(const tb__mdx *m, tb__errbuf *eb)
     for (int s = 0; s < NSEC; s++) {
         crc = tb__crc32c(crc, m->sec[s], m->seclen[s]);
         crc = tb__crc32c(crc, zeros, pad8(m->seclen[s]));
+        /* the padding the file holds is zeros too (the checksum counts zeros there) */
+        const uint8_t *pad = m->sec[s] + m->seclen[s];
+        for (uint64_t i = 0; i < pad8(m->seclen[s]) && pad + i < m->p + m->len; i++)
+            if (pad[i])
+                return tb__seterr(eb, TB_ECORRUPT,
+                                  "master-data image byte %llu: padding is not zero",
+                                  (unsigned long long)(pad + i - m->p));
     }
     if (crc != m->body_crc)
         return tb__seterr(eb, TB_ECORRUPT, "master-data image: body checksum mismatch");
@@ -774,8 +781,9 @@ void tb__mdx_forget(tb_db *db)
 {
     tb__mdx_close(db->mdx);
     free(db->mdx_file);
+    free(db->mdx_for);
     db->mdx = NULL;
-    db->mdx_file = NULL;
+    db->mdx_file = db->mdx_for = NULL;
 }
 
 static int data_version(tb_db *db, int64_t *v)
@@ -792,7 +800,17 @@ static int data_version(tb_db *db, int64_t *v)
     return rc;
 }
 
-/* The file md_image names, into *file (caller frees; NULL when there is no row). */
+/* 1 for a name tb__mdx_new_path makes ("master/NAME.mdx", no other slash, no ".."). */
+static int image_name(const char *file)
+{
+    size_t n = strlen(file);
+    return n > sizeof MASTER_DIR + 4 && strncmp(file, MASTER_DIR "/", sizeof MASTER_DIR) == 0 &&
+           !strstr(file, "..") && !strchr(file + sizeof MASTER_DIR, '/') &&
+           strcmp(file + n - 4, ".mdx") == 0;
+}
+
+/* The file md_image names, into *file (caller frees; NULL when there is no row). A value that is
+ * not one of our names is TB_ECORRUPT. */
 static int current_file(tb_db *db, char **file)
 {
     *file = NULL;
@@ -807,7 +825,17 @@ static int current_file(tb_db *db, char **file)
         rc = tb__meta_seterr_sqlite(db, s, "cannot read md_image");
     }
     tb__meta_stmt_done(st);
+    if (!rc && *file && !image_name(*file)) {
+        rc = tb__seterr(&db->err, TB_ECORRUPT, "md_image names '%.100s', not an image file", *file);
+        free(*file);
+        *file = NULL;
+    }
     return rc;
+}
+
+static int same(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
 }
 
 int tb__mdx_current(tb_db *db, const tb__mdx **out)
@@ -816,32 +844,33 @@ int tb__mdx_current(tb_db *db, const tb__mdx **out)
     char *file;
     int rc = current_file(db, &file);
     if (rc) return rc;
-    if (!file) {
+    /* An image built in memory stands in for what md_image named then (nothing, or a file that
+     * was missing or damaged) until the store changes. */
+    if (db->mdx && !db->mdx_file && same(db->mdx_for, file)) {
         int64_t v = 0;
-        if (db->mdx && !db->mdx_file && (rc = data_version(db, &v)) == 0 && v == db->mdx_version) {
+        if ((rc = data_version(db, &v)) == 0 && v == db->mdx_version) {
+            free(file);
             *out = db->mdx;
             return 0;
         }
-        return rc ? rc : TB_ENOENT;
+        if (rc) {
+            free(file);
+            return rc;
+        }
     }
+    if (!file) return TB_ENOENT;
     if (db->mdx && db->mdx_file && strcmp(db->mdx_file, file) == 0) {
         free(file);
         *out = db->mdx;
         return 0;
     }
-    /* A name from the store: only ever one of ours (tb__mdx_new_path), never a path out. */
-    if (strncmp(file, MASTER_DIR "/", sizeof MASTER_DIR) != 0 || strstr(file, "..") ||
-        strchr(file + sizeof MASTER_DIR, '/')) {
-        rc = tb__seterr(&db->err, TB_ECORRUPT, "md_image names '%.100s', not an image file", file);
-        free(file);
-        return rc;
-    }
     char *abs = tb__db_join(db, file);
     tb__mdx *m = NULL;
     rc = abs ? tb__mdx_open(abs, &m, &db->err) : tb__seterr(&db->err, TB_ENOMEM, "out of memory");
     free(abs);
-    if (rc == TB_ENOENT)
-        tb__log_warn("store", "master-data image '%s' is missing: rebuilding it", file);
+    if (rc == TB_ENOENT || rc == TB_ECORRUPT)
+        tb__log_warn("store", "master-data image '%s': %s: rebuilding it from the rows", file,
+                     db->err.msg);
     if (!rc) rc = tb__mdx_adopt(db, m, file);
     free(file);
     if (!rc) *out = db->mdx;
@@ -851,16 +880,24 @@ int tb__mdx_current(tb_db *db, const tb__mdx **out)
 int tb__mdx_adopt(tb_db *db, tb__mdx *m, const char *file)
 {
     tb__mdx_forget(db);
-    char *f = NULL;
+    char *f = NULL, *stands = NULL;
     int64_t v = 0;
-    int rc = file ? ((f = strdup(file)) ? 0 : tb__seterr(&db->err, TB_ENOMEM, "out of memory"))
-                  : data_version(db, &v);
+    int rc = 0;
+    if (file) {
+        if (!(f = strdup(file))) rc = tb__seterr(&db->err, TB_ENOMEM, "out of memory");
+    } else {
+        rc = current_file(db, &stands);
+        if (rc == TB_ECORRUPT) rc = 0; /* a damaged value is what it stands in for: none */
+        if (!rc) rc = data_version(db, &v);
+    }
     if (rc) {
+        free(stands);
         tb__mdx_close(m);
         return rc;
     }
     db->mdx = m;
     db->mdx_file = f;
+    db->mdx_for = stands;
     db->mdx_version = v;
     return 0;
 }
@@ -897,9 +934,16 @@ int tb__mdx_new_path(tb_db *db, int64_t load_id, char **rel, char **abs)
     int rc = tb__mkdir_p(dir, 0750, &db->err);
     free(dir);
     if (rc) return rc;
-    char name[96];
-    snprintf(name, sizeof name, MASTER_DIR "/%lld-%ld-%u.mdx", (long long)load_id, (long)getpid(),
-             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+    /* Load, pid and a counter say where a file came from; 64 random bits make the name unique
+     * whatever they are (two processes that are both pid 1 in their containers, a rebuild in a
+     * transaction that rolls back): an image is never written over one a row may name. */
+    uint64_t nonce;
+    if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce)
+        return tb__seterr_errno(&db->err, TB_EIO, errno, "cannot read random bytes");
+    char name[128];
+    snprintf(name, sizeof name, MASTER_DIR "/%lld-%ld-%u-%016llx.mdx", (long long)load_id,
+             (long)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED),
+             (unsigned long long)nonce);
     *rel = strdup(name);
     *abs = tb__db_join(db, name);
     if (!*rel || !*abs) {
@@ -1010,4 +1054,24 @@ int tb__mdx_rebuild(tb_db *db)
     if (!rc) rc = tb__mdx_builder_image(b, &m, &db->err);
     tb__mdx_builder_free(b);
     return rc ? rc : tb__mdx_adopt(db, m, NULL);
+}
+
+int tb__mdx_check(tb_db *db, char *msg, size_t cap)
+{
+    char *file;
+    if (current_file(db, &file) != 0) {
+        snprintf(msg, cap, "%s", db->err.msg);
+        return -1;
+    }
+    if (!file) return 0;
+    char *abs = tb__db_join(db, file);
+    tb__errbuf eb = {0};
+    tb__mdx *m = NULL;
+    int rc = abs ? tb__mdx_open(abs, &m, &eb) : tb__seterr(&eb, TB_ENOMEM, "out of memory");
+    if (!rc) rc = tb__mdx_verify(m, &eb);
+    if (rc) snprintf(msg, cap, "'%s': %s", file, eb.msg);
+    tb__mdx_close(m);
+    free(abs);
+    free(file);
+    return rc ? -1 : 1;
 }

@@ -160,6 +160,11 @@ int tb__mdx_put_store(tb_db *db, tb__mdx_builder *b);
  * rotation, one whose file is missing. */
 int tb__mdx_rebuild(tb_db *db);
 
+/* tagbase check: the current image opened from its file and its body's checksum verified.
+ * Returns 1 when it is whole, 0 when the store names none, -1 with `msg` (cap bytes) saying what
+ * is wrong. */
+int tb__mdx_check(tb_db *db, char *msg, size_t cap);
+
 /* Closes the handle's image (tb__meta_close; and after a change that makes it stale). */
 void tb__mdx_forget(tb_db *db);
 

@@ -495,11 +495,13 @@ static const char *const migrations[] = {
     /* 12: the look-ups of golden records by certificate, mobile and name, and of the keys of a
      * golden record, move from SQLite indexes to the look-up image each load writes
      * (src/store/mdx.c; docs/identity.md, "The look-up image"); md_image names the current one.
-     * A store without a row gets its image rebuilt from these tables on first use. */
+     * A store without a row gets its image rebuilt from these tables on first use. The keys a
+     * merge moved to a gid are found by merge_log's gid_into, now indexed. */
     "DROP INDEX party_by_cert;\n"
     "DROP INDEX party_by_name;\n"
     "DROP INDEX party_by_mobile;\n"
     "DROP INDEX party_key_by_gid;\n"
+    "CREATE INDEX merge_log_by_into ON merge_log (gid_into);\n"
     "CREATE TABLE md_image (\n"
     "    id         INTEGER PRIMARY KEY CHECK (id = 1),\n"
     "    file       TEXT NOT NULL,\n"

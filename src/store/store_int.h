@@ -36,6 +36,7 @@ struct tb_db {
     struct tb__c2state *c2; /* encryption at rest (crypt.c); NULL: plaintext, no key file */
     struct tb__mdx *mdx;    /* the master-data look-up image in use (mdx.c), or NULL */
     char *mdx_file;         /* its file as md_image names it; NULL: built in memory */
+    char *mdx_for;          /* in memory: the md_image value it stands in for (NULL: none) */
     int64_t mdx_version;    /* PRAGMA data_version when an in-memory image was built */
 };
 

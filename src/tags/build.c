@@ -792,7 +792,8 @@ static char *distribution(const btag *t)
 static int put_keys(build *B, tb__tagw *w, tb__errbuf *eb)
 {
     sqlite3_stmt *st;
-    int rc = tb__meta_stmt(B->db, TB__STMT_TAG_KEYS, "SELECT system, key, gid FROM party_key", &st);
+    int rc = tb__meta_stmt(B->db, TB__STMT_TAG_KEYS,
+                           "SELECT system, key, gid FROM party_key ORDER BY system, key", &st);
     if (rc) return tb__seterr(eb, rc, "%s", tb_errmsg(B->db));
     size_t n = (size_t)B->n;
     uint64_t *at = malloc((n ? n : 1) * sizeof *at); /* into seen; UINT64_MAX: none yet */

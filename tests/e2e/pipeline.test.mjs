@@ -12,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import os from 'node:os';
 import { hashes } from './lib/fs.mjs';
 
 const BIN = process.env.TAGBASE_BIN || resolve('build/tagbase');
@@ -206,13 +207,17 @@ test('the largest file read on one thread and applied on another loads as one th
   const run = (name, env) => {
     const d = dataDir(name);
     const r = spawnSync(BIN, ['load', '--data', d, '--json', dirty.dir], {
-      encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, ...env },
+      encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, TAGBASE_LOG: 'debug', ...env },
     });
     assert.equal(r.status, 0, r.stderr);
-    return { d, sum: JSON.parse(r.stdout) };
+    return { d, sum: JSON.parse(r.stdout), log: r.stderr };
   };
   const one = run('d-one', { TAGBASE_LOAD_PIPE_MIN: String(2 ** 60) });
   const two = run('d-two', { TAGBASE_LOAD_PIPE_MIN: '1' });
+  // it did run on two threads (on a machine of two cores or more, as the load needs for it)
+  assert.ok(os.availableParallelism() >= 2, 'this test needs two cores');
+  assert.match(two.log, /transactions\.txt: checked on this thread, applied on a second/);
+  assert.doesNotMatch(one.log, /applied on a second/);
   // every module's count and the rejects by rule and field, file by file
   assert.deepEqual(two.sum.files, one.sum.files);
   assert.ok(one.sum.files.find((f) => f.file === 'transactions.txt').collected > 0);
@@ -348,6 +353,7 @@ test('check verifies the store, the segments and the snapshot checksums', () => 
   const good = JSON.parse(r.stdout);
   assert.equal(good.ok, true);
   assert.equal(good.snapshots, 1);
+  assert.equal(good.master_images, 1);
   assert.ok(good.segments >= 15);
   // Flip one byte of a snapshot column and cut a segment short: both are reported, by name.
   const snap = join(data, 'snapshots', '20261121-1');
@@ -357,9 +363,15 @@ test('check verifies the store, the segments and the snapshot checksums', () => 
   writeFileSync(col, bytes);
   const seg = join(data, 'domains', '20261121', '1', 'deposits.txt.seg');
   writeFileSync(seg, readFileSync(seg).subarray(0, 100));
+  // and one byte in the middle of the master-data look-up image
+  const [image] = readdirSync(join(data, 'master'));
+  const img = readFileSync(join(data, 'master', image));
+  img[img.length >> 1] ^= 0x01;
+  writeFileSync(join(data, 'master', image), img);
   r = tb(['check', '--data', data]);
   assert.equal(r.status, 1);
   assert.match(r.stdout, /snapshot: .*aum\.col/);
+  assert.match(r.stdout, /master-data image: 'master\/.*\.mdx': .*checksum/);
   assert.match(r.stdout, /segment: 'domains\/20261121\/1\/deposits\.txt\.seg' is 100 bytes/);
   assert.match(r.stdout, /^PROBLEMS/m);
 });

@@ -639,6 +639,26 @@ static void image_follows_changes(void **state)
     assert_int_equal(find_count(db, "13800001111", a, "same mobile"), 1);
     assert_int_equal(find_count(db, "张", a, "name starts with"), 1);
     assert_int_equal(count(db, "SELECT count(*) FROM md_image"), 1);
+    /* a read-only handle whose recorded file is missing builds one in memory, once */
+    assert_int_equal(
+        sqlite3_prepare_v2(tb__db_sqlite(db), "SELECT file FROM md_image", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *file2 = tbt_join(*state, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    tb_db_close(db);
+    assert_int_equal(unlink(file2), 0);
+    free(file2);
+    char err0[256];
+    assert_int_equal(tb_db_open(*state, TB_OPEN_READONLY, &db, err0, sizeof err0), 0);
+    assert_int_equal(find_count(db, ID_A, a, "same ID number"), 1);
+    uint32_t g1;
+    assert_int_equal(tb__customer_resolve_any(db, "13800001111", &g1), 0);
+    assert_int_equal(g1, a);
+    keys_text(db, b, t, sizeof t);
+    assert_string_equal(t, "card:C7 loan:L7");
+    tb_db_close(db);
+    db = open_db(*state);
     /* a read-only handle without a recorded image builds one in memory and records nothing */
     assert_int_equal(sqlite3_exec(tb__db_sqlite(db), "DELETE FROM md_image", NULL, NULL, NULL),
                      SQLITE_OK);
@@ -650,6 +670,38 @@ static void image_follows_changes(void **state)
     assert_int_equal(count(db, "SELECT count(*) FROM md_image"), 0);
     tb_db_close(db);
     free(file);
+}
+
+/* More records share a name than a look-up checks at once (256), and the first ones by gid are
+ * stale: the live ones are still found, by name and as "in use". */
+static void many_share_a_name(void **state)
+{
+    tb_db *db = open_db(*state);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    char key[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "8000000%05d", i);
+        observe(r, person("core", key, NULL, "赵六", NULL, 19000), TB__MATCHED_NEW);
+    }
+    commit(r, db, "20261121", 1);
+    tb__idres_free(r);
+    /* the first 290 erased behind the image's back */
+    assert_int_equal(sqlite3_exec(tb__db_sqlite(db),
+                                  "UPDATE party SET name = NULL, erased_at = 'x' WHERE gid < 290",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    tb__candidate *c;
+    size_t n;
+    assert_int_equal(tb__customer_find(db, "赵六", 0, &c, &n), 0);
+    assert_int_equal(n, 10);
+    for (size_t i = 0; i < n; i++)
+        assert_true(c[i].gid >= 290 && strstr(c[i].reasons, "same name"));
+    tb__customer_candidates_free(c);
+    int used;
+    assert_int_equal(tb__md_name_in_use(db, "赵六", &used), 0);
+    assert_int_equal(used, 1);
+    tb_db_close(db);
 }
 
 /* A store from before migration 12 (its look-up indexes, no md_image) loses the indexes and gets
@@ -666,6 +718,7 @@ static void migrated_store_gets_image(void **state)
     assert_int_equal(
         sqlite3_exec(tb__db_sqlite(db),
                      "DROP TABLE md_image;"
+                     "DROP INDEX merge_log_by_into;"
                      "CREATE UNIQUE INDEX party_by_cert ON party (kind, cert_no) WHERE cert_no IS "
                      "NOT NULL;"
                      "CREATE INDEX party_by_name ON party (name);"
@@ -965,6 +1018,7 @@ int main(void)
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(migrated_store_gets_image, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(many_share_a_name, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(find_key_in_any_system, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(truth, tbt_setup_tmpdir, tbt_teardown_tmpdir),
