@@ -717,10 +717,11 @@ static void *pipe_run(void *arg)
         if (!go) break;
         const tb__std_type *t = p->a.j->t;
         for (size_t i = 0; p->rc == 0 && i < bt->n; i++) {
-            if (i + 8 < bt->n && t->key_field >= 0 && !p->a.identity) {
-                const prow *ahead = &bt->rows[i + 8];
-                const pfield *k = &bt->f[ahead->f0 + (uint32_t)t->key_field];
-                if ((uint32_t)t->key_field < ahead->nf && !k->is_null)
+            /* the golden record of the row 8 ahead, fetched while this one is applied */
+            if (i + 8 < bt->n && t->key_field >= 0 && !p->a.identity &&
+                (uint32_t)t->key_field < bt->rows[i + 8].nf) {
+                const pfield *k = &bt->f[bt->rows[i + 8].f0 + (uint32_t)t->key_field];
+                if (!k->is_null)
                     tb__idres_prefetch(p->la.idr, t->key_system ? t->key_system : "core",
                                        bt->bytes.data + k->off, k->len);
             }
