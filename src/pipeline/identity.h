@@ -310,9 +310,6 @@ typedef struct tb__md_key {
 int tb__md_keys_of(tb_db *db, uint32_t gid, tb__md_key **out, size_t *n);
 void tb__md_keys_free(tb__md_key *k, size_t n);
 
-/* Deletes the keys golden record `gid` holds (an erasure), adding their count to *n. */
-int tb__md_keys_delete(tb_db *db, uint32_t gid, int64_t *n);
-
 /* *yes = 1 when a golden record not erased carries `name` (plaintext; blinded here when the store
  * is encrypted). */
 int tb__md_name_in_use(tb_db *db, const char *name, int *yes);

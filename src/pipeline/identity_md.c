@@ -399,25 +399,6 @@ void tb__md_keys_free(tb__md_key *k, size_t n)
     free(k);
 }
 
-int tb__md_keys_delete(tb_db *db, uint32_t gid, int64_t *n)
-{
-    tb__md_key *k;
-    size_t nk;
-    int rc = tb__md_keys_of(db, gid, &k, &nk);
-    sqlite3_stmt *st;
-    if (!rc && nk)
-        rc = tb__meta_stmt(db, TB__STMT_ID_KEY_DELETE,
-                           "DELETE FROM party_key WHERE system = ?1 AND key = ?2", &st);
-    for (size_t i = 0; rc == 0 && i < nk; i++) {
-        sqlite3_bind_text(st, 1, k[i].system, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, k[i].key, -1, SQLITE_STATIC);
-        rc = tb__meta_run(db, st, "cannot delete a key");
-        if (!rc) ++*n;
-    }
-    tb__md_keys_free(k, nk);
-    return rc;
-}
-
 int tb__md_name_in_use(tb_db *db, const char *name, int *yes)
 {
     *yes = 0;

@@ -658,8 +658,8 @@ static int erase_rows(tb_db *db, const person *p, json_t *report)
         rc = run_ii(db, stmt, g, 0, what);                                                         \
         counter += sqlite3_changes(sql);                                                           \
     }
-        if (!rc) rc = tb__md_keys_delete(db, (uint32_t)g, &n_keys);
-        /* and by gid, scanning the table: an erasure must not rest on the look-up image alone */
+        /* by gid, scanning the table (no index by gid since migration 12): an erasure rests on
+         * the key table itself, not on the look-up image's candidates */
         DEL(n_keys, "DELETE FROM party_key WHERE gid = ?1", "cannot delete keys")
         DEL(n_hist, "DELETE FROM party_history WHERE gid = ?1", "cannot delete history")
         DEL(n_confl, "DELETE FROM party_conflict WHERE gid = ?1", "cannot delete conflicts")
