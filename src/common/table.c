@@ -3,14 +3,33 @@
 
 #include "common/table.h"
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL */
+#endif
+
+#define HUGE_MIN ((size_t)4 << 20) /* below this, 4 KiB pages cover a table from the TLB anyway */
+
 void *tb__table_alloc(size_t bytes)
 {
     if (!bytes) bytes = 1;
-    /* MAP_POPULATE faults a private writable mapping in for writing: every page is a page of its
-     * own from the start. Where it cannot populate, pages fault in later as usual. */
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                   -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (bytes < HUGE_MIN) {
+        /* MAP_POPULATE faults a private writable mapping in for writing: every page is a page of
+         * its own from the start. Where it cannot populate, pages fault in later as usual. */
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    /* A probe lands at random in a table of hundreds of megabytes: with 4 KiB pages nearly every
+     * probe misses the TLB too and walks the page tables. Debian's kernel gives transparent huge
+     * pages only to regions that ask (enabled=madvise), so ask, then populate: MAP_POPULATE would
+     * fault 4 KiB pages in before the advice. 75M probes of a 2 GiB table: 20.5 s with 4 KiB pages,
+     * 11.6 s with 2 MiB ones (bench/RESULTS.md). Both calls are advice: where they fail, the pages
+     * fault in as they are first touched, as before. */
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+    (void)madvise(p, bytes, MADV_POPULATE_WRITE);
+    return p;
 }
 
 void tb__table_free(void *p, size_t bytes)
