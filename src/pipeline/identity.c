@@ -1209,8 +1209,10 @@ static int encode_attrs(const tb__idres *r, const struct party *p, tb__buf *b)
 struct keysort {
     uint64_t hi, lo; /* key bytes 0-7 and 8-15, zero-padded */
     uint32_t idx;    /* into r->keys */
-    uint8_t rank;    /* of the system, by name */
-    uint8_t longer;  /* the key has more than 16 bytes */
+    uint32_t gid;    /* r->keys[idx].gid, and sys its system: the row is written from here alone */
+    uint8_t sys;
+    uint8_t rank;   /* of the system, by name */
+    uint8_t longer; /* the key has more than 16 bytes */
 };
 
 static uint64_t be64_at(const char *s, size_t n)
@@ -1246,8 +1248,13 @@ static struct keysort *keys_sorted(const tb__idres *r, uint32_t from)
         const struct keyent *e = &r->keys[from + i];
         const char *k = r->pool + e->off;
         size_t len = strlen(k);
-        o[i] = (struct keysort){be64_at(k, len), len > 8 ? be64_at(k + 8, len - 8) : 0,
-                                from + (uint32_t)i, rank[e->sys], len > 16};
+        o[i] = (struct keysort){be64_at(k, len),
+                                len > 8 ? be64_at(k + 8, len - 8) : 0,
+                                from + (uint32_t)i,
+                                e->gid,
+                                e->sys,
+                                rank[e->sys],
+                                len > 16};
     }
     qsort_r(o, n, sizeof *o, key_order, (void *)r);
     return o;
@@ -1284,48 +1291,93 @@ static struct relsort *relations_sorted(const tb__idres *r, size_t from)
     return o;
 }
 
-static void bind_off(const tb__idres *r, sqlite3_stmt *st, int col, uint32_t off)
+/* What the row callbacks of commit_rows read, and the scratch space their values live in until
+ * the next row (tb__meta_insert_rows). */
+struct rowctx {
+    const tb__idres *r;
+    tb_db *db;
+    const char *batch_date, *now;
+    int64_t load_id;
+    size_t from;                  /* the first new history entry, conflict or party */
+    const uint32_t *gids;         /* the parties to write, when not from..nparty-1 */
+    const struct keysort *korder; /* the new keys in primary-key order */
+    const struct relsort *rorder; /* the new relations in primary-key order */
+    tb__buf attrs, sealed[2];
+    char blind[3][TB__C2_BLIND_LEN];
+    char masked[2][256];
+    char key[17];
+};
+
+static void rowctx_release(struct rowctx *x)
 {
-    if (off)
-        sqlite3_bind_text(st, col, r->pool + off, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, col);
+    tb__buf_release(&x->attrs);
+    tb__buf_release(&x->sealed[0]);
+    tb__buf_release(&x->sealed[1]);
 }
 
-static void bind_masked(sqlite3_stmt *st, int col, int field, const char *v)
+static tb__meta_val off_val(const tb__idres *r, uint32_t off)
 {
-    char m[256];
-    tb__mask_field(field, v, m, sizeof m);
-    sqlite3_bind_text(st, col, m, -1, SQLITE_TRANSIENT);
+    return tb__meta_text(off ? r->pool + off : NULL);
 }
 
-/* The C2 columns go through crypt.h: when the store is encrypted, cert_no, name and mobile hold
- * blind indexes (the look-ups of identity_md.c stay equality look-ups), the certificate is sealed
- * in cert_enc and every attribute (name and mobile included) in attrs. */
-static int bind_party(const tb__idres *r, tb_db *db, sqlite3_stmt *st, uint32_t gid, tb__buf *b)
+/* `v` sealed for column `ad` into `b` when the store is encrypted, else as it is. */
+static int sealed_val(struct rowctx *x, const char *ad, const char *v, tb__buf *b,
+                      tb__meta_val *out)
 {
-    const struct party *p = &r->party[gid];
-    if (encode_attrs(r, p, b)) return TB_ENOMEM;
-    sqlite3_bind_int64(st, 1, gid);
-    sqlite3_bind_text(st, 2, p->kind == TB__PARTY_COMPANY ? "company" : "person", -1,
-                      SQLITE_STATIC);
-    bind_off(r, st, 3, p->cert_type);
-    bind_off(r, st, 5, p->val[TB__F_CUST_TYPE]);
-    if (!tb__c2_on(db)) {
-        /* Plain text: the pool's and the buffer's own bytes, stepped before either changes
-         * (tb__meta_run clears the bindings), without the copies a transient binding makes. */
-        bind_off(r, st, 4, p->cert);
-        bind_off(r, st, 6, p->val[TB__F_NAME]);
-        bind_off(r, st, 7, p->val[TB__F_MOBILE]);
-        sqlite3_bind_text(st, 8, b->data ? b->data : "", (int)b->len, SQLITE_STATIC);
+    if (!v || !tb__c2_on(x->db)) {
+        *out = tb__meta_text(v);
         return 0;
     }
-    int rc = tb__c2_bind_blind(db, st, 4, TB__C2_AD_CERT, pstr(r, p->cert));
-    if (!rc) rc = tb__c2_bind_blind(db, st, 6, TB__C2_AD_NAME, pstr(r, p->val[TB__F_NAME]));
-    if (!rc) rc = tb__c2_bind_blind(db, st, 7, TB__C2_AD_MOBILE, pstr(r, p->val[TB__F_MOBILE]));
-    if (!rc) rc = tb__c2_bind_sealed(db, st, 8, TB__C2_AD_ATTRS, b->data ? b->data : "");
-    if (!rc && tb__c2_on(db)) rc = tb__c2_bind_sealed(db, st, 11, TB__C2_AD_CERT, pstr(r, p->cert));
-    return rc ? TB_ENOMEM : 0;
+    if (tb__c2_seal_with(tb__c2_active(x->db), ad, v, strlen(v), b))
+        return tb__seterr(tb__db_err(x->db), TB_ENOMEM, "out of memory encrypting a value");
+    *out = (tb__meta_val){TB__VAL_TEXT, 0, b->data ? b->data : "", b->len};
+    return 0;
+}
+
+/* `v`'s blind index for column `ad` (into `out`) when the store is encrypted, else `v`. */
+static tb__meta_val blind_val(struct rowctx *x, const char *ad, const char *v,
+                              char out[TB__C2_BLIND_LEN])
+{
+    if (!v || !tb__c2_on(x->db)) return tb__meta_text(v);
+    tb__c2_blind_with(tb__c2_active(x->db), ad, v, strlen(v), out);
+    return tb__meta_text(out);
+}
+
+/* Party `gid`'s values, in the order of the party INSERT's and UPDATE's parameters: gid, kind,
+ * cert_type, cert_no, cust_type, name, mobile, attrs, batch, load, cert_enc. The C2 columns go
+ * through crypt.h: when the store is encrypted, cert_no, name and mobile hold blind indexes (the
+ * look-ups stay equality look-ups), the certificate is sealed in cert_enc and every attribute
+ * (name and mobile included) in attrs. */
+#define PARTY_VALS 11
+static int party_vals(struct rowctx *x, uint32_t gid, tb__meta_val *v)
+{
+    const tb__idres *r = x->r;
+    const struct party *p = &r->party[gid];
+    if (encode_attrs(r, p, &x->attrs))
+        return tb__seterr(tb__db_err(x->db), TB_ENOMEM, "out of memory persisting parties");
+    v[0] = tb__meta_int(gid);
+    v[1] = tb__meta_text(p->kind == TB__PARTY_COMPANY ? "company" : "person");
+    v[2] = off_val(r, p->cert_type);
+    v[3] = blind_val(x, TB__C2_AD_CERT, pstr(r, p->cert), x->blind[0]);
+    v[4] = off_val(r, p->val[TB__F_CUST_TYPE]);
+    v[5] = blind_val(x, TB__C2_AD_NAME, pstr(r, p->val[TB__F_NAME]), x->blind[1]);
+    v[6] = blind_val(x, TB__C2_AD_MOBILE, pstr(r, p->val[TB__F_MOBILE]), x->blind[2]);
+    v[8] = tb__meta_text(x->batch_date);
+    v[9] = tb__meta_int(x->load_id);
+    if (!tb__c2_on(x->db)) {
+        v[7] = (tb__meta_val){TB__VAL_TEXT, 0, x->attrs.data ? x->attrs.data : "", x->attrs.len};
+        return 0; /* cert_enc stays NULL */
+    }
+    int rc =
+        sealed_val(x, TB__C2_AD_ATTRS, x->attrs.data ? x->attrs.data : "", &x->sealed[0], &v[7]);
+    if (!rc) rc = sealed_val(x, TB__C2_AD_CERT, pstr(r, p->cert), &x->sealed[1], &v[10]);
+    return rc;
+}
+
+static int party_row(void *arg, size_t row, tb__meta_val *v)
+{
+    struct rowctx *x = arg;
+    return party_vals(x, x->gids ? x->gids[row] : (uint32_t)(x->from + row), v);
 }
 
 /* The secondary indexes that a bulk first load rebuilds instead of updating row by row:
@@ -1356,7 +1408,7 @@ static int bulk_indexes_run(tb_db *db, int create)
 }
 
 static int commit_rows(const tb__idres *r, const tb__idres *since, tb_db *db,
-                       const char *batch_date, int64_t load_id);
+                       const char *batch_date, int64_t load_id, int keys);
 
 void tb__idres_set_bulk_min(tb__idres *r, uint32_t n)
 {
@@ -1440,7 +1492,7 @@ static int write_steps(const tb__idres *r, const tb__idres *since, tb_db *db,
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = drop ? bulk_indexes_run(db, 0) : 0;
-    if (!rc) rc = commit_rows(r, since, db, batch_date, load_id);
+    if (!rc) rc = commit_rows(r, since, db, batch_date, load_id, last);
     double rows_s = tb__seconds_since(&t0);
     if (!rc && rebuild) {
         rc = tb__meta_sort_mode(db, 1);
@@ -1456,10 +1508,9 @@ static int write_steps(const tb__idres *r, const tb__idres *since, tb_db *db,
     double index_s = tb__seconds_since(&t0) - rows_s;
     if (!rc && last) rc = write_image(r, db, load_id);
     tb__log_debug("identity",
-                  "%u parties, %u keys from %u, %u: rows %.2f s, indexes %.2f s, image %.2f s",
+                  "%u parties from %u, %u keys: rows %.2f s, indexes %.2f s, image %.2f s",
                   r->nparty - (since ? since->nparty : r->nsaved_party),
-                  r->nkeys - (since ? since->nkeys : r->nsaved_keys),
-                  since ? since->nparty : r->nsaved_party, since ? since->nkeys : r->nsaved_keys,
+                  since ? since->nparty : r->nsaved_party, last ? r->nkeys - r->nsaved_keys : 0,
                   rows_s, index_s, last ? tb__seconds_since(&t0) - rows_s - index_s : 0.0);
     return rc;
 }
@@ -1491,160 +1542,193 @@ static int party_changed(const struct party *a, const struct party *b)
            a->cert_type != b->cert_type || a->merged != b->merged;
 }
 
-/* Runs `st` (the party INSERT or UPDATE) for parties from..to-1; with `update`, only the ones
- * that changed: since the image `since`, or (NULL) since the store (the dirty ones). */
-static int write_parties(const tb__idres *r, const tb__idres *since, tb_db *db, sqlite3_stmt *st,
-                         uint32_t from, uint32_t to, int update, const char *batch_date,
-                         int64_t load_id, tb__buf *b, const char *what)
+/* The changed parties (since the image `since`, or since the store: the dirty ones) of gids
+ * 0..to-1 are updated one statement each: a daily load changes few golden records. */
+static int update_parties(struct rowctx *x, const tb__idres *since, uint32_t to)
 {
-    int rc = 0;
-    for (uint32_t g = from; rc == 0 && g < to; g++) {
-        if (update && (since ? !party_changed(&r->party[g], &since->party[g])
-                             : !(r->party[g].flags & PARTY_DIRTY)))
-            continue;
-        if (bind_party(r, db, st, g, b)) {
-            tb__meta_stmt_done(st);
-            return tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting parties");
-        }
-        sqlite3_bind_text(st, 9, batch_date, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 10, load_id);
-        rc = tb__meta_run(db, st, what);
-    }
-    return rc;
-}
-
-/* Writes the session's rows (tb__idres_commit has checked the transaction). */
-static int commit_rows(const tb__idres *r, const tb__idres *since, tb_db *db,
-                       const char *batch_date, int64_t load_id)
-{
-    /* What is new: after the image `since`, or after the store. */
-    uint32_t party0 = since ? since->nparty : r->nsaved_party;
-    uint32_t key0 = since ? since->nkeys : r->nsaved_keys;
-    size_t hist0 = since ? since->nhist : 0, confl0 = since ? since->nconfl : 0,
-           rel0 = since ? since->nrel : 0;
-    tb__buf b = TB__BUF_INIT;
-    char now[TB__TIME_TEXT_LEN];
-    tb__now_text(now);
+    const tb__idres *r = x->r;
     sqlite3_stmt *st;
-    /* New parties are inserted, known ones that changed are updated: the same bindings. */
-    int rc = tb__meta_stmt(db, TB__STMT_ID_INS_PARTY,
-                           "INSERT INTO party (gid, kind, cert_type, cert_no, cust_type, name, "
-                           "mobile, attrs, first_batch, last_batch, first_load, last_load, "
-                           "cert_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?10, "
-                           "?11)",
-                           &st);
-    if (!rc)
-        rc = write_parties(r, since, db, st, party0, r->nparty, 0, batch_date, load_id, &b,
-                           "cannot insert a party");
-    if (!rc)
-        rc = tb__meta_stmt(db, TB__STMT_ID_UPD_PARTY,
+    int rc = tb__meta_stmt(x->db, TB__STMT_ID_UPD_PARTY,
                            "UPDATE party SET kind = ?2, cert_type = ?3, cert_no = ?4, "
                            "cust_type = ?5, name = ?6, mobile = ?7, attrs = ?8, last_batch = ?9, "
                            "last_load = ?10, cert_enc = ?11 WHERE gid = ?1",
                            &st);
-    if (!rc)
-        rc = write_parties(r, since, db, st, 0, party0, 1, batch_date, load_id, &b,
-                           "cannot update a party");
+    tb__meta_val v[PARTY_VALS];
+    for (uint32_t g = 0; rc == 0 && g < to; g++) {
+        if (since ? !party_changed(&r->party[g], &since->party[g])
+                  : !(r->party[g].flags & PARTY_DIRTY))
+            continue;
+        for (int i = 0; i < PARTY_VALS; i++)
+            v[i] = (tb__meta_val){TB__VAL_NULL, 0, NULL, 0};
+        rc = party_vals(x, g, v);
+        if (!rc && tb__meta_bind_vals(st, v, PARTY_VALS))
+            rc = tb__seterr(tb__db_err(x->db), TB_ESTORE, "cannot bind the values of a party");
+        if (rc) {
+            tb__meta_stmt_done(st);
+            return rc;
+        }
+        rc = tb__meta_run(x->db, st, "cannot update a party");
+    }
+    return rc;
+}
+
+static int key_row(void *arg, size_t row, tb__meta_val *v)
+{
+    struct rowctx *x = arg;
+    const struct keysort *o = &x->korder[row];
+    v[0] = tb__meta_text(x->r->sys[o->sys].name);
+    if (o->longer) {
+        v[1] = tb__meta_text(x->r->pool + x->r->keys[o->idx].off);
+    } else {
+        /* A key of up to 16 bytes is in its sort entry already: no trip to the pool. */
+        for (int i = 0; i < 8; i++) {
+            x->key[i] = (char)(o->hi >> (56 - 8 * i));
+            x->key[8 + i] = (char)(o->lo >> (56 - 8 * i));
+        }
+        v[1] = (tb__meta_val){TB__VAL_TEXT, 0, x->key, strnlen(x->key, 16)};
+    }
+    v[2] = tb__meta_int(o->gid);
+    v[3] = tb__meta_text(x->batch_date);
+    v[4] = tb__meta_int(x->load_id);
+    return 0;
+}
+
+static int history_row(void *arg, size_t row, tb__meta_val *v)
+{
+    struct rowctx *x = arg;
+    const struct hist *h = &x->r->hist[x->from + row];
+    v[0] = tb__meta_int(h->gid);
+    v[1] = tb__meta_text(x->batch_date);
+    v[2] = tb__meta_int(x->load_id);
+    v[3] = tb__meta_text(field_names[h->field]);
+    int rc = sealed_val(x, TB__C2_AD_HISTORY, pstr(x->r, h->old_off), &x->sealed[0], &v[4]);
+    if (!rc) rc = sealed_val(x, TB__C2_AD_HISTORY, pstr(x->r, h->new_off), &x->sealed[1], &v[5]);
+    v[6] = tb__meta_text(x->r->sys[h->sys].name);
+    v[7] = tb__meta_text(x->now);
+    return rc;
+}
+
+static int conflict_row(void *arg, size_t row, tb__meta_val *v)
+{
+    struct rowctx *x = arg;
+    const struct conflict *c = &x->r->confl[x->from + row];
+    v[0] = tb__meta_int(c->gid);
+    v[1] = tb__meta_text(x->batch_date);
+    v[2] = tb__meta_int(x->load_id);
+    v[3] = tb__meta_text(field_names[c->field]);
+    v[4] = tb__meta_text(
+        tb__mask_field(c->field, x->r->pool + c->a_off, x->masked[0], sizeof x->masked[0]));
+    v[5] = tb__meta_text(x->r->sys[c->a_sys].name);
+    v[6] = tb__meta_text(
+        tb__mask_field(c->field, x->r->pool + c->b_off, x->masked[1], sizeof x->masked[1]));
+    v[7] = tb__meta_text(x->r->sys[c->b_sys].name);
+    v[8] = tb__meta_text(c->chosen_b ? "b" : "a");
+    return 0;
+}
+
+static int relation_row(void *arg, size_t row, tb__meta_val *v)
+{
+    struct rowctx *x = arg;
+    const struct relation *l = &x->r->rel[x->rorder[row].idx];
+    const char *target = x->r->pool + l->target_off;
+    v[0] = tb__meta_int(l->gid);
+    v[1] = tb__meta_text(rel_names[l->type]);
+    v[2] = tb__meta_text(target);
+    if (l->target_gid != TB__GID_NONE) v[3] = tb__meta_int(l->target_gid);
+    v[4] = off_val(x->r, l->role_off);
+    v[5] = tb__meta_text(x->batch_date);
+    v[6] = tb__meta_int(x->load_id);
+    /* A legal representative is a person's name (C2): a blind index keeps the relation's key, the
+     * name itself is sealed in target_enc. Other targets are codes. */
+    if (l->type == TB__REL_LEGAL_REP && tb__c2_on(x->db)) {
+        v[2] = blind_val(x, TB__C2_AD_LEGAL, target, x->blind[0]);
+        return sealed_val(x, TB__C2_AD_LEGAL, target, &x->sealed[0], &v[7]);
+    }
+    return 0;
+}
+
+/* Writes the session's rows (tb__idres_commit has checked the transaction): each table's new rows
+ * in one INSERT ... SELECT from tb_rows (store/meta.h); the keys only with `keys`, all those new
+ * since the store (tb__idres_write_first leaves them to tb__idres_write_since). */
+static int commit_rows(const tb__idres *r, const tb__idres *since, tb_db *db,
+                       const char *batch_date, int64_t load_id, int keys)
+{
+    /* What is new: after the image `since`, or after the store. */
+    uint32_t party0 = since ? since->nparty : r->nsaved_party;
+    uint32_t key0 = r->nsaved_keys;
+    size_t hist0 = since ? since->nhist : 0, confl0 = since ? since->nconfl : 0,
+           rel0 = since ? since->nrel : 0;
+    char now[TB__TIME_TEXT_LEN];
+    tb__now_text(now);
+    struct rowctx x = {.r = r, .db = db, .batch_date = batch_date, .now = now, .load_id = load_id};
+    struct timespec t0;
+    double t_ins = 0, t_upd = 0, t_key = 0, t_hist = 0, t_confl = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    x.from = party0;
+    int rc = tb__meta_insert_rows(
+        db, TB__STMT_ID_INS_PARTY,
+        "INSERT INTO party (gid, kind, cert_type, cert_no, cust_type, name, mobile, attrs, "
+        "first_batch, last_batch, first_load, last_load, cert_enc) "
+        "SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8, c8, c9, c9, c10 FROM tb_rows",
+        r->nparty - party0, PARTY_VALS, party_row, &x, "cannot insert a party");
+    t_ins = tb__seconds_since(&t0);
+    if (!rc) rc = update_parties(&x, since, party0);
+    t_upd = tb__seconds_since(&t0);
     if (rc) goto out;
-    rc = tb__meta_stmt(db, TB__STMT_ID_INS_KEY,
-                       "INSERT INTO party_key (system, key, gid, first_batch, load_id) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5)",
-                       &st);
     /* Inserting in primary-key order turns random B-tree inserts into appends: persisting 1.4M
      * keys in first-seen (scrambled customer number) order is several times slower. */
-    size_t nnew = r->nkeys - key0;
+    size_t nnew = keys ? r->nkeys - key0 : 0;
     struct keysort *order = nnew ? keys_sorted(r, key0) : NULL;
+    double t_sort = tb__seconds_since(&t0) - t_upd;
     if (nnew && !order) {
-        tb__meta_stmt_done(st);
         rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting party keys");
         goto out;
     }
-    for (size_t i = 0; rc == 0 && i < nnew; i++) {
-        const struct keyent *e = &r->keys[order[i].idx];
-        sqlite3_bind_text(st, 1, r->sys[e->sys].name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, r->pool + e->off, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, e->gid);
-        sqlite3_bind_text(st, 4, batch_date, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, load_id);
-        rc = tb__meta_run(db, st, "cannot insert a party key");
-    }
+    x.korder = order;
+    rc = tb__meta_insert_rows(db, TB__STMT_ID_INS_KEY,
+                              "INSERT INTO party_key (system, key, gid, first_batch, load_id) "
+                              "SELECT c0, c1, c2, c3, c4 FROM tb_rows",
+                              nnew, 5, key_row, &x, "cannot insert a party key");
     free(order);
+    t_key = tb__seconds_since(&t0);
     if (rc) goto out;
-    rc = tb__meta_stmt(db, TB__STMT_ID_INS_HISTORY,
-                       "INSERT INTO party_history (gid, batch_date, load_id, field, old_value, "
-                       "new_value, source, changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                       &st);
-    for (size_t i = hist0; rc == 0 && i < r->nhist; i++) {
-        const struct hist *h = &r->hist[i];
-        sqlite3_bind_int64(st, 1, h->gid);
-        sqlite3_bind_text(st, 2, batch_date, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, load_id);
-        sqlite3_bind_text(st, 4, field_names[h->field], -1, SQLITE_STATIC);
-        if (tb__c2_bind_sealed(db, st, 5, TB__C2_AD_HISTORY, pstr(r, h->old_off)) ||
-            tb__c2_bind_sealed(db, st, 6, TB__C2_AD_HISTORY, pstr(r, h->new_off))) {
-            tb__meta_stmt_done(st);
-            rc = TB_ENOMEM;
-            break;
-        }
-        sqlite3_bind_text(st, 7, r->sys[h->sys].name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 8, now, -1, SQLITE_STATIC);
-        rc = tb__meta_run(db, st, "cannot record party history");
-    }
+    x.from = hist0;
+    rc = tb__meta_insert_rows(db, TB__STMT_ID_INS_HISTORY,
+                              "INSERT INTO party_history (gid, batch_date, load_id, field, "
+                              "old_value, new_value, source, changed_at) "
+                              "SELECT c0, c1, c2, c3, c4, c5, c6, c7 FROM tb_rows",
+                              r->nhist - hist0, 8, history_row, &x, "cannot record party history");
+    t_hist = tb__seconds_since(&t0);
     if (rc) goto out;
-    rc = tb__meta_stmt(db, TB__STMT_ID_INS_CONFLICT,
-                       "INSERT INTO party_conflict (gid, batch_date, load_id, field, value_a, "
-                       "source_a, value_b, source_b, chosen) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                       &st);
-    for (size_t i = confl0; rc == 0 && i < r->nconfl; i++) {
-        const struct conflict *c = &r->confl[i];
-        sqlite3_bind_int64(st, 1, c->gid);
-        sqlite3_bind_text(st, 2, batch_date, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, load_id);
-        sqlite3_bind_text(st, 4, field_names[c->field], -1, SQLITE_STATIC);
-        bind_masked(st, 5, c->field, r->pool + c->a_off);
-        sqlite3_bind_text(st, 6, r->sys[c->a_sys].name, -1, SQLITE_STATIC);
-        bind_masked(st, 7, c->field, r->pool + c->b_off);
-        sqlite3_bind_text(st, 8, r->sys[c->b_sys].name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 9, c->chosen_b ? "b" : "a", 1, SQLITE_STATIC);
-        rc = tb__meta_run(db, st, "cannot record a survivorship conflict");
-    }
+    x.from = confl0;
+    rc = tb__meta_insert_rows(db, TB__STMT_ID_INS_CONFLICT,
+                              "INSERT INTO party_conflict (gid, batch_date, load_id, field, "
+                              "value_a, source_a, value_b, source_b, chosen) "
+                              "SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8 FROM tb_rows",
+                              r->nconfl - confl0, 9, conflict_row, &x,
+                              "cannot record a survivorship conflict");
+    t_confl = tb__seconds_since(&t0);
     if (rc) goto out;
-    rc = tb__meta_stmt(db, TB__STMT_ID_UPS_RELATION,
-                       "INSERT OR REPLACE INTO party_relation (gid, rel_type, target, target_gid, "
-                       "role, batch_date, load_id, target_enc) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                       &st);
-    struct relsort *rorder = !rc && r->nrel > rel0 ? relations_sorted(r, rel0) : NULL;
-    if (!rc && r->nrel > rel0 && !rorder) {
-        tb__meta_stmt_done(st);
+    struct relsort *rorder = r->nrel > rel0 ? relations_sorted(r, rel0) : NULL;
+    if (r->nrel > rel0 && !rorder) {
         rc = tb__seterr(tb__db_err(db), TB_ENOMEM, "out of memory persisting relations");
+        goto out;
     }
-    for (size_t i = 0; rc == 0 && i < r->nrel - rel0; i++) {
-        const struct relation *l = &r->rel[rorder[i].idx];
-        sqlite3_bind_int64(st, 1, l->gid);
-        sqlite3_bind_text(st, 2, rel_names[l->type], -1, SQLITE_STATIC);
-        /* A legal representative is a person's name (C2): a blind index keeps the relation's key,
-         * the name itself is sealed in target_enc. Other targets are codes. */
-        if (l->type == TB__REL_LEGAL_REP && tb__c2_on(db)) {
-            if (tb__c2_bind_blind(db, st, 3, TB__C2_AD_LEGAL, r->pool + l->target_off) ||
-                tb__c2_bind_sealed(db, st, 8, TB__C2_AD_LEGAL, r->pool + l->target_off)) {
-                tb__meta_stmt_done(st);
-                rc = TB_ENOMEM;
-                break;
-            }
-        } else {
-            sqlite3_bind_text(st, 3, r->pool + l->target_off, -1, SQLITE_STATIC);
-        }
-        if (l->target_gid != TB__GID_NONE) sqlite3_bind_int64(st, 4, l->target_gid);
-        bind_off(r, st, 5, l->role_off);
-        sqlite3_bind_text(st, 6, batch_date, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 7, load_id);
-        rc = tb__meta_run(db, st, "cannot record a relation");
-    }
+    x.rorder = rorder;
+    rc = tb__meta_insert_rows(db, TB__STMT_ID_UPS_RELATION,
+                              "INSERT OR REPLACE INTO party_relation (gid, rel_type, target, "
+                              "target_gid, role, batch_date, load_id, target_enc) "
+                              "SELECT c0, c1, c2, c3, c4, c5, c6, c7 FROM tb_rows",
+                              r->nrel - rel0, 8, relation_row, &x, "cannot record a relation");
     free(rorder);
+    tb__log_debug("identity",
+                  "rows: parties inserted %.2f s, updated %.2f s, keys %.2f s (%zu; sort %.2f s), "
+                  "history %.2f s (%zu), conflicts %.2f s (%zu), relations %.2f s (%zu)",
+                  t_ins, t_upd - t_ins, t_key - t_upd, nnew, t_sort, t_hist - t_key,
+                  r->nhist - hist0, t_confl - t_hist, r->nconfl - confl0,
+                  tb__seconds_since(&t0) - t_confl, r->nrel - rel0);
 out:
-    tb__buf_release(&b);
+    rowctx_release(&x);
     return rc;
 }
 

@@ -215,8 +215,10 @@ void tb__idres_written(tb__idres *r);
  * are still being observed: tb__idres_write_first(image, ...) on another thread writes the copy
  * while `r` goes on, then tb__idres_write_since(r, image, ...) writes what `r` added or changed
  * after the copy (a party that differs from its copy is updated) and finishes as tb__idres_write
- * does (a bulk first load's indexes are rebuilt), in the same transaction. The two write what
- * one tb__idres_write(r) would have; then tb__idres_written(r). tb__idres_freeze returns NULL when
+ * does (a bulk first load's indexes are rebuilt), in the same transaction. The keys all wait for
+ * the second step, which writes them in one sorted pass (the copy's keys, spread over the whole key
+ * space, would turn the second step's inserts into random ones). The two write what one
+ * tb__idres_write(r) would have; then tb__idres_written(r). tb__idres_freeze returns NULL when
  * out of memory; caller frees the copy with tb__idres_free after tb__idres_write_since. */
 tb__idres *tb__idres_freeze(const tb__idres *r);
 int tb__idres_write_first(const tb__idres *image, tb_db *db, const char *batch_date,

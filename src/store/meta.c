@@ -828,6 +828,7 @@ int tb__meta_open(tb_db *db, int create)
 
     /* Foreign keys are per connection and off by default; extract_file depends on them. */
     rc = pragma(db, path, "PRAGMA foreign_keys = ON", NULL);
+    if (!rc) rc = tb__meta_rows_register(db);
     if (rc) goto out_free;
     if (writer && create) {
         /* 16 KiB pages, for a new store only (a store's page size is fixed once it holds a table,

@@ -38,7 +38,12 @@ struct tb_db {
     char *mdx_file;         /* its file as md_image names it; NULL: built in memory */
     char *mdx_for;          /* in memory: the md_image value it stands in for (NULL: none) */
     int64_t mdx_version;    /* PRAGMA data_version when an in-memory image was built */
+    struct tb__rows_src
+        *rows; /* what tb_rows yields while tb__meta_insert_rows runs (metarows.c) */
 };
+
+/* Registers the tb_rows virtual table on the handle's connection (metarows.c). */
+int tb__meta_rows_register(tb_db *db);
 
 /* Opens (creating when `create`) the meta store of an open directory handle, configures the
  * connection and, for writers, applies pending migrations. Fills db->sql, db->schema_open,
