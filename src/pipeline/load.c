@@ -90,7 +90,7 @@ typedef struct job {
     char *seg_path;       /* relative to the data directory */
     uint64_t seg_bytes;
     int taken;     /* parallel phase: a worker has it (under next_mu) */
-    int pipelined; /* parallel phase: read and checked on one thread, applied on another */
+    int pipelined; /* read and checked on one thread, applied on another (pipe_start) */
 } job;
 
 typedef struct load {
@@ -703,9 +703,17 @@ typedef struct rowpipe {
     int rc;          /* the applier's result */
 } rowpipe;
 
+/* Names a thread the load started (top, perf and gdb show it); not the caller's own thread, which
+ * runs a job itself when a thread cannot be started. */
+static void thread_name(const char *name)
+{
+    if (gettid() != getpid()) pthread_setname_np(pthread_self(), name);
+}
+
 static void *pipe_run(void *arg)
 {
     rowpipe *p = arg;
+    thread_name("tb-load-apply");
     tb__field fs[TB__STD_MAX_FIELDS];
     for (size_t at = 0;; at = (at + 1) % PIPE_BATCHES) {
         pbatch *bt = &p->b[at];
@@ -852,6 +860,15 @@ static int pipe_end(rowpipe *p, int failed, tb__errbuf *eb)
     if (rc && !failed) *eb = p->err; /* the reader's own error keeps its own detail */
     pipe_free(p);
     return rc;
+}
+
+/* The size from which a file is pipelined: PIPE_MIN, or TAGBASE_LOAD_PIPE_MIN bytes (tests
+ * pipeline small files with it). On a single core, never. */
+static uint64_t pipe_min(void)
+{
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) return UINT64_MAX;
+    const char *env = getenv("TAGBASE_LOAD_PIPE_MIN");
+    return env && *env ? strtoull(env, NULL, 10) : PIPE_MIN;
 }
 
 static int process(load *L, uint32_t index)
@@ -1054,6 +1071,7 @@ static void *work(void *arg)
 {
     worker *k = arg;
     load *L = k->L;
+    thread_name(k->slot ? "tb-load-work1" : "tb-load-work0");
     for (;;) {
         pthread_mutex_lock(&next_mu);
         size_t i = next_file(L, k->slot);
@@ -1103,6 +1121,7 @@ static void idwriter_join(idwriter *w)
 static void *idwriter_run(void *arg)
 {
     idwriter *w = arg;
+    thread_name(w->first ? "tb-load-idw1" : "tb-load-idw2");
     idwriter_join(w->prev);
     w->rc = w->prev ? w->prev->rc : 0;
     if (!w->rc) w->rc = write_identities(w->L, w);
@@ -1136,10 +1155,7 @@ static int run_parallel(load *L, idwriter *first, int *wrc)
     for (size_t i = 0; i < L->njobs; i++)
         if (parallel_ok(&L->jobs[i]) && (big == L->njobs || L->jobs[i].bytes > L->jobs[big].bytes))
             big = i;
-    /* TAGBASE_LOAD_PIPE_MIN (bytes) moves the threshold: tests pipeline a small file with it. */
-    const char *env = getenv("TAGBASE_LOAD_PIPE_MIN");
-    uint64_t pipe_min = env && *env ? strtoull(env, NULL, 10) : PIPE_MIN;
-    if (n == 2 && big < L->njobs && L->jobs[big].bytes >= pipe_min) L->jobs[big].pipelined = 1;
+    if (n == 2 && big < L->njobs && L->jobs[big].bytes >= pipe_min()) L->jobs[big].pipelined = 1;
     worker k[2];
     memset(k, 0, sizeof k);
     L->busy[0] = L->busy[1] = NULL;
@@ -1516,11 +1532,17 @@ static int run_ordered(load *L, idwriter *first)
         last = i;
     }
     int rc = 0;
+    uint64_t pmin = pipe_min();
     for (size_t i = 0; !rc && i < L->njobs; i++) {
         if (parallel_ok(&L->jobs[i])) continue;
         if (i == biggest && i != last) {
             L->early = first;
             L->early_at = L->jobs[i].bytes / 2;
+        } else {
+            /* Read and checked here, resolved on a second thread in file order. Not the file in
+             * which the first writer starts: it is the other busy thread then, and the resolver
+             * must be frozen by the thread that changes it. */
+            L->jobs[i].pipelined = L->jobs[i].bytes >= pmin;
         }
         rc = process(L, (uint32_t)i);
         tb__log_debug("load", "%s done at %.2f s (main: %.2f s of CPU)", L->jobs[i].name,
