@@ -41,13 +41,17 @@ BIN      := $(BUILD)/tagbase
 .PHONY: all test unit e2e fuzz fuzz-build bench run deps format format-check clean web
 .DEFAULT_GOAL := all
 
-all: $(BIN) $(BUILD)/segbench $(BUILD)/view360
+all: $(BIN) $(BUILD)/segbench $(BUILD)/view360 $(BUILD)/rowsbench
 
 # The tagbase side of bench/segments.sh (links the library like the unit tests do).
 $(BUILD)/segbench: bench/segbench.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/view360: bench/view360.c $(LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench/rows.sh: a row into the meta store, a statement each or one INSERT ... SELECT (meta.h).
+$(BUILD)/rowsbench: bench/rowsbench.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/%.o: %.c
