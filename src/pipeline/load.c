@@ -799,9 +799,9 @@ static int pipe_flush(rowpipe *p)
     return stop ? PIPE_STOPPED : 0;
 }
 
-/* Copies a valid row into the batch being filled. TB_ENOMEM, TB_ELIMIT; PIPE_STOPPED when the
- * applier has stopped on an error (pipe_end returns it). */
-static int pipe_put(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
+/* Copies a row into the batch being filled, after its last row, without adding it yet:
+ * pipe_commit adds it, pipe_unstage forgets it. TB_ENOMEM, TB_ELIMIT. */
+static int pipe_stage(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
 {
     pbatch *bt = &p->b[p->fill];
     if (bt->nf + rec->nfields > bt->fcap) {
@@ -839,7 +839,62 @@ static int pipe_put(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
                 return tb__seterr(eb, TB_ENOMEM, "out of memory");
         }
     }
+    return 0;
+}
+
+/* Adds the staged row; PIPE_STOPPED when the applier has stopped on an error (pipe_end returns
+ * it). */
+static int pipe_commit(rowpipe *p)
+{
+    pbatch *bt = &p->b[p->fill];
     return ++bt->n == PIPE_ROWS || bt->bytes.len >= PIPE_BYTES ? pipe_flush(p) : 0;
+}
+
+static void pipe_unstage(rowpipe *p)
+{
+    pbatch *bt = &p->b[p->fill];
+    bt->bytes.len = bt->rows[bt->n].raw;
+    bt->nf = bt->rows[bt->n].f0;
+}
+
+/* Copies a valid row into the batch being filled: pipe_stage, then pipe_commit. */
+static int pipe_put(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
+{
+    int rc = pipe_stage(p, rec, eb);
+    return rc ? rc : pipe_commit(p);
+}
+
+/* A pipelined file's valid row whose unique key is looked at one row later: staged in the pipe,
+ * its slot of the duplicate-key map fetched a whole row before the probe instead of a few checks
+ * before (the map of a large file is gigabytes: the probe was most of the reading thread's time).
+ */
+typedef struct held_row {
+    int on;
+    uint64_t kh, rh; /* key hash, row hash */
+    uint64_t line;
+} held_row;
+
+/* The held row's key goes into the map: a first occurrence is added to the pipe, a repeat is
+ * quarantined as the row would have been at once, and forgotten. In file order either way: the
+ * next row's own verdict comes after this. */
+static int release_held(load *L, uint32_t index, job *j, keymap *km, rowpipe *pp, held_row *h)
+{
+    h->on = 0;
+    int seen = keymap_put(km, h->kh, h->rh);
+    if (seen < 0) return tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+    if (seen == 0) {
+        j->valid++;
+        return pipe_commit(pp);
+    }
+    pipe_unstage(pp);
+    tb__std_rule rule = seen == 1 ? TB__STD_DUPLICATE_ROW : TB__STD_KEY_CONFLICT;
+    tb__std_verdict v = {rule, -1, 0, -1};
+    tb__record rec = {.line = h->line};
+    j->dups++;
+    j->rejected++;
+    count_rule(j, rule, -1);
+    return quarantine(L, index, j, &rec, &v, rule) ? tb__seterr(L->eb, TB_ENOMEM, "out of memory")
+                                                   : 0;
 }
 
 /* Ends the file: hands over the last rows (unless `failed`: the reader stopped on an error of
@@ -942,6 +997,7 @@ static int process(load *L, uint32_t index)
     if (!rc && j->pipelined) rc = pipe_start(&ap, &pp, L->eb);
     if (pp) tb__log_debug("load", "%s: checked on this thread, applied on a second", j->name);
     tb__record rec;
+    held_row held = {0};
     int got = 0;
     while (!rc && (got = tb__reader_next(r, &rec)) == 1) {
         if (L->early && tb__reader_offset(r) >= L->early_at) start_first_writer(L);
@@ -973,7 +1029,8 @@ static int process(load *L, uint32_t index)
             for (size_t i = 0; i < rec.nfields; i++)
                 j->nonnull += !rec.fields[i].is_null;
         }
-        if (!rc && rule == TB__STD_OK && keyed) {
+        if (!rc && held.on) rc = release_held(L, index, j, &km, pp, &held);
+        if (!rc && rule == TB__STD_OK && keyed && !pp) {
             int seen = keymap_put(&km, kh, tb__hash64(rec.raw, rec.raw_len, 7));
             if (seen < 0) rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
             if (seen == 1) rule = TB__STD_DUPLICATE_ROW;
@@ -992,9 +1049,15 @@ static int process(load *L, uint32_t index)
                 rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
             continue;
         }
+        if (pp && keyed) {
+            rc = pipe_stage(pp, &rec, L->eb);
+            if (!rc) held = (held_row){1, kh, tb__hash64(rec.raw, rec.raw_len, 7), rec.line};
+            continue;
+        }
         j->valid++;
         rc = pp ? pipe_put(pp, &rec, L->eb) : apply_row(&ap, &rec);
     }
+    if (!rc && held.on) rc = release_held(L, index, j, &km, pp, &held);
     if (pp) {
         int stopped = rc == PIPE_STOPPED;
         int prc = pipe_end(pp, rc != 0 && !stopped, L->eb);
