@@ -339,9 +339,10 @@ int tb__meta_sort_mode(tb_db *db, int on);
 /* ---- many rows in one statement (metarows.c) ------------------------------------------------
  * A statement per row pays for its start, its cursors and its reset on every row: inserting 5M
  * party keys that way takes 1.01 us a row, against 0.38 us when one INSERT ... SELECT reads them
- * from a virtual table (bench/rows.sh, bench/RESULTS.md). tb__meta_insert_rows runs such a statement: `sql` reads
- * columns c0..c15 of tb_rows, whose rows 0..nrows-1 come from `fn`, which fills the first `ncols`
- * values of one row (preset to NULL). Text is borrowed until fn is called for the next row.
+ * from a virtual table (bench/rows.sh, bench/RESULTS.md). tb__meta_insert_rows runs such a
+ * statement: `sql` reads columns c0..c15 of tb_rows, whose rows 0..nrows-1 come from `fn`, which
+ * fills the first `ncols` values of one row (preset to NULL). Text is borrowed until fn is called
+ * for the next row.
  *
  *     INSERT INTO party_key (system, key, gid) SELECT c0, c1, c2 FROM tb_rows
  *
