@@ -24,8 +24,8 @@ void *tb__table_alloc(size_t bytes)
      * pages only to regions that ask (enabled=madvise), so ask, then populate: MAP_POPULATE would
      * fault 4 KiB pages in before the advice. A 10M-customer load (75M transactions, a 2 GiB
      * duplicate-key map): that file's worker 51.4 s of CPU with 4 KiB pages, 37.8 s with 2 MiB ones
-     * (bench/RESULTS.md). Both calls are advice: where they fail, the pages fault in as they are
-     * first touched, as before. */
+     * (bench/RESULTS.md). Both calls are advice: where they fail (MADV_POPULATE_WRITE needs Linux
+     * 5.14; Debian 12 has 6.1), the pages fault in as they are first touched. */
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
     (void)madvise(p, bytes, MADV_HUGEPAGE);

@@ -1299,7 +1299,6 @@ struct rowctx {
     const char *batch_date, *now;
     int64_t load_id;
     size_t from;                  /* the first new history entry, conflict or party */
-    const uint32_t *gids;         /* the parties to write, when not from..nparty-1 */
     const struct keysort *korder; /* the new keys in primary-key order */
     const struct relsort *rorder; /* the new relations in primary-key order */
     tb__buf attrs, sealed[2];
@@ -1377,7 +1376,7 @@ static int party_vals(struct rowctx *x, uint32_t gid, tb__meta_val *v)
 static int party_row(void *arg, size_t row, tb__meta_val *v)
 {
     struct rowctx *x = arg;
-    return party_vals(x, x->gids ? x->gids[row] : (uint32_t)(x->from + row), v);
+    return party_vals(x, (uint32_t)(x->from + row), v);
 }
 
 /* The secondary indexes that a bulk first load rebuilds instead of updating row by row:

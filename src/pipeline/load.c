@@ -657,12 +657,13 @@ static int apply_row(const applier *a, const tb__record *rec)
 
 /* ---- one file on two threads ------------------------------------------------------------------
  * The largest file of the parallel phase (the transactions: 60 % of a bank's bytes) would end the
- * load on one core while the other has nothing left. It is read and checked on its worker's
- * thread (reader, data standard, duplicate keys, quarantine: everything in file order, as one
- * thread does it) and its valid rows are applied on a second thread (allocate, collect, segment
- * row), in batches handed over in order through a ring: the same rows reach the same functions in
- * the same order, so the result is the one a single thread makes. Rows are copied into the batch
- * (the reader reuses its buffer). */
+ * load on one core while the other has nothing left; the files that create golden records, but
+ * for the one the first writer starts in, are read one by one while a core is idle. It is read and
+ * checked on its worker's thread (reader, data standard, duplicate keys, quarantine: everything in
+ * file order, as one thread does it) and its valid rows are applied on a second thread (allocate,
+ * collect, segment row), in batches handed over in order through a ring: the same rows reach the
+ * same functions in the same order, so the result is the one a single thread makes. Rows are copied
+ * into the batch (the reader reuses its buffer). */
 
 #define PIPE_BATCHES 4
 #define PIPE_ROWS    2048

@@ -136,7 +136,7 @@ static int rows_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
     case TB__VAL_TEXT:
         /* The text stays put until the next row is filled, and SQLite has made the row's record
          * by then: no copy. */
-        sqlite3_result_text(ctx, v->s ? v->s : "", (int)v->n, SQLITE_STATIC);
+        sqlite3_result_text64(ctx, v->s ? v->s : "", v->n, SQLITE_STATIC, SQLITE_UTF8);
         break;
     default:
         sqlite3_result_null(ctx);
@@ -186,10 +186,10 @@ int tb__meta_bind_vals(sqlite3_stmt *st, const tb__meta_val *vals, int n)
 {
     for (int i = 0; i < n; i++) {
         const tb__meta_val *v = &vals[i];
-        int rc = v->type == TB__VAL_INT ? sqlite3_bind_int64(st, i + 1, v->i)
-                 : v->type == TB__VAL_TEXT
-                     ? sqlite3_bind_text(st, i + 1, v->s ? v->s : "", (int)v->n, SQLITE_STATIC)
-                     : sqlite3_bind_null(st, i + 1);
+        int rc = v->type == TB__VAL_INT    ? sqlite3_bind_int64(st, i + 1, v->i)
+                 : v->type == TB__VAL_TEXT ? sqlite3_bind_text64(st, i + 1, v->s ? v->s : "", v->n,
+                                                                 SQLITE_STATIC, SQLITE_UTF8)
+                                           : sqlite3_bind_null(st, i + 1);
         if (rc != SQLITE_OK) return TB_ESTORE;
     }
     return 0;

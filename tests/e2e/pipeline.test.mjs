@@ -217,6 +217,8 @@ test('the largest file read on one thread and applied on another loads as one th
   // it did run on two threads (on a machine of two cores or more, as the load needs for it)
   assert.ok(os.availableParallelism() >= 2, 'this test needs two cores');
   assert.match(two.log, /transactions\.txt: checked on this thread, applied on a second/);
+  // and so did the files that create golden records, but for the one the first writer starts in
+  assert.match(two.log, /cards\.txt: checked on this thread, applied on a second/);
   assert.doesNotMatch(one.log, /applied on a second/);
   // every module's count and the rejects by rule and field, file by file
   assert.deepEqual(two.sum.files, one.sum.files);
@@ -228,6 +230,15 @@ test('the largest file read on one thread and applied on another loads as one th
   const quarantine = (d) => spawnSync('sqlite3', [join(d, 'meta.db'),
     'SELECT file, line, field, rule FROM quarantine ORDER BY rowid'], { encoding: 'utf8' }).stdout;
   assert.equal(quarantine(two.d), quarantine(one.d));
+  // the golden records, their keys, relations and conflicts, row for row
+  const master = (d) => spawnSync('sqlite3', [join(d, 'meta.db'),
+    'SELECT * FROM party ORDER BY gid; SELECT system, key, gid FROM party_key ORDER BY 1, 2; ' +
+    'SELECT * FROM party_relation ORDER BY 1, 2, 3; ' +
+    'SELECT gid, field, value_a, source_a, value_b, source_b, chosen FROM party_conflict ORDER BY id'],
+  { encoding: 'utf8', maxBuffer: 1 << 28 }).stdout;
+  const m1 = master(one.d);
+  assert.ok(m1.length > 1000, 'master data were written');
+  assert.equal(master(two.d), m1);
   assert.ok(quarantine(one.d).includes('transactions.txt'), 'the dirty transactions have rejects');
 });
 
