@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # load_equiv.sh — checks that two tagbase binaries load a batch to the same result: the
-# master-data tables, the load summary (timings aside), every domain segment and every snapshot
-# column file. For performance work on the pipeline: a faster load must not load differently.
+# master-data tables, the quarantine and the per-file and per-rule counts, the load summary
+# (timings aside), every domain segment and every snapshot column file. For performance work on
+# the pipeline: a faster load must not load differently.
 #
 #   scripts/load_equiv.sh OLD_BIN NEW_BIN [CUSTOMERS]   (default 1000000; the batch is the one
 #                                                      bench/pipeline.sh generates, made if missing)
@@ -22,6 +23,9 @@ queries=(
   "SELECT gid, batch_date, load_id, field, old_value, new_value, source FROM party_history ORDER BY id"
   "SELECT gid, batch_date, load_id, field, value_a, source_a, value_b, source_b, chosen FROM party_conflict ORDER BY id"
   "SELECT * FROM party_relation ORDER BY gid, rel_type, target"
+  "SELECT batch_date, file, line, field, value, rule FROM quarantine ORDER BY file, line"
+  "SELECT file, rule, field, count FROM load_rule ORDER BY file, rule, field"
+  "SELECT file, business_type, data_kind, source_system, acquired, valid, rejected, warnings, aggregated, transmitted, allocated, collected, completeness, validity, uniqueness, error FROM load_file ORDER BY file"
 )
 for v in a b; do
   bin=${!v}
@@ -35,7 +39,7 @@ for v in a b; do
 done
 bad=0
 cmp -s "$work/a.summary" "$work/b.summary" || { echo "load summaries differ"; bad=1; }
-cmp -s "$work/a.tables" "$work/b.tables" || { echo "master-data tables differ"; paste "$work/a.tables" "$work/b.tables"; bad=1; }
+cmp -s "$work/a.tables" "$work/b.tables" || { echo "tables differ (master data, quarantine, counts)"; paste "$work/a.tables" "$work/b.tables"; bad=1; }
 files=0
 while IFS= read -r f; do
   files=$((files + 1))

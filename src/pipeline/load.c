@@ -655,26 +655,34 @@ static int apply_row(const applier *a, const tb__record *rec)
     return rc;
 }
 
-/* ---- one file on two threads ------------------------------------------------------------------
+/* ---- a file's valid rows in batches ------------------------------------------------------------
+ * A file's valid rows are copied into batches of PIPE_ROWS (the reader reuses its buffer) before
+ * they are applied. A whole batch's duplicate-key probes then run in one loop that fetches each
+ * slot a few rows ahead (judge): the map of a large file is gigabytes, and one probe at a time was
+ * a cache and TLB miss each, most of the reading thread's time.
+ *
  * The largest file of the parallel phase (the transactions: 60 % of a bank's bytes) would end the
  * load on one core while the other has nothing left; the files that create golden records, but
- * for the one the first writer starts in, are read one by one while a core is idle. It is read and
- * checked on its worker's thread (reader, data standard, duplicate keys, quarantine: everything in
- * file order, as one thread does it) and its valid rows are applied on a second thread (allocate,
- * collect, segment row), in batches handed over in order through a ring: the same rows reach the
- * same functions in the same order, so the result is the one a single thread makes. Rows are copied
- * into the batch (the reader reuses its buffer). */
+ * for the one the first writer starts in, are read one by one while a core is idle. Such a file is
+ * read and checked on its worker's thread (reader, data standard, duplicate keys, quarantine:
+ * everything in file order, as one thread does it) and its batches are applied on a second thread
+ * (allocate, collect, segment row), handed over in order through a ring. Any other file applies
+ * its batches itself. Either way the same rows reach the same functions in the same order, so the
+ * result is the one row by row makes. */
 
 #define PIPE_BATCHES 4
 #define PIPE_ROWS    2048
 #define PIPE_MIN     (64u << 20) /* bytes: below this a file is not worth a second thread */
 #define PIPE_BYTES   (64u << 20) /* a batch is handed over at this many bytes, if not rows */
-#define PIPE_STOPPED 1           /* pipe_put: the applier stopped on an error (pipe_end has it) */
+#define PIPE_STOPPED 1           /* pipe_add: the applier stopped on an error (pipe_end has it) */
+#define JUDGE_AHEAD  16          /* rows between a slot's fetch and its probe */
 
 typedef struct prow {
     uint64_t line, offset;
+    uint64_t kh, rh;       /* unique key's and whole row's hashes, when keyed */
     uint32_t raw, raw_len; /* into the batch's bytes */
     uint32_t f0, nf;       /* into the batch's fields */
+    uint8_t keyed, drop;   /* to be judged; judged a repeat: not applied */
 } prow;
 
 typedef struct pfield {
@@ -695,6 +703,7 @@ typedef struct rowpipe {
     applier a;      /* the applier's copy: its own load (error buffer) */
     load la;        /* a.L points here */
     tb__errbuf err; /* the applier's error */
+    int threaded;   /* batches applied by a thread of their own (tid) */
     pthread_t tid;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -711,11 +720,37 @@ static void thread_name(const char *name)
     if (gettid() != getpid()) pthread_setname_np(pthread_self(), name);
 }
 
+/* Applies a batch's rows but those judged repeats, in order; p->rc. */
+static int apply_batch(rowpipe *p, pbatch *bt)
+{
+    tb__field fs[TB__STD_MAX_FIELDS];
+    const tb__std_type *t = p->a.j->t;
+    int ahead = t->key_field >= 0 && !p->a.identity;
+    const char *system = t->key_system ? t->key_system : "core";
+    for (size_t i = 0; p->rc == 0 && i < bt->n; i++) {
+        /* the golden record of the row 8 ahead, fetched while this one is applied */
+        if (ahead && i + 8 < bt->n && (uint32_t)t->key_field < bt->rows[i + 8].nf) {
+            const pfield *k = &bt->f[bt->rows[i + 8].f0 + (uint32_t)t->key_field];
+            if (!k->is_null) tb__idres_prefetch(p->la.idr, system, bt->bytes.data + k->off, k->len);
+        }
+        const prow *r = &bt->rows[i];
+        if (r->drop) continue;
+        for (uint32_t f = 0; f < r->nf; f++) {
+            const pfield *pf = &bt->f[r->f0 + f];
+            fs[f] = (tb__field){bt->bytes.data + pf->off, pf->len, pf->is_null};
+        }
+        tb__record rec = {fs, r->nf, r->line, r->offset, bt->bytes.data + r->raw, r->raw_len};
+        p->rc = apply_row(&p->a, &rec);
+    }
+    bt->n = bt->nf = 0;
+    bt->bytes.len = 0;
+    return p->rc;
+}
+
 static void *pipe_run(void *arg)
 {
     rowpipe *p = arg;
     thread_name("tb-load-apply");
-    tb__field fs[TB__STD_MAX_FIELDS];
     for (size_t at = 0;; at = (at + 1) % PIPE_BATCHES) {
         pbatch *bt = &p->b[at];
         pthread_mutex_lock(&p->mu);
@@ -724,28 +759,9 @@ static void *pipe_run(void *arg)
         int go = bt->full && !p->abort;
         pthread_mutex_unlock(&p->mu);
         if (!go) break;
-        const tb__std_type *t = p->a.j->t;
-        for (size_t i = 0; p->rc == 0 && i < bt->n; i++) {
-            /* the golden record of the row 8 ahead, fetched while this one is applied */
-            if (i + 8 < bt->n && t->key_field >= 0 && !p->a.identity &&
-                (uint32_t)t->key_field < bt->rows[i + 8].nf) {
-                const pfield *k = &bt->f[bt->rows[i + 8].f0 + (uint32_t)t->key_field];
-                if (!k->is_null)
-                    tb__idres_prefetch(p->la.idr, t->key_system ? t->key_system : "core",
-                                       bt->bytes.data + k->off, k->len);
-            }
-            const prow *r = &bt->rows[i];
-            for (uint32_t f = 0; f < r->nf; f++) {
-                const pfield *pf = &bt->f[r->f0 + f];
-                fs[f] = (tb__field){bt->bytes.data + pf->off, pf->len, pf->is_null};
-            }
-            tb__record rec = {fs, r->nf, r->line, r->offset, bt->bytes.data + r->raw, r->raw_len};
-            p->rc = apply_row(&p->a, &rec);
-        }
+        apply_batch(p, bt);
         pthread_mutex_lock(&p->mu);
         bt->full = 0;
-        bt->n = bt->nf = 0;
-        bt->bytes.len = 0;
         if (p->rc) p->abort = 1;
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
@@ -765,9 +781,9 @@ static void pipe_free(rowpipe *p)
     free(p);
 }
 
-/* Starts the applier thread of `a`'s file: *out, or NULL when no thread could be started (the
- * file then runs on one). TB_ENOMEM. */
-static int pipe_start(const applier *a, rowpipe **out, tb__errbuf *eb)
+/* The batches of `a`'s file, applied by a thread of their own when `threaded` and one can be
+ * started, else by the caller as they fill. *out; TB_ENOMEM. */
+static int pipe_start(const applier *a, int threaded, rowpipe **out, tb__errbuf *eb)
 {
     *out = NULL;
     rowpipe *p = calloc(1, sizeof *p);
@@ -778,17 +794,17 @@ static int pipe_start(const applier *a, rowpipe **out, tb__errbuf *eb)
     p->la.eb = &p->err;
     p->a = *a;
     p->a.L = &p->la;
-    if (pthread_create(&p->tid, NULL, pipe_run, p) != 0) {
-        pipe_free(p); /* no thread: the file runs on one, *out stays NULL */
-        return 0;
-    }
+    /* no thread: the file's batches are applied on this one */
+    p->threaded = threaded && pthread_create(&p->tid, NULL, pipe_run, p) == 0;
     *out = p;
     return 0;
 }
 
-/* Hands the batch being filled to the applier and waits for the next one to be free. */
+/* Hands the batch being filled to the applier and waits for the next one to be free; or applies
+ * it here. */
 static int pipe_flush(rowpipe *p)
 {
+    if (!p->threaded) return apply_batch(p, &p->b[p->fill]) ? PIPE_STOPPED : 0;
     pthread_mutex_lock(&p->mu);
     p->b[p->fill].full = 1;
     pthread_cond_broadcast(&p->cv);
@@ -800,9 +816,11 @@ static int pipe_flush(rowpipe *p)
     return stop ? PIPE_STOPPED : 0;
 }
 
-/* Copies a row into the batch being filled, after its last row, without adding it yet:
- * pipe_commit adds it, pipe_unstage forgets it. TB_ENOMEM, TB_ELIMIT. */
-static int pipe_stage(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
+/* Copies a valid row into the batch being filled, after its last row; `keyed` rows carry their
+ * unique key's hash `kh` and the row's `rh` for judge. 1 when the batch is to be handed over
+ * (judge, then pipe_flush), else 0; TB_ENOMEM, TB_ELIMIT. */
+static int pipe_add(rowpipe *p, const tb__record *rec, int keyed, uint64_t kh, uint64_t rh,
+                    tb__errbuf *eb)
 {
     pbatch *bt = &p->b[p->fill];
     if (bt->nf + rec->nfields > bt->fcap) {
@@ -820,6 +838,10 @@ static int pipe_stage(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
     prow *r = &bt->rows[bt->n];
     r->line = rec->line;
     r->offset = rec->offset;
+    r->kh = kh;
+    r->rh = rh;
+    r->keyed = (uint8_t)keyed;
+    r->drop = 0;
     r->raw = (uint32_t)bt->bytes.len;
     r->raw_len = (uint32_t)rec->raw_len;
     r->f0 = (uint32_t)bt->nf;
@@ -840,78 +862,60 @@ static int pipe_stage(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
                 return tb__seterr(eb, TB_ENOMEM, "out of memory");
         }
     }
+    return ++bt->n == PIPE_ROWS || bt->bytes.len >= PIPE_BYTES;
+}
+
+/* The duplicate-key verdicts of the batch being filled, in row order: a first occurrence is
+ * valid, a repeat is quarantined and dropped from the batch. A row's verdict depends only on the
+ * rows before it, so it is the one a row-by-row probe gives; quarantined rows are sorted by line
+ * before they are stored (run_parallel). */
+static int judge(load *L, uint32_t index, job *j, keymap *km, rowpipe *p)
+{
+    pbatch *bt = &p->b[p->fill];
+    for (size_t i = 0; i < bt->n && i < JUDGE_AHEAD; i++)
+        if (bt->rows[i].keyed) keymap_prefetch(km, bt->rows[i].kh);
+    for (size_t i = 0; i < bt->n; i++) {
+        if (i + JUDGE_AHEAD < bt->n && bt->rows[i + JUDGE_AHEAD].keyed)
+            keymap_prefetch(km, bt->rows[i + JUDGE_AHEAD].kh);
+        prow *r = &bt->rows[i];
+        if (!r->keyed) continue;
+        int seen = keymap_put(km, r->kh, r->rh);
+        if (seen < 0) return tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+        if (seen == 0) {
+            j->valid++;
+            continue;
+        }
+        r->drop = 1;
+        tb__std_rule rule = seen == 1 ? TB__STD_DUPLICATE_ROW : TB__STD_KEY_CONFLICT;
+        tb__std_verdict v = {rule, -1, 0, -1};
+        tb__record rec = {.line = r->line};
+        j->dups++;
+        j->rejected++;
+        count_rule(j, rule, -1);
+        if (quarantine(L, index, j, &rec, &v, rule))
+            return tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+    }
     return 0;
 }
 
-/* Adds the staged row; PIPE_STOPPED when the applier has stopped on an error (pipe_end returns
- * it). */
-static int pipe_commit(rowpipe *p)
-{
-    pbatch *bt = &p->b[p->fill];
-    return ++bt->n == PIPE_ROWS || bt->bytes.len >= PIPE_BYTES ? pipe_flush(p) : 0;
-}
-
-static void pipe_unstage(rowpipe *p)
-{
-    pbatch *bt = &p->b[p->fill];
-    bt->bytes.len = bt->rows[bt->n].raw;
-    bt->nf = bt->rows[bt->n].f0;
-}
-
-/* Copies a valid row into the batch being filled: pipe_stage, then pipe_commit. */
-static int pipe_put(rowpipe *p, const tb__record *rec, tb__errbuf *eb)
-{
-    int rc = pipe_stage(p, rec, eb);
-    return rc ? rc : pipe_commit(p);
-}
-
-/* A pipelined file's valid row whose unique key is looked at one row later: staged in the pipe,
- * its slot of the duplicate-key map fetched a whole row before the probe instead of a few checks
- * before (the map of a large file is gigabytes: the probe was most of the reading thread's time).
- */
-typedef struct held_row {
-    int on;
-    uint64_t kh, rh; /* key hash, row hash */
-    uint64_t line;
-} held_row;
-
-/* The held row's key goes into the map: a first occurrence is added to the pipe, a repeat is
- * quarantined as the row would have been at once, and forgotten. In file order either way: the
- * next row's own verdict comes after this. */
-static int release_held(load *L, uint32_t index, job *j, keymap *km, rowpipe *pp, held_row *h)
-{
-    h->on = 0;
-    int seen = keymap_put(km, h->kh, h->rh);
-    if (seen < 0) return tb__seterr(L->eb, TB_ENOMEM, "out of memory");
-    if (seen == 0) {
-        j->valid++;
-        return pipe_commit(pp);
-    }
-    pipe_unstage(pp);
-    tb__std_rule rule = seen == 1 ? TB__STD_DUPLICATE_ROW : TB__STD_KEY_CONFLICT;
-    tb__std_verdict v = {rule, -1, 0, -1};
-    tb__record rec = {.line = h->line};
-    j->dups++;
-    j->rejected++;
-    count_rule(j, rule, -1);
-    return quarantine(L, index, j, &rec, &v, rule) ? tb__seterr(L->eb, TB_ENOMEM, "out of memory")
-                                                   : 0;
-}
-
-/* Ends the file: hands over the last rows (unless `failed`: the reader stopped on an error of
- * its own, and the applier is stopped too), joins the applier and frees the pipe. Returns the
+/* Ends the file: applies the last rows (unless `failed`: the reader stopped on an error of its
+ * own, and the applier is stopped too), joins the applier and frees the pipe. Returns the
  * applier's result, its detail copied to `eb`. */
 static int pipe_end(rowpipe *p, int failed, tb__errbuf *eb)
 {
-    pthread_mutex_lock(&p->mu);
-    if (failed)
-        p->abort = 1;
-    else if (p->b[p->fill].n)
-        p->b[p->fill].full = 1;
-    p->done = 1;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    pthread_join(p->tid, NULL);
+    if (!p->threaded) {
+        if (!failed && p->b[p->fill].n) apply_batch(p, &p->b[p->fill]);
+    } else {
+        pthread_mutex_lock(&p->mu);
+        if (failed)
+            p->abort = 1;
+        else if (p->b[p->fill].n)
+            p->b[p->fill].full = 1;
+        p->done = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->tid, NULL);
+    }
     int rc = p->rc;
     if (rc && !failed) *eb = p->err; /* the reader's own error keeps its own detail */
     pipe_free(p);
@@ -995,34 +999,16 @@ static int process(load *L, uint32_t index)
     int hive = ro.format == TB__READER_HIVE && !ro.null_token && !ro.encoding;
     applier ap = {L, j, &b, pb, w, identity, hive};
     rowpipe *pp = NULL;
-    if (!rc && j->pipelined) rc = pipe_start(&ap, &pp, L->eb);
-    if (pp) tb__log_debug("load", "%s: checked on this thread, applied on a second", j->name);
+    if (!rc) rc = pipe_start(&ap, j->pipelined, &pp, L->eb);
+    if (pp && pp->threaded)
+        tb__log_debug("load", "%s: checked on this thread, applied on a second", j->name);
     tb__record rec;
-    held_row held = {0};
-    int got = 0;
+    int got = 0, sized = 0;
     while (!rc && (got = tb__reader_next(r, &rec)) == 1) {
         if (L->early && tb__reader_offset(r) >= L->early_at) start_first_writer(L);
         j->acquired++;
         L->rows++;
         if ((L->rows & (PROGRESS_EVERY - 1)) == 0) progress(L, j->name, tb__reader_offset(r));
-        /* The unique key's slot is fetched before the checks and looked at after them. */
-        uint64_t kh = 0x9e3779b97f4a7c15ULL;
-        int keyed = t->nunique > 0 && rec.nfields == t->nfields;
-        if (keyed) {
-            if (j->acquired == KEYMAP_SAMPLE && keymap_presize(&km, r, j->bytes, j->acquired))
-                rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
-            for (size_t u = 0; u < t->nunique; u++) {
-                const tb__field *f = &rec.fields[t->unique[u]];
-                kh = tb__hash64(f->ptr, f->is_null ? 0 : f->len, kh);
-            }
-            keymap_prefetch(&km, kh);
-        }
-        /* So is the golden record's slot of a file that looks customers up by number (by the
-         * applier, ahead of its rows, when the file is pipelined). */
-        if (!pp && !identity && t->key_field >= 0 && (size_t)t->key_field < rec.nfields &&
-            !rec.fields[t->key_field].is_null)
-            tb__idres_prefetch(L->idr, t->key_system ? t->key_system : "core",
-                               rec.fields[t->key_field].ptr, rec.fields[t->key_field].len);
         tb__std_verdict v;
         tb__std_rule rule = (tb__std_rule)tb__std_check(t, &rec, &v);
         if (rec.nfields == t->nfields) {
@@ -1030,18 +1016,6 @@ static int process(load *L, uint32_t index)
             for (size_t i = 0; i < rec.nfields; i++)
                 j->nonnull += !rec.fields[i].is_null;
         }
-        if (!rc && held.on) rc = release_held(L, index, j, &km, pp, &held);
-        if (!rc && rule == TB__STD_OK && keyed && !pp) {
-            int seen = keymap_put(&km, kh, tb__hash64(rec.raw, rec.raw_len, 7));
-            if (seen < 0) rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
-            if (seen == 1) rule = TB__STD_DUPLICATE_ROW;
-            if (seen == 2) rule = TB__STD_KEY_CONFLICT;
-            if (seen > 0) {
-                v.field = -1;
-                j->dups++;
-            }
-        }
-        if (rc) break;
         if (v.warnings) j->warnings++;
         if (rule != TB__STD_OK) {
             j->rejected++;
@@ -1050,15 +1024,32 @@ static int process(load *L, uint32_t index)
                 rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
             continue;
         }
-        if (pp && keyed) {
-            rc = pipe_stage(pp, &rec, L->eb);
-            if (!rc) held = (held_row){1, kh, tb__hash64(rec.raw, rec.raw_len, 7), rec.line};
-            continue;
+        /* A valid row has all its fields: its unique key is judged with its batch's. */
+        uint64_t kh = 0x9e3779b97f4a7c15ULL, rh = 0;
+        int keyed = t->nunique > 0;
+        if (keyed) {
+            if (!sized && j->acquired >= KEYMAP_SAMPLE) {
+                sized = 1;
+                if (keymap_presize(&km, r, j->bytes, j->acquired)) {
+                    rc = tb__seterr(L->eb, TB_ENOMEM, "out of memory");
+                    break;
+                }
+            }
+            for (size_t u = 0; u < t->nunique; u++) {
+                const tb__field *f = &rec.fields[t->unique[u]];
+                kh = tb__hash64(f->ptr, f->is_null ? 0 : f->len, kh);
+            }
+            rh = tb__hash64(rec.raw, rec.raw_len, 7);
+        } else {
+            j->valid++;
         }
-        j->valid++;
-        rc = pp ? pipe_put(pp, &rec, L->eb) : apply_row(&ap, &rec);
+        rc = pipe_add(pp, &rec, keyed, kh, rh, L->eb);
+        if (rc == 1) {
+            rc = judge(L, index, j, &km, pp);
+            if (!rc) rc = pipe_flush(pp);
+        }
     }
-    if (!rc && held.on) rc = release_held(L, index, j, &km, pp, &held);
+    if (!rc && pp) rc = judge(L, index, j, &km, pp);
     if (pp) {
         int stopped = rc == PIPE_STOPPED;
         int prc = pipe_end(pp, rc != 0 && !stopped, L->eb);
