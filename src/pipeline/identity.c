@@ -539,6 +539,15 @@ void tb__idres_prefetch(const tb__idres *r, const char *system, const char *key,
     __builtin_prefetch(&r->keytab.s[key_hash((uint8_t)s, key, len) & (r->keytab.cap - 1)]);
 }
 
+void tb__idres_prefetch_obs(const tb__idres *r, const char *system, const char *key, size_t klen,
+                            tb__party_kind kind, const char *cert, size_t clen)
+{
+    tb__idres_prefetch(r, system, key, klen);
+    if (cert && clen && r->certtab.cap)
+        __builtin_prefetch(
+            &r->certtab.s[cert_hash((uint8_t)kind, cert, clen) & (r->certtab.cap - 1)]);
+}
+
 int tb__idres_lookup(const tb__idres *r, const char *system, const char *key, uint32_t *gid)
 {
     *gid = TB__GID_NONE;

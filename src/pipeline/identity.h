@@ -128,6 +128,12 @@ int tb__idres_lookup(const tb__idres *r, const char *system, const char *key, ui
  * far larger than the cache. `key` is `len` bytes, not necessarily NUL-terminated. No effect on
  * results; safe wherever tb__idres_lookup is. */
 void tb__idres_prefetch(const tb__idres *r, const char *system, const char *key, size_t len);
+
+/* The same for a tb__idres_observe to come of a party with customer number `key` (`klen` bytes)
+ * in `system` and certificate `cert` (`clen` bytes, NULL when none) of `kind`: both slots it
+ * will probe. No effect on results; safe wherever tb__idres_lookup is. */
+void tb__idres_prefetch_obs(const tb__idres *r, const char *system, const char *key, size_t klen,
+                            tb__party_kind kind, const char *cert, size_t clen);
 int tb__idres_lookup_cert(const tb__idres *r, tb__party_kind kind, const char *cert_no,
                           uint32_t *gid);
 

@@ -720,26 +720,52 @@ static void thread_name(const char *name)
     if (gettid() != getpid()) pthread_setname_np(pthread_self(), name);
 }
 
+/* Fetches the resolver's slots that applying row `r` will probe (allocate): its customer number's
+ * and, in an identity file, its certificate's too. */
+static void prefetch_row(const rowpipe *p, const pbatch *bt, const prow *r, const char *system)
+{
+    const tb__std_type *t = p->a.j->t;
+    const pfield *k = &bt->f[r->f0 + (uint32_t)t->key_field];
+    if (k->is_null) return;
+    const char *key = bt->bytes.data + k->off;
+    if (!p->a.identity) {
+        tb__idres_prefetch(p->la.idr, system, key, k->len);
+        return;
+    }
+    const pfield *c = t->cert_field >= 0 && (uint32_t)t->cert_field < r->nf
+                          ? &bt->f[r->f0 + (uint32_t)t->cert_field]
+                          : NULL;
+    const pfield *ct = t->cert_type_field >= 0 && (uint32_t)t->cert_type_field < r->nf
+                           ? &bt->f[r->f0 + (uint32_t)t->cert_type_field]
+                           : NULL;
+    /* the kind as allocate() decides it */
+    int company =
+        ct ? !ct->is_null && ct->len == 3 && memcmp(bt->bytes.data + ct->off, "201", 3) == 0
+           : t->cert_type && strcmp(t->cert_type, "201") == 0;
+    int has_cert = c && !c->is_null && c->len < 64; /* allocate's cstr keeps 63 bytes */
+    tb__idres_prefetch_obs(p->la.idr, system, key, k->len,
+                           company ? TB__PARTY_COMPANY : TB__PARTY_PERSON,
+                           has_cert ? bt->bytes.data + c->off : NULL, has_cert ? c->len : 0);
+}
+
 /* Applies a batch's rows but those judged repeats, in order; p->rc. */
 static int apply_batch(rowpipe *p, pbatch *bt)
 {
     tb__field fs[TB__STD_MAX_FIELDS];
     const tb__std_type *t = p->a.j->t;
-    int ahead = t->key_field >= 0 && !p->a.identity;
+    int ahead = t->key_field >= 0;
     const char *system = t->key_system ? t->key_system : "core";
     for (size_t i = 0; p->rc == 0 && i < bt->n; i++) {
         /* the golden record of the row 8 ahead, fetched while this one is applied */
-        if (ahead && i + 8 < bt->n && (uint32_t)t->key_field < bt->rows[i + 8].nf) {
-            const pfield *k = &bt->f[bt->rows[i + 8].f0 + (uint32_t)t->key_field];
-            if (!k->is_null) tb__idres_prefetch(p->la.idr, system, bt->bytes.data + k->off, k->len);
-        }
+        if (ahead && i + 8 < bt->n && (uint32_t)t->key_field < bt->rows[i + 8].nf)
+            prefetch_row(p, bt, &bt->rows[i + 8], system);
         const prow *r = &bt->rows[i];
         if (r->drop) continue;
         for (uint32_t f = 0; f < r->nf; f++) {
             const pfield *pf = &bt->f[r->f0 + f];
             fs[f] = (tb__field){bt->bytes.data + pf->off, pf->len, pf->is_null};
         }
-        tb__record rec = {fs, r->nf, r->line, r->offset, bt->bytes.data + r->raw, r->raw_len};
+        tb__record rec = {fs, r->nf, r->line, r->offset, bt->bytes.data + r->raw, r->raw_len, 0};
         p->rc = apply_row(&p->a, &rec);
     }
     bt->n = bt->nf = 0;
@@ -898,6 +924,24 @@ static int judge(load *L, uint32_t index, job *j, keymap *km, rowpipe *p)
     return 0;
 }
 
+/* Waits until the applier has applied every batch handed to it (the one being filled is handed
+ * first, judged): the resolver is then the one a single thread makes up to the last row read,
+ * and the caller may freeze it. PIPE_STOPPED when the applier stopped on an error. */
+static int pipe_drain(load *L, uint32_t index, job *j, keymap *km, rowpipe *p)
+{
+    if (!p->threaded) return 0; /* every full batch was applied as it filled */
+    int rc = p->b[p->fill].n ? judge(L, index, j, km, p) : 0;
+    if (!rc && p->b[p->fill].n) rc = pipe_flush(p);
+    if (rc) return rc;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < PIPE_BATCHES && !p->abort; i++)
+        while (p->b[i].full && !p->abort)
+            pthread_cond_wait(&p->cv, &p->mu);
+    int stop = p->abort;
+    pthread_mutex_unlock(&p->mu);
+    return stop ? PIPE_STOPPED : 0;
+}
+
 /* Ends the file: applies the last rows (unless `failed`: the reader stopped on an error of its
  * own, and the applier is stopped too), joins the applier and frees the pipe. Returns the
  * applier's result, its detail copied to `eb`. */
@@ -1005,7 +1049,11 @@ static int process(load *L, uint32_t index)
     tb__record rec;
     int got = 0, sized = 0;
     while (!rc && (got = tb__reader_next(r, &rec)) == 1) {
-        if (L->early && tb__reader_offset(r) >= L->early_at) start_first_writer(L);
+        if (L->early && tb__reader_offset(r) >= L->early_at) {
+            /* the resolver is frozen with every row before this one applied */
+            if ((rc = pipe_drain(L, index, j, &km, pp))) break;
+            start_first_writer(L);
+        }
         j->acquired++;
         L->rows++;
         if ((L->rows & (PROGRESS_EVERY - 1)) == 0) progress(L, j->name, tb__reader_offset(r));
@@ -1593,12 +1641,11 @@ static int run_ordered(load *L, idwriter *first)
         if (i == biggest && i != last) {
             L->early = first;
             L->early_at = L->jobs[i].bytes / 2;
-        } else {
-            /* Read and checked here, resolved on a second thread in file order. Not the file in
-             * which the first writer starts: it is the other busy thread then, and the resolver
-             * must be frozen by the thread that changes it. */
-            L->jobs[i].pipelined = L->jobs[i].bytes >= pmin;
         }
+        /* Read and checked here, resolved on a second thread in file order. In the file in which
+         * the first writer starts, the resolver is frozen once the second thread has applied
+         * every row before that point (pipe_drain). */
+        L->jobs[i].pipelined = L->jobs[i].bytes >= pmin;
         rc = process(L, (uint32_t)i);
         tb__log_debug("load", "%s done at %.2f s (main: %.2f s of CPU)", L->jobs[i].name,
                       tb__seconds_since(&L->t0), thread_cpu());

@@ -85,6 +85,8 @@ typedef struct tb__record {
     const char *raw; /* the record's bytes as read (converted to UTF-8 for a converted source),
                         without its line end (\n or \r\n) */
     size_t raw_len;
+    int utf8; /* 1: the reader found raw well-formed UTF-8, so every field is too (fields end at
+                 ASCII separators); 0: not checked */
 } tb__record;
 
 typedef struct tb__reader tb__reader;

@@ -68,6 +68,12 @@ int tb__seg_writer_open(const char *path, const tb__seg_flag *f, const tb__c2key
         free(w);
         return rc;
     }
+    /* Written once, read back only by lineage and reloads: not worth the page cache. */
+    if ((rc = tb__afile_direct(&w->af, eb)) != 0) {
+        tb__afile_abort(&w->af);
+        free(w);
+        return rc;
+    }
     w->sealed = key != NULL;
     rc = tb__buf_printf(
         &w->buf, "%s\tbusiness_type=%s\tkind=%s\tsource=%s\tbatch=%s\tload=%" PRId64 "\tfile=%s\n",

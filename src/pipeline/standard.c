@@ -342,7 +342,7 @@ int tb__std_check(const tb__std_type *t, const tb__record *rec, tb__std_verdict 
         }
         const char *p = f->ptr;
         size_t n = f->len;
-        if (tb__utf8_validate((const unsigned char *)p, n, NULL))
+        if (!rec->utf8 && tb__utf8_validate((const unsigned char *)p, n, NULL))
             return reject(v, TB__STD_BAD_ENCODING, fi);
         if (d->codes && !tb__std_code_label(d->codes, p, n))
             return reject(v, TB__STD_UNKNOWN_CODE, fi);

@@ -182,7 +182,8 @@ typedef struct tb__std_verdict {
  * (bad_encoding), code-table membership (unknown_code), the check (resident_id / uscc /
  * id_by_type: bad_id_check; mobile: bad_mobile; luhn: warning), the type (date: bad_date,
  * timestamp: bad_timestamp, int/decimal: bad_number), then max_len (too_long). Stops at the first
- * broken rule. Fields must be UTF-8 (convert GB18030 extracts first). Returns v->rule (0 when
+ * broken rule. Fields must be UTF-8 (convert GB18030 extracts first); when rec->utf8 says the
+ * reader found the whole record well-formed, fields are not checked again. Returns v->rule (0 when
  * the row passes). No allocation; thread-safe. */
 int tb__std_check(const tb__std_type *t, const tb__record *rec, tb__std_verdict *v);
 

@@ -214,7 +214,7 @@ int tb_seg_export(tb_db *db, const char *name, const tb_seg_opts *o, const char 
              o->unmasked,
              need_party,
              TB__BUF_INIT,
-             {-1, NULL, NULL},
+             {-1, NULL, NULL, NULL, 0},
              0,
              &eb,
              0,

@@ -90,6 +90,8 @@ int tb__afile_open(tb__afile *af, const char *path, mode_t mode, tb__errbuf *eb)
     af->fd = -1;
     af->path = NULL;
     af->tmp = NULL;
+    af->dbuf = NULL;
+    af->dlen = 0;
     if (!path || !*path) return tb__seterr(eb, TB_EINVAL, "empty file name");
 
     af->path = strdup(path);
@@ -114,10 +116,80 @@ int tb__afile_open(tb__afile *af, const char *path, mode_t mode, tb__errbuf *eb)
     return eb->code;
 }
 
+#define DIRECT_BLOCK ((size_t)4 << 20) /* a multiple of every logical block size */
+
+int tb__afile_direct(tb__afile *af, tb__errbuf *eb)
+{
+    if (af->fd < 0 || af->dbuf) return 0;
+    void *p;
+    if (posix_memalign(&p, 4096, DIRECT_BLOCK) != 0)
+        return tb__seterr(eb, TB_ENOMEM, "out of memory");
+    int fl = fcntl(af->fd, F_GETFL);
+    if (fl < 0 || fcntl(af->fd, F_SETFL, fl | O_DIRECT) != 0) {
+        free(p); /* not on this file system (tmpfs, some FUSE): the page cache it is */
+        return 0;
+    }
+    af->dbuf = p;
+    af->dlen = 0;
+    return 0;
+}
+
+/* Leaves O_DIRECT: the rest of the file goes through the page cache. */
+static void direct_off(tb__afile *af)
+{
+    int fl = fcntl(af->fd, F_GETFL);
+    if (fl >= 0) fcntl(af->fd, F_SETFL, fl & ~O_DIRECT);
+}
+
+/* Writes the gathered block; an EINVAL (a file system that accepted the flag but not the write)
+ * turns O_DIRECT off and writes it through the page cache instead. Returns 0 or an errno. */
+static int direct_flush(tb__afile *af)
+{
+    const char *p = af->dbuf;
+    size_t n = af->dlen;
+    int direct = 1;
+    while (n) {
+        ssize_t k = write(af->fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EINVAL && direct) {
+                direct_off(af);
+                direct = 0;
+                continue;
+            }
+            return errno;
+        }
+        if ((size_t)k < n && direct) { /* the rest would start unaligned */
+            direct_off(af);
+            direct = 0;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    af->dlen = 0;
+    if (!direct) { /* buffered from now on */
+        free(af->dbuf);
+        af->dbuf = NULL;
+    }
+    return 0;
+}
+
 int tb__afile_write(tb__afile *af, const void *data, size_t len, tb__errbuf *eb)
 {
     if (af->fd < 0) return tb__seterr(eb, TB_EINVAL, "write to a file that is not open");
-    int errnum = tb__write_full(af->fd, data, len);
+    const char *p = data;
+    while (af->dbuf && len) {
+        size_t k = DIRECT_BLOCK - af->dlen < len ? DIRECT_BLOCK - af->dlen : len;
+        memcpy(af->dbuf + af->dlen, p, k);
+        af->dlen += k;
+        p += k;
+        len -= k;
+        if (af->dlen == DIRECT_BLOCK) {
+            int errnum = direct_flush(af);
+            if (errnum) return tb__seterr_errno(eb, TB_EIO, errnum, "cannot write '%s'", af->tmp);
+        }
+    }
+    int errnum = len ? tb__write_full(af->fd, p, len) : 0;
     if (errnum) return tb__seterr_errno(eb, TB_EIO, errnum, "cannot write '%s'", af->tmp);
     return 0;
 }
@@ -132,6 +204,16 @@ static int finish(tb__afile *af, int durable, tb__errbuf *eb)
         rc = tb__seterr(eb, TB_EINVAL, "%s of a file that is not open",
                         durable ? "commit" : "publish");
         goto out_abort;
+    }
+    if (af->dbuf) { /* the last partial block, through the page cache */
+        direct_off(af);
+        int errnum = af->dlen ? tb__write_full(af->fd, af->dbuf, af->dlen) : 0;
+        free(af->dbuf);
+        af->dbuf = NULL;
+        if (errnum) {
+            rc = tb__seterr_errno(eb, TB_EIO, errnum, "cannot write '%s'", af->tmp);
+            goto out_abort;
+        }
     }
     /* The data must be on disk before the rename makes it visible under the final name; otherwise
      * a power cut can leave the new name pointing at an empty or partial file. */
@@ -182,8 +264,11 @@ void tb__afile_abort(tb__afile *af)
     if (af->tmp) unlink(af->tmp);
     free(af->tmp);
     free(af->path);
+    free(af->dbuf);
     af->tmp = NULL;
     af->path = NULL;
+    af->dbuf = NULL;
+    af->dlen = 0;
 }
 
 int tb__file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,

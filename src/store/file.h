@@ -26,6 +26,8 @@ typedef struct tb__afile {
     int fd;     /* the temp file, -1 when none is open */
     char *path; /* the final name (owned) */
     char *tmp;  /* the temp name in the same directory (owned) */
+    char *dbuf; /* tb__afile_direct: the aligned block being filled (owned), else NULL */
+    size_t dlen;
 } tb__afile;
 
 /* Writes `len` bytes of `data` to `path` so that a crash leaves either the old file or the new one
@@ -40,6 +42,16 @@ int tb__file_write_atomic(const char *path, const void *data, size_t len, mode_t
  * On success the caller must end with exactly one of tb__afile_commit or tb__afile_abort. On
  * failure `af` is left closed (abort is a harmless no-op). */
 int tb__afile_open(tb__afile *af, const char *path, mode_t mode, tb__errbuf *eb);
+
+/* Asks that the rest of the file bypass the page cache (O_DIRECT): for large files written once
+ * and read rarely, the domain segments of a load, whose copies into the page cache, writeback
+ * and the eviction they force cost the kernel more CPU than the load's own parsing. Writes are
+ * then gathered into aligned blocks of 4 MiB (a user-space copy) and the last partial block goes
+ * through the page cache at the end. Where the file system refuses O_DIRECT, or a write is
+ * refused later, the file is simply written through the page cache: the bytes and the
+ * crash-safety contract are the same either way. Call right after tb__afile_open; returns 0 or
+ * TB_ENOMEM. */
+int tb__afile_direct(tb__afile *af, tb__errbuf *eb);
 
 /* Appends `len` bytes (retrying short writes and EINTR). On failure the caller still owes
  * tb__afile_abort. */

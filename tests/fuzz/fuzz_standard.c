@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             f[k].len = size > k && len <= size - k ? len : 0;
             f[k].is_null = (k & 3) == 3;
         }
-        tb__record rec = {f, n, 1, 0, (const char *)data, size};
+        tb__record rec = {f, n, 1, 0, (const char *)data, size, 0};
         tb__std_verdict v;
         int rc = tb__std_check(t, &rec, &v);
         if (rc < 0 || rc >= TB__STD_RULE_COUNT) __builtin_trap();

@@ -86,6 +86,56 @@ static void streaming_write_commits(void **state)
     free(path);
 }
 
+/* A file written past the page cache (tb__afile_direct): pieces of every size, some larger than
+ * a 4 MiB block, some crossing one, give back exactly the bytes written, replacing the old file;
+ * an abort in the middle leaves the old file and no temp file. On a file system without O_DIRECT
+ * the same bytes go through the page cache. */
+static void direct_write_same_bytes(void **state)
+{
+    char *path = tbt_join(*state, "seg.seg");
+    tb__errbuf eb = {0};
+    assert_int_equal(tb__file_write_atomic(path, "old", 3, 0640, &eb), 0);
+    size_t total = (size_t)11 << 20, at = 0;
+    unsigned char *want = malloc(total);
+    assert_non_null(want);
+    uint32_t x = 1;
+    for (size_t i = 0; i < total; i++) {
+        x = x * 1664525u + 1013904223u;
+        want[i] = (unsigned char)(x >> 24);
+    }
+    static const size_t sizes[] = {1, 4095, 4097, 100000, (size_t)5 << 20, 3, 65536};
+    tb__afile af;
+    assert_int_equal(tb__afile_open(&af, path, 0640, &eb), 0);
+    assert_int_equal(tb__afile_direct(&af, &eb), 0);
+    assert_int_equal(tb__afile_direct(&af, &eb), 0); /* twice is harmless */
+    for (size_t k = 0; at < total; k++) {
+        size_t n = sizes[k % 7] < total - at ? sizes[k % 7] : total - at;
+        assert_int_equal(tb__afile_write(&af, want + at, n, &eb), 0);
+        at += n;
+    }
+    assert_int_equal(tb__afile_commit(&af, &eb), 0);
+    tb__afile_abort(&af);
+    assert_int_equal(count_entries(*state), 1);
+    char *got;
+    size_t len;
+    assert_int_equal(tb__file_read_all(path, total, &got, &len, &eb), 0);
+    assert_int_equal(len, total);
+    assert_memory_equal(got, want, total);
+    free(got);
+
+    assert_int_equal(tb__afile_open(&af, path, 0640, &eb), 0);
+    assert_int_equal(tb__afile_direct(&af, &eb), 0);
+    assert_int_equal(tb__afile_write(&af, want, (size_t)9 << 20, &eb), 0);
+    tb__afile_abort(&af);
+    assert_int_equal(count_entries(*state), 1);
+    assert_int_equal(tb__file_read_all(path, total, &got, &len, &eb), 0);
+    assert_int_equal(len, total);
+    assert_memory_equal(got, want, total);
+    free(got);
+    free(want);
+    free(path);
+}
+
 /* Publishing renames without a wait for the disk: the file is there under its final name, no
  * temp file is left, a second publish is refused, and the owner can make it durable later. */
 static void publish_then_fsync(void **state)
@@ -246,6 +296,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(streaming_write_commits, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(publish_then_fsync, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(direct_write_same_bytes, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(abort_leaves_old_file, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(read_all_limit_enforced, tbt_setup_tmpdir,

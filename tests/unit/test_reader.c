@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
+#include "common/utf8.h"
 #include "pipeline/reader.h"
 #include "tagbase.h"
 
@@ -351,6 +352,113 @@ static void utf8_validation(void **state)
           "UTF-8\n");
 }
 
+/* Hive text and TSV records split sixteen bytes at a time: random records up to ~100 bytes, so
+ * separators, NUL bytes, multi-byte and invalid UTF-8 fall both in the wide loop and in its
+ * scalar tail, each read as one record and compared with a byte-at-a-time model of the reader:
+ * a NUL byte first, then bad UTF-8, then too many fields, else the fields. */
+static void delimited_split_model(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"a",    "bcd",          "\x01",       "\t",
+                                         "\\N",  "\xE5\xBC\xA0", "0123456789", "\x00",
+                                         "\x80", "\xE5\xBC",     "\xC3"};
+    static const size_t plen[] = {1, 3, 1, 1, 2, 3, 10, 1, 1, 2, 1};
+    uint32_t seed = 12345;
+    for (int iter = 0; iter < 4000; iter++) {
+        int fmt = iter % 2 ? TB__READER_TSV : TB__READER_HIVE;
+        char sep = fmt == TB__READER_TSV ? '\t' : '\x01';
+        tb__reader_opts o = {.format = (tb__reader_format)fmt};
+        o.flags = iter % 3 ? TB__READER_VALIDATE_UTF8 : 0;
+        o.max_fields = iter % 5 ? 0 : 1 + (size_t)(iter / 5 % 9);
+        size_t max_fields = o.max_fields ? o.max_fields : TB__READER_DEFAULT_MAX_FIELDS;
+        char line[256];
+        size_t len = 0, want = (size_t)(iter % 97);
+        while (len < want) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned k = (seed >> 16) % 40;
+            /* Mostly text and separators; NUL and bad bytes now and then. */
+            unsigned pi = k < 8     ? 0
+                          : k < 14  ? 1
+                          : k < 22  ? 2
+                          : k < 27  ? 3
+                          : k < 29  ? 4
+                          : k < 33  ? 5
+                          : k < 36  ? 6
+                          : k == 36 ? 7
+                          : k == 37 ? 8
+                          : k == 38 ? 9
+                                    : 10;
+            if ((pi >= 7 && (seed >> 8) % 4) || len + plen[pi] > sizeof line - 3) pi = 0;
+            memcpy(line + len, pieces[pi], plen[pi]);
+            len += plen[pi];
+        }
+        size_t content = len;
+        memcpy(line + len, iter % 4 == 1 ? "\r\n" : "\n", iter % 4 == 1 ? 2 : 1);
+        len += iter % 4 == 1 ? 2 : 1;
+
+        tb__buf exp = TB__BUF_INIT;
+        const char *z = memchr(line, '\0', content);
+        size_t bad = 0, nsep = 0, at = 0;
+        for (size_t i = 0; i < content; i++)
+            if (line[i] == sep && ++nsep == max_fields) at = i + 1;
+        if (z) {
+            tb__buf_printf(&exp,
+                           "ERR -9 't.dat' line 1, byte %zu: NUL byte inside a record, "
+                           "expected text\n",
+                           (size_t)(z - line));
+        } else if (o.flags && tb__utf8_validate((const unsigned char *)line, content, &bad) != 0) {
+            tb__buf_printf(&exp,
+                           "ERR -9 't.dat' line 1, byte %zu: invalid UTF-8 sequence starting "
+                           "with byte 0x%02X, expected well-formed UTF-8\n",
+                           bad, (unsigned)(unsigned char)line[bad]);
+        } else if (nsep >= max_fields) {
+            tb__buf_printf(&exp,
+                           "ERR -15 't.dat' line 1, byte %zu: more than the maximum of %zu "
+                           "fields (max_fields)\n",
+                           at, max_fields);
+        } else {
+            tb__buf_puts(&exp, "1@0:");
+            size_t from = 0;
+            for (size_t i = 0; i <= content; i++) {
+                if (i < content && line[i] != sep) continue;
+                tb__field f = {.ptr = line + from, .len = i - from};
+                f.is_null = f.len == 2 && memcmp(f.ptr, "\\N", 2) == 0;
+                if (from) tb__buf_putc(&exp, '|');
+                dump_field(&exp, &f);
+                from = i + 1;
+            }
+            tb__buf_puts(&exp, "\nEOF\n");
+        }
+        if (!z && nsep < max_fields) {
+            /* The record says whether it is well-formed UTF-8 (the data standard then skips
+             * its per-field check), with or without the reader's own check. */
+            tb__reader *r = NULL;
+            char eb[256];
+            tb__record rec;
+            assert_int_equal(tb__reader_open_mem(line, len, "t.dat", &o, &r, eb, sizeof eb), 0);
+            int rc = tb__reader_next(r, &rec);
+            int valid = tb__utf8_validate((const unsigned char *)line, content, NULL) == 0;
+            if (rc == 1)
+                assert_int_equal(rec.utf8, valid);
+            else
+                assert_false(valid);
+            tb__reader_close(r);
+        }
+        for (size_t chunk = 0; chunk <= 16; chunk += 16) {
+            o.chunk_size = chunk;
+            char *got = read_mem(line, len, &o);
+            if (strcmp(got, exp.data) != 0) {
+                print_error("record %d, chunk %zu:\n--- got\n%s--- expected\n%s", iter, chunk, got,
+                            exp.data);
+                free(got);
+                fail();
+            }
+            free(got);
+        }
+        tb__buf_release(&exp);
+    }
+}
+
 static void errors_are_sticky(void **state)
 {
     (void)state;
@@ -680,7 +788,7 @@ int main(void)
         cmocka_unit_test(errors_are_sticky),  cmocka_unit_test(bad_options),
         cmocka_unit_test(open_file_errors),   cmocka_unit_test(golden_files),
         cmocka_unit_test(big_file_streaming), cmocka_unit_test(gb18030_round_trip),
-        cmocka_unit_test(gb18030_errors),
+        cmocka_unit_test(gb18030_errors),     cmocka_unit_test(delimited_split_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

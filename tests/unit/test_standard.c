@@ -176,7 +176,7 @@ static tb__record rec_of(const char *text)
         if (!e) break;
         p = e + 1;
     }
-    tb__record r = {f, n, 1, 0, text, strlen(text)};
+    tb__record r = {f, n, 1, 0, text, strlen(text), 0};
     return r;
 }
 
