@@ -523,12 +523,24 @@ static void derive_aum(tb__profile *p, uint32_t nrows)
     }
 }
 
-int tb__profile_emit(tb__profile *p, uint32_t nrows, tb__profile_put_fn put, void *arg)
+int tb__profile_finish(tb__profile *p, uint32_t nrows)
 {
     /* Every column covers every golden record, even those no row reached. */
     if (grow_all(p, nrows)) return TB_ENOMEM; /* nrows 0: still a (zero-length) column */
     if (nrows > 0) derive_aum(p, nrows);
-    for (size_t k = 0; k < NATTRS; k++) {
+    return 0;
+}
+
+int tb__profile_emit(tb__profile *p, uint32_t nrows, tb__profile_put_fn put, void *arg)
+{
+    int rc = tb__profile_finish(p, nrows);
+    return rc ? rc : tb__profile_emit_range(p, 0, NATTRS, put, arg);
+}
+
+int tb__profile_emit_range(tb__profile *p, size_t from, size_t to, tb__profile_put_fn put,
+                           void *arg)
+{
+    for (size_t k = from; k < to && k < NATTRS; k++) {
         column *c = &p->col[k];
         int rc = put(arg, &attrs[k].info, c->v, (const char *const *)c->d.str, c->d.len,
                      c->d.n ? c->d.n : 1);

@@ -97,4 +97,11 @@ typedef int (*tb__profile_put_fn)(void *arg, const tb__pattr_info *a, const void
                                   uint32_t ndict);
 int tb__profile_emit(tb__profile *p, uint32_t nrows, tb__profile_put_fn put, void *arg);
 
+/* tb__profile_emit in parts, for two threads: tb__profile_finish once (every column grown to
+ * nrows, AUM derived; TB_ENOMEM), then tb__profile_emit_range for attributes [from, to) of the
+ * tb__profile_nattrs() there are, from as many threads as there are disjoint ranges. */
+int tb__profile_finish(tb__profile *p, uint32_t nrows);
+int tb__profile_emit_range(tb__profile *p, size_t from, size_t to, tb__profile_put_fn put,
+                           void *arg);
+
 #endif

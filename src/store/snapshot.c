@@ -1,5 +1,6 @@
 /* snapshot.c — profile snapshots: column files written crash-safely with the manifest last, read
  * back through read-only mappings after validating every length and offset (docs/snapshot.md). */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -141,6 +142,7 @@ struct tb__snap_writer {
     const tb__c2key *key; /* seal C2 columns under it (tb__snap_writer_seal), or NULL */
     wcol *cols;
     size_t ncols, cap;
+    int fork; /* tb__snap_writer_fork: the directory and the manifest are another writer's */
     tb__errbuf err;
 };
 
@@ -428,7 +430,7 @@ static void writer_free(tb__snap_writer *w)
 static void writer_remove(tb__snap_writer *w)
 {
     char *p;
-    if (asprintf(&p, "%s/%s", w->dir, TB__SNAP_MANIFEST) >= 0) {
+    if (!w->fork && asprintf(&p, "%s/%s", w->dir, TB__SNAP_MANIFEST) >= 0) {
         unlink(p);
         free(p);
     }
@@ -438,7 +440,7 @@ static void writer_remove(tb__snap_writer *w)
             free(p);
         }
     }
-    rmdir(w->dir);
+    if (!w->fork) rmdir(w->dir);
 }
 
 void tb__snap_writer_abort(tb__snap_writer *w)
@@ -448,11 +450,46 @@ void tb__snap_writer_abort(tb__snap_writer *w)
     writer_free(w);
 }
 
+int tb__snap_writer_fork(tb__snap_writer *w, tb__snap_writer **out, tb__errbuf *eb)
+{
+    *out = NULL;
+    tb__snap_writer *f = calloc(1, sizeof *f);
+    if (!f || !(f->dir = strdup(w->dir))) {
+        free(f);
+        return tb__seterr(eb, TB_ENOMEM, "out of memory opening snapshot writer");
+    }
+    f->nrows = w->nrows;
+    f->key = w->key;
+    f->fork = 1;
+    *out = f;
+    return 0;
+}
+
+int tb__snap_writer_join(tb__snap_writer *w, tb__snap_writer *fork, tb__errbuf *eb)
+{
+    if (w->cap - w->ncols < fork->ncols) {
+        size_t ncap = w->ncols + fork->ncols;
+        wcol *c = realloc(w->cols, ncap * sizeof *c);
+        if (!c) {
+            tb__snap_writer_abort(fork);
+            return tb__seterr(eb, TB_ENOMEM, "out of memory writing snapshot '%s'", w->dir);
+        }
+        w->cols = c;
+        w->cap = ncap;
+    }
+    if (fork->ncols) memcpy(w->cols + w->ncols, fork->cols, fork->ncols * sizeof *fork->cols);
+    w->ncols += fork->ncols;
+    fork->ncols = 0; /* the names and metadata are w's now */
+    writer_free(fork);
+    return 0;
+}
+
 int tb__snap_writer_commit(tb__snap_writer *w, const char *snapshot_meta_json, tb__errbuf *eb)
 {
     int rc;
     json_t *meta = NULL, *root = NULL, *cols = NULL;
     char *text = NULL, *path = NULL;
+    assert(!w->fork); /* a fork's columns are committed by the writer it was forked from */
     if ((rc = parse_meta(snapshot_meta_json, &meta, eb, "snapshot"))) goto out_remove;
     root = json_object();
     cols = json_array();

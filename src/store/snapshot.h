@@ -120,6 +120,18 @@ int tb__snap_writer_commit(tb__snap_writer *w, const char *snapshot_meta_json, t
 /* Removes every file the writer wrote and its directory, and frees it. NULL is a no-op. */
 void tb__snap_writer_abort(tb__snap_writer *w);
 
+/* A second writer of `w`'s snapshot, for columns written by another thread at the same time: its
+ * puts go to the same directory (with w's row count and sealing key) and are listed in the
+ * manifest after w's own once tb__snap_writer_join hands them over. `w` and the fork may each be
+ * used by one thread; their column names must differ. *out is released by exactly one of
+ * tb__snap_writer_join or tb__snap_writer_abort (which removes only the fork's files). Errors:
+ * TB_ENOMEM; detail in `eb`. */
+int tb__snap_writer_fork(tb__snap_writer *w, tb__snap_writer **out, tb__errbuf *eb);
+
+/* Appends the columns of `fork` (from tb__snap_writer_fork on `w`) after w's, in the order they
+ * were put, and frees the fork. On TB_ENOMEM the fork's files are removed and it is freed too. */
+int tb__snap_writer_join(tb__snap_writer *w, tb__snap_writer *fork, tb__errbuf *eb);
+
 /* ---------------------------------------------------------------------------------------------
  * Reading
  */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -190,6 +191,62 @@ static void empty_and_zero_rows(void **state)
     assert_int_equal(c.ndict, 1);
     assert_int_equal(tb__snap_verify(s, &eb), 0);
     tb__snap_close(s);
+    free(dir);
+}
+
+/* Columns put on a fork of the writer from a second thread land in the same directory and are
+ * listed after the writer's own, in their put order; an aborted fork removes only its own files. */
+struct forkarg {
+    tb__snap_writer *w;
+    const int64_t *v;
+    int rc;
+};
+
+static void *fork_put(void *arg)
+{
+    struct forkarg *a = arg;
+    a->rc = tb__snap_put_i64(a->w, "c", a->v, NULL);
+    if (!a->rc) a->rc = tb__snap_put_i64(a->w, "d", a->v + 1, NULL);
+    return NULL;
+}
+
+static void fork_and_join(void **state)
+{
+    char *dir = tbt_join(*state, "f");
+    int64_t v[5] = {1, 2, 3, 4, 5};
+    tb__errbuf eb = {0};
+    tb__snap_writer *w, *f, *g;
+    assert_int_equal(tb__snap_writer_open(dir, 4, &w, &eb), 0);
+    assert_int_equal(tb__snap_writer_fork(w, &f, &eb), 0);
+    assert_int_equal(tb__snap_writer_fork(w, &g, &eb), 0);
+    assert_int_equal(tb__snap_put_i64(g, "gone", v, NULL), 0);
+    tb__snap_writer_abort(g); /* its file goes, w's directory stays */
+    struct forkarg a = {f, v, -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fork_put, &a), 0);
+    assert_int_equal(tb__snap_put_i64(w, "x", v, NULL), 0);
+    assert_int_equal(tb__snap_put_i64(w, "y", v + 1, NULL), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(tb__snap_writer_join(w, f, &eb), 0);
+    assert_int_equal(tb__snap_writer_commit(w, NULL, &eb), 0);
+    tb__snap *s;
+    assert_int_equal(tb__snap_open(dir, &s, &eb), 0);
+    assert_int_equal(tb__snap_verify(s, &eb), 0);
+    static const char *const order[] = {"x", "y", "c", "d"}; /* not by name */
+    for (size_t i = 0; i < 4; i++) {
+        tb__snap_col c;
+        assert_int_equal(tb__snap_column_at(s, i, &c), 0);
+        assert_string_equal(c.name, order[i]);
+        assert_memory_equal(c.values, v + (i % 2), 4 * sizeof *v);
+    }
+    tb__snap_col c;
+    assert_int_not_equal(tb__snap_column_at(s, 4, &c), 0);
+    assert_int_not_equal(tb__snap_column(s, "gone", &c), 0);
+    tb__snap_close(s);
+    char *gone = tbt_join(dir, "gone.col");
+    assert_int_equal(access(gone, F_OK), -1);
+    free(gone);
     free(dir);
 }
 
@@ -620,6 +677,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(round_trip_all_types, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(empty_and_zero_rows, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(fork_and_join, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(million_rows, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(truncated_file, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(flipped_byte_found_by_verify, tbt_setup_tmpdir,
