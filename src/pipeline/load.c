@@ -662,8 +662,8 @@ static int apply_row(const applier *a, const tb__record *rec)
  * a cache and TLB miss each, most of the reading thread's time.
  *
  * The largest file of the parallel phase (the transactions: 60 % of a bank's bytes) would end the
- * load on one core while the other has nothing left; the files that create golden records, but
- * for the one the first writer starts in, are read one by one while a core is idle. Such a file is
+ * load on one core while the other has nothing left; the files that create golden records are read
+ * one by one while a core is idle. Such a file is
  * read and checked on its worker's thread (reader, data standard, duplicate keys, quarantine:
  * everything in file order, as one thread does it) and its batches are applied on a second thread
  * (allocate, collect, segment row), handed over in order through a ring. Any other file applies
