@@ -410,12 +410,13 @@ static int delim_push(tb__reader *r, const char *p, size_t from, size_t to)
 }
 
 /* Splits the record p[0, len) at the separator into r->fields (r->nf of them) in one pass that
- * also finds a NUL byte (*nul, its offset, or len when none) and whether any byte is >= 0x80
+ * also finds a NUL byte (*at, its offset, or len when none) and whether any byte is >= 0x80
  * (the return value is then 1: only such records need the UTF-8 check). SSE2 compares sixteen
  * bytes at a time against the separator and zero; every x86-64 has it. A separate memchr per
  * field, one for NUL and a UTF-8 pass over every record cost the reading threads of a 10M load
- * about three times as much. Returns TB_ELIMIT when there are more than max_fields fields. */
-static int delim_split(tb__reader *r, const char *p, size_t len, size_t *nul)
+ * about three times as much. Returns TB_ELIMIT when there are more than max_fields fields, with
+ * *at the offset of the first field beyond them (the rest is not scanned). */
+static int delim_split(tb__reader *r, const char *p, size_t len, size_t *at)
 {
     const unsigned char sep = r->sep;
     size_t i = 0, from = 0;
@@ -430,13 +431,13 @@ static int delim_split(tb__reader *r, const char *p, size_t len, size_t *nul)
         unsigned mz = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vzero));
         high |= (unsigned)_mm_movemask_epi8(v);
         if (mz) {
-            *nul = i + (size_t)__builtin_ctz(mz);
+            *at = i + (size_t)__builtin_ctz(mz);
             return high != 0;
         }
         while (ms) {
-            size_t at = i + (size_t)__builtin_ctz(ms);
-            if ((rc = delim_push(r, p, from, at))) return rc;
-            from = at + 1;
+            size_t end = i + (size_t)__builtin_ctz(ms);
+            if ((rc = delim_push(r, p, from, end))) goto out_stopped;
+            from = end + 1;
             ms &= ms - 1;
         }
     }
@@ -445,16 +446,19 @@ static int delim_split(tb__reader *r, const char *p, size_t len, size_t *nul)
         unsigned char c = (unsigned char)p[i];
         high |= c & 0x80u;
         if (c == sep) {
-            if ((rc = delim_push(r, p, from, i))) return rc;
+            if ((rc = delim_push(r, p, from, i))) goto out_stopped;
             from = i + 1;
         } else if (c == 0) {
-            *nul = i;
+            *at = i;
             return high != 0;
         }
     }
-    *nul = len;
-    if ((rc = delim_push(r, p, from, len))) return rc;
+    *at = len;
+    if ((rc = delim_push(r, p, from, len))) goto out_stopped;
     return high != 0;
+out_stopped:
+    *at = from; /* TB_ELIMIT: the field that did not fit starts here */
+    return rc;
 }
 
 /* Hive text and TSV: one record per line, so the line end is found with memchr and the line is
@@ -486,13 +490,15 @@ static int delim_next(tb__reader *r, tb__record *rec)
     if (len && p[len - 1] == '\r') len--;
     if (len > r->opts.max_record) return too_long(r);
 
-    size_t nul = len;
-    int rc = delim_split(r, p, len, &nul);
+    size_t at = len, nul = len;
+    int rc = delim_split(r, p, len, &at);
     if (rc == TB_ELIMIT) { /* the split stopped early: look at the rest for worse errors */
         const char *z = memchr(p, '\0', len);
-        nul = z ? (size_t)(z - p) : len;
+        if (z) nul = (size_t)(z - p);
     } else if (rc < 0) {
         return rc;
+    } else {
+        nul = at;
     }
     if (nul < len)
         return fail_at(r, TB_EFORMAT, r->line, r->base + r->start + nul,
@@ -506,12 +512,7 @@ static int delim_next(tb__reader *r, tb__record *rec)
         /* Checked once here, so that the data standard need not check field by field. */
         utf8 = tb__utf8_validate((const unsigned char *)p, len, NULL) == 0;
     }
-    if (rc == TB_ELIMIT) {
-        const char *f = p; /* the first field beyond the limit */
-        for (size_t k = 0; k < r->opts.max_fields; k++)
-            f = (const char *)memchr(f, r->sep, (size_t)(p + len - f)) + 1;
-        return too_many_fields(r, r->line, r->base + r->start + (size_t)(f - p));
-    }
+    if (rc == TB_ELIMIT) return too_many_fields(r, r->line, r->base + r->start + at);
 
     rec->fields = r->fields;
     rec->nfields = r->nf;
