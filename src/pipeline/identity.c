@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "common/hash.h"
@@ -94,6 +95,10 @@ struct tb__idres {
     tb__errbuf err;
     char *pool; /* all strings, NUL-terminated; offset 0 is the empty NULL marker */
     size_t pool_len, pool_cap;
+    /* The pool is POOL_LIMIT bytes of address space reserved at once (pages come as they are
+     * written), so it never moves and a frozen image can borrow it; or, where the reservation is
+     * refused, a heap block grown by realloc. The pool is append-only either way. */
+    uint8_t pool_mapped, pool_borrowed;
     struct party *party;
     uint16_t *touched; /* per party: fields given by a row in this session (conflict detection) */
     uint32_t nparty, party_cap, nsaved_party, nlive;
@@ -161,6 +166,16 @@ static int pool_reserve(tb__idres *r, size_t extra)
     if (r->pool_len + extra <= r->pool_cap) return 0;
     if (r->pool_len + extra > POOL_LIMIT)
         return tb__seterr(&r->err, TB_ELIMIT, "identity string pool is full (4 GiB)");
+    if (!r->pool) {
+        void *m = mmap(NULL, POOL_LIMIT, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m != MAP_FAILED) {
+            r->pool = m;
+            r->pool_cap = POOL_LIMIT;
+            r->pool_mapped = 1;
+            return 0;
+        }
+    }
     size_t cap = r->pool_cap ? r->pool_cap : (1u << 20);
     while (cap < r->pool_len + extra)
         cap *= 2;
@@ -193,12 +208,19 @@ static inline const char *pstr(const tb__idres *r, uint32_t off)
  * Hash tables
  */
 
+/* Slots a table grows to for `want` entries in all, at the load factor ht_grow keeps. */
+static size_t ht_cap_for(const struct htab *t, size_t want)
+{
+    size_t cap = t->cap ? t->cap : 1024;
+    while (want * LOAD_DEN > cap * LOAD_NUM)
+        cap *= 2;
+    return cap;
+}
+
 static int ht_grow(struct htab *t, size_t want)
 {
     if ((t->n + want) * LOAD_DEN <= t->cap * LOAD_NUM) return 0;
-    size_t cap = t->cap ? t->cap : 1024;
-    while ((t->n + want) * LOAD_DEN > cap * LOAD_NUM)
-        cap *= 2;
+    size_t cap = ht_cap_for(t, t->n + want);
     struct htslot *n = tb__table_alloc(cap * sizeof *n);
     if (!n) return TB_ENOMEM;
     for (size_t i = 0; i < t->cap; i++) {
@@ -1117,7 +1139,10 @@ out_free:
 void tb__idres_free(tb__idres *r)
 {
     if (!r) return;
-    free(r->pool);
+    if (r->pool_mapped && !r->pool_borrowed)
+        munmap(r->pool, POOL_LIMIT);
+    else if (!r->pool_borrowed)
+        free(r->pool);
     free(r->party);
     free(r->touched);
     free(r->keys);
@@ -1144,6 +1169,29 @@ static void *dup_array(const void *a, size_t n, size_t size, int *fail)
     return p;
 }
 
+void tb__idres_mark_now(const tb__idres *r, tb__idres_mark *m)
+{
+    *m = (tb__idres_mark){r->keytab.n, r->certtab.n, r->interntab.n, r->nmtab.n};
+}
+
+int tb__idres_expect(tb__idres *r, const tb__idres_mark *m, double factor, size_t max_bytes)
+{
+    struct htab *t[] = {&r->keytab, &r->certtab, &r->interntab, &r->nmtab};
+    size_t since[] = {m->keys, m->certs, m->interned, m->names};
+    size_t want[4], bytes = 0;
+    if (!(factor > 1.0)) return 0;
+    for (int i = 0; i < 4; i++) {
+        size_t added = t[i]->n > since[i] ? t[i]->n - since[i] : 0;
+        double w = (double)since[i] + (double)added * factor;
+        want[i] = w < (double)(SIZE_MAX / LOAD_DEN / 2) ? (size_t)w : t[i]->n;
+        bytes += ht_cap_for(t[i], want[i]) * sizeof(struct htslot);
+    }
+    if (bytes > max_bytes) return 0;
+    for (int i = 0; i < 4; i++)
+        if (want[i] > t[i]->n && ht_grow(t[i], want[i] - t[i]->n)) return TB_ENOMEM;
+    return 0;
+}
+
 size_t tb__idres_footprint(const tb__idres *r)
 {
     return r->pool_len + (size_t)r->nparty * sizeof *r->party + (size_t)r->nkeys * sizeof *r->keys +
@@ -1155,7 +1203,13 @@ tb__idres *tb__idres_freeze(const tb__idres *r)
     tb__idres *f = calloc(1, sizeof *f);
     if (!f) return NULL;
     int fail = 0;
-    f->pool = dup_array(r->pool, r->pool_len, 1, &fail);
+    if (r->pool_mapped) {
+        /* Strings are only ever appended past pool_len: the copy's part never changes. */
+        f->pool = r->pool;
+        f->pool_mapped = f->pool_borrowed = 1;
+    } else {
+        f->pool = dup_array(r->pool, r->pool_len, 1, &fail);
+    }
     f->pool_len = f->pool_cap = r->pool_len;
     f->party = dup_array(r->party, r->nparty, sizeof *r->party, &fail);
     f->nparty = f->party_cap = r->nparty;

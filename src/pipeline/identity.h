@@ -225,12 +225,30 @@ void tb__idres_written(tb__idres *r);
  * the second step, which writes them in one sorted pass (the copy's keys, spread over the whole key
  * space, would turn the second step's inserts into random ones). The two write what one
  * tb__idres_write(r) would have; then tb__idres_written(r). tb__idres_freeze returns NULL when
- * out of memory; caller frees the copy with tb__idres_free after tb__idres_write_since. */
+ * out of memory; caller frees the copy with tb__idres_free after tb__idres_write_since, and before
+ * `r`: the copy may borrow r's string pool (append-only: the part the copy sees never changes, so
+ * it may be read on another thread while rows are observed on r's). */
 tb__idres *tb__idres_freeze(const tb__idres *r);
 int tb__idres_write_first(const tb__idres *image, tb_db *db, const char *batch_date,
                           int64_t load_id);
 int tb__idres_write_since(const tb__idres *r, const tb__idres *image, tb_db *db,
                           const char *batch_date, int64_t load_id);
+
+/* What a resolver's look-up tables hold at one moment (tb__idres_mark), so that a caller that has
+ * seen part of a file can size them for the whole of it (tb__idres_expect). */
+typedef struct tb__idres_mark {
+    size_t keys, certs, interned, names;
+} tb__idres_mark;
+
+void tb__idres_mark_now(const tb__idres *r, tb__idres_mark *m);
+
+/* Makes room at once for `factor` times what the look-up tables gained since `m` (the part of a
+ * file applied so far, against the whole file): a file of millions of identities would otherwise
+ * double each table several times, faulting in and rehashing a new table every time. Growth past
+ * `max_bytes` of tables in all is not made here (the tables double as before). A hint: TB_ENOMEM
+ * leaves the tables as they were, and nothing else about the resolver changes. Same thread as the
+ * observations. */
+int tb__idres_expect(tb__idres *r, const tb__idres_mark *m, double factor, size_t max_bytes);
 
 /* The bytes a tb__idres_freeze of `r` would copy now. */
 size_t tb__idres_footprint(const tb__idres *r);

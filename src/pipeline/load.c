@@ -65,15 +65,26 @@ static int qrow_order(const void *a, const void *b)
 }
 
 /* Unique-key map of one file: key hash -> row hash (open addressing, key 0 = empty). A slot
- * holds both, so a probe that hits costs one cache line. */
+ * holds both, so a probe that hits costs one cache line. Any number of slots: a key's first slot
+ * is its hash scaled to the table (keymap_home), so the map is sized to the file, not to the next
+ * power of two (at 100M rows, 2.3 GB instead of 4 GB, every page of it faulted in on the load's
+ * longest file). */
 typedef struct keyslot {
     uint64_t key, row;
 } keyslot;
 
 typedef struct keymap {
     keyslot *slot;
-    size_t mask, n;
+    size_t cap, n;
 } keymap;
+
+#define KEYMAP_ROUND ((size_t)2 << 20 >> 4) /* slots in a 2 MiB huge page */
+#define KEYMAP_FIRST 1024                   /* slots of a map not sized for its file */
+
+static inline size_t keymap_home(const keymap *m, uint64_t k)
+{
+    return (size_t)(((unsigned __int128)k * m->cap) >> 64);
+}
 
 typedef struct job {
     /* what the file is */
@@ -292,41 +303,41 @@ static int collect_inputs(load *L)
 }
 
 static void start_first_writer(load *L);
+static int parallel_ok(const job *j);
 
 /* ---- acquisition helpers --------------------------------------------------------------------- */
 
-/* Makes the map `cap` slots (a power of two, larger than now), rehashing what it holds. */
+/* Makes the map `cap` slots (larger than now), rehashing what it holds. */
 static int keymap_rehash(keymap *m, size_t cap)
 {
-    keyslot *t = tb__table_alloc(cap * sizeof *t);
-    if (!t) return TB_ENOMEM;
-    for (size_t i = 0; m->mask && i <= m->mask; i++) {
+    keymap t = {tb__table_alloc(cap * sizeof(keyslot)), cap, m->n};
+    if (!t.slot) return TB_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++) {
         if (!m->slot[i].key) continue;
-        size_t k = m->slot[i].key & (cap - 1);
-        while (t[k].key)
-            k = (k + 1) & (cap - 1);
-        t[k] = m->slot[i];
+        size_t k = keymap_home(&t, m->slot[i].key);
+        while (t.slot[k].key)
+            k = k + 1 < cap ? k + 1 : 0;
+        t.slot[k] = m->slot[i];
     }
-    if (m->mask) tb__table_free(m->slot, (m->mask + 1) * sizeof *m->slot);
-    m->slot = t;
-    m->mask = cap - 1;
+    if (m->cap) tb__table_free(m->slot, m->cap * sizeof *m->slot);
+    *m = t;
     return 0;
 }
 
 /* Sizes the map for about `rows` rows (kept at most 70 % full). */
 static int keymap_grow(keymap *m, size_t rows)
 {
-    size_t cap = 1024;
-    while (cap * 7 < (rows + 1) * 10)
-        cap *= 2;
-    return m->mask && cap <= m->mask + 1 ? 0 : keymap_rehash(m, cap);
+    size_t cap = (rows + 1) * 10 / 7;
+    size_t round = cap >= 8 * KEYMAP_ROUND ? KEYMAP_ROUND : KEYMAP_FIRST;
+    cap = (cap / round + 1) * round;
+    return cap <= m->cap ? 0 : keymap_rehash(m, cap);
 }
 
 /* Where key `k` starts its probe: fetched ahead of the row's checks, so that the probe after
  * them finds the line in cache (a large file's map is far larger than the cache). */
 static inline void keymap_prefetch(const keymap *m, uint64_t k)
 {
-    if (m->mask) __builtin_prefetch(&m->slot[k & m->mask]);
+    if (m->cap) __builtin_prefetch(&m->slot[keymap_home(m, k + !k)]);
 }
 
 /* Records the row under its unique key: 0 first time, 1 identical repeat, 2 same key with other
@@ -334,11 +345,11 @@ static inline void keymap_prefetch(const keymap *m, uint64_t k)
  * pair, accepted and documented. */
 static int keymap_put(keymap *m, uint64_t k, uint64_t r)
 {
-    if ((m->n + 1) * 10 > (m->mask + 1) * 7 && keymap_rehash(m, m->mask ? (m->mask + 1) * 2 : 1024))
+    if ((m->n + 1) * 10 > m->cap * 7 && keymap_rehash(m, m->cap ? m->cap * 2 : KEYMAP_FIRST))
         return TB_ENOMEM;
     k += !k; /* 0 marks an empty slot */
-    size_t i = k & m->mask;
-    for (; m->slot[i].key; i = (i + 1) & m->mask)
+    size_t i = keymap_home(m, k);
+    for (; m->slot[i].key; i = i + 1 < m->cap ? i + 1 : 0)
         if (m->slot[i].key == k) return m->slot[i].row == r ? 1 : 2;
     m->slot[i].key = k;
     m->slot[i].row = r;
@@ -348,14 +359,20 @@ static int keymap_put(keymap *m, uint64_t k, uint64_t r)
 
 #define KEYMAP_SAMPLE 4096 /* rows read before the map is sized for the file */
 
+/* A quarter of the machine's memory: the most a guess from a file's first rows may allocate at
+ * once (a wrong guess costs a bounded allocation, never one the machine cannot hold). */
+static size_t memory_quarter(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psize > 0 ? (size_t)pages / 4 * (size_t)psize : (size_t)1 << 31;
+}
+
 /* The most rows a guess may size the map for: a map of a quarter of the machine's memory. A
  * 10M-customer transactions file (100M rows) needs 4 GiB; capped lower, the map would double once
  * more near the end, rehashing 94M rows at a cache miss each on the load's longest file. */
 static size_t keymap_max_guess(void)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    size_t budget = pages > 0 && psize > 0 ? (size_t)pages / 4 * (size_t)psize : (size_t)1 << 31;
-    return budget / sizeof(keyslot) / 10 * 7;
+    return memory_quarter() / sizeof(keyslot) / 10 * 7;
 }
 
 /* Sizes the map for the file's likely number of rows, from the bytes the first rows took:
@@ -374,7 +391,7 @@ static int keymap_presize(keymap *m, const tb__reader *r, uint64_t file_bytes, u
 
 static void keymap_release(keymap *m)
 {
-    if (m->mask) tb__table_free(m->slot, (m->mask + 1) * sizeof *m->slot);
+    if (m->cap) tb__table_free(m->slot, m->cap * sizeof *m->slot);
     memset(m, 0, sizeof *m);
 }
 
@@ -618,6 +635,7 @@ typedef struct applier {
     tb__profile_binding *pb;
     tb__seg_writer *w;
     int identity, hive;
+    int grows; /* an ordered file: its rows add golden records, keys or relations */
 } applier;
 
 /* Transmission, allocation and collection of one valid row, then its flagged row in the file's
@@ -670,12 +688,13 @@ static int apply_row(const applier *a, const tb__record *rec)
  * its batches itself. Either way the same rows reach the same functions in the same order, so the
  * result is the one row by row makes. */
 
-#define PIPE_BATCHES 4
-#define PIPE_ROWS    2048
-#define PIPE_MIN     (64u << 20) /* bytes: below this a file is not worth a second thread */
-#define PIPE_BYTES   (64u << 20) /* a batch is handed over at this many bytes, if not rows */
-#define PIPE_STOPPED 1           /* pipe_add: the applier stopped on an error (pipe_end has it) */
-#define JUDGE_AHEAD  16          /* rows between a slot's fetch and its probe */
+#define PIPE_BATCHES  4
+#define PIPE_ROWS     2048
+#define PIPE_MIN      (64u << 20) /* bytes: below this a file is not worth a second thread */
+#define PIPE_BYTES    (64u << 20) /* a batch is handed over at this many bytes, if not rows */
+#define PIPE_STOPPED  1           /* pipe_add: the applier stopped on an error (pipe_end has it) */
+#define JUDGE_AHEAD   16          /* rows between a slot's fetch and its probe */
+#define EXPECT_SAMPLE 65536       /* rows of an ordered file applied before its tables are sized */
 
 typedef struct prow {
     uint64_t line, offset;
@@ -711,6 +730,10 @@ typedef struct rowpipe {
     size_t fill;     /* the batch the reader fills */
     int done, abort; /* the reader has no more rows / stop now (under mu) */
     int rc;          /* the applier's result */
+    /* the resolver's tables when the file started, and whether they were sized for the file */
+    tb__idres_mark mark;
+    uint64_t applied;
+    int expected;
 } rowpipe;
 
 /* Names a thread the load started (top, perf and gdb show it); not the caller's own thread, which
@@ -768,6 +791,17 @@ static int apply_batch(rowpipe *p, pbatch *bt)
         tb__record rec = {fs, r->nf, r->line, r->offset, bt->bytes.data + r->raw, r->raw_len, 0};
         p->rc = apply_row(&p->a, &rec);
     }
+    p->applied += bt->n;
+    if (p->a.grows && !p->expected && p->rc == 0 && bt->n && p->applied >= EXPECT_SAMPLE) {
+        /* The rest of the file adds what its first part did, byte for byte. */
+        p->expected = 1;
+        const prow *last = &bt->rows[bt->n - 1];
+        double factor = (double)p->a.j->bytes / (double)(last->offset + last->raw_len);
+        if (tb__idres_expect(p->la.idr, &p->mark, factor * 1.05, memory_quarter()) == 0)
+            tb__log_debug("load",
+                          "%s: identity tables sized for %.1f times its first %" PRIu64 " rows",
+                          p->a.j->name, factor * 1.05, p->applied);
+    }
     bt->n = bt->nf = 0;
     bt->bytes.len = 0;
     return p->rc;
@@ -820,6 +854,7 @@ static int pipe_start(const applier *a, int threaded, rowpipe **out, tb__errbuf 
     p->la.eb = &p->err;
     p->a = *a;
     p->a.L = &p->la;
+    if (a->grows) tb__idres_mark_now(a->L->idr, &p->mark);
     /* no thread: the file's batches are applied on this one */
     p->threaded = threaded && pthread_create(&p->tid, NULL, pipe_run, p) == 0;
     *out = p;
@@ -1041,7 +1076,7 @@ static int process(load *L, uint32_t index)
     int identity = t->key_field >= 0 && t->cert_field >= 0;
     /* Hive text without an extra NULL token is already the segment's row format. */
     int hive = ro.format == TB__READER_HIVE && !ro.null_token && !ro.encoding;
-    applier ap = {L, j, &b, pb, w, identity, hive};
+    applier ap = {L, j, &b, pb, w, identity, hive, !parallel_ok(j)};
     rowpipe *pp = NULL;
     if (!rc) rc = pipe_start(&ap, j->pipelined, &pp, L->eb);
     if (pp && pp->threaded)
@@ -1706,12 +1741,11 @@ static void start_first_writer(load *L)
 {
     idwriter *first = L->early;
     L->early = NULL;
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && psize > 0 && tb__idres_footprint(L->idr) > (size_t)pages / 4 * (size_t)psize)
-        return;
+    if (tb__idres_footprint(L->idr) > memory_quarter()) return;
+    double t = tb__seconds_since(&L->t0);
     if (!(first->image = tb__idres_freeze(L->idr))) return;
-    tb__log_debug("load", "first part of the identities frozen at %.2f s",
-                  tb__seconds_since(&L->t0));
+    tb__log_debug("load", "first part of the identities frozen at %.2f s (%.2f s, %zu MB)", t,
+                  tb__seconds_since(&L->t0) - t, tb__idres_footprint(L->idr) >> 20);
     first->started = pthread_create(&first->tid, NULL, idwriter_run, first) == 0;
     if (!first->started) {
         tb__idres_free(first->image);
@@ -1866,6 +1900,7 @@ static int commit(load *L, oldfiles *old)
     sqlite3_bind_int64(st, 4, L->customers);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
     if ((rc = bind_run(L, st, "cannot register the snapshot")) != 0) goto out_rollback;
+    tb__log_debug("load", "COMMIT at %.2f s", tb__seconds_since(&L->t0));
     return tb__meta_commit(db);
 
 out_rollback:
