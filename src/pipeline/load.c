@@ -1719,7 +1719,7 @@ static int run_ordered(load *L, idwriter *first)
         if (parallel_ok(&L->jobs[i])) continue;
         if (i == biggest && i != last) {
             L->early = first;
-            L->early_at = L->jobs[i].bytes / 2;
+            L->early_at = L->jobs[i].bytes / 4 * 3;
         }
         /* Read and checked here, resolved on a second thread in file order. In the file in which
          * the first writer starts, the resolver is frozen once the second thread has applied
