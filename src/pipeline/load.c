@@ -1698,6 +1698,8 @@ static int write_identities(load *L, const idwriter *w)
         rc = w->image ? tb__idres_write_since(L->idr, w->image, L->db, L->batch, L->load_id)
                       : tb__idres_write(L->idr, L->db, L->batch, L->load_id);
     if (!rc) rc = tb__meta_flush(L->db);
+    /* gigabytes of log at a first load: on disk while the files are still being read */
+    if (!rc) rc = tb__meta_sync_log(L->db);
     return rc;
 }
 

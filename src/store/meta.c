@@ -641,6 +641,17 @@ int tb__meta_begin_bulk(tb_db *db)
     return rc;
 }
 
+int tb__meta_sync_log(tb_db *db)
+{
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(db->sql, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK ||
+        !f || !f->pMethods)
+        return 0; /* no log open: nothing to sync */
+    int src = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+    return src == SQLITE_OK ? 0
+                            : tb__meta_seterr_sqlite(db, src, "cannot sync the write-ahead log");
+}
+
 #define SORT_CACHE_KIB 4096 /* bench/RESULTS.md: 2-8 MiB runs sort fastest on this machine */
 
 int tb__meta_flush(tb_db *db)

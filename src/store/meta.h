@@ -326,6 +326,13 @@ int tb__meta_begin_bulk(tb_db *db);
  * work to overlap the writes with. TB_EINVAL when no transaction is open, TB_ESTORE/TB_EIO. */
 int tb__meta_flush(tb_db *db);
 
+/* Waits until the write-ahead log's bytes so far are on disk (an fsync of the log), uncommitted
+ * as they are: the COMMIT's own sync then has only what was written since to wait for. A writer
+ * thread that has flushed its part (tb__meta_flush) calls it while other threads still work, so
+ * that the disk writes gigabytes of log in parallel with them instead of at the COMMIT. 0 (also
+ * when the store has no log open), TB_EIO. Same thread rules as the transaction. */
+int tb__meta_sync_log(tb_db *db);
+
 /* Before (on = 1) and after (on = 0) CREATE INDEX statements over millions of rows inside the
  * open transaction. SQLite sorts the index entries in runs as large as the page cache (up to
  * 512 MiB with our 1 GiB cache): a run that size misses the CPU cache on almost every
