@@ -1186,8 +1186,8 @@ static void *half_copy_run(void *arg)
 }
 
 /* dup_array on two threads: the copy writes fresh pages, and on a virtual machine the first write
- * to a page can cost more than the copy itself (at 10M customers, 560 MB of golden records took
- * 2.2 s on one thread while every other thread of the load waited for the image). */
+ * to a page can cost more than the copy itself (at 10M customers, copying the image's golden
+ * records took 2.2 s on one thread while every other thread of the load waited for the image). */
 static void *dup_array2(const void *a, size_t n, size_t size, int *fail)
 {
     if (!n) return NULL;

@@ -368,7 +368,7 @@ static size_t memory_quarter(void)
 }
 
 /* The most rows a guess may size the map for: a map of a quarter of the machine's memory. A
- * 10M-customer transactions file (100M rows) needs 4 GiB; capped lower, the map would double once
+ * 10M-customer transactions file (100M rows) needs 2.3 GB; capped lower, the map would double once
  * more near the end, rehashing 94M rows at a cache miss each on the load's longest file. */
 static size_t keymap_max_guess(void)
 {
