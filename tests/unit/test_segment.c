@@ -393,7 +393,8 @@ static void long_flag_reads_back(void **state)
 }
 
 /* Rows written from raw Hive bytes (the fast path) and field by field give the same file, for
- * rows the fast path copies and rows it hands back (a backslash that is not a NULL, a \r). */
+ * rows the fast path copies and rows it hands back (a backslash that is not a NULL, a \r), short
+ * and long. */
 static void raw_equals_fields(void **state)
 {
     static const char hive[] = "a\x01\\N\x01"
@@ -402,7 +403,11 @@ static void raw_equals_fields(void **state)
                                "c\n"
                                "\\Nz\x01"
                                "q\rr\x01\\N\n"
-                               "\x01\x01\n";
+                               "\x01\x01\n"
+                               "0123456789abcdefghij\x01klmnopqrstuvwxyz0123456789\n"
+                               "0123456789abcdefghij\x01klmnop\\qrstuvwxyz\n"
+                               "0123456789abcdefghij\x01klmnopqrstuvwx\ryz\n"
+                               "0123456789abcdefghij\x01\\N\x01klmnopqrstuvwxyz\n";
     char *pa = tbt_join(*state, "raw.seg"), *pb = tbt_join(*state, "fields.seg");
     tb__seg_writer *wa, *wb;
     tb__errbuf eb = {0};
