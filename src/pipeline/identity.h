@@ -234,8 +234,8 @@ int tb__idres_write_first(const tb__idres *image, tb_db *db, const char *batch_d
 int tb__idres_write_since(const tb__idres *r, const tb__idres *image, tb_db *db,
                           const char *batch_date, int64_t load_id);
 
-/* What a resolver's look-up tables hold at one moment (tb__idres_mark), so that a caller that has
- * seen part of a file can size them for the whole of it (tb__idres_expect). */
+/* What a resolver's look-up tables hold at one moment (tb__idres_mark_now), so that a caller that
+ * has seen part of a file can size them for the whole of it (tb__idres_expect). */
 typedef struct tb__idres_mark {
     size_t keys, certs, interned, names;
 } tb__idres_mark;
@@ -245,9 +245,9 @@ void tb__idres_mark_now(const tb__idres *r, tb__idres_mark *m);
 /* Makes room at once for `factor` times what the look-up tables gained since `m` (the part of a
  * file applied so far, against the whole file): a file of millions of identities would otherwise
  * double each table several times, faulting in and rehashing a new table every time. Growth past
- * `max_bytes` of tables in all is not made here (the tables double as before). A hint: TB_ENOMEM
- * leaves the tables as they were, and nothing else about the resolver changes. Same thread as the
- * observations. */
+ * `max_bytes` of tables in all is not made here (the tables double as before). A hint: on
+ * TB_ENOMEM a table that could not grow is left as it was (tables grown before it stay grown), and
+ * every table still holds what it held. Same thread as the observations. */
 int tb__idres_expect(tb__idres *r, const tb__idres_mark *m, double factor, size_t max_bytes);
 
 /* The bytes a tb__idres_freeze of `r` would copy now. */
