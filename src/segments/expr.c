@@ -1317,10 +1317,17 @@ static int put_bare(const tb__expr *e, tb__buf *b)
     }
     case TB__X_NEG:
         /* -(3) is the negation of 3, not the literal -3; "- -x" keeps a blank between the signs
-         * (and no parentheses: they would nest one level deeper than the source did) */
+         * (and no parentheses: they would nest one level deeper than the source did). So does the
+         * negation of a negative literal, "- -3": "-(-3)" would read back one level deeper, past
+         * the nesting limit for a source right at it. */
         if (e->kid[0]->kind == TB__X_NUM) {
+            size_t at = b->len;
             TRY(tb__buf_puts(b, "-("));
             TRY(put_bare(e->kid[0], b));
+            if (b->data[at + 2] == '-') {
+                b->data[at + 1] = ' ';
+                return 0;
+            }
             return tb__buf_putc(b, ')');
         }
         TRY(tb__buf_puts(b, e->kid[0]->kind == TB__X_NEG ? "- " : "-"));

@@ -113,6 +113,8 @@ static void test_issue_example(void **state)
     assert_true(tb__expr_equal(e, parse(RULE, src)));
 }
 
+static void check_text_roundtrip(tb__expr_mode mode, const tb__expr *e);
+
 static void test_precedence(void **state)
 {
     (void)state;
@@ -141,6 +143,23 @@ static void test_precedence(void **state)
     assert_string_equal(canon(RULE, "(a + b) * -c % 2"), "(a + b) * -c % 2");
     assert_string_equal(canon(RULE, "-(3) + - -x"), "-(3) + - -x");
     assert_string_equal(canon(RULE, "x - -3"), "x - -3");
+    assert_string_equal(canon(RULE, "- -3 + -(-3)"), "- -3 + - -3");
+    {
+        /* 255 signs before the literal -1: 255 levels, and so is what it prints (it once printed
+         * "-(-1)" innermost, which reads back a level deeper: past the limit, a fuzzer found) */
+        char src[600];
+        size_t k = 0;
+        for (int i = 0; i < 255; i++) {
+            src[k++] = '-';
+            src[k++] = ' ';
+        }
+        memcpy(src + k, "-1", 2);
+        k += 2;
+        tb__expr *chain;
+        tb__expr_error err;
+        assert_int_equal(tb__expr_parse(src, k, RULE, &arena, &chain, &err), 0);
+        check_text_roundtrip(RULE, chain);
+    }
     assert_string_equal(canon(RULE, "((age(birth) + 1) > 30) = true"),
                         "(age(birth) + 1 > 30) = true");
     assert_non_null(strstr(perr(RULE, "a > 1 = true"), "expected 'and', 'or' or the end"));
