@@ -1318,15 +1318,22 @@ static int put_bare(const tb__expr *e, tb__buf *b)
     case TB__X_NEG:
         /* -(3) is the negation of 3, not the literal -3; "- -x" keeps a blank between the signs
          * (and no parentheses: they would nest one level deeper than the source did). So does the
-         * negation of a negative literal, "- -3": "-(-3)" would read back one level deeper, past
-         * the nesting limit for a source right at it. */
+         * negation of a negative literal, "- -3", and of zero, "- -0" (the literal -0 is 0): the
+         * source can have written it so, and "-(-3)" or "-(0)" would read back one level deeper,
+         * past the nesting limit for a source right at it. */
         if (e->kid[0]->kind == TB__X_NUM) {
+            const tb__expr *k = e->kid[0];
             size_t at = b->len;
             TRY(tb__buf_puts(b, "-("));
-            TRY(put_bare(e->kid[0], b));
-            if (b->data[at + 2] == '-') {
+            TRY(put_bare(k, b));
+            if (b->data[at + 2] == '-') { /* negative, or -0.0 */
                 b->data[at + 1] = ' ';
                 return 0;
+            }
+            if (k->is_int ? k->ival == 0 : k->dval == 0) {
+                b->len = at;
+                TRY(tb__buf_puts(b, "- -"));
+                return put_bare(k, b);
             }
             return tb__buf_putc(b, ')');
         }

@@ -144,17 +144,20 @@ static void test_precedence(void **state)
     assert_string_equal(canon(RULE, "-(3) + - -x"), "-(3) + - -x");
     assert_string_equal(canon(RULE, "x - -3"), "x - -3");
     assert_string_equal(canon(RULE, "- -3 + -(-3)"), "- -3 + - -3");
-    {
-        /* 255 signs before the literal -1: 255 levels, and so is what it prints (it once printed
-         * "-(-1)" innermost, which reads back a level deeper: past the limit, a fuzzer found) */
+    assert_string_equal(canon(RULE, "- -0 + -(0) - -(0.0) - - -0.0"),
+                        "- -0 + - -0 - - -0.0 - - -0.0");
+    static const char *const last[] = {"-1", "-0", "-0.0", "-2.5"};
+    for (size_t l = 0; l < sizeof last / sizeof last[0]; l++) {
+        /* 255 signs before a negative literal: 255 levels, and so is what it prints (it once
+         * printed "-(-1)" or "-(0)" innermost, a level deeper: past the limit, a fuzzer found) */
         char src[600];
         size_t k = 0;
         for (int i = 0; i < 255; i++) {
             src[k++] = '-';
             src[k++] = ' ';
         }
-        memcpy(src + k, "-1", 2);
-        k += 2;
+        memcpy(src + k, last[l], strlen(last[l]));
+        k += strlen(last[l]);
         tb__expr *chain;
         tb__expr_error err;
         assert_int_equal(tb__expr_parse(src, k, RULE, &arena, &chain, &err), 0);
