@@ -1363,6 +1363,14 @@ int tb__collector_flush(tb__collector *c)
     return c ? tb__evlog_flush(c->log) : 0;
 }
 
+void tb__collector_publish(tb__collector *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&c->mu);
+    tb__rt_publish(c->rt, c->parent, c->gid, c->npersons, 0);
+    pthread_mutex_unlock(&c->mu);
+}
+
 int tb__collector_status(tb__collector *c, char **json_out)
 {
     pthread_mutex_lock(&c->mu);

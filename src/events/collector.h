@@ -158,6 +158,12 @@ int tb__collector_drain(tb__collector *c, tb__errbuf *eb);
  * server calls it before stopping libmicrohttpd, so no connection stays suspended. */
 int tb__collector_flush(tb__collector *c);
 
+/* Publishes real-time tag state that changed since it was last published. Batches publish it as
+ * they arrive, at most four times a second, so a burst's last change waits for the next batch;
+ * the server calls this on a timer so that it never waits longer than that. NULL: nothing to
+ * do. Thread-safe. */
+void tb__collector_publish(tb__collector *c);
+
 /* The newest `limit` quarantined events of the data directory `db` is open on
  * (events/quarantine.jsonl, read without the collector, opened when sealed): {"total", "newest":
  * [...]}, with login ids, mobiles and resident ID numbers masked everywhere in them when `masked`.

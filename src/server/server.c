@@ -236,21 +236,39 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     return send_answer(r);
 }
 
-/* Compacts the event log into day partitions every compact_s seconds until shutdown. */
+#define PUBLISH_NS 250000000L /* real-time tag state left by the last batches: published within */
+
+/* Until shutdown: publishes the real-time tag state the last batches left (every PUBLISH_NS), and
+ * compacts the event log into day partitions every compact_s seconds. */
 static void *compactor(void *arg)
 {
     tb__srv *s = arg;
+    struct timespec next_compact;
+    clock_gettime(CLOCK_REALTIME, &next_compact);
+    next_compact.tv_sec += s->o.compact_s;
     pthread_mutex_lock(&s->stoplock);
     while (!atomic_load(&s->stopping)) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += s->o.compact_s;
+        until.tv_nsec += PUBLISH_NS;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
         pthread_cond_timedwait(&s->stopcond, &s->stoplock, &until);
         if (atomic_load(&s->stopping)) break;
         pthread_mutex_unlock(&s->stoplock);
-        char *out = NULL;
-        if (tb__collector_compact(s->col, &out) == 0) tb__log_debug("events", "compacted");
-        free(out);
+        tb__collector_publish(s->col);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec > next_compact.tv_sec ||
+            (now.tv_sec == next_compact.tv_sec && now.tv_nsec >= next_compact.tv_nsec)) {
+            char *out = NULL;
+            if (tb__collector_compact(s->col, &out) == 0) tb__log_debug("events", "compacted");
+            free(out);
+            clock_gettime(CLOCK_REALTIME, &next_compact);
+            next_compact.tv_sec += s->o.compact_s;
+        }
         pthread_mutex_lock(&s->stoplock);
     }
     pthread_mutex_unlock(&s->stoplock);

@@ -145,32 +145,34 @@ test('real SDKs: Segment, RudderStack and Sensors events are stored exactly once
   for (let i = 11; i < 15; i++) sa.track(MOBILE, 'bill_payment', { sdk: 'sensors', seq: i });
 
   // 31 Segment tracks + 1 identify, 20 RudderStack tracks, 15 Sensors events.
-  let st;
+  // A failed check stops the server before it throws: the next tests use the same data directory.
   try {
-    st = await waitAccepted(srv, 32 + 20 + 15);
+    const st = await waitAccepted(srv, 32 + 20 + 15);
+    assert.equal(st.events.accepted, 67, JSON.stringify(st.events));
+    assert.equal(st.events.duplicates, 0);
+    assert.equal(st.events.quarantined, 0);
+    assert.equal(st.events.unplanned > 0, true, 'events outside the plan are flagged under policy "flag"');
+    const tagged = st.realtime.find((r) => r.tag === 'rt_large_outflow');
+    assert.equal(tagged.persons_ever_tagged, 1, 'the 60,000 yuan transfer set the real-time tag');
+    // Segments see it: the customer is the one member of the real-time tag. It is published within
+    // a second or so; the wait allows 15 s, since a sanitizer build on a busy machine is slower and
+    // how fast is the benchmarks' business, not this test's.
+    let cnt;
+    for (const until = Date.now() + 15000; ; ) {
+      cnt = await api(srv, TOKEN, "POST", "/api/v1/segments/count", { expr: "rt_large_outflow = true" });
+      if ((cnt.status === 200 && cnt.json.count === 1) || Date.now() > until) break;
+      await sleep(100);
+    }
+    assert.equal(cnt.status, 200, JSON.stringify(cnt.json));
+    assert.equal(cnt.json.count, 1, "the real-time tag is seen by segment counts");
+
+    const c = await api(srv, TOKEN, 'POST', '/api/v1/events/compact');
+    assert.equal(c.status, 200, JSON.stringify(c.json));
+    assert.equal(c.json.events, 67);
   } catch (e) {
     await stopServer(srv);
     throw e;
   }
-  assert.equal(st.events.accepted, 67, JSON.stringify(st.events));
-  assert.equal(st.events.duplicates, 0);
-  assert.equal(st.events.quarantined, 0);
-  assert.equal(st.events.unplanned > 0, true, 'events outside the plan are flagged under policy "flag"');
-  const tagged = st.realtime.find((r) => r.tag === 'rt_large_outflow');
-  assert.equal(tagged.persons_ever_tagged, 1, 'the 60,000 yuan transfer set the real-time tag');
-  // Segments see it: the customer is the one member of the real-time tag (published within 1 s).
-  let cnt;
-  for (let i = 0; i < 20; i++) {
-    cnt = await api(srv, TOKEN, "POST", "/api/v1/segments/count", { expr: "rt_large_outflow = true" });
-    if (cnt.status === 200 && cnt.json.count === 1) break;
-    await sleep(100);
-  }
-  assert.equal(cnt.status, 200, JSON.stringify(cnt.json));
-  assert.equal(cnt.json.count, 1, "the real-time tag is seen by segment counts");
-
-  const c = await api(srv, TOKEN, 'POST', '/api/v1/events/compact');
-  assert.equal(c.status, 200, JSON.stringify(c.json));
-  assert.equal(c.json.events, 67);
   assert.deepEqual(await stopServer(srv), { code: 0, signal: null });
 
   const rows = dump();
