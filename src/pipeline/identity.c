@@ -1312,7 +1312,6 @@ struct keysort {
     uint32_t idx;    /* into r->keys */
     uint32_t gid;    /* r->keys[idx].gid, and sys its system: the row is written from here alone */
     uint8_t sys;
-    uint8_t rank;   /* of the system, by name */
     uint8_t longer; /* the key has more than KEYSORT_BYTES bytes */
 };
 _Static_assert(sizeof(struct keysort) == 32,
@@ -1355,7 +1354,6 @@ static struct keysort *keys_sorted(const tb__idres *r, uint32_t from)
                                 from + (uint32_t)i,
                                 e->gid,
                                 e->sys,
-                                rank[e->sys],
                                 len > KEYSORT_BYTES};
     }
     if (tb__radix_sort128(o, n, sizeof *o)) {

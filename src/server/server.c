@@ -243,9 +243,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 static void *compactor(void *arg)
 {
     tb__srv *s = arg;
-    struct timespec next_compact;
-    clock_gettime(CLOCK_REALTIME, &next_compact);
-    next_compact.tv_sec += s->o.compact_s;
+    struct timespec compacted;
+    clock_gettime(CLOCK_MONOTONIC, &compacted);
     pthread_mutex_lock(&s->stoplock);
     while (!atomic_load(&s->stopping)) {
         struct timespec until;
@@ -259,15 +258,11 @@ static void *compactor(void *arg)
         if (atomic_load(&s->stopping)) break;
         pthread_mutex_unlock(&s->stoplock);
         tb__collector_publish(s->col);
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        if (now.tv_sec > next_compact.tv_sec ||
-            (now.tv_sec == next_compact.tv_sec && now.tv_nsec >= next_compact.tv_nsec)) {
+        if (tb__seconds_since(&compacted) >= (double)s->o.compact_s) {
             char *out = NULL;
             if (tb__collector_compact(s->col, &out) == 0) tb__log_debug("events", "compacted");
             free(out);
-            clock_gettime(CLOCK_REALTIME, &next_compact);
-            next_compact.tv_sec += s->o.compact_s;
+            clock_gettime(CLOCK_MONOTONIC, &compacted);
         }
         pthread_mutex_lock(&s->stoplock);
     }
