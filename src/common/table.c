@@ -3,10 +3,6 @@
 
 #include "common/table.h"
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL */
-#endif
-
 #define HUGE_MIN ((size_t)4 << 20) /* below this, 4 KiB pages cover a table from the TLB anyway */
 
 void *tb__table_alloc(size_t bytes)
@@ -24,12 +20,18 @@ void *tb__table_alloc(size_t bytes)
      * pages only to regions that ask (enabled=madvise), so ask, then populate: MAP_POPULATE would
      * fault 4 KiB pages in before the advice. A 10M-customer load (75M transactions, a 2 GiB
      * duplicate-key map): that file's worker 51.4 s of CPU with 4 KiB pages, 37.8 s with 2 MiB ones
-     * (bench/RESULTS.md). Both calls are advice: where they fail (MADV_POPULATE_WRITE needs Linux
-     * 5.14; Debian 12 has 6.1), the pages fault in as they are first touched. */
+     * (bench/RESULTS.md). The advice may be refused; the pages are 4 KiB ones then. */
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
     (void)madvise(p, bytes, MADV_HUGEPAGE);
-    (void)madvise(p, bytes, MADV_POPULATE_WRITE);
+    /* Written page by page rather than with MADV_POPULATE_WRITE: that holds the process's
+     * mapping lock for the whole call, and faulting in a gigabyte takes seconds here (the host
+     * backs fresh pages on first touch), so every other thread's mmap or munmap (a malloc or free
+     * of a large block) waited for it, and their page faults behind those. A page fault takes only
+     * the lock of its own mapping. With huge pages, one write in 512 faults. */
+    volatile char *v = p;
+    for (size_t at = 0; at < bytes; at += 4096)
+        v[at] = 0;
     return p;
 }
 

@@ -623,7 +623,7 @@ static void apply_attrs(tb__idres *r, uint32_t gid, uint8_t sys, int prio, uint1
         if (!vals[f]) continue;
         uint16_t bit = (uint16_t)(1u << f);
         uint32_t cur = p->val[f];
-        uint32_t off = cur && !interned_attr(f) && strcmp(r->pool + cur, vals[f]) == 0
+        uint32_t off = cur && !interned_attr(f) && str_eq(r, cur, vals[f], lens[f])
                            ? cur
                            : attr_put(r, f, vals[f], lens[f]);
         int cprio = cur ? r->sys[p->src[f]].prio : 0;
@@ -685,12 +685,12 @@ int tb__idres_observe(tb__idres *r, const tb__party_obs *o, uint32_t *gidp, tb__
     for (int f = 0; f < TB__F_COUNT; f++) {
         const char *v = f == TB__F_CUST_TYPE && given(o->cust_type) ? o->cust_type : o->attr[f];
         vals[f] = given(v) ? v : NULL;
-        lens[f] = vals[f] ? strlen(v) : 0;
+        lens[f] = !vals[f] ? 0 : v == o->attr[f] && o->attr_len[f] ? o->attr_len[f] : strlen(v);
         need += lens[f] + 1;
     }
-    size_t klen = strlen(o->key);
+    size_t klen = o->key_len ? o->key_len : strlen(o->key);
     const char *cert = given(o->cert_no) ? o->cert_no : NULL;
-    size_t clen = cert ? strlen(cert) : 0;
+    size_t clen = !cert ? 0 : o->cert_len ? o->cert_len : strlen(cert);
     const char *ctype = given(o->cert_type) ? o->cert_type : NULL;
     need += klen + clen + (ctype ? strlen(ctype) : 0) + 3;
     int rc = pool_reserve(r, need);

@@ -81,6 +81,9 @@ typedef struct tb__party_obs {
     int32_t as_of;         /* days since 1970-01-01 of the row's date (open date, batch date) */
     int priority;          /* source priority for this row; 0: the system's configured one */
     const char *attr[TB__F_COUNT]; /* survivorship attributes by tb__party_field */
+    /* Optional, for a caller that knows them (0: strlen): the lengths of key, cert_no and each
+     * attr[f], which must then be exactly their strlen. A load's rows come with lengths. */
+    size_t key_len, cert_len, attr_len[TB__F_COUNT];
 } tb__party_obs;
 
 /* How a gid was found by tb__idres_observe (optional out-parameter `how`). */

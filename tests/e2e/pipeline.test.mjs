@@ -220,6 +220,9 @@ test('the largest file read on one thread and applied on another loads as one th
   // and so did the files that create golden records, but for the one the first writer starts in
   assert.match(two.log, /cards\.txt: checked on this thread, applied on a second/);
   assert.doesNotMatch(one.log, /applied on a second/);
+  // its duplicate-key map was sized and faulted in while the ordered files were read
+  assert.match(two.log, /transactions\.txt: duplicate-key map of \d+ slots prepared/);
+  assert.doesNotMatch(one.log, /prepared/);
   // every module's count and the rejects by rule and field, file by file
   assert.deepEqual(two.sum.files, one.sum.files);
   assert.ok(one.sum.files.find((f) => f.file === 'transactions.txt').collected > 0);
