@@ -114,6 +114,9 @@ struct tb__idres {
     unsigned nsys;
     uint8_t rule[TB__F_COUNT];
     unsigned match;
+    /* An image's golden records and keys, in memory it was given (tb__idres_freeze_in) */
+    void *block;
+    size_t block_bytes;
     struct hist *hist;
     size_t nhist, hist_cap;
     struct conflict *confl;
@@ -1145,9 +1148,13 @@ void tb__idres_free(tb__idres *r)
         munmap(r->pool, POOL_LIMIT);
     else if (!r->pool_borrowed)
         free(r->pool);
-    free(r->party);
+    if (r->block) {
+        tb__table_free(r->block, r->block_bytes);
+    } else {
+        free(r->party);
+        free(r->keys);
+    }
     free(r->touched);
-    free(r->keys);
     free(r->nm);
     free(r->hist);
     free(r->confl);
@@ -1234,11 +1241,38 @@ size_t tb__idres_footprint(const tb__idres *r)
            r->nhist * sizeof *r->hist + r->nconfl * sizeof *r->confl + r->nrel * sizeof *r->rel;
 }
 
+size_t tb__idres_image_bytes(size_t nparty, size_t nkeys)
+{
+    return nparty * sizeof(struct party) + nkeys * sizeof(struct keyent);
+}
+
 tb__idres *tb__idres_freeze(const tb__idres *r)
 {
+    return tb__idres_freeze_in(r, NULL, 0);
+}
+
+tb__idres *tb__idres_freeze_in(const tb__idres *r, void *mem, size_t bytes)
+{
     tb__idres *f = calloc(1, sizeof *f);
-    if (!f) return NULL;
+    if (!f) {
+        tb__table_free(mem, bytes);
+        return NULL;
+    }
     int fail = 0;
+    size_t pbytes = (size_t)r->nparty * sizeof *r->party;
+    if (mem && tb__idres_image_bytes(r->nparty, r->nkeys) <= bytes) {
+        /* struct party's size is a multiple of keyent's alignment: the keys follow directly */
+        _Static_assert(sizeof(struct party) % _Alignof(struct keyent) == 0, "keys aligned");
+        f->block = mem;
+        f->block_bytes = bytes;
+        if (r->nparty) f->party = memcpy(mem, r->party, pbytes);
+        if (r->nkeys)
+            f->keys = memcpy((char *)mem + pbytes, r->keys, (size_t)r->nkeys * sizeof *r->keys);
+    } else {
+        tb__table_free(mem, bytes);
+        f->party = dup_array2(r->party, r->nparty, sizeof *r->party, &fail);
+        f->keys = dup_array(r->keys, r->nkeys, sizeof *r->keys, &fail);
+    }
     if (r->pool_mapped) {
         /* Strings are only ever appended past pool_len: the copy's part never changes. */
         f->pool = r->pool;
@@ -1247,11 +1281,9 @@ tb__idres *tb__idres_freeze(const tb__idres *r)
         f->pool = dup_array(r->pool, r->pool_len, 1, &fail);
     }
     f->pool_len = f->pool_cap = r->pool_len;
-    f->party = dup_array2(r->party, r->nparty, sizeof *r->party, &fail);
     f->nparty = f->party_cap = r->nparty;
     f->nsaved_party = r->nsaved_party;
     f->nlive = r->nlive;
-    f->keys = dup_array(r->keys, r->nkeys, sizeof *r->keys, &fail);
     f->nkeys = f->keys_cap = r->nkeys;
     f->nsaved_keys = r->nsaved_keys;
     memcpy(f->sys, r->sys, sizeof r->sys);

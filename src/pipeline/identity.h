@@ -232,6 +232,15 @@ void tb__idres_written(tb__idres *r);
  * `r`: the copy may borrow r's string pool (append-only: the part the copy sees never changes, so
  * it may be read on another thread while rows are observed on r's). */
 tb__idres *tb__idres_freeze(const tb__idres *r);
+
+/* tb__idres_freeze with the copy's golden records and keys in `mem` (`bytes` from
+ * tb__table_alloc: faulted in already, so the copy costs no first writes, which on a virtual
+ * machine cost more than the copy) when they fit, else allocated as tb__idres_freeze does. The
+ * image takes `mem` either way (NULL allowed) and tb__idres_free releases it; when out of memory
+ * (NULL) it is released already. tb__idres_image_bytes is what `nparty` golden records and
+ * `nkeys` keys take there. */
+tb__idres *tb__idres_freeze_in(const tb__idres *r, void *mem, size_t bytes);
+size_t tb__idres_image_bytes(size_t nparty, size_t nkeys);
 int tb__idres_write_first(const tb__idres *image, tb_db *db, const char *batch_date,
                           int64_t load_id);
 int tb__idres_write_since(const tb__idres *r, const tb__idres *image, tb_db *db,

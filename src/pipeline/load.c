@@ -397,15 +397,25 @@ static void keymap_release(keymap *m)
     memset(m, 0, sizeof *m);
 }
 
-/* The duplicate-key map of the parallel phase's largest file (the transactions: at 100M rows,
- * 2.3 GB), sized and faulted in by a thread of low priority while the ordered files are read. On
- * that file's own thread, faulting it in took seconds at the head of the load's critical path,
- * while during the ordered files a core is mostly idle (the customer master's applier bounds
- * them). `job` takes the map when process() starts it; what is not taken is released. */
+/* Memory the load will need, made ready by a thread of low priority while the ordered files are
+ * read (their threads leave a core mostly idle: the customer master's applier bounds them):
+ * - the duplicate-key map of the parallel phase's largest file (the transactions: at 100M rows,
+ *   2.3 GB), sized as process() sizes it from the file's first rows, and faulted in; on that
+ *   file's own thread this took seconds at the head of the load's critical path;
+ * - the memory of the first writer's image (start_first_writer) of the golden records and keys,
+ *   faulted in, so that taking the image only copies: it stopped both of the customer master's
+ *   threads for 1.3-1.6 s at 10M customers, most of it spent on first writes to fresh pages.
+ * The map is taken by process() when it starts that file; the image's memory by the freeze, if
+ * ready by then (else the freeze allocates as before and the memory is released). */
 typedef struct prep {
     load *L;
-    size_t job; /* L->njobs: none */
+    size_t job;   /* the file whose map is prepared; L->njobs: none */
+    size_t early; /* the file the first writer starts in; L->njobs: none */
     keymap km;
+    pthread_mutex_t mu;
+    void *image; /* the image's memory once ready (under mu) */
+    size_t image_bytes;
+    int image_taken; /* the freeze came (under mu): what is still to come is not wanted */
     pthread_t tid;
     int started;
 } prep;
@@ -1213,6 +1223,25 @@ static int parallel_ok(const job *j)
     return !identity && b.household < 0 && b.legal_rep < 0 && b.group < 0;
 }
 
+/* The ordered file in which the first writer starts (run_ordered): the largest, if another
+ * follows it; L->njobs when none. It starts once three quarters of its bytes are read
+ * (early_at). */
+static size_t early_file(const load *L)
+{
+    size_t biggest = L->njobs, last = L->njobs;
+    for (size_t i = 0; i < L->njobs; i++) {
+        if (parallel_ok(&L->jobs[i])) continue;
+        if (biggest == L->njobs || L->jobs[i].bytes > L->jobs[biggest].bytes) biggest = i;
+        last = i;
+    }
+    return biggest != last ? biggest : L->njobs;
+}
+
+static uint64_t early_at(const job *j)
+{
+    return j->bytes / 4 * 3;
+}
+
 /* The parallel phase's largest file if it is large enough to be pipelined (pipe_min: never on
  * one core), else L->njobs. */
 static size_t pipelined_file(const load *L)
@@ -1224,52 +1253,116 @@ static size_t pipelined_file(const load *L)
     return big < L->njobs && L->jobs[big].bytes >= pipe_min() ? big : L->njobs;
 }
 
+/* Opens file j as process() does and reads its first KEYMAP_SAMPLE rows: the reader there (caller
+ * closes it with tb__reader_close), or NULL when it cannot or the file is shorter (process()
+ * reports what is wrong with it). */
+static tb__reader *prep_sample(const load *L, const job *j)
+{
+    tb__reader_opts ro = reader_opts(L, j);
+    char err[TB__ERRMSG_MAX];
+    tb__reader *r;
+    if (tb__reader_open_file(j->path, &ro, &r, err, sizeof err)) return NULL;
+    tb__record rec;
+    uint64_t rows = 0;
+    int got = j->header ? tb__reader_header(r, &rec) : 1;
+    while (got >= 0 && rows < KEYMAP_SAMPLE && (got = tb__reader_next(r, &rec)) == 1)
+        rows++;
+    if (rows == KEYMAP_SAMPLE && tb__reader_offset(r)) return r;
+    tb__reader_close(r);
+    return NULL;
+}
+
+/* The image's memory: each row before the freeze adds at most one golden record and one key; the
+ * files before it add some too (the margin). A short guess costs the freeze's own allocation. */
+static void prep_image(prep *p)
+{
+    load *L = p->L;
+    const job *j = &L->jobs[p->early];
+    tb__reader *r = prep_sample(L, j);
+    if (!r) return;
+    double rows = (double)KEYMAP_SAMPLE * (double)early_at(j) / (double)tb__reader_offset(r);
+    tb__reader_close(r);
+    double n = rows * 1.1 + 65536;
+    size_t bytes = n < (double)memory_quarter() ? tb__idres_image_bytes((size_t)n, (size_t)n) : 0;
+    if (!bytes || bytes > memory_quarter()) return;
+    pthread_mutex_lock(&p->mu);
+    int wanted = !p->image_taken;
+    pthread_mutex_unlock(&p->mu);
+    void *m = wanted ? tb__table_alloc(bytes) : NULL;
+    if (!m) return;
+    pthread_mutex_lock(&p->mu);
+    if (!p->image_taken) {
+        p->image = m;
+        p->image_bytes = bytes;
+        m = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+    tb__table_free(m, bytes); /* too late */
+}
+
 static void *prep_run(void *arg)
 {
     prep *p = arg;
     thread_name("tb-load-prep");
     /* Only an otherwise idle core: the ordered files' threads come first. */
     (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
-    load *L = p->L;
-    const job *j = &L->jobs[p->job];
-    tb__reader_opts ro = reader_opts(L, j);
-    char err[TB__ERRMSG_MAX];
-    tb__reader *r;
-    if (tb__reader_open_file(j->path, &ro, &r, err, sizeof err)) return NULL; /* process() says */
-    tb__record rec;
-    uint64_t rows = 0;
-    int got = j->header ? tb__reader_header(r, &rec) : 1;
-    while (got >= 0 && rows < KEYMAP_SAMPLE && (got = tb__reader_next(r, &rec)) == 1)
-        rows++;
-    /* The size process() would give it after as many rows; a short file is not worth it. */
-    if (rows == KEYMAP_SAMPLE && keymap_presize(&p->km, r, j->bytes, rows)) keymap_release(&p->km);
-    tb__reader_close(r);
+    if (p->early < p->L->njobs) prep_image(p); /* needed first */
+    if (p->job < p->L->njobs) {
+        const job *j = &p->L->jobs[p->job];
+        tb__reader *r = prep_sample(p->L, j);
+        /* the size process() gives it after as many rows */
+        if (r && keymap_presize(&p->km, r, j->bytes, KEYMAP_SAMPLE)) keymap_release(&p->km);
+        if (r) tb__reader_close(r);
+    }
     return NULL;
 }
 
-/* Starts preparing the map of the file the parallel phase will pipeline, if it has unique keys. */
+/* Starts preparing what is worth it: the map of the file the parallel phase will pipeline, if it
+ * has unique keys; the image's memory, if the file the first writer starts in is as large as
+ * a pipelined one. */
 static void prep_start(load *L, prep *p)
 {
     memset(p, 0, sizeof *p);
     p->L = L;
+    pthread_mutex_init(&p->mu, NULL);
     p->job = pipelined_file(L);
-    if (p->job == L->njobs || !L->jobs[p->job].t || !L->jobs[p->job].t->nunique) return;
+    if (p->job < L->njobs && (!L->jobs[p->job].t || !L->jobs[p->job].t->nunique)) p->job = L->njobs;
+    p->early = early_file(L);
+    if (p->early < L->njobs && L->jobs[p->early].bytes < pipe_min()) p->early = L->njobs;
+    if (p->job == L->njobs && p->early == L->njobs) return;
     p->started = pthread_create(&p->tid, NULL, prep_run, p) == 0;
     if (p->started) L->prep = p;
 }
 
-/* Waits for the preparation; after it, process() may take the map. */
+/* The image's memory for the freeze (*mem NULL when not ready: then it is not wanted any more). */
+static void prep_take_image(prep *p, void **mem, size_t *bytes)
+{
+    *mem = NULL;
+    *bytes = 0;
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    *mem = p->image;
+    *bytes = p->image_bytes;
+    p->image = NULL;
+    p->image_taken = 1;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Waits for the preparation; after it, process() may take the map. The image's memory, if the
+ * freeze never came, is released. */
 static void prep_join(prep *p)
 {
-    if (!p->started) return;
-    pthread_join(p->tid, NULL);
+    if (p->started) pthread_join(p->tid, NULL);
     p->started = 0;
+    tb__table_free(p->image, p->image_bytes);
+    p->image = NULL;
 }
 
 static void prep_release(load *L, prep *p)
 {
     prep_join(p);
     keymap_release(&p->km);
+    pthread_mutex_destroy(&p->mu);
     L->prep = NULL;
 }
 
@@ -1817,19 +1910,14 @@ static int write_identities(load *L, const idwriter *w)
  * writes what they added. Nothing else may use the store until then. */
 static int run_ordered(load *L, idwriter *first)
 {
-    size_t biggest = SIZE_MAX, last = SIZE_MAX;
-    for (size_t i = 0; i < L->njobs; i++) {
-        if (parallel_ok(&L->jobs[i])) continue;
-        if (biggest == SIZE_MAX || L->jobs[i].bytes > L->jobs[biggest].bytes) biggest = i;
-        last = i;
-    }
+    size_t early = early_file(L);
     int rc = 0;
     uint64_t pmin = pipe_min();
     for (size_t i = 0; !rc && i < L->njobs; i++) {
         if (parallel_ok(&L->jobs[i])) continue;
-        if (i == biggest && i != last) {
+        if (i == early) {
             L->early = first;
-            L->early_at = L->jobs[i].bytes / 4 * 3;
+            L->early_at = early_at(&L->jobs[i]);
         }
         /* Read and checked here, resolved on a second thread in file order. In the file in which
          * the first writer starts, the resolver is frozen once the second thread has applied
@@ -1853,9 +1941,14 @@ static void start_first_writer(load *L)
     L->early = NULL;
     if (tb__idres_footprint(L->idr) > memory_quarter()) return;
     double t = tb__seconds_since(&L->t0);
-    if (!(first->image = tb__idres_freeze(L->idr))) return;
-    tb__log_debug("load", "first part of the identities frozen at %.2f s (%.2f s, %zu MB)", t,
-                  tb__seconds_since(&L->t0) - t, tb__idres_footprint(L->idr) >> 20);
+    void *mem;
+    size_t bytes;
+    prep_take_image(L->prep, &mem, &bytes);
+    if (!(first->image = tb__idres_freeze_in(L->idr, mem, bytes))) return;
+    char ready[48] = "";
+    if (mem) snprintf(ready, sizeof ready, "; %zu MB were made ready for it", bytes >> 20);
+    tb__log_debug("load", "first part of the identities frozen at %.2f s (%.2f s, %zu MB%s)", t,
+                  tb__seconds_since(&L->t0) - t, tb__idres_footprint(L->idr) >> 20, ready);
     first->started = pthread_create(&first->tid, NULL, idwriter_run, first) == 0;
     if (!first->started) {
         tb__idres_free(first->image);

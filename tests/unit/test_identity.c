@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "common/table.h"
 #include "helpers.h"
 #include "pipeline/identity.h"
 #include "pipeline/reader.h"
@@ -487,8 +488,20 @@ static void write_in_two_parts(void **state)
         tb__idres_mark_now(r[0], &m);
         session_part(r[0], first);
         assert_int_equal(tb__idres_expect(r[0], &m, 3.0, SIZE_MAX), 0);
-        tb__idres *image = tb__idres_freeze(r[0]);
+        /* the first load's image in memory given to it (tb__idres_freeze_in), the second's
+         * offered memory too small for it (then allocated as tb__idres_freeze does) */
+        size_t bytes = load == 1 ? tb__idres_image_bytes(1000, 1000) : 64;
+        unsigned char *mem = tb__table_alloc(bytes);
+        assert_non_null(mem);
+        memset(mem, 0xab, bytes);
+        tb__idres *image = tb__idres_freeze_in(r[0], mem, bytes);
         assert_non_null(image);
+        if (load == 1) { /* the golden records were copied there (the image owns it now) */
+            size_t marked = 0;
+            for (size_t i = 0; i < tb__idres_image_bytes(1, 0); i++)
+                marked += mem[i] == 0xab;
+            assert_true(marked < tb__idres_image_bytes(1, 0));
+        }
         assert_int_equal(tb__idres_write_first(image, db[0], batch, load), 0);
         session_part(r[0], first + 1);
         assert_int_equal(tb__idres_write_since(r[0], image, db[0], batch, load), 0);
