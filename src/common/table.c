@@ -1,4 +1,5 @@
 /* table.c — zeroed, pre-faulted memory for large hash tables (table.h). */
+#include <stdint.h>
 #include <sys/mman.h>
 
 #include "common/table.h"
@@ -33,6 +34,14 @@ void *tb__table_alloc(size_t bytes)
     for (size_t at = 0; at < bytes; at += 4096)
         v[at] = 0;
     return p;
+}
+
+void tb__table_huge(void *p, size_t bytes)
+{
+    if (!p || bytes < HUGE_MIN) return;
+    uintptr_t from = ((uintptr_t)p + 4095) & ~(uintptr_t)4095,
+              to = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+    (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
 }
 
 void tb__table_free(void *p, size_t bytes)

@@ -175,6 +175,7 @@ static int pool_reserve(tb__idres *r, size_t extra)
         void *m = mmap(NULL, POOL_LIMIT, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m != MAP_FAILED) {
+            tb__table_huge(m, POOL_LIMIT); /* written from its start on: 2 MiB at a fault */
             r->pool = m;
             r->pool_cap = POOL_LIMIT;
             r->pool_mapped = 1;
@@ -425,6 +426,7 @@ static int grow_sz(void **ptr, size_t *cap, size_t need, size_t elem)
         c *= 2;
     void *p = realloc(*ptr, c * elem);
     if (!p) return TB_ENOMEM;
+    tb__table_huge(p, c * elem);
     *ptr = p;
     *cap = c;
     return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/table.h"
 #include "pipeline/profile.h"
 #include "pipeline/standard.h"
 #include "tagbase.h"
@@ -163,6 +164,7 @@ static int grow_col(tb__profile *p, size_t k, uint32_t n)
     if (n <= c->cap && c->v) return 0;
     void *v = realloc(c->v, (size_t)(n ? n : 1) * width(attrs[k].info.kind));
     if (!v) return TB_ENOMEM;
+    tb__table_huge(v, (size_t)(n ? n : 1) * width(attrs[k].info.kind));
     fill_null(&attrs[k], v, c->cap, n);
     c->v = v;
     c->cap = n;

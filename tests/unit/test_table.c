@@ -1,0 +1,91 @@
+/* test_table.c — tests src/common/table.c: tables come zeroed and written, and the huge-page
+ * advice for growing arrays keeps their bytes and marks their mapping. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/table.h"
+
+/* Whether the mapping holding `p` carries the huge-page advice ("hg" in its VmFlags). */
+static int advised_huge(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    assert_non_null(f);
+    char line[512];
+    int inside = 0, hg = -1;
+    while (hg < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            continue;
+        }
+        if (inside && strncmp(line, "VmFlags:", 8) == 0) hg = strstr(line, " hg") != NULL;
+    }
+    fclose(f);
+    assert_true(hg >= 0); /* the mapping was found */
+    return hg;
+}
+
+static void alloc_zeroed(void **state)
+{
+    (void)state;
+    /* below and above the size from which huge pages are asked for */
+    size_t sizes[] = {1, 4096, (size_t)3 << 20, (size_t)9 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *p = tb__table_alloc(sizes[i]);
+        assert_non_null(p);
+        for (size_t at = 0; at < sizes[i]; at += 511)
+            assert_int_equal(p[at], 0);
+        assert_int_equal(p[sizes[i] - 1], 0);
+        memset(p, 0x5a, sizes[i]);
+        assert_int_equal(p[sizes[i] - 1], 0x5a);
+        tb__table_free(p, sizes[i]);
+    }
+    unsigned char *big = tb__table_alloc((size_t)9 << 20);
+    assert_true(advised_huge(big + ((size_t)4 << 20)));
+    tb__table_free(big, (size_t)9 << 20);
+    tb__table_free(NULL, 0);
+}
+
+static void huge_keeps_bytes(void **state)
+{
+    (void)state;
+    /* a malloc'd block, at an address that is not page-aligned (glibc's large blocks start 16
+     * bytes into their mapping), filled before the advice */
+    size_t n = (size_t)24 << 20;
+    unsigned char *p = malloc(n);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(i * 2654435761u >> 13);
+    tb__table_huge(p, n);
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (unsigned char)(i * 2654435761u >> 13)) fail_msg("byte %zu changed", i);
+    assert_true(advised_huge(p + n / 2));
+    /* grown by realloc, advised again: still the same bytes */
+    unsigned char *q = realloc(p, 2 * n);
+    assert_non_null(q);
+    tb__table_huge(q, 2 * n);
+    for (size_t i = 0; i < n; i++)
+        if (q[i] != (unsigned char)(i * 2654435761u >> 13)) fail_msg("byte %zu changed", i);
+    memset(q + n, 1, n);
+    free(q);
+    /* small or absent: nothing happens */
+    char small[64] = "kept";
+    tb__table_huge(small, sizeof small);
+    assert_string_equal(small, "kept");
+    tb__table_huge(NULL, n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(alloc_zeroed),
+        cmocka_unit_test(huge_keeps_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
