@@ -133,7 +133,7 @@ typedef struct load {
     const tb__std_type *busy[2]; /* parallel phase: the type each worker reads (under next_mu) */
     int stop;                    /* parallel phase: a worker failed */
     int quiet;                   /* no progress reports from this (worker) copy */
-    struct prep *prep;           /* the parallel phase's largest map, made ready meanwhile */
+    struct prep *prep;           /* memory made ready while the ordered files are read */
     struct idwriter *early;      /* run_ordered: the first writer to start midway through a file */
     uint64_t early_at;           /* ... once that file's reader is past this offset */
 } load;
@@ -1223,6 +1223,14 @@ static int parallel_ok(const job *j)
     return !identity && b.household < 0 && b.legal_rep < 0 && b.group < 0;
 }
 
+/* CPU seconds the calling thread has used, for the debug log's phase times. */
+static double thread_cpu(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 /* The ordered file in which the first writer starts (run_ordered): the largest, if another
  * follows it; L->njobs when none. It starts once three quarters of its bytes are read
  * (early_at). */
@@ -1314,6 +1322,8 @@ static void *prep_run(void *arg)
         if (r && keymap_presize(&p->km, r, j->bytes, KEYMAP_SAMPLE)) keymap_release(&p->km);
         if (r) tb__reader_close(r);
     }
+    tb__log_debug("load", "memory made ready at %.2f s (%.2f s of CPU)",
+                  tb__seconds_since(&p->L->t0), thread_cpu());
     return NULL;
 }
 
@@ -1376,14 +1386,6 @@ typedef struct worker {
 } worker;
 
 static pthread_mutex_t next_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* CPU seconds the calling thread has used, for the debug log's phase times. */
-static double thread_cpu(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* The largest file no worker has taken whose business type the other worker is not reading (two
  * files of one type fill the same profile columns, which one thread at a time may write), or
