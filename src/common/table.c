@@ -1,10 +1,17 @@
 /* table.c — zeroed, pre-faulted memory for large hash tables (table.h). */
 #include <stdint.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/table.h"
 
 #define HUGE_MIN ((size_t)4 << 20) /* below this, 4 KiB pages cover a table from the TLB anyway */
+
+static size_t page_size(void)
+{
+    long n = sysconf(_SC_PAGESIZE);
+    return n > 0 ? (size_t)n : 4096;
+}
 
 void *tb__table_alloc(size_t bytes)
 {
@@ -28,10 +35,12 @@ void *tb__table_alloc(size_t bytes)
     /* Written page by page rather than with MADV_POPULATE_WRITE: that holds the process's
      * mapping lock for the whole call, and faulting in a gigabyte takes seconds here (the host
      * backs fresh pages on first touch), so every other thread's mmap or munmap (a malloc or free
-     * of a large block) waited for it, and their page faults behind those. A page fault takes only
-     * the lock of its own mapping. With huge pages, one write in 512 faults. */
+     * of a large block) waited for it, and their page faults behind those. A page fault holds a
+     * lock only while it runs (since Linux 6.4 only its own mapping's). With huge pages, one write
+     * in 512 faults. */
     volatile char *v = p;
-    for (size_t at = 0; at < bytes; at += 4096)
+    size_t page = page_size();
+    for (size_t at = 0; at < bytes; at += page)
         v[at] = 0;
     return p;
 }
@@ -39,8 +48,9 @@ void *tb__table_alloc(size_t bytes)
 void tb__table_huge(void *p, size_t bytes)
 {
     if (!p || bytes < HUGE_MIN) return;
-    uintptr_t from = ((uintptr_t)p + 4095) & ~(uintptr_t)4095,
-              to = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+    uintptr_t page = page_size();
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1),
+              to = ((uintptr_t)p + bytes) & ~(page - 1);
     (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
 }
 

@@ -1248,6 +1248,11 @@ size_t tb__idres_image_bytes(size_t nparty, size_t nkeys)
     return nparty * sizeof(struct party) + nkeys * sizeof(struct keyent);
 }
 
+size_t tb__idres_image_now(const tb__idres *r)
+{
+    return tb__idres_image_bytes(r->nparty, r->nkeys);
+}
+
 tb__idres *tb__idres_freeze(const tb__idres *r)
 {
     return tb__idres_freeze_in(r, NULL, 0);

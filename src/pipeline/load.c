@@ -409,8 +409,9 @@ static void keymap_release(keymap *m)
  * ready by then (else the freeze allocates as before and the memory is released). */
 typedef struct prep {
     load *L;
-    size_t job;   /* the file whose map is prepared; L->njobs: none */
-    size_t early; /* the file the first writer starts in; L->njobs: none */
+    size_t job;    /* the file whose map is prepared; L->njobs: none */
+    size_t early;  /* the file the first writer starts in; L->njobs: none */
+    size_t stored; /* what the golden records and keys loaded from the store take in an image */
     keymap km;
     pthread_mutex_t mu;
     void *image; /* the image's memory once ready (under mu) */
@@ -1119,6 +1120,7 @@ static int process(load *L, uint32_t index)
     rc = tb__profile_bind(L->prof, t->name, names, t->nfields, &pb, L->eb);
     keymap km = {0};
     int sized = 0;
+    /* Only the parallel phase reads that file, after prep_join: the map is complete by then. */
     if (L->prep && L->prep->job == index && L->prep->km.cap) {
         km = L->prep->km; /* sized from this file's first rows, as below, and faulted in */
         memset(&L->prep->km, 0, sizeof km);
@@ -1280,8 +1282,9 @@ static tb__reader *prep_sample(const load *L, const job *j)
     return NULL;
 }
 
-/* The image's memory: each row before the freeze adds at most one golden record and one key; the
- * files before it add some too (the margin). A short guess costs the freeze's own allocation. */
+/* The image's memory: the golden records and keys of the store, and for each row before the
+ * freeze at most one more of each; the files before it add some too (the margin). A short guess
+ * costs the freeze's own allocation. */
 static void prep_image(prep *p)
 {
     load *L = p->L;
@@ -1291,7 +1294,8 @@ static void prep_image(prep *p)
     double rows = (double)KEYMAP_SAMPLE * (double)early_at(j) / (double)tb__reader_offset(r);
     tb__reader_close(r);
     double n = rows * 1.1 + 65536;
-    size_t bytes = n < (double)memory_quarter() ? tb__idres_image_bytes((size_t)n, (size_t)n) : 0;
+    size_t bytes =
+        n < (double)memory_quarter() ? p->stored + tb__idres_image_bytes((size_t)n, (size_t)n) : 0;
     if (!bytes || bytes > memory_quarter()) return;
     pthread_mutex_lock(&p->mu);
     int wanted = !p->image_taken;
@@ -1338,6 +1342,7 @@ static void prep_start(load *L, prep *p)
     p->job = pipelined_file(L);
     if (p->job < L->njobs && (!L->jobs[p->job].t || !L->jobs[p->job].t->nunique)) p->job = L->njobs;
     p->early = early_file(L);
+    p->stored = tb__idres_image_now(L->idr); /* before any thread uses the resolver */
     if (p->early < L->njobs && L->jobs[p->early].bytes < pipe_min()) p->early = L->njobs;
     if (p->job == L->njobs && p->early == L->njobs) return;
     p->started = pthread_create(&p->tid, NULL, prep_run, p) == 0;
@@ -1434,7 +1439,7 @@ static void *work(void *arg)
  * it (`image` set), or everything (neither). One that has a `prev` joins it before it starts. */
 typedef struct idwriter {
     load *L;
-    tb__idres *image; /* tb__idres_freeze, owned by the first part's writer */
+    tb__idres *image; /* tb__idres_freeze_in, owned by the first part's writer */
     struct idwriter *prev;
     int first, started;
     pthread_t tid;
@@ -1941,11 +1946,14 @@ static void start_first_writer(load *L)
 {
     idwriter *first = L->early;
     L->early = NULL;
-    if (tb__idres_footprint(L->idr) > memory_quarter()) return;
-    double t = tb__seconds_since(&L->t0);
     void *mem;
     size_t bytes;
-    prep_take_image(L->prep, &mem, &bytes);
+    prep_take_image(L->prep, &mem, &bytes); /* also when there is to be no image: not wanted */
+    if (tb__idres_footprint(L->idr) > memory_quarter()) {
+        tb__table_free(mem, bytes);
+        return;
+    }
+    double t = tb__seconds_since(&L->t0);
     if (!(first->image = tb__idres_freeze_in(L->idr, mem, bytes))) return;
     char ready[48] = "";
     if (mem) snprintf(ready, sizeof ready, "; %zu MB were made ready for it", bytes >> 20);
