@@ -114,7 +114,7 @@ struct tb__idres {
     unsigned nsys;
     uint8_t rule[TB__F_COUNT];
     unsigned match;
-    /* An image's golden records and keys, in memory it was given (tb__idres_freeze_in) */
+    /* An image's golden records and keys, in memory it was given (tb__idres_freeze) */
     void *block;
     size_t block_bytes;
     struct hist *hist;
@@ -1253,12 +1253,7 @@ size_t tb__idres_image_now(const tb__idres *r)
     return tb__idres_image_bytes(r->nparty, r->nkeys);
 }
 
-tb__idres *tb__idres_freeze(const tb__idres *r)
-{
-    return tb__idres_freeze_in(r, NULL, 0);
-}
-
-tb__idres *tb__idres_freeze_in(const tb__idres *r, void *mem, size_t bytes)
+tb__idres *tb__idres_freeze(const tb__idres *r, void *mem, size_t bytes)
 {
     tb__idres *f = calloc(1, sizeof *f);
     if (!f) {

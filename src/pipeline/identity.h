@@ -228,20 +228,17 @@ void tb__idres_written(tb__idres *r);
  * the second step, which writes them in one sorted pass (the copy's keys, spread over the whole key
  * space, would turn the second step's inserts into random ones). The two write what one
  * tb__idres_write(r) would have; then tb__idres_written(r) if r takes more rows (a caller that
- * frees r next need not). tb__idres_freeze returns NULL when
- * out of memory; caller frees the copy with tb__idres_free after tb__idres_write_since, and before
- * `r`: the copy may borrow r's string pool (append-only: the part the copy sees never changes, so
- * it may be read on another thread while rows are observed on r's). */
-tb__idres *tb__idres_freeze(const tb__idres *r);
-
-/* tb__idres_freeze with the copy's golden records and keys in `mem` (`bytes` from
- * tb__table_alloc: faulted in already, so the copy costs no first writes, which on a virtual
- * machine cost more than the copy) when they fit, else allocated as tb__idres_freeze does. The
- * image takes `mem` either way (NULL allowed) and tb__idres_free releases it; when out of memory
- * (NULL) it is released already. tb__idres_image_bytes is what `nparty` golden records and
- * `nkeys` keys take there; tb__idres_image_now what r's take now (those loaded from the store
- * included). */
-tb__idres *tb__idres_freeze_in(const tb__idres *r, void *mem, size_t bytes);
+ * frees r next need not). Caller frees the copy with tb__idres_free after tb__idres_write_since,
+ * and before `r`: the copy may borrow r's string pool (append-only: the part the copy sees never
+ * changes, so it may be read on another thread while rows are observed on r's).
+ *
+ * The copy's golden records and keys go into `mem` (`bytes` from tb__table_alloc: faulted in
+ * already, so the copy costs no first writes, which on a virtual machine cost more than the copy)
+ * when they fit, else into memory allocated here. The copy takes `mem` either way (NULL, 0: none
+ * given) and tb__idres_free releases it. NULL when out of memory (mem released too).
+ * tb__idres_image_bytes is what `nparty` golden records and `nkeys` keys take in `mem`;
+ * tb__idres_image_now what r's take now (those loaded from the store included). */
+tb__idres *tb__idres_freeze(const tb__idres *r, void *mem, size_t bytes);
 size_t tb__idres_image_bytes(size_t nparty, size_t nkeys);
 size_t tb__idres_image_now(const tb__idres *r);
 int tb__idres_write_first(const tb__idres *image, tb_db *db, const char *batch_date,

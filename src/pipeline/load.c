@@ -1293,10 +1293,10 @@ static void prep_image(prep *p)
     if (!r) return;
     double rows = (double)KEYMAP_SAMPLE * (double)early_at(j) / (double)tb__reader_offset(r);
     tb__reader_close(r);
-    double n = rows * 1.1 + 65536;
-    size_t bytes =
-        n < (double)memory_quarter() ? p->stored + tb__idres_image_bytes((size_t)n, (size_t)n) : 0;
-    if (!bytes || bytes > memory_quarter()) return;
+    double n = rows * 1.1 + 65536,
+           want = (double)p->stored + n * (double)tb__idres_image_bytes(1, 1);
+    if (want > (double)memory_quarter()) return;
+    size_t bytes = (size_t)want;
     pthread_mutex_lock(&p->mu);
     int wanted = !p->image_taken;
     pthread_mutex_unlock(&p->mu);
@@ -1439,7 +1439,7 @@ static void *work(void *arg)
  * it (`image` set), or everything (neither). One that has a `prev` joins it before it starts. */
 typedef struct idwriter {
     load *L;
-    tb__idres *image; /* tb__idres_freeze_in, owned by the first part's writer */
+    tb__idres *image; /* tb__idres_freeze, owned by the first part's writer */
     struct idwriter *prev;
     int first, started;
     pthread_t tid;
@@ -1954,7 +1954,7 @@ static void start_first_writer(load *L)
         return;
     }
     double t = tb__seconds_since(&L->t0);
-    if (!(first->image = tb__idres_freeze_in(L->idr, mem, bytes))) return;
+    if (!(first->image = tb__idres_freeze(L->idr, mem, bytes))) return;
     char ready[48] = "";
     if (mem) snprintf(ready, sizeof ready, "; %zu MB were made ready for it", bytes >> 20);
     tb__log_debug("load", "first part of the identities frozen at %.2f s (%.2f s, %zu MB%s)", t,

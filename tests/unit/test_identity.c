@@ -494,13 +494,13 @@ static void write_in_two_parts(void **state)
         tb__idres_mark_now(r[0], &m);
         session_part(r[0], first);
         assert_int_equal(tb__idres_expect(r[0], &m, 3.0, SIZE_MAX), 0);
-        /* the first load's image in memory given to it (tb__idres_freeze_in), the second's
-         * offered memory too small for it (then allocated as tb__idres_freeze does) */
+        /* the first load's image in memory given to it (tb__idres_freeze), the second's
+         * offered memory too small for it (then allocated by tb__idres_freeze itself) */
         size_t bytes = load == 1 ? tb__idres_image_bytes(1000, 1000) : 64;
         unsigned char *mem = tb__table_alloc(bytes);
         assert_non_null(mem);
         memset(mem, 0xab, bytes);
-        tb__idres *image = tb__idres_freeze_in(r[0], mem, bytes);
+        tb__idres *image = tb__idres_freeze(r[0], mem, bytes);
         assert_non_null(image);
         if (load == 1) { /* the golden records were copied there (the image owns it now) */
             size_t marked = 0;
