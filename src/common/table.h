@@ -11,13 +11,33 @@
  * process. Caller frees with tb__table_free(p, bytes). Thread-safe. */
 void *tb__table_alloc(size_t bytes);
 
+/* tb__table_alloc's memory with no page faulted in yet: for a thread that faults it in a few
+ * megabytes at a time (tb__table_populate) and so holds no lock for long. Zeroed as any new
+ * mapping is. Same ownership. */
+void *tb__table_map(size_t bytes);
+
 /* Asks for transparent huge pages for the whole pages of [p, p + bytes) when it is large: for an
  * array that grows at its end (malloc, realloc) and is written as it grows, each fault then
  * brings 2 MiB, not 4 KiB (a 10M-customer load's serial applier took millions of faults on its
  * golden records, keys and strings). Advice only: it may be refused. Thread-safe. */
 void tb__table_huge(void *p, size_t bytes);
 
-/* Frees what tb__table_alloc returned, with the same `bytes`. NULL is a no-op. */
+/* Frees what tb__table_alloc returned, with the same `bytes`. NULL is a no-op. A part of it that
+ * starts on a page boundary may be freed alone the same way. */
 void tb__table_free(void *p, size_t bytes);
+
+/* A stretch of memory: `n` bytes at `p`. */
+typedef struct tb__span {
+    void *p;
+    size_t n;
+} tb__span;
+
+/* Faults in the whole pages inside [p, p + bytes) for writing without changing a byte of them
+ * (MADV_POPULATE_WRITE), so that a thread may do it ahead of another one that writes there: the
+ * writer then takes no fault, and on a virtual machine the first write to a page is what costs.
+ * Returns 0, or -1 when the kernel cannot (before Linux 5.14) or a page there is not mapped
+ * writable (the memory moved: nothing is changed either way). Holds the process's mapping lock
+ * for the call, so callers go a few megabytes at a time. Thread-safe. */
+int tb__table_populate(void *p, size_t bytes);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/hash.h"
 #include "common/buf.h"
@@ -223,12 +224,9 @@ static size_t ht_cap_for(const struct htab *t, size_t want)
     return cap;
 }
 
-static int ht_grow(struct htab *t, size_t want)
+/* Moves t's entries into `n`, `cap` zeroed slots (larger than t's), and frees t's old slots. */
+static void ht_move(struct htab *t, struct htslot *n, size_t cap)
 {
-    if ((t->n + want) * LOAD_DEN <= t->cap * LOAD_NUM) return 0;
-    size_t cap = ht_cap_for(t, t->n + want);
-    struct htslot *n = tb__table_alloc(cap * sizeof *n);
-    if (!n) return TB_ENOMEM;
     for (size_t i = 0; i < t->cap; i++) {
         if (!t->s[i].h) continue;
         size_t j = t->s[i].h & (cap - 1);
@@ -239,6 +237,15 @@ static int ht_grow(struct htab *t, size_t want)
     tb__table_free(t->s, t->cap * sizeof *t->s);
     t->s = n;
     t->cap = cap;
+}
+
+static int ht_grow(struct htab *t, size_t want)
+{
+    if ((t->n + want) * LOAD_DEN <= t->cap * LOAD_NUM) return 0;
+    size_t cap = ht_cap_for(t, t->n + want);
+    struct htslot *n = tb__table_alloc(cap * sizeof *n);
+    if (!n) return TB_ENOMEM;
+    ht_move(t, n, cap);
     return 0;
 }
 
@@ -1216,31 +1223,109 @@ static void *dup_array2(const void *a, size_t n, size_t size, int *fail)
 
 void tb__idres_mark_now(const tb__idres *r, tb__idres_mark *m)
 {
-    *m = (tb__idres_mark){r->keytab.n, r->certtab.n, r->interntab.n, r->nmtab.n};
+    *m = (tb__idres_mark){r->keytab.n, r->certtab.n, r->interntab.n, r->nmtab.n,
+                          r->nparty,   r->nkeys,     r->pool_len};
+}
+
+/* `at` plus `factor` times what was added since `since`, or `at` when that does not fit. */
+static size_t extrapolate(size_t since, size_t at, double factor, size_t most)
+{
+    double w = (double)since + (double)(at > since ? at - since : 0) * factor;
+    return w < (double)most ? (size_t)w : at;
+}
+
+static size_t page_round(size_t n)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t page = ps > 0 ? (size_t)ps : 4096;
+    return (n + page - 1) / page * page;
+}
+
+int tb__idres_plan_growth(const tb__idres *r, const tb__idres_mark *m, double factor,
+                          size_t max_bytes, tb__idres_plan *pl)
+{
+    const struct htab *t[] = {&r->keytab, &r->certtab, &r->interntab, &r->nmtab};
+    size_t since[] = {m->keys, m->certs, m->interned, m->names};
+    size_t bytes = 0;
+    memset(pl, 0, sizeof *pl);
+    if (!(factor > 1.0)) return 1;
+    for (int i = 0; i < 4; i++) {
+        size_t cap =
+            ht_cap_for(t[i], extrapolate(since[i], t[i]->n, factor, SIZE_MAX / LOAD_DEN / 2));
+        bytes += cap * sizeof(struct htslot);
+        if (cap <= t[i]->cap) continue;
+        pl->slots[i] = cap;
+        pl->tables += page_round(cap * sizeof(struct htslot));
+    }
+    if (bytes > max_bytes) return 1;
+    pl->parties = extrapolate(m->parties, r->nparty, factor, UINT32_MAX - 1);
+    pl->keys = extrapolate(m->keyents, r->nkeys, factor, UINT32_MAX - 1);
+    pl->pool = extrapolate(m->pool, r->pool_len, factor, POOL_LIMIT);
+    return 0;
+}
+
+int tb__idres_grow(tb__idres *r, const tb__idres_plan *pl, void *mem, size_t bytes)
+{
+    struct htab *t[] = {&r->keytab, &r->certtab, &r->interntab, &r->nmtab};
+    if (mem && bytes < pl->tables) {
+        tb__table_free(mem, bytes);
+        mem = NULL;
+    }
+    char *at = mem;
+    int rc = 0;
+    for (int i = 0; i < 4; i++) {
+        size_t cap = pl->slots[i], n = page_round(cap * sizeof(struct htslot));
+        if (!cap) continue;
+        struct htslot *s = mem ? (struct htslot *)at : NULL;
+        at += mem ? n : 0;
+        /* grown past the plan meanwhile (it doubled while the memory was made ready) */
+        if (cap <= t[i]->cap || t[i]->n * LOAD_DEN > cap * LOAD_NUM) {
+            tb__table_free(s, n);
+            continue;
+        }
+        if (!s && !(s = tb__table_alloc(n))) {
+            rc = TB_ENOMEM; /* this one stays as it is */
+            continue;
+        }
+        ht_move(t[i], s, cap);
+    }
+    if (mem && bytes > pl->tables) tb__table_free(at, bytes - pl->tables);
+    return rc;
 }
 
 int tb__idres_expect(tb__idres *r, const tb__idres_mark *m, double factor, size_t max_bytes)
 {
-    struct htab *t[] = {&r->keytab, &r->certtab, &r->interntab, &r->nmtab};
-    size_t since[] = {m->keys, m->certs, m->interned, m->names};
-    size_t want[4], bytes = 0;
-    if (!(factor > 1.0)) return 0;
-    for (int i = 0; i < 4; i++) {
-        size_t added = t[i]->n > since[i] ? t[i]->n - since[i] : 0;
-        double w = (double)since[i] + (double)added * factor;
-        want[i] = w < (double)(SIZE_MAX / LOAD_DEN / 2) ? (size_t)w : t[i]->n;
-        bytes += ht_cap_for(t[i], want[i]) * sizeof(struct htslot);
-    }
-    if (bytes > max_bytes) return 0;
-    for (int i = 0; i < 4; i++)
-        if (want[i] > t[i]->n && ht_grow(t[i], want[i] - t[i]->n)) return TB_ENOMEM;
-    return 0;
+    tb__idres_plan pl;
+    return tb__idres_plan_growth(r, m, factor, max_bytes, &pl) ? 0
+                                                               : tb__idres_grow(r, &pl, NULL, 0);
+}
+
+int tb__idres_reserve(tb__idres *r, const tb__idres_plan *pl, tb__span out[3])
+{
+    int n = 0;
+    if (pl->parties > r->nparty && reserve_party(r, pl->parties - r->nparty) == 0)
+        out[n++] = (tb__span){r->party + r->nparty, (pl->parties - r->nparty) * sizeof *r->party};
+    if (pl->keys > r->nkeys && reserve_keys(r, pl->keys - r->nkeys) == 0)
+        out[n++] = (tb__span){r->keys + r->nkeys, (pl->keys - r->nkeys) * sizeof *r->keys};
+    /* the pool's whole reservation is mapped already; a pool on the heap moves when it grows */
+    if (r->pool_mapped && !r->pool_borrowed && pl->pool > r->pool_len)
+        out[n++] = (tb__span){r->pool + r->pool_len, pl->pool - r->pool_len};
+    return n;
 }
 
 size_t tb__idres_footprint(const tb__idres *r)
 {
     return r->pool_len + (size_t)r->nparty * sizeof *r->party + (size_t)r->nkeys * sizeof *r->keys +
            r->nhist * sizeof *r->hist + r->nconfl * sizeof *r->confl + r->nrel * sizeof *r->rel;
+}
+
+void tb__idres_memory(const tb__idres *r, tb__idres_mem *m)
+{
+    m->pool = r->pool_len;
+    m->party = (size_t)r->party_cap * (sizeof *r->party + sizeof *r->touched);
+    m->keys = (size_t)r->keys_cap * sizeof *r->keys;
+    m->tables =
+        (r->keytab.cap + r->certtab.cap + r->interntab.cap + r->nmtab.cap) * sizeof(struct htslot);
 }
 
 size_t tb__idres_image_bytes(size_t nparty, size_t nkeys)

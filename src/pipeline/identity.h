@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "common/table.h"
 #include "tagbase.h"
 
 /* "No gid": returned nowhere as a valid id, used for "none" in fields and arguments. */
@@ -246,10 +247,12 @@ int tb__idres_write_first(const tb__idres *image, tb_db *db, const char *batch_d
 int tb__idres_write_since(const tb__idres *r, const tb__idres *image, tb_db *db,
                           const char *batch_date, int64_t load_id);
 
-/* What a resolver's look-up tables hold at one moment (tb__idres_mark_now), so that a caller that
- * has seen part of a file can size them for the whole of it (tb__idres_expect). */
+/* What a resolver holds at one moment (tb__idres_mark_now), so that a caller that has seen part
+ * of a file can size it for the whole of it (tb__idres_expect, tb__idres_plan_growth): the entries
+ * of its look-up tables, its golden records and keys, the bytes of its string pool. */
 typedef struct tb__idres_mark {
     size_t keys, certs, interned, names;
+    size_t parties, keyents, pool;
 } tb__idres_mark;
 
 void tb__idres_mark_now(const tb__idres *r, tb__idres_mark *m);
@@ -259,11 +262,47 @@ void tb__idres_mark_now(const tb__idres *r, tb__idres_mark *m);
  * double each table several times, faulting in and rehashing a new table every time. Growth past
  * `max_bytes` of tables in all is not made here (the tables double as before). A hint: on
  * TB_ENOMEM a table that could not grow is left as it was (tables grown before it stay grown), and
- * every table still holds what it held. Same thread as the observations. */
+ * every table still holds what it held. Same thread as the observations. Equals
+ * tb__idres_plan_growth,
+ * then tb__idres_grow without memory. */
 int tb__idres_expect(tb__idres *r, const tb__idres_mark *m, double factor, size_t max_bytes);
+
+/* tb__idres_expect in steps, so that another thread can fault the memory in meanwhile:
+ * - tb__idres_plan_growth computes, without changing r, the look-up table sizes (slots; 0 for a
+ * table that stays) and what the golden records, keys and string pool will hold. `tables` is the
+ *   bytes of the tables that grow, each rounded up to whole pages. 1 (no plan) when nothing grows
+ *   or the tables would pass max_bytes; else 0. Any thread, while r is not changed.
+ * - tb__idres_grow grows the tables to the plan: into `mem` if given (`bytes` >= tables, zeroed,
+ *   page-aligned, from tb__table_alloc or tb__table_map; consumed either way: each table takes
+ *   its part in turn and what is not taken is freed), else into tables of their own. A table
+ *   that has grown as large meanwhile (or holds too much for its planned size) keeps its own.
+ *   TB_ENOMEM as tb__idres_expect. Same thread as the observations.
+ * - tb__idres_reserve makes the golden-record and key arrays large enough for the plan (no page
+ *   of the new part written) and returns the memory the plan's rows will write next, up to
+ *   three spans (records, keys, pool; the count returned). Another thread may fault those in
+ *   ahead with tb__table_populate, which changes no byte, and never write them: an array that
+ *   grows past its plan moves, and the span is stale (populating it fails or is harmless). A
+ *   hint: where an array cannot grow it stays, without a span. Same thread as observations. */
+typedef struct tb__idres_plan {
+    size_t slots[4];
+    size_t tables;
+    size_t parties, keys, pool;
+} tb__idres_plan;
+
+int tb__idres_plan_growth(const tb__idres *r, const tb__idres_mark *m, double factor,
+                          size_t max_bytes, tb__idres_plan *pl);
+int tb__idres_grow(tb__idres *r, const tb__idres_plan *pl, void *mem, size_t bytes);
+int tb__idres_reserve(tb__idres *r, const tb__idres_plan *pl, tb__span out[3]);
 
 /* The bytes a tb__idres_freeze of `r` would copy now. */
 size_t tb__idres_footprint(const tb__idres *r);
+
+/* What r's memory holds, in bytes: the string pool used, the golden-record and key arrays as
+ * allocated, and the four look-up tables (for debug logs and sizing). */
+typedef struct tb__idres_mem {
+    size_t pool, party, keys, tables;
+} tb__idres_mem;
+void tb__idres_memory(const tb__idres *r, tb__idres_mem *m);
 
 /* One field of a stored `attrs` value (docs/identity.md): value and source system point into
  * the string and are not terminated; value is NULL when the field is absent. */

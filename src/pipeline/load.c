@@ -134,8 +134,9 @@ typedef struct load {
     int stop;                    /* parallel phase: a worker failed */
     int quiet;                   /* no progress reports from this (worker) copy */
     struct prep *prep;           /* memory made ready while the ordered files are read */
-    struct idwriter *early;      /* run_ordered: the first writer to start midway through a file */
-    uint64_t early_at;           /* ... once that file's reader is past this offset */
+    int nice; /* the calling thread's nice value, which the load's threads start from */
+    struct idwriter *early; /* run_ordered: the first writer to start midway through a file */
+    uint64_t early_at;      /* ... once that file's reader is past this offset */
 } load;
 
 static char *path_in(tb_db *db, const char *rel)
@@ -326,12 +327,18 @@ static int keymap_rehash(keymap *m, size_t cap)
     return 0;
 }
 
-/* Sizes the map for about `rows` rows (kept at most 70 % full). */
-static int keymap_grow(keymap *m, size_t rows)
+/* The slots of a map for about `rows` rows (kept at most 70 % full). */
+static size_t keymap_cap_for(size_t rows)
 {
     size_t cap = (rows + 1) * 10 / 7;
     size_t round = cap >= 8 * KEYMAP_ROUND ? KEYMAP_ROUND : KEYMAP_FIRST;
-    cap = (cap / round + 1) * round;
+    return (cap / round + 1) * round;
+}
+
+/* Sizes the map for about `rows` rows. */
+static int keymap_grow(keymap *m, size_t rows)
+{
+    size_t cap = keymap_cap_for(rows);
     return cap <= m->cap ? 0 : keymap_rehash(m, cap);
 }
 
@@ -380,7 +387,7 @@ static size_t keymap_max_guess(void)
 /* Sizes the map for the file's likely number of rows, from the bytes the first rows took:
  * doubling a map of tens of millions of rows rehashes it several times, at a cache miss per
  * row each time. A wrong guess costs memory or a later doubling, never a wrong answer. */
-static int keymap_presize(keymap *m, const tb__reader *r, uint64_t file_bytes, uint64_t rows)
+static size_t keymap_guess(const tb__reader *r, uint64_t file_bytes, uint64_t rows)
 {
     uint64_t at = tb__reader_offset(r);
     if (!at || !file_bytes) return 0;
@@ -388,7 +395,13 @@ static int keymap_presize(keymap *m, const tb__reader *r, uint64_t file_bytes, u
      * allocation, never one the machine cannot hold. */
     double guess = (double)rows * ((double)file_bytes / (double)at) * 1.05;
     size_t most = keymap_max_guess();
-    return keymap_grow(m, guess < (double)most ? (size_t)guess : most);
+    return guess < (double)most ? (size_t)guess : most;
+}
+
+static int keymap_presize(keymap *m, const tb__reader *r, uint64_t file_bytes, uint64_t rows)
+{
+    size_t guess = keymap_guess(r, file_bytes, rows);
+    return guess ? keymap_grow(m, guess) : 0;
 }
 
 static void keymap_release(keymap *m)
@@ -398,13 +411,21 @@ static void keymap_release(keymap *m)
 }
 
 /* Memory the load will need, made ready by a thread of low priority while the ordered files are
- * read (their threads leave a core mostly idle: the customer master's applier bounds them):
- * - the duplicate-key map of the parallel phase's largest file (the transactions: at 100M rows,
- *   2.3 GB), sized as process() sizes it from the file's first rows, and faulted in; on that
- *   file's own thread this took seconds at the head of the load's critical path;
+ * read (their threads leave a core mostly idle: the customer master's applier bounds them). On a
+ * virtual machine the first write to a fresh page costs more than most work done with it (about
+ * 2 s per GB here), and at 10M customers a third of that applier's time went to such faults. In
+ * the order needed:
+ * - an ordered file's look-up tables, sized for the whole file from its first rows
+ *   (tb__idres_plan_growth), and faulted in: the applier asks (prep_ask) and goes on with tables
+ * that double as before, then takes them (prep_take_tables) when they are ready;
  * - the memory of the first writer's image (start_first_writer) of the golden records and keys,
  *   faulted in, so that taking the image only copies: it stopped both of the customer master's
- *   threads for 1.3-1.6 s at 10M customers, most of it spent on first writes to fresh pages.
+ *   threads for 1.3-1.6 s at 10M customers, most of it spent on first writes to fresh pages;
+ * - the golden records, keys and strings that file's rows will write (tb__idres_reserve), faulted
+ *   in ahead of its applier a few megabytes at a time, without writing a byte;
+ * - the duplicate-key map of the parallel phase's largest file (the transactions: at 100M rows,
+ *   2.3 GB), sized as process() sizes it from the file's first rows, and faulted in; on that
+ *   file's own thread this took seconds at the head of the load's critical path.
  * The map is taken by process() when it starts that file; the image's memory by the freeze, if
  * ready by then (else the freeze allocates as before and the memory is released). */
 typedef struct prep {
@@ -414,12 +435,42 @@ typedef struct prep {
     size_t stored; /* what the golden records and keys loaded from the store take in an image */
     keymap km;
     pthread_mutex_t mu;
-    void *image; /* the image's memory once ready (under mu) */
+    pthread_cond_t cv;
+    /* under mu: */
+    void *image; /* the image's memory once ready */
     size_t image_bytes;
-    int image_taken; /* the freeze came (under mu): what is still to come is not wanted */
+    int image_taken; /* the freeze came: what is still to come is not wanted */
+    int ask;         /* PREP_ASKED, PREP_READY (tables made ready), or 0 */
+    uint64_t ask_id; /* which ask (a cancelled one's tables are freed, its spans dropped) */
+    tb__idres_plan plan;
+    void *tables;
+    tb__span spans[3];     /* of the last ask, what is still to be faulted in */
+    size_t span_len[3];    /* and how long each was */
+    uint64_t rows0, rows1; /* the asker's rows applied when it asked, and at its file's end */
+    int asked_once;        /* an ordered file has asked, or passed the point where it would */
+    uint64_t applied;      /* the asker's rows applied (atomic: it stores, this thread loads) */
+    void *km_mem;          /* the map's memory while it is faulted in (km_at bytes so far) */
+    size_t km_cap, km_at;
+    void *image_mem; /* the image's, likewise */
+    size_t image_want, image_at;
+    int stop; /* prep_join: the ordered files are done (PREP_FAILED: with an error) */
     pthread_t tid;
     int started;
 } prep;
+
+#define PREP_ASKED   1
+#define PREP_READY   2
+#define PREP_STEP    ((size_t)4 << 20) /* bytes faulted in ahead at a time (the mapping lock held) */
+#define PREP_LEAD    0.15              /* of a file's rows: how far ahead of its applier first */
+#define PREP_WAIT    2                 /* seconds the thread waits for the first file's ask */
+#define LOAD_BG_NICE 10 /* the nice value of work off the longest path (background) */
+#define PREP_DONE    1
+#define PREP_FAILED  2
+
+static int prep_ask(prep *p, const tb__idres_plan *pl, const tb__span *sp, int nsp, uint64_t rows0,
+                    uint64_t rows1);
+static int prep_take_tables(prep *p, void **mem, size_t *bytes);
+static void prep_done_asking(prep *p, int asked);
 
 /* Copies a field into a NUL-terminated buffer (fields are not terminated), cut to cap - 1 bytes;
  * *len (when wanted) is its strlen: a record never holds a NUL byte (the reader rejects it). */
@@ -773,6 +824,9 @@ typedef struct rowpipe {
     tb__idres_mark mark;
     uint64_t applied;
     int expected;
+    int asked; /* the prep thread makes the tables of `plan` ready (prep_ask) */
+    int spans; /* and faults in what the rows will write */
+    tb__idres_plan plan;
 } rowpipe;
 
 /* Names a thread the load started (top, perf and gdb show it); not the caller's own thread, which
@@ -810,6 +864,35 @@ static void prefetch_row(const rowpipe *p, const pbatch *bt, const prow *r, cons
                            has_cert ? bt->bytes.data + c->off : NULL, has_cert ? c->len : 0);
 }
 
+/* At EXPECT_SAMPLE rows of an ordered file: the resolver sized for the whole file, its look-up
+ * tables by the prep thread if there is one (taken by apply_batch once ready), the memory its
+ * arrays will fill faulted in ahead there too. */
+static void expect_rest(rowpipe *p, const pbatch *bt)
+{
+    /* The rest of the file adds what its first part did, byte for byte. */
+    p->expected = 1;
+    const prow *last = &bt->rows[bt->n - 1];
+    double factor = (double)p->a.j->bytes / (double)(last->offset + last->raw_len) * 1.05;
+    tb__idres_plan pl;
+    if (tb__idres_plan_growth(p->la.idr, &p->mark, factor, memory_quarter(), &pl)) {
+        prep_done_asking(p->la.prep, 0);
+        return;
+    }
+    tb__span sp[3];
+    int nsp = tb__idres_reserve(p->la.idr, &pl, sp);
+    if (prep_ask(p->la.prep, &pl, sp, nsp, p->applied, (uint64_t)((double)p->applied * factor))) {
+        p->asked = p->spans = 1;
+        p->plan = pl;
+        tb__log_debug("load",
+                      "%s: sized for %.1f times its first %" PRIu64 " rows on the prep thread "
+                      "(look-up tables of %zu MB)",
+                      p->a.j->name, factor, p->applied, pl.tables >> 20);
+    } else if (tb__idres_grow(p->la.idr, &pl, NULL, 0) == 0) {
+        tb__log_debug("load", "%s: identity tables sized for %.1f times its first %" PRIu64 " rows",
+                      p->a.j->name, factor, p->applied);
+    }
+}
+
 /* Applies a batch's rows but those judged repeats, in order; p->rc. */
 static int apply_batch(rowpipe *p, pbatch *bt)
 {
@@ -817,6 +900,16 @@ static int apply_batch(rowpipe *p, pbatch *bt)
     const tb__std_type *t = p->a.j->t;
     int ahead = t->key_field >= 0;
     const char *system = t->key_system ? t->key_system : "core";
+    void *mem;
+    size_t bytes;
+    if (p->asked && prep_take_tables(p->la.prep, &mem, &bytes)) {
+        p->asked = 0;
+        double at = tb__seconds_since(&p->la.t0);
+        if (tb__idres_grow(p->la.idr, &p->plan, mem, bytes) == 0)
+            tb__log_debug("load",
+                          "%s: identity tables taken at %.2f s after %" PRIu64 " rows (%.2f s)",
+                          p->a.j->name, at, p->applied, tb__seconds_since(&p->la.t0) - at);
+    }
     for (size_t i = 0; p->rc == 0 && i < bt->n; i++) {
         /* the golden record of the row 8 ahead, fetched while this one is applied */
         if (ahead && i + 8 < bt->n && (uint32_t)t->key_field < bt->rows[i + 8].nf)
@@ -831,16 +924,10 @@ static int apply_batch(rowpipe *p, pbatch *bt)
         p->rc = apply_row(&p->a, &rec);
     }
     p->applied += bt->n;
-    if (p->a.grows && !p->expected && p->rc == 0 && bt->n && p->applied >= EXPECT_SAMPLE) {
-        /* The rest of the file adds what its first part did, byte for byte. */
-        p->expected = 1;
-        const prow *last = &bt->rows[bt->n - 1];
-        double factor = (double)p->a.j->bytes / (double)(last->offset + last->raw_len);
-        if (tb__idres_expect(p->la.idr, &p->mark, factor * 1.05, memory_quarter()) == 0)
-            tb__log_debug("load",
-                          "%s: identity tables sized for %.1f times its first %" PRIu64 " rows",
-                          p->a.j->name, factor * 1.05, p->applied);
-    }
+    if (p->asked || p->spans) /* how far the prep thread's faulting is ahead */
+        __atomic_store_n(&p->la.prep->applied, p->applied, __ATOMIC_RELAXED);
+    if (p->a.grows && !p->expected && p->rc == 0 && bt->n && p->applied >= EXPECT_SAMPLE)
+        expect_rest(p, bt);
     bt->n = bt->nf = 0;
     bt->bytes.len = 0;
     return p->rc;
@@ -1034,6 +1121,7 @@ static int pipe_end(rowpipe *p, int failed, tb__errbuf *eb)
         pthread_mutex_unlock(&p->mu);
         pthread_join(p->tid, NULL);
     }
+    if (p->a.grows) prep_done_asking(p->la.prep, p->asked);
     int rc = p->rc;
     if (rc && !failed) *eb = p->err; /* the reader's own error keeps its own detail */
     pipe_free(p);
@@ -1296,39 +1384,234 @@ static void prep_image(prep *p)
     double n = rows * 1.1 + 65536,
            want = (double)p->stored + n * (double)tb__idres_image_bytes(1, 1);
     if (want > (double)memory_quarter()) return;
-    size_t bytes = (size_t)want;
+    if ((p->image_mem = tb__table_map((size_t)want)) != NULL) p->image_want = (size_t)want;
+}
+
+/* Faults in a step of p->image_mem (this thread's alone, so written); once it is all in, it is
+ * the image's memory unless the freeze came first. 1 when there was a step. */
+static int prep_image_step(prep *p)
+{
+    if (!p->image_mem) return 0;
+    size_t n = p->image_want - p->image_at;
+    n = n < PREP_STEP ? n : PREP_STEP;
+    volatile char *v = (char *)p->image_mem + p->image_at;
+    for (size_t at = 0; at < n; at += 4096)
+        v[at] = 0;
+    p->image_at += n;
+    if (p->image_at < p->image_want) return 1;
     pthread_mutex_lock(&p->mu);
-    int wanted = !p->image_taken;
-    pthread_mutex_unlock(&p->mu);
-    void *m = wanted ? tb__table_alloc(bytes) : NULL;
-    if (!m) return;
-    pthread_mutex_lock(&p->mu);
-    if (!p->image_taken) {
-        p->image = m;
-        p->image_bytes = bytes;
-        m = NULL;
+    int late = p->image_taken;
+    if (!late) {
+        p->image = p->image_mem;
+        p->image_bytes = p->image_want;
     }
     pthread_mutex_unlock(&p->mu);
-    tb__table_free(m, bytes); /* too late */
+    if (late) tb__table_free(p->image_mem, p->image_want);
+    p->image_mem = NULL;
+    return 1;
+}
+
+/* Makes the asked-for look-up tables ready (the asker may have gone meanwhile: then freed). */
+static void prep_tables(prep *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->ask == PREP_ASKED && !p->tables && p->plan.tables && !p->stop) {
+        size_t bytes = p->plan.tables;
+        uint64_t id = p->ask_id;
+        pthread_mutex_unlock(&p->mu);
+        void *m = tb__table_alloc(bytes);
+        pthread_mutex_lock(&p->mu);
+        if (!m) break;
+        if (p->ask == PREP_ASKED && p->ask_id == id) {
+            p->tables = m;
+            p->ask = PREP_READY;
+        } else {
+            pthread_mutex_unlock(&p->mu);
+            tb__table_free(m, bytes);
+            pthread_mutex_lock(&p->mu);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Faults in a step of what the asker's rows will write, of the span least far along (they fill
+ * together). With `lead`, only where the step is within PREP_LEAD of the file's rows ahead of the
+ * applier. 1 when there was a step, 0 when none is left (of the lead). A span that is no longer
+ * mapped (its array moved) is dropped. */
+static int prep_span_step(prep *p, int lead)
+{
+    pthread_mutex_lock(&p->mu);
+    double done = 1.0, rows = (double)(p->rows1 - p->rows0);
+    int i = -1;
+    for (int k = 0; k < 3; k++) {
+        double f = p->span_len[k] ? 1.0 - (double)p->spans[k].n / (double)p->span_len[k] : 1.0;
+        if (p->spans[k].n && f < done) done = f, i = k;
+    }
+    double at = (double)(__atomic_load_n(&p->applied, __ATOMIC_RELAXED) - p->rows0);
+    if (i < 0 || p->stop || (lead && rows > 0 && done > at / rows + PREP_LEAD)) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    tb__span *sp = &p->spans[i];
+    size_t n = sp->n < PREP_STEP ? sp->n : PREP_STEP;
+    char *from = sp->p;
+    uint64_t id = p->ask_id;
+    sp->p = from + n;
+    sp->n -= n;
+    pthread_mutex_unlock(&p->mu);
+    if (tb__table_populate(from, n)) {
+        pthread_mutex_lock(&p->mu);
+        if (p->ask_id == id) p->spans[i].n = 0;
+        pthread_mutex_unlock(&p->mu);
+    }
+    return 1;
+}
+
+/* Maps the duplicate-key map of file p->job, sized as process() sizes it after as many rows, to
+ * be faulted in by prep_map_step. */
+static void prep_map(prep *p)
+{
+    const job *j = &p->L->jobs[p->job];
+    tb__reader *r = prep_sample(p->L, j);
+    if (!r) return;
+    size_t guess = keymap_guess(r, j->bytes, KEYMAP_SAMPLE), cap = keymap_cap_for(guess);
+    tb__reader_close(r);
+    if (guess && (p->km_mem = tb__table_map(cap * sizeof(keyslot))) != NULL) p->km_cap = cap;
+}
+
+/* Faults in a step of the map; once it is all in, it is p->km. 1 when there was a step. */
+static int prep_map_step(prep *p)
+{
+    if (!p->km_mem) return 0;
+    size_t bytes = p->km_cap * sizeof(keyslot), n = bytes - p->km_at;
+    n = n < PREP_STEP ? n : PREP_STEP;
+    if (tb__table_populate((char *)p->km_mem + p->km_at, n)) {
+        /* not populated ahead (an old kernel): written as tb__table_alloc does */
+        volatile char *v = (char *)p->km_mem + p->km_at;
+        for (size_t at = 0; at < n; at += 4096)
+            v[at] = 0;
+    }
+    p->km_at += n;
+    if (p->km_at == bytes) {
+        p->km = (keymap){p->km_mem, p->km_cap, 0};
+        p->km_mem = NULL;
+    }
+    return 1;
 }
 
 static void *prep_run(void *arg)
 {
     prep *p = arg;
     thread_name("tb-load-prep");
-    /* Only an otherwise idle core: the ordered files' threads come first. */
-    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
-    if (p->early < p->L->njobs) prep_image(p); /* needed first */
-    if (p->job < p->L->njobs) {
-        const job *j = &p->L->jobs[p->job];
-        tb__reader *r = prep_sample(p->L, j);
-        /* the size process() gives it after as many rows */
-        if (r && keymap_presize(&p->km, r, j->bytes, KEYMAP_SAMPLE)) keymap_release(&p->km);
-        if (r) tb__reader_close(r);
+    /* Only an otherwise idle core: the ordered files' threads come first (the same amount as
+     * background work, but for the whole thread). */
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), p->L->nice + LOAD_BG_NICE);
+    /* The first file's applier asks for its tables a fraction of a second in (EXPECT_SAMPLE
+     * rows): they come before anything else. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += PREP_WAIT;
+    pthread_mutex_lock(&p->mu);
+    while (!p->asked_once && !p->stop)
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &until)) break;
+    pthread_mutex_unlock(&p->mu);
+    if (p->early < p->L->njobs && !p->stop) prep_image(p);
+    if (p->job < p->L->njobs && p->stop != PREP_FAILED) prep_map(p);
+    /* Asks first, then the spans near the applier, the image (by the freeze), the map, and the
+     * rest of the spans; then the next ordered files' asks until they are done. The map is
+     * finished unless they failed. */
+    for (int logged = 0;;) {
+        prep_tables(p);
+        pthread_mutex_lock(&p->mu);
+        int stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (stop == PREP_FAILED) break;
+        if (prep_span_step(p, 1) || prep_image_step(p) || prep_map_step(p) || prep_span_step(p, 0))
+            continue;
+        if (!logged++)
+            tb__log_debug("load", "memory made ready at %.2f s (%.2f s of CPU)",
+                          tb__seconds_since(&p->L->t0), thread_cpu());
+        /* the map is in: after prep_join nothing else is wanted */
+        pthread_mutex_lock(&p->mu);
+        int asked = p->ask == PREP_ASKED && !p->tables && p->plan.tables;
+        if (!p->stop && !asked && !p->spans[0].n && !p->spans[1].n && !p->spans[2].n)
+            pthread_cond_wait(&p->cv, &p->mu);
+        stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (stop) break;
     }
-    tb__log_debug("load", "memory made ready at %.2f s (%.2f s of CPU)",
-                  tb__seconds_since(&p->L->t0), thread_cpu());
+    /* not all in: not wanted */
+    tb__table_free(p->km_mem, p->km_cap * sizeof(keyslot));
+    tb__table_free(p->image_mem, p->image_want);
+    p->km_mem = p->image_mem = NULL;
     return NULL;
+}
+
+/* An ordered file's applier, `pl` planned from its first rows: 1 when the thread takes the ask
+ * (the tables, if any grow, come by prep_take_tables; the spans are faulted in ahead), 0 when
+ * there is no such thread (any more): the caller grows the tables itself. One ask at a time: a
+ * new one replaces what is left of the last. */
+static int prep_ask(prep *p, const tb__idres_plan *pl, const tb__span *sp, int nsp, uint64_t rows0,
+                    uint64_t rows1)
+{
+    if (!p) return 0;
+    pthread_mutex_lock(&p->mu);
+    int ok = !p->stop && p->ask != PREP_READY;
+    if (ok) {
+        p->ask = PREP_ASKED;
+        p->ask_id++;
+        p->plan = *pl;
+        memset(p->spans, 0, sizeof p->spans);
+        memset(p->span_len, 0, sizeof p->span_len);
+        for (int i = 0; i < nsp && i < 3; i++) {
+            p->spans[i] = sp[i];
+            p->span_len[i] = sp[i].n;
+        }
+        p->rows0 = rows0;
+        p->rows1 = rows1 > rows0 ? rows1 : rows0;
+        __atomic_store_n(&p->applied, rows0, __ATOMIC_RELAXED);
+        pthread_cond_broadcast(&p->cv);
+    }
+    p->asked_once = 1;
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+/* The tables of the caller's ask once ready (1, *mem and *bytes to tb__idres_grow), else 0. */
+static int prep_take_tables(prep *p, void **mem, size_t *bytes)
+{
+    pthread_mutex_lock(&p->mu);
+    int ready = p->ask == PREP_READY || (p->ask == PREP_ASKED && !p->plan.tables);
+    if (ready) {
+        *mem = p->tables;
+        *bytes = p->tables ? p->plan.tables : 0;
+        p->tables = NULL;
+        p->ask = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ready;
+}
+
+/* The asker's file ended (or never asked, if `asked` is 0): its tables, ready or not, and what is
+ * left of its spans are not wanted. */
+static void prep_done_asking(prep *p, int asked)
+{
+    if (!p) return;
+    void *m = NULL;
+    size_t bytes = 0;
+    pthread_mutex_lock(&p->mu);
+    p->asked_once = 1;
+    if (asked) {
+        m = p->tables;
+        bytes = p->plan.tables;
+        p->tables = NULL;
+        p->ask = 0;
+        p->ask_id++;
+        memset(p->spans, 0, sizeof p->spans);
+    }
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    tb__table_free(m, bytes);
 }
 
 /* Starts preparing what is worth it: the map of the file the parallel phase will pipeline, if it
@@ -1339,6 +1622,7 @@ static void prep_start(load *L, prep *p)
     memset(p, 0, sizeof *p);
     p->L = L;
     pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     p->job = pipelined_file(L);
     if (p->job < L->njobs && (!L->jobs[p->job].t || !L->jobs[p->job].t->nunique)) p->job = L->njobs;
     p->early = early_file(L);
@@ -1363,20 +1647,28 @@ static void prep_take_image(prep *p, void **mem, size_t *bytes)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Waits for the preparation; after it, process() may take the map. The image's memory, if the
- * freeze never came, is released. */
-static void prep_join(prep *p)
+/* Ends the preparation and waits for it: the duplicate-key map is made unless the ordered files
+ * `failed` (what else was still to come is not wanted any more); after it, process() may take the
+ * map. The image's memory, if the freeze never came, and tables never taken are released. */
+static void prep_join(prep *p, int failed)
 {
+    pthread_mutex_lock(&p->mu);
+    if (!p->stop) p->stop = failed ? PREP_FAILED : PREP_DONE;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
     if (p->started) pthread_join(p->tid, NULL);
     p->started = 0;
     tb__table_free(p->image, p->image_bytes);
     p->image = NULL;
+    tb__table_free(p->tables, p->plan.tables);
+    p->tables = NULL;
 }
 
 static void prep_release(load *L, prep *p)
 {
-    prep_join(p);
+    prep_join(p, 1);
     keymap_release(&p->km);
+    pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     L->prep = NULL;
 }
@@ -1407,6 +1699,18 @@ static size_t next_file(load *L, int slot)
     return best;
 }
 
+/* Lowers the calling thread's priority while it does work that is not on the load's longest path
+ * (`on`): the master-data writers, and the parallel phase's files but the pipelined one. On two
+ * cores, with every thread at one priority, the transactions' two threads got half a core each
+ * for most of the parallel phase and then ran alone, a core and a third busy, while the writers
+ * had seconds to spare; the work is the same either way. Raising it back (`on` 0) is best effort:
+ * a thread without the right to stays low (a worker takes the pipelined file, the largest, first).
+ */
+static void background(const load *L, int on)
+{
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), L->nice + (on ? LOAD_BG_NICE : 0));
+}
+
 static void *work(void *arg)
 {
     worker *k = arg;
@@ -1422,6 +1726,7 @@ static void *work(void *arg)
         int stop = L->stop;
         pthread_mutex_unlock(&next_mu);
         if (i >= L->njobs || stop) break;
+        background(L, !L->jobs[i].pipelined); /* the pipelined file is the longest */
         k->rc = process(&k->w, (uint32_t)i);
         tb__log_debug("load", "%s done at %.2f s (worker %d: %.2f s of CPU)", L->jobs[i].name,
                       tb__seconds_since(&L->t0), k->slot, thread_cpu());
@@ -1462,6 +1767,7 @@ static void *idwriter_run(void *arg)
 {
     idwriter *w = arg;
     thread_name(w->first ? "tb-load-idw1" : "tb-load-idw2");
+    background(w->L, 1);
     idwriter_join(w->prev);
     w->rc = w->prev ? w->prev->rc : 0;
     if (!w->rc) w->rc = write_identities(w->L, w);
@@ -1933,6 +2239,11 @@ static int run_ordered(load *L, idwriter *first)
         rc = process(L, (uint32_t)i);
         tb__log_debug("load", "%s done at %.2f s (main: %.2f s of CPU)", L->jobs[i].name,
                       tb__seconds_since(&L->t0), thread_cpu());
+        tb__idres_mem m;
+        tb__idres_memory(L->idr, &m);
+        tb__log_debug("load",
+                      "resolver: pool %zu MB, golden records %zu MB, keys %zu MB, tables %zu MB",
+                      m.pool >> 20, m.party >> 20, m.keys >> 20, m.tables >> 20);
         if (!rc && L->early) start_first_writer(L); /* a file shorter than it said */
         L->early = NULL;
     }
@@ -2213,6 +2524,9 @@ int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out)
     L.o = opts;
     tb__clearerr(L.eb);
     clock_gettime(CLOCK_MONOTONIC, &L.t0);
+    errno = 0;
+    L.nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+    if (errno) L.nice = 0;
     tb__now_text(L.started);
     oldfiles old = {0};
 
@@ -2241,7 +2555,7 @@ int tb_load(tb_db *db, const tb_load_opts *opts, char **json_out)
         L.eb = &mine;
         prep_start(&L, &pr);
         rc = run_ordered(&L, &first);
-        prep_join(&pr);
+        prep_join(&pr, rc != 0);
         if (!rc) rc = run_parallel(&L, &first, &wrc);
         prep_release(&L, &pr);
         idwriter_join(&first); /* when run_parallel's writer did not */

@@ -200,20 +200,45 @@ test('an extract split into files of one business type loads as the whole file d
     hashDir(join(a, 'snapshots', '20261121-1')));
 });
 
+// Loads `batch` into a new data directory `name` with debug logging and `env`.
+function loadWith(batch, name, env) {
+  const d = dataDir(name);
+  const r = spawnSync(BIN, ['load', '--data', d, '--json', batch], {
+    encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, TAGBASE_LOG: 'debug', ...env },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return { d, sum: JSON.parse(r.stdout), log: r.stderr };
+}
+
+const quarantineRows = (d) => spawnSync('sqlite3', [join(d, 'meta.db'),
+  'SELECT file, line, field, rule FROM quarantine ORDER BY rowid'], { encoding: 'utf8' }).stdout;
+
+// The golden records, their keys, relations and conflicts, row for row.
+const masterRows = (d) => spawnSync('sqlite3', [join(d, 'meta.db'),
+  'SELECT * FROM party ORDER BY gid; SELECT system, key, gid FROM party_key ORDER BY 1, 2; ' +
+  'SELECT * FROM party_relation ORDER BY 1, 2, 3; ' +
+  'SELECT gid, field, value_a, source_a, value_b, source_b, chosen FROM party_conflict ORDER BY id'],
+{ encoding: 'utf8', maxBuffer: 1 << 28 }).stdout;
+
+// Two loads of one batch came out the same: counts, snapshot, segments, quarantine, master data.
+function assertSameLoad(two, one) {
+  assert.deepEqual(two.sum.files, one.sum.files);
+  assert.deepEqual(hashDir(join(two.d, 'snapshots', `${one.sum.batch_date}-1`)),
+    hashDir(join(one.d, 'snapshots', `${one.sum.batch_date}-1`)));
+  assert.deepEqual(hashDir(join(two.d, 'domains', one.sum.batch_date, '1')),
+    hashDir(join(one.d, 'domains', one.sum.batch_date, '1')));
+  assert.equal(quarantineRows(two.d), quarantineRows(one.d));
+  const m1 = masterRows(one.d);
+  assert.ok(m1.length > 1000, 'master data were written');
+  assert.equal(masterRows(two.d), m1);
+}
+
 test('the largest file read on one thread and applied on another loads as one thread does', () => {
   // Above 64 MiB the largest parallel file (transactions) is checked on its worker's thread and
   // applied on a second one; TAGBASE_LOAD_PIPE_MIN=1 does that to this small batch too. The dirty
   // batch has duplicate and bad rows in it, so the quarantine's order and counts are compared too.
-  const run = (name, env) => {
-    const d = dataDir(name);
-    const r = spawnSync(BIN, ['load', '--data', d, '--json', dirty.dir], {
-      encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, TAGBASE_LOG: 'debug', ...env },
-    });
-    assert.equal(r.status, 0, r.stderr);
-    return { d, sum: JSON.parse(r.stdout), log: r.stderr };
-  };
-  const one = run('d-one', { TAGBASE_LOAD_PIPE_MIN: String(2 ** 60) });
-  const two = run('d-two', { TAGBASE_LOAD_PIPE_MIN: '1' });
+  const one = loadWith(dirty.dir, 'd-one', { TAGBASE_LOAD_PIPE_MIN: String(2 ** 60) });
+  const two = loadWith(dirty.dir, 'd-two', { TAGBASE_LOAD_PIPE_MIN: '1' });
   // it did run on two threads (on a machine of two cores or more, as the load needs for it)
   assert.ok(os.availableParallelism() >= 2, 'this test needs two cores');
   assert.match(two.log, /transactions\.txt: checked on this thread, applied on a second/);
@@ -223,26 +248,24 @@ test('the largest file read on one thread and applied on another loads as one th
   // its duplicate-key map was sized and faulted in while the ordered files were read
   assert.match(two.log, /transactions\.txt: duplicate-key map of \d+ slots prepared/);
   assert.doesNotMatch(one.log, /duplicate-key map of \d+ slots prepared/);
-  // every module's count and the rejects by rule and field, file by file
-  assert.deepEqual(two.sum.files, one.sum.files);
+  // every module's count and the rejects by rule and field, file by file, and all they wrote
   assert.ok(one.sum.files.find((f) => f.file === 'transactions.txt').collected > 0);
-  assert.deepEqual(hashDir(join(two.d, 'snapshots', '20261121-1')),
-    hashDir(join(one.d, 'snapshots', '20261121-1')));
-  assert.deepEqual(hashDir(join(two.d, 'domains', '20261121', '1')),
-    hashDir(join(one.d, 'domains', '20261121', '1')));
-  const quarantine = (d) => spawnSync('sqlite3', [join(d, 'meta.db'),
-    'SELECT file, line, field, rule FROM quarantine ORDER BY rowid'], { encoding: 'utf8' }).stdout;
-  assert.equal(quarantine(two.d), quarantine(one.d));
-  // the golden records, their keys, relations and conflicts, row for row
-  const master = (d) => spawnSync('sqlite3', [join(d, 'meta.db'),
-    'SELECT * FROM party ORDER BY gid; SELECT system, key, gid FROM party_key ORDER BY 1, 2; ' +
-    'SELECT * FROM party_relation ORDER BY 1, 2, 3; ' +
-    'SELECT gid, field, value_a, source_a, value_b, source_b, chosen FROM party_conflict ORDER BY id'],
-  { encoding: 'utf8', maxBuffer: 1 << 28 }).stdout;
-  const m1 = master(one.d);
-  assert.ok(m1.length > 1000, 'master data were written');
-  assert.equal(master(two.d), m1);
-  assert.ok(quarantine(one.d).includes('transactions.txt'), 'the dirty transactions have rejects');
+  assertSameLoad(two, one);
+  assert.ok(quarantineRows(one.d).includes('transactions.txt'), 'the dirty transactions have rejects');
+});
+
+test('a customer master sized for on the prep thread loads as one thread does', () => {
+  // From 65,536 rows an ordered file's look-up tables are planned for the whole file and made
+  // ready, with the memory its rows will write, by the load's prep thread; without pipelining
+  // (TAGBASE_LOAD_PIPE_MIN above every file) there is no such thread and the applying thread grows
+  // them itself. 70,000 customers are some 73,000 rows of the customer master.
+  const mid = gen('mid', ['--customers', '70000', '--seed', '14']);
+  const one = loadWith(mid.dir, 'm-one', { TAGBASE_LOAD_PIPE_MIN: String(2 ** 60) });
+  const two = loadWith(mid.dir, 'm-two', { TAGBASE_LOAD_PIPE_MIN: '1' });
+  assert.match(two.log, /customers\.txt: sized for [\d.]+ times its first \d+ rows on the prep thread/);
+  assert.doesNotMatch(one.log, /on the prep thread/);
+  assert.match(one.log, /customers\.txt: identity tables sized for [\d.]+ times its first \d+ rows/);
+  assertSameLoad(two, one);
 });
 
 test('loading the same batch again gives the identical profile and no duplicates', () => {

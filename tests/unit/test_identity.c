@@ -541,6 +541,70 @@ static void write_in_two_parts(void **state)
         tb_db_close(db[k]);
 }
 
+/* tb__idres_expect in steps, as a load does with a second thread (plan, arrays reserved and
+ * faulted in ahead, tables grown into memory made ready elsewhere), gives the master data of a
+ * resolver that grows as it needs; so does a plan the tables outgrew before its memory came. */
+static void grow_in_steps(void **state)
+{
+    char dir[3][512];
+    tb_db *db[3];
+    tb__idres *r[3];
+    for (int k = 0; k < 3; k++) {
+        snprintf(dir[k], sizeof dir[k], "%s/%c", (const char *)*state, 'a' + k);
+        db[k] = open_db(dir[k]);
+        assert_int_equal(tb__idres_open(db[k], &r[k]), 0);
+        assert_int_equal(tb__meta_begin(db[k]), 0);
+    }
+    for (int k = 0; k < 2; k++) {
+        tb__idres_mark m;
+        tb__idres_mark_now(r[k], &m);
+        session_part(r[k], 0);
+        tb__idres_plan pl;
+        assert_int_equal(tb__idres_plan_growth(r[k], &m, 300.0, SIZE_MAX, &pl), 0);
+        assert_true(pl.tables > 0);
+        assert_true(pl.parties > tb__idres_count(r[k]));
+        assert_int_equal(tb__idres_plan_growth(r[k], &m, 300.0, pl.tables / 2, &pl), 1);
+        assert_int_equal(tb__idres_plan_growth(r[k], &m, 300.0, SIZE_MAX, &pl), 0);
+        tb__span sp[3];
+        int n = tb__idres_reserve(r[k], &pl, sp);
+        assert_true(n >= 2); /* golden records and keys; strings too where the pool is mapped */
+        for (int i = 0; i < n; i++) {
+            assert_true(sp[i].n > 0);
+            int rc = tb__table_populate(sp[i].p, sp[i].n);
+            assert_true(rc == 0 || rc == -1);
+        }
+        unsigned char *mem = tb__table_alloc(pl.tables);
+        assert_non_null(mem);
+        if (k == 1) /* the tables grew past the plan before its memory came */
+            assert_int_equal(tb__idres_expect(r[k], &m, 600.0, SIZE_MAX), 0);
+        assert_int_equal(tb__idres_grow(r[k], &pl, mem, pl.tables), 0);
+        if (k == 0) { /* the tables are in the memory given */
+            size_t used = 0;
+            for (size_t i = 0; i < pl.tables; i++)
+                used += mem[i] != 0;
+            assert_true(used > 0);
+        }
+        session_part(r[k], 1);
+    }
+    session_part(r[2], 0); /* as it needs */
+    session_part(r[2], 1);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(tb__idres_write(r[k], db[k], "20261121", 1), 0);
+        assert_int_equal(tb__meta_commit(db[k]), 0);
+        tb__idres_free(r[k]);
+    }
+    char *want = dump_master(db[2]);
+    assert_true(strlen(want) > 1000);
+    for (int k = 0; k < 2; k++) {
+        char *got = dump_master(db[k]);
+        assert_string_equal(got, want);
+        free(got);
+    }
+    free(want);
+    for (int k = 0; k < 3; k++)
+        tb_db_close(db[k]);
+}
+
 /* The optional name + mobile rule links a row without a cert; off by default. */
 static void name_mobile_rule(void **state)
 {
@@ -1112,6 +1176,7 @@ int main(void)
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(truth, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(write_in_two_parts, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(grow_in_steps, tbt_setup_tmpdir, tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

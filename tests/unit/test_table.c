@@ -1,5 +1,6 @@
-/* test_table.c — tests src/common/table.c: tables come zeroed and written, and the huge-page
- * advice for growing arrays keeps their bytes and marks their mapping. */
+/* test_table.c — tests src/common/table.c: tables come zeroed and written (or, mapped only, are
+ * faulted in by another thread later), the huge-page advice for growing arrays keeps their bytes
+ * and marks their mapping, and faulting in ahead changes no byte. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,18 +27,26 @@ static int have_thp(void)
     return 1;
 }
 
-/* Whether every page of [p, p + n) is resident (mincore). */
-static int resident(const void *p, size_t n)
+/* How many of the pages of [p, p + n) are resident (mincore), of *pages. */
+static size_t resident_pages(const void *p, size_t n, size_t *pages)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = (n + page - 1) / page;
-    unsigned char *vec = malloc(pages);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    *pages = (n + page - 1) / page;
+    unsigned char *vec = malloc(*pages);
     assert_non_null(vec);
     assert_int_equal(mincore((void *)p, n, vec), 0);
     size_t in = 0;
-    for (size_t i = 0; i < pages; i++)
+    for (size_t i = 0; i < *pages; i++)
         in += vec[i] & 1;
     free(vec);
-    return in == pages;
+    return in;
+}
+
+/* Whether every page of [p, p + n) is resident. */
+static int resident(const void *p, size_t n)
+{
+    size_t pages;
+    return resident_pages(p, n, &pages) == pages;
 }
 
 /* Whether the mapping holding `p` carries the huge-page advice ("hg" in its VmFlags). */
@@ -111,11 +120,54 @@ static void huge_keeps_bytes(void **state)
     tb__table_huge(NULL, n);
 }
 
+/* Whether no page of [p, p + n) is resident. */
+static int absent(const void *p, size_t n)
+{
+    size_t pages;
+    return resident_pages(p, n, &pages) == 0;
+}
+
+/* Memory mapped for a later fault-in, faulted in ahead while it holds bytes: nothing changes,
+ * and it is then resident. */
+static void populate_keeps_bytes(void **state)
+{
+    (void)state;
+    size_t n = (size_t)12 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *p = tb__table_map(n);
+    assert_non_null(p);
+    assert_true(absent(p, n)); /* nothing faulted in yet */
+    if (have_thp()) assert_true(advised_huge(p + n / 2));
+    /* the first part written, as an array is as it grows; the rest populated ahead of it, from
+     * a place that is not on a page boundary (the writer is inside that page) */
+    size_t used = 3 * page + 100;
+    for (size_t i = 0; i < used; i++)
+        p[i] = (unsigned char)(i * 2654435761u >> 13);
+    int rc = tb__table_populate(p + 100, n - 100);
+    if (rc != 0) { /* before Linux 5.14 the kernel cannot, and the API says so */
+        print_message("MADV_POPULATE_WRITE refused: faulting in ahead is not checked\n");
+    } else {
+        assert_true(resident(p + 4 * page, n - 4 * page));
+    }
+    for (size_t i = 0; i < used; i++)
+        if (p[i] != (unsigned char)(i * 2654435761u >> 13)) fail_msg("byte %zu changed", i);
+    for (size_t i = used; i < n; i++)
+        if (p[i]) fail_msg("byte %zu is not zero", i);
+    /* a stretch without a whole page in it, or none: nothing to do */
+    assert_int_equal(tb__table_populate(p + 10, 100), 0);
+    assert_int_equal(tb__table_populate(NULL, n), 0);
+    /* a part freed alone (as the look-up tables carved from one block are) */
+    tb__table_free(p + n / 2, n / 2);
+    /* memory that is no longer mapped: refused, nothing happens */
+    if (rc == 0) assert_int_equal(tb__table_populate(p + n / 2, n / 2), -1);
+    tb__table_free(p, n / 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alloc_zeroed),
         cmocka_unit_test(huge_keeps_bytes),
+        cmocka_unit_test(populate_keeps_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
