@@ -1201,9 +1201,21 @@ static void *half_copy_run(void *arg)
     return NULL;
 }
 
-/* dup_array on two threads: the copy writes fresh pages, and on a virtual machine the first write
- * to a page can cost more than the copy itself (at 10M customers, copying the image's golden
- * records took 2.2 s on one thread while every other thread of the load waited for the image). */
+/* memcpy on two threads: the copy writes fresh pages, and on a virtual machine the first write to
+ * a page can cost more than the copy itself (at 10M customers, copying the image's golden records
+ * took 2.2 s on one thread while every other thread of the load waited for the image). */
+static void *copy2(void *dst, const void *src, size_t n)
+{
+    size_t first = n / 2;
+    struct half_copy h = {(char *)dst + first, (const char *)src + first, n - first};
+    pthread_t tid;
+    int threaded = n >= ((size_t)1 << 20) && pthread_create(&tid, NULL, half_copy_run, &h) == 0;
+    memcpy(dst, src, threaded ? first : n);
+    if (threaded) pthread_join(tid, NULL);
+    return dst;
+}
+
+/* dup_array with copy2. */
 static void *dup_array2(const void *a, size_t n, size_t size, int *fail)
 {
     if (!n) return NULL;
@@ -1212,13 +1224,7 @@ static void *dup_array2(const void *a, size_t n, size_t size, int *fail)
         *fail = 1;
         return NULL;
     }
-    size_t first = n / 2 * size;
-    struct half_copy h = {p + first, (const char *)a + first, n * size - first};
-    pthread_t tid;
-    int threaded = pthread_create(&tid, NULL, half_copy_run, &h) == 0;
-    memcpy(p, a, threaded ? first : n * size);
-    if (threaded) pthread_join(tid, NULL);
-    return p;
+    return copy2(p, a, n * size);
 }
 
 void tb__idres_mark_now(const tb__idres *r, tb__idres_mark *m)
@@ -1352,7 +1358,8 @@ tb__idres *tb__idres_freeze(const tb__idres *r, void *mem, size_t bytes)
         _Static_assert(sizeof(struct party) % _Alignof(struct keyent) == 0, "keys aligned");
         f->block = mem;
         f->block_bytes = bytes;
-        if (r->nparty) f->party = memcpy(mem, r->party, pbytes);
+        /* the memory may be faulted in only in part (made ready meanwhile): two threads */
+        if (r->nparty) f->party = copy2(mem, r->party, pbytes);
         if (r->nkeys)
             f->keys = memcpy((char *)mem + pbytes, r->keys, (size_t)r->nkeys * sizeof *r->keys);
     } else {

@@ -426,8 +426,8 @@ static void keymap_release(keymap *m)
  * - the duplicate-key map of the parallel phase's largest file (the transactions: at 100M rows,
  *   2.3 GB), sized as process() sizes it from the file's first rows, and faulted in; on that
  *   file's own thread this took seconds at the head of the load's critical path.
- * The map is taken by process() when it starts that file; the image's memory by the freeze, if
- * ready by then (else the freeze allocates as before and the memory is released). */
+ * The map is taken by process() when it starts that file; the image's memory by the freeze, as
+ * far as it is faulted in by then (the copy faults in the rest). */
 typedef struct prep {
     load *L;
     size_t job;    /* the file whose map is prepared; L->njobs: none */
@@ -451,9 +451,10 @@ typedef struct prep {
     uint64_t applied;      /* the asker's rows applied (atomic: it stores, this thread loads) */
     void *km_mem;          /* the map's memory while it is faulted in (km_at bytes so far) */
     size_t km_cap, km_at;
-    void *image_mem; /* the image's, likewise */
+    void *image_mem; /* the image's, likewise (under mu) */
     size_t image_want, image_at;
-    int stop; /* prep_join: the ordered files are done (PREP_FAILED: with an error) */
+    int image_write; /* the kernel cannot fault in ahead: written (under mu) */
+    int stop;        /* prep_join: the ordered files are done (PREP_FAILED: with an error) */
     pthread_t tid;
     int started;
 } prep;
@@ -1384,30 +1385,49 @@ static void prep_image(prep *p)
     double n = rows * 1.1 + 65536,
            want = (double)p->stored + n * (double)tb__idres_image_bytes(1, 1);
     if (want > (double)memory_quarter()) return;
-    if ((p->image_mem = tb__table_map((size_t)want)) != NULL) p->image_want = (size_t)want;
+    void *m = tb__table_map((size_t)want);
+    pthread_mutex_lock(&p->mu);
+    p->image_mem = m;
+    p->image_want = m ? (size_t)want : 0;
+    pthread_mutex_unlock(&p->mu);
 }
 
-/* Faults in a step of p->image_mem (this thread's alone, so written); once it is all in, it is
- * the image's memory unless the freeze came first. 1 when there was a step. */
+/* Faults in a step of p->image_mem; once it is all in, it is the image's memory. The freeze may
+ * take it before (prep_take_image, under mu): faulting in ahead changes no byte, so a step still
+ * under way then does no harm; where the kernel cannot, the step writes, under mu. 1 when there
+ * was a step. */
 static int prep_image_step(prep *p)
 {
-    if (!p->image_mem) return 0;
+    pthread_mutex_lock(&p->mu);
+    if (!p->image_mem || p->image_taken) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    char *at = (char *)p->image_mem + p->image_at;
     size_t n = p->image_want - p->image_at;
     n = n < PREP_STEP ? n : PREP_STEP;
-    volatile char *v = (char *)p->image_mem + p->image_at;
-    for (size_t at = 0; at < n; at += 4096)
-        v[at] = 0;
     p->image_at += n;
-    if (p->image_at < p->image_want) return 1;
-    pthread_mutex_lock(&p->mu);
-    int late = p->image_taken;
-    if (!late) {
+    if (p->image_at == p->image_want) {
         p->image = p->image_mem;
         p->image_bytes = p->image_want;
+        p->image_mem = NULL;
+    }
+    if (p->image_write) {
+        volatile char *v = at;
+        for (size_t k = 0; k < n; k += 4096)
+            v[k] = 0;
     }
     pthread_mutex_unlock(&p->mu);
-    if (late) tb__table_free(p->image_mem, p->image_want);
-    p->image_mem = NULL;
+    if (!p->image_write && tb__table_populate(at, n)) {
+        pthread_mutex_lock(&p->mu); /* an old kernel: written from here on, this step too */
+        p->image_write = 1;
+        if (!p->image_taken) {
+            volatile char *v = at;
+            for (size_t k = 0; k < n; k += 4096)
+                v[k] = 0;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
     return 1;
 }
 
@@ -1542,8 +1562,11 @@ static void *prep_run(void *arg)
     }
     /* not all in: not wanted */
     tb__table_free(p->km_mem, p->km_cap * sizeof(keyslot));
+    p->km_mem = NULL;
+    pthread_mutex_lock(&p->mu);
     tb__table_free(p->image_mem, p->image_want);
-    p->km_mem = p->image_mem = NULL;
+    p->image_mem = NULL;
+    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -1633,15 +1656,23 @@ static void prep_start(load *L, prep *p)
     if (p->started) L->prep = p;
 }
 
-/* The image's memory for the freeze (*mem NULL when not ready: then it is not wanted any more). */
-static void prep_take_image(prep *p, void **mem, size_t *bytes)
+/* The image's memory for the freeze, as far as it is faulted in (*partial: not all of it; *mem NULL
+ * when there is none): what is still to come is not wanted any more. */
+static void prep_take_image(prep *p, void **mem, size_t *bytes, int *partial)
 {
     *mem = NULL;
     *bytes = 0;
+    *partial = 0;
     if (!p) return;
     pthread_mutex_lock(&p->mu);
     *mem = p->image;
     *bytes = p->image_bytes;
+    if (!*mem && p->image_mem) { /* faulted in so far: the copy faults in the rest */
+        *mem = p->image_mem;
+        *bytes = p->image_want;
+        *partial = 1;
+        p->image_mem = NULL;
+    }
     p->image = NULL;
     p->image_taken = 1;
     pthread_mutex_unlock(&p->mu);
@@ -2259,15 +2290,18 @@ static void start_first_writer(load *L)
     L->early = NULL;
     void *mem;
     size_t bytes;
-    prep_take_image(L->prep, &mem, &bytes); /* also when there is to be no image: not wanted */
+    int partial;
+    prep_take_image(L->prep, &mem, &bytes, &partial); /* also when there is to be no image */
     if (tb__idres_footprint(L->idr) > memory_quarter()) {
         tb__table_free(mem, bytes);
         return;
     }
     double t = tb__seconds_since(&L->t0);
     if (!(first->image = tb__idres_freeze(L->idr, mem, bytes))) return;
-    char ready[48] = "";
-    if (mem) snprintf(ready, sizeof ready, "; %zu MB were made ready for it", bytes >> 20);
+    char ready[64] = "";
+    if (mem)
+        snprintf(ready, sizeof ready, "; %zu MB were made ready for it%s", bytes >> 20,
+                 partial ? ", in part" : "");
     tb__log_debug("load", "first part of the identities frozen at %.2f s (%.2f s, %zu MB%s)", t,
                   tb__seconds_since(&L->t0) - t, tb__idres_footprint(L->idr) >> 20, ready);
     first->started = pthread_create(&first->tid, NULL, idwriter_run, first) == 0;
