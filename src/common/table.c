@@ -1,9 +1,11 @@
 /* table.c — zeroed, pre-faulted memory for large hash tables (table.h). */
+#include <errno.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/table.h"
+#include "tagbase.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14; older headers lack it, older kernels say EINVAL */
@@ -84,6 +86,6 @@ int tb__table_populate(void *p, size_t bytes)
 {
     size_t len;
     void *from = p ? whole_pages(p, bytes, &len) : NULL;
-    if (!from || !len) return 0;
-    return madvise(from, len, MADV_POPULATE_WRITE) == 0 ? 0 : -1;
+    if (!from || !len || madvise(from, len, MADV_POPULATE_WRITE) == 0) return 0;
+    return errno == EINVAL ? TB_ENOTSUP : TB_EINVAL;
 }

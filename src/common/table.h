@@ -35,9 +35,9 @@ typedef struct tb__span {
 /* Faults in the whole pages inside [p, p + bytes) for writing without changing a byte of them
  * (MADV_POPULATE_WRITE), so that a thread may do it ahead of another one that writes there: the
  * writer then takes no fault, and on a virtual machine the first write to a page is what costs.
- * Returns 0, or -1 when the kernel cannot (before Linux 5.14) or a page there is not mapped
- * writable (the memory moved: nothing is changed either way). Holds the process's mapping lock
- * for the call, so callers go a few megabytes at a time. Thread-safe. */
+ * Returns 0; TB_ENOTSUP when the kernel cannot (before Linux 5.14); TB_EINVAL when a page there is
+ * not mapped writable (the memory moved). Nothing is changed either way. Holds the process's
+ * mapping lock for the call, so callers go a few megabytes at a time. Thread-safe. */
 int tb__table_populate(void *p, size_t bytes);
 
 #endif

@@ -1254,20 +1254,33 @@ int tb__idres_plan_growth(const tb__idres *r, const tb__idres_mark *m, double fa
     size_t since[] = {m->keys, m->certs, m->interned, m->names};
     size_t bytes = 0;
     memset(pl, 0, sizeof *pl);
-    if (!(factor > 1.0)) return 1;
+    if (!(factor > 1.0)) return 0;
     for (int i = 0; i < 4; i++) {
-        size_t cap =
-            ht_cap_for(t[i], extrapolate(since[i], t[i]->n, factor, SIZE_MAX / LOAD_DEN / 2));
+        size_t want = extrapolate(since[i], t[i]->n, factor, SIZE_MAX / LOAD_DEN / 2);
+        size_t cap = ht_cap_for(t[i], want);
         bytes += cap * sizeof(struct htslot);
-        if (cap <= t[i]->cap) continue;
+        /* a table the part added nothing to stays (one never used stays empty) */
+        if (want <= t[i]->n || cap <= t[i]->cap) continue;
         pl->slots[i] = cap;
         pl->tables += page_round(cap * sizeof(struct htslot));
     }
-    if (bytes > max_bytes) return 1;
+    if (bytes > max_bytes) {
+        memset(pl, 0, sizeof *pl);
+        return 0;
+    }
     pl->parties = extrapolate(m->parties, r->nparty, factor, UINT32_MAX - 1);
     pl->keys = extrapolate(m->keyents, r->nkeys, factor, UINT32_MAX - 1);
     pl->pool = extrapolate(m->pool, r->pool_len, factor, POOL_LIMIT);
-    return 0;
+    /* what the arrays will fill is faulted in ahead: within the same bound, or not planned */
+    double more = (double)(pl->parties - r->nparty) * sizeof *r->party +
+                  (double)(pl->keys - r->nkeys) * sizeof *r->keys +
+                  (double)(pl->pool - r->pool_len);
+    if ((double)bytes + more > (double)max_bytes) {
+        pl->parties = r->nparty;
+        pl->keys = r->nkeys;
+        pl->pool = r->pool_len;
+    }
+    return pl->tables || pl->parties > r->nparty || pl->keys > r->nkeys || pl->pool > r->pool_len;
 }
 
 int tb__idres_grow(tb__idres *r, const tb__idres_plan *pl, void *mem, size_t bytes)
@@ -1279,21 +1292,25 @@ int tb__idres_grow(tb__idres *r, const tb__idres_plan *pl, void *mem, size_t byt
     }
     char *at = mem;
     int rc = 0;
-    for (int i = 0; i < 4; i++) {
-        size_t cap = pl->slots[i], n = page_round(cap * sizeof(struct htslot));
-        if (!cap) continue;
-        struct htslot *s = mem ? (struct htslot *)at : NULL;
-        at += mem ? n : 0;
-        /* grown past the plan meanwhile (it doubled while the memory was made ready) */
-        if (cap <= t[i]->cap || t[i]->n * LOAD_DEN > cap * LOAD_NUM) {
-            tb__table_free(s, n);
-            continue;
+    /* Tables of 2 MiB and more first: they are multiples of it, so each stays on huge-page
+     * boundaries in a block that starts on one (the kernel aligns large mappings so). */
+    for (int big = 1; big >= 0; big--) {
+        for (int i = 0; i < 4; i++) {
+            size_t cap = pl->slots[i], n = page_round(cap * sizeof(struct htslot));
+            if (!cap || (n >= ((size_t)2 << 20)) != big) continue;
+            struct htslot *s = mem ? (struct htslot *)at : NULL;
+            at += mem ? n : 0;
+            /* grown as large meanwhile (it doubled while the memory was made ready) */
+            if (cap <= t[i]->cap) {
+                tb__table_free(s, n);
+                continue;
+            }
+            if (!s && !(s = tb__table_alloc(n))) {
+                rc = TB_ENOMEM; /* this one stays as it is */
+                continue;
+            }
+            ht_move(t[i], s, cap);
         }
-        if (!s && !(s = tb__table_alloc(n))) {
-            rc = TB_ENOMEM; /* this one stays as it is */
-            continue;
-        }
-        ht_move(t[i], s, cap);
     }
     if (mem && bytes > pl->tables) tb__table_free(at, bytes - pl->tables);
     return rc;
@@ -1302,8 +1319,8 @@ int tb__idres_grow(tb__idres *r, const tb__idres_plan *pl, void *mem, size_t byt
 int tb__idres_expect(tb__idres *r, const tb__idres_mark *m, double factor, size_t max_bytes)
 {
     tb__idres_plan pl;
-    return tb__idres_plan_growth(r, m, factor, max_bytes, &pl) ? 0
-                                                               : tb__idres_grow(r, &pl, NULL, 0);
+    return tb__idres_plan_growth(r, m, factor, max_bytes, &pl) ? tb__idres_grow(r, &pl, NULL, 0)
+                                                               : 0;
 }
 
 int tb__idres_reserve(tb__idres *r, const tb__idres_plan *pl, tb__span out[3])
@@ -1361,7 +1378,7 @@ tb__idres *tb__idres_freeze(const tb__idres *r, void *mem, size_t bytes)
         /* the memory may be faulted in only in part (made ready meanwhile): two threads */
         if (r->nparty) f->party = copy2(mem, r->party, pbytes);
         if (r->nkeys)
-            f->keys = memcpy((char *)mem + pbytes, r->keys, (size_t)r->nkeys * sizeof *r->keys);
+            f->keys = copy2((char *)mem + pbytes, r->keys, (size_t)r->nkeys * sizeof *r->keys);
     } else {
         tb__table_free(mem, bytes);
         f->party = dup_array2(r->party, r->nparty, sizeof *r->party, &fail);

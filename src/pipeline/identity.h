@@ -263,20 +263,21 @@ void tb__idres_mark_now(const tb__idres *r, tb__idres_mark *m);
  * `max_bytes` of tables in all is not made here (the tables double as before). A hint: on
  * TB_ENOMEM a table that could not grow is left as it was (tables grown before it stay grown), and
  * every table still holds what it held. Same thread as the observations. Equals
- * tb__idres_plan_growth,
- * then tb__idres_grow without memory. */
+ * tb__idres_plan_growth, then tb__idres_grow without memory. */
 int tb__idres_expect(tb__idres *r, const tb__idres_mark *m, double factor, size_t max_bytes);
 
 /* tb__idres_expect in steps, so that another thread can fault the memory in meanwhile:
  * - tb__idres_plan_growth computes, without changing r, the look-up table sizes (slots; 0 for a
- * table that stays) and what the golden records, keys and string pool will hold. `tables` is the
- *   bytes of the tables that grow, each rounded up to whole pages. 1 (no plan) when nothing grows
- *   or the tables would pass max_bytes; else 0. Any thread, while r is not changed.
+ *   table that stays: one the part added nothing to, or large enough) and what the golden
+ *   records, keys and string pool will hold. `tables` is the bytes of the tables that grow, each
+ *   rounded up to whole pages. 1 when there is a plan; 0 when nothing grows or the tables would
+ *   pass max_bytes (then *pl plans nothing). The arrays and pool are planned only if they fit
+ *   within max_bytes with the tables. Any thread, while r is not changed.
  * - tb__idres_grow grows the tables to the plan: into `mem` if given (`bytes` >= tables, zeroed,
  *   page-aligned, from tb__table_alloc or tb__table_map; consumed either way: each table takes
- *   its part in turn and what is not taken is freed), else into tables of their own. A table
- *   that has grown as large meanwhile (or holds too much for its planned size) keeps its own.
- *   TB_ENOMEM as tb__idres_expect. Same thread as the observations.
+ *   its part in turn, those of 2 MiB and more first, and what is not taken is freed), else into
+ *   tables of their own. A table that has grown as large meanwhile keeps its own. TB_ENOMEM as
+ *   tb__idres_expect. Same thread as the observations.
  * - tb__idres_reserve makes the golden-record and key arrays large enough for the plan (no page
  *   of the new part written) and returns the memory the plan's rows will write next, up to
  *   three spans (records, keys, pool; the count returned). Another thread may fault those in

@@ -436,7 +436,7 @@ typedef struct prep {
     keymap km;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    /* under mu: */
+    /* under mu (but `applied`, atomic, and km_*, the thread's own): */
     void *image; /* the image's memory once ready */
     size_t image_bytes;
     int image_taken; /* the freeze came: what is still to come is not wanted */
@@ -459,14 +459,12 @@ typedef struct prep {
     int started;
 } prep;
 
-#define PREP_ASKED   1
-#define PREP_READY   2
+enum { PREP_ASKED = 1, PREP_READY };   /* prep.ask */
+enum { PREP_DONE = 1, PREP_FAILED };   /* prep.stop */
 #define PREP_STEP    ((size_t)4 << 20) /* bytes faulted in ahead at a time (the mapping lock held) */
 #define PREP_LEAD    0.15              /* of a file's rows: how far ahead of its applier first */
 #define PREP_WAIT    2                 /* seconds the thread waits for the first file's ask */
 #define LOAD_BG_NICE 10 /* the nice value of work off the longest path (background) */
-#define PREP_DONE    1
-#define PREP_FAILED  2
 
 static int prep_ask(prep *p, const tb__idres_plan *pl, const tb__span *sp, int nsp, uint64_t rows0,
                     uint64_t rows1);
@@ -875,7 +873,7 @@ static void expect_rest(rowpipe *p, const pbatch *bt)
     const prow *last = &bt->rows[bt->n - 1];
     double factor = (double)p->a.j->bytes / (double)(last->offset + last->raw_len) * 1.05;
     tb__idres_plan pl;
-    if (tb__idres_plan_growth(p->la.idr, &p->mark, factor, memory_quarter(), &pl)) {
+    if (!tb__idres_plan_growth(p->la.idr, &p->mark, factor, memory_quarter(), &pl)) {
         prep_done_asking(p->la.prep, 0);
         return;
     }
@@ -1122,7 +1120,7 @@ static int pipe_end(rowpipe *p, int failed, tb__errbuf *eb)
         pthread_mutex_unlock(&p->mu);
         pthread_join(p->tid, NULL);
     }
-    if (p->a.grows) prep_done_asking(p->la.prep, p->asked);
+    if (p->a.grows) prep_done_asking(p->la.prep, p->asked || p->spans);
     int rc = p->rc;
     if (rc && !failed) *eb = p->err; /* the reader's own error keeps its own detail */
     pipe_free(p);
@@ -1387,9 +1385,23 @@ static void prep_image(prep *p)
     if (want > (double)memory_quarter()) return;
     void *m = tb__table_map((size_t)want);
     pthread_mutex_lock(&p->mu);
-    p->image_mem = m;
-    p->image_want = m ? (size_t)want : 0;
+    int late = p->image_taken;
+    if (!late) {
+        p->image_mem = m;
+        p->image_want = m ? (size_t)want : 0;
+    }
     pthread_mutex_unlock(&p->mu);
+    if (late) tb__table_free(m, (size_t)want);
+}
+
+/* Faults in [p, p + n) by writing a zero to each page: memory no other thread uses. */
+static void write_pages(char *p, size_t n)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t page = ps > 0 ? (size_t)ps : 4096;
+    volatile char *v = p;
+    for (size_t at = 0; at < n; at += page)
+        v[at] = 0;
 }
 
 /* Faults in a step of p->image_mem; once it is all in, it is the image's memory. The freeze may
@@ -1412,20 +1424,12 @@ static int prep_image_step(prep *p)
         p->image_bytes = p->image_want;
         p->image_mem = NULL;
     }
-    if (p->image_write) {
-        volatile char *v = at;
-        for (size_t k = 0; k < n; k += 4096)
-            v[k] = 0;
-    }
+    if (p->image_write) write_pages(at, n);
     pthread_mutex_unlock(&p->mu);
     if (!p->image_write && tb__table_populate(at, n)) {
         pthread_mutex_lock(&p->mu); /* an old kernel: written from here on, this step too */
         p->image_write = 1;
-        if (!p->image_taken) {
-            volatile char *v = at;
-            for (size_t k = 0; k < n; k += 4096)
-                v[k] = 0;
-        }
+        if (!p->image_taken) write_pages(at, n);
         pthread_mutex_unlock(&p->mu);
     }
     return 1;
@@ -1441,7 +1445,10 @@ static void prep_tables(prep *p)
         pthread_mutex_unlock(&p->mu);
         void *m = tb__table_alloc(bytes);
         pthread_mutex_lock(&p->mu);
-        if (!m) break;
+        if (!m) {
+            if (p->ask == PREP_ASKED && p->ask_id == id) p->plan.tables = 0; /* the asker's own */
+            break;
+        }
         if (p->ask == PREP_ASKED && p->ask_id == id) {
             p->tables = m;
             p->ask = PREP_READY;
@@ -1505,12 +1512,8 @@ static int prep_map_step(prep *p)
     if (!p->km_mem) return 0;
     size_t bytes = p->km_cap * sizeof(keyslot), n = bytes - p->km_at;
     n = n < PREP_STEP ? n : PREP_STEP;
-    if (tb__table_populate((char *)p->km_mem + p->km_at, n)) {
-        /* not populated ahead (an old kernel): written as tb__table_alloc does */
-        volatile char *v = (char *)p->km_mem + p->km_at;
-        for (size_t at = 0; at < n; at += 4096)
-            v[at] = 0;
-    }
+    if (tb__table_populate((char *)p->km_mem + p->km_at, n))
+        write_pages((char *)p->km_mem + p->km_at, n); /* an old kernel: this thread's alone */
     p->km_at += n;
     if (p->km_at == bytes) {
         p->km = (keymap){p->km_mem, p->km_cap, 0};
@@ -1534,16 +1537,17 @@ static void *prep_run(void *arg)
     pthread_mutex_lock(&p->mu);
     while (!p->asked_once && !p->stop)
         if (pthread_cond_timedwait(&p->cv, &p->mu, &until)) break;
+    int stop = p->stop;
     pthread_mutex_unlock(&p->mu);
-    if (p->early < p->L->njobs && !p->stop) prep_image(p);
-    if (p->job < p->L->njobs && p->stop != PREP_FAILED) prep_map(p);
+    if (p->early < p->L->njobs && !stop) prep_image(p);
+    if (p->job < p->L->njobs && stop != PREP_FAILED) prep_map(p);
     /* Asks first, then the spans near the applier, the image (by the freeze), the map, and the
      * rest of the spans; then the next ordered files' asks until they are done. The map is
      * finished unless they failed. */
     for (int logged = 0;;) {
         prep_tables(p);
         pthread_mutex_lock(&p->mu);
-        int stop = p->stop;
+        stop = p->stop;
         pthread_mutex_unlock(&p->mu);
         if (stop == PREP_FAILED) break;
         if (prep_span_step(p, 1) || prep_image_step(p) || prep_map_step(p) || prep_span_step(p, 0))
@@ -1710,6 +1714,7 @@ typedef struct worker {
     tb__errbuf err;
     pthread_t tid;
     int slot; /* in L->busy */
+    int own;  /* a thread of its own (the caller's thread's priority is never changed) */
     int rc;
 } worker;
 
@@ -1757,7 +1762,7 @@ static void *work(void *arg)
         int stop = L->stop;
         pthread_mutex_unlock(&next_mu);
         if (i >= L->njobs || stop) break;
-        background(L, !L->jobs[i].pipelined); /* the pipelined file is the longest */
+        if (k->own) background(L, !L->jobs[i].pipelined); /* the pipelined file is the longest */
         k->rc = process(&k->w, (uint32_t)i);
         tb__log_debug("load", "%s done at %.2f s (worker %d: %.2f s of CPU)", L->jobs[i].name,
                       tb__seconds_since(&L->t0), k->slot, thread_cpu());
@@ -1778,6 +1783,7 @@ typedef struct idwriter {
     tb__idres *image; /* tb__idres_freeze, owned by the first part's writer */
     struct idwriter *prev;
     int first, started;
+    int own; /* a thread of its own (the caller's thread's priority is never changed) */
     pthread_t tid;
     int rc;
 } idwriter;
@@ -1798,7 +1804,7 @@ static void *idwriter_run(void *arg)
 {
     idwriter *w = arg;
     thread_name(w->first ? "tb-load-idw1" : "tb-load-idw2");
-    background(w->L, 1);
+    if (w->own) background(w->L, 1);
     idwriter_join(w->prev);
     w->rc = w->prev ? w->prev->rc : 0;
     if (!w->rc) w->rc = write_identities(w->L, w);
@@ -1820,8 +1826,10 @@ static int run_parallel(load *L, idwriter *first, int *wrc)
     idwriter idw = {.L = L, .image = first->image, .prev = first};
     tb__profile_reserve(L->prof, tb__idres_count(L->idr));
     int rc = 0;
+    idw.own = 1;
     idw.started = pthread_create(&idw.tid, NULL, idwriter_run, &idw) == 0;
     if (!idw.started) {
+        idw.own = 0;
         idwriter_run(&idw); /* no thread: write them first */
         if ((*wrc = idw.rc) != 0) return 0;
     }
@@ -1847,7 +1855,9 @@ static int run_parallel(load *L, idwriter *first, int *wrc)
     }
     int started = 0;
     for (int t = 0; t < n; t++) {
+        k[t].own = n > 1;
         if (n == 1 || pthread_create(&k[t].tid, NULL, work, &k[t]) != 0) {
+            k[t].own = 0;
             work(&k[t]); /* no thread: this one does the work itself */
             continue;
         }
@@ -2304,6 +2314,7 @@ static void start_first_writer(load *L)
                  partial ? ", in part" : "");
     tb__log_debug("load", "first part of the identities frozen at %.2f s (%.2f s, %zu MB%s)", t,
                   tb__seconds_since(&L->t0) - t, tb__idres_footprint(L->idr) >> 20, ready);
+    first->own = 1;
     first->started = pthread_create(&first->tid, NULL, idwriter_run, first) == 0;
     if (!first->started) {
         tb__idres_free(first->image);
