@@ -51,12 +51,21 @@ void *tb__table_alloc(size_t bytes)
      * for it, and their page faults behind those. A page fault holds a lock only while it runs
      * (since Linux 6.4 only its own mapping's). With huge pages, one write in 512 faults. */
     char *p = tb__table_map(bytes);
-    if (!p) return NULL;
+    if (p) tb__table_touch(p, bytes);
+    return p;
+}
+
+void tb__table_touch(void *p, size_t bytes)
+{
     volatile char *v = p;
     size_t page = page_size();
     for (size_t at = 0; at < bytes; at += page)
         v[at] = 0;
-    return p;
+}
+
+size_t tb__table_page(void)
+{
+    return page_size();
 }
 
 /* The whole pages inside [p, p + bytes): *len 0 when none. */

@@ -22,6 +22,13 @@ void *tb__table_map(size_t bytes);
  * golden records, keys and strings). Advice only: it may be refused. Thread-safe. */
 void tb__table_huge(void *p, size_t bytes);
 
+/* Faults in [p, p + bytes) by writing a zero at each page's start (tb__table_alloc's way): only
+ * for memory no other thread reads or writes meanwhile, and whose bytes there may be zeroed. */
+void tb__table_touch(void *p, size_t bytes);
+
+/* The system's page size. */
+size_t tb__table_page(void);
+
 /* Frees what tb__table_alloc returned, with the same `bytes`. NULL is a no-op. A part of it that
  * starts on a page boundary may be freed alone the same way. */
 void tb__table_free(void *p, size_t bytes);

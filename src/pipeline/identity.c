@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/hash.h"
 #include "common/buf.h"
@@ -1229,8 +1228,8 @@ static void *dup_array2(const void *a, size_t n, size_t size, int *fail)
 
 void tb__idres_mark_now(const tb__idres *r, tb__idres_mark *m)
 {
-    *m = (tb__idres_mark){r->keytab.n, r->certtab.n, r->interntab.n, r->nmtab.n,
-                          r->nparty,   r->nkeys,     r->pool_len};
+    *m = (tb__idres_mark){r->keytab.n, r->certtab.n, r->interntab.n,
+                          r->nmtab.n,  r->nparty,    r->pool_len};
 }
 
 /* `at` plus `factor` times what was added since `since`, or `at` when that does not fit. */
@@ -1242,8 +1241,7 @@ static size_t extrapolate(size_t since, size_t at, double factor, size_t most)
 
 static size_t page_round(size_t n)
 {
-    long ps = sysconf(_SC_PAGESIZE);
-    size_t page = ps > 0 ? (size_t)ps : 4096;
+    size_t page = tb__table_page();
     return (n + page - 1) / page * page;
 }
 
@@ -1269,7 +1267,7 @@ int tb__idres_plan_growth(const tb__idres *r, const tb__idres_mark *m, double fa
         return 0;
     }
     pl->parties = extrapolate(m->parties, r->nparty, factor, UINT32_MAX - 1);
-    pl->keys = extrapolate(m->keyents, r->nkeys, factor, UINT32_MAX - 1);
+    pl->keys = extrapolate(m->keys, r->nkeys, factor, UINT32_MAX - 1); /* every key is in keytab */
     pl->pool = extrapolate(m->pool, r->pool_len, factor, POOL_LIMIT);
     /* what the arrays will fill is faulted in ahead: within the same bound, or not planned */
     double more = (double)(pl->parties - r->nparty) * sizeof *r->party +

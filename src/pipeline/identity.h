@@ -251,8 +251,8 @@ int tb__idres_write_since(const tb__idres *r, const tb__idres *image, tb_db *db,
  * of a file can size it for the whole of it (tb__idres_expect, tb__idres_plan_growth): the entries
  * of its look-up tables, its golden records and keys, the bytes of its string pool. */
 typedef struct tb__idres_mark {
-    size_t keys, certs, interned, names;
-    size_t parties, keyents, pool;
+    size_t keys, certs, interned, names; /* keys: also the key array's count */
+    size_t parties, pool;
 } tb__idres_mark;
 
 void tb__idres_mark_now(const tb__idres *r, tb__idres_mark *m);

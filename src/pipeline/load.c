@@ -1394,16 +1394,6 @@ static void prep_image(prep *p)
     if (late) tb__table_free(m, (size_t)want);
 }
 
-/* Faults in [p, p + n) by writing a zero to each page: memory no other thread uses. */
-static void write_pages(char *p, size_t n)
-{
-    long ps = sysconf(_SC_PAGESIZE);
-    size_t page = ps > 0 ? (size_t)ps : 4096;
-    volatile char *v = p;
-    for (size_t at = 0; at < n; at += page)
-        v[at] = 0;
-}
-
 /* Faults in a step of p->image_mem; once it is all in, it is the image's memory. The freeze may
  * take it before (prep_take_image, under mu): faulting in ahead changes no byte, so a step still
  * under way then does no harm; where the kernel cannot, the step writes, under mu. 1 when there
@@ -1424,12 +1414,12 @@ static int prep_image_step(prep *p)
         p->image_bytes = p->image_want;
         p->image_mem = NULL;
     }
-    if (p->image_write) write_pages(at, n);
+    if (p->image_write) tb__table_touch(at, n);
     pthread_mutex_unlock(&p->mu);
     if (!p->image_write && tb__table_populate(at, n)) {
         pthread_mutex_lock(&p->mu); /* an old kernel: written from here on, this step too */
         p->image_write = 1;
-        if (!p->image_taken) write_pages(at, n);
+        if (!p->image_taken) tb__table_touch(at, n);
         pthread_mutex_unlock(&p->mu);
     }
     return 1;
@@ -1513,7 +1503,7 @@ static int prep_map_step(prep *p)
     size_t bytes = p->km_cap * sizeof(keyslot), n = bytes - p->km_at;
     n = n < PREP_STEP ? n : PREP_STEP;
     if (tb__table_populate((char *)p->km_mem + p->km_at, n))
-        write_pages((char *)p->km_mem + p->km_at, n); /* an old kernel: this thread's alone */
+        tb__table_touch((char *)p->km_mem + p->km_at, n); /* an old kernel: this thread's alone */
     p->km_at += n;
     if (p->km_at == bytes) {
         p->km = (keymap){p->km_mem, p->km_cap, 0};
