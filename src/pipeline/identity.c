@@ -585,11 +585,17 @@ void tb__idres_prefetch_obs(const tb__idres *r, const char *system, const char *
 
 int tb__idres_lookup(const tb__idres *r, const char *system, const char *key, uint32_t *gid)
 {
+    return tb__idres_lookup_len(r, system, key, key ? strlen(key) : 0, gid);
+}
+
+int tb__idres_lookup_len(const tb__idres *r, const char *system, const char *key, size_t len,
+                         uint32_t *gid)
+{
     *gid = TB__GID_NONE;
     if (!system || !key) return TB_EINVAL;
     int s = find_sys(r, system);
     if (s < 0 || !r->keytab.cap) return TB_ENOENT;
-    struct key_probe p = {(uint8_t)s, key, strlen(key)};
+    struct key_probe p = {(uint8_t)s, key, len};
     int found;
     size_t slot = ht_find(r, &r->keytab, key_hash(p.sys, key, p.len), key_eq, &p, &found);
     if (!found) return TB_ENOENT;

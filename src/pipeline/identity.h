@@ -126,6 +126,9 @@ int tb__idres_observe(tb__idres *r, const tb__party_obs *o, uint32_t *gid, tb__m
 /* The live gid of a system's key / of a certificate (following merges). TB_ENOENT if unknown: a
  * certificate nobody holds is not a customer. No allocation; fast enough per row. */
 int tb__idres_lookup(const tb__idres *r, const char *system, const char *key, uint32_t *gid);
+/* tb__idres_lookup of the `len` bytes at `key` (not terminated; no NUL among them). */
+int tb__idres_lookup_len(const tb__idres *r, const char *system, const char *key, size_t len,
+                         uint32_t *gid);
 
 /* A hint for a tb__idres_lookup(r, system, key) to come: fetches the slot it will read into the
  * CPU cache, so that work done in between (a row's checks) hides the memory latency of a table
