@@ -65,14 +65,37 @@ int tb__buf_printf(tb__buf *b, const char *fmt, ...)
 }
 
 /* Counting first lets the digits go straight to their place, last digit first. */
+/* Two digits at a time from a table: a load writes two numbers into every segment row (line
+ * and gid), 150M of them at 10M customers, and one division per digit took a tenth of the
+ * transactions' applying thread. */
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
 size_t tb__u64_digits(uint64_t v, char out[TB__U64_DIGITS_MAX])
 {
     size_t n = 1;
     for (uint64_t t = v; t >= 10; t /= 10)
         n++;
-    for (size_t i = n; i > 0; i--) {
-        out[i - 1] = (char)('0' + v % 10);
-        v /= 10;
+    size_t i = n;
+    while (v >= 100) {
+        const char *d = &digit_pairs[(v % 100) * 2];
+        v /= 100;
+        out[--i] = d[1];
+        out[--i] = d[0];
+    }
+    if (v >= 10) {
+        out[--i] = digit_pairs[v * 2 + 1];
+        out[--i] = digit_pairs[v * 2];
+    } else {
+        out[--i] = (char)('0' + v);
     }
     return n;
 }
