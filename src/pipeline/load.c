@@ -981,6 +981,8 @@ static int apply_batch(rowpipe *p, pbatch *bt)
     return p->rc;
 }
 
+static double thread_cpu(void);
+
 static void *pipe_run(void *arg)
 {
     rowpipe *p = arg;
@@ -1001,6 +1003,8 @@ static void *pipe_run(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (p->rc) break;
     }
+    tb__log_debug("load", "%s: applied at %.2f s (applying thread: %.2f s of CPU)", p->a.j->name,
+                  tb__seconds_since(&p->la.t0), thread_cpu());
     return NULL;
 }
 
