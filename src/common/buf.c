@@ -64,10 +64,9 @@ int tb__buf_printf(tb__buf *b, const char *fmt, ...)
     return rc;
 }
 
-/* Counting first lets the digits go straight to their place, last digit first. */
 /* Two digits at a time from a table: a load writes two numbers into every segment row (line
- * and gid), 150M of them at 10M customers, and one division per digit took a tenth of the
- * transactions' applying thread. */
+ * and gid), 150M of them at 10M customers; with a division per digit, tb__buf_put_u64 was 1.3 s
+ * of the transactions' applying thread's 13.8 s (perf, 10M). */
 static const char digit_pairs[201] = "00010203040506070809"
                                      "10111213141516171819"
                                      "20212223242526272829"
@@ -79,6 +78,7 @@ static const char digit_pairs[201] = "00010203040506070809"
                                      "80818283848586878889"
                                      "90919293949596979899";
 
+/* Counting first lets the digits go straight to their place, last digits first. */
 size_t tb__u64_digits(uint64_t v, char out[TB__U64_DIGITS_MAX])
 {
     size_t n = 1;

@@ -747,7 +747,6 @@ static int check_header(job *j, tb__reader *r)
     return 0;
 }
 
-/* What a valid row still goes through after its checks: the file's context. */
 /* What the applier counts of a file's rows. Kept apart from the job, which the reading thread
  * updates at every row: with both threads writing one cache line per row, the line went back and
  * forth between the cores, a third of either thread's own time at the transactions (perf annotate
@@ -756,6 +755,7 @@ typedef struct applied_counts {
     uint64_t transmitted, allocated, collected, aggregated;
 } applied_counts;
 
+/* What a valid row still goes through after its checks: the file's context. */
 typedef struct applier {
     load *L;
     job *j;

@@ -161,6 +161,51 @@ test('profile values and their lineage agree with the extracts', () => {
   assert.match(r.stderr, /no_such_attribute/);
 });
 
+test('a file that only looks up finds every row\'s golden record, whatever the row before named', () => {
+  // The transactions again, with rows of unknown customer numbers between a customer's rows: the
+  // same number twice (a remembered miss), the number cut short by a digit (a prefix of a known
+  // one), then the known customer once more. Each row must find its own golden record or none.
+  const dir = join(root, 'memo');
+  mkdirSync(dir);
+  for (const f of readdirSync(clean.dir)) copyFileSync(join(clean.dir, f), join(dir, f));
+  const truth = rows(clean.dir, 'truth.txt');
+  const entityOf = new Map(truth.filter((r) => r[0] === 'CORE').map((r) => [r[1], r[3]]));
+  const out = [];
+  let n = 0;
+  const id = () => `M${String(n++).padStart(21, '0')}`; // txn_id: unique, 22 bytes
+  rows(clean.dir, 'transactions.txt').forEach((r, i) => {
+    out.push(r);
+    if (i % 3) return;
+    const c = r[2];
+    const other = (c[0] === '9' ? '8' : '9') + c.slice(1);
+    const cut = c.slice(0, -1);
+    assert.ok(!entityOf.has(other) && !entityOf.has(cut), `${c}: a made-up number is a customer's`);
+    out.push([id(), ...r.slice(1, 2), other, ...r.slice(3)]);
+    out.push([id(), ...r.slice(1, 2), other, ...r.slice(3)]);
+    out.push([id(), ...r.slice(1, 2), cut, ...r.slice(3)]);
+    out.push([id(), ...r.slice(1)]);
+  });
+  writeFileSync(join(dir, 'transactions.txt'),
+    out.map((r) => r.map((v) => (v === null ? '\\N' : v)).join('\x01')).join('\n') + '\n');
+  const data = dataDir('d-memo');
+  const sum = JSON.parse(ok(['load', '--data', data, '--json', dir]));
+  const f = sum.files.find((x) => x.file === 'transactions.txt');
+  const known = out.filter((r) => entityOf.has(r[2]));
+  assert.equal(f.rejected, 0);
+  assert.equal(f.valid, out.length);
+  assert.equal(f.transmitted, out.length);
+  assert.equal(f.allocated, known.length);
+  assert.equal(f.collected, known.length);
+  // Per customer: the count of their rows, the made-up ones in none.
+  const count = new Map();
+  for (const r of known) count.set(entityOf.get(r[2]), (count.get(entityOf.get(r[2])) || 0) + 1);
+  const keyOf = new Map([...entityOf].map(([k, e]) => [e, k]));
+  for (const e of [...count.keys()].slice(0, 15)) {
+    const ex = JSON.parse(ok(['explain', '--data', data, '--json', keyOf.get(e), 'txn_count']));
+    assert.equal(ex.attributes[0].value, count.get(e), `${keyOf.get(e)} transactions`);
+  }
+});
+
 test('an extract split into files of one business type loads as the whole file did', () => {
   // The two workers read the look-up-only files in parallel; files of one type fill the same
   // profile columns, so they must never run at the same time. Split transactions.txt in three.
