@@ -144,6 +144,15 @@ static void match_and_stable(void **state)
     assert_int_equal(tb__idres_lookup(r, "card", "C000000000001", &g), 0);
     assert_int_equal(g, a);
     assert_int_equal(tb__idres_lookup(r, "card", "C999", &g), TB_ENOENT);
+    /* By length, in a longer buffer (a field of a record): the key's bytes and no more or less. */
+    const char *rowbytes = "C000000000001"
+                           "\x01"
+                           "800000000009";
+    assert_int_equal(tb__idres_lookup_len(r, "card", rowbytes, 13, &g), 0);
+    assert_int_equal(g, a);
+    assert_int_equal(tb__idres_lookup_len(r, "card", rowbytes, 12, &g), TB_ENOENT);
+    assert_int_equal(g, TB__GID_NONE);
+    assert_int_equal(tb__idres_lookup_len(r, "card", rowbytes, 14, &g), TB_ENOENT);
     assert_int_equal(tb__idres_lookup_cert(r, TB__PARTY_COMPANY, USCC, &g), 0);
     assert_int_equal(g, e);
     assert_int_equal(tb__idres_lookup_cert(r, TB__PARTY_PERSON, USCC, &g), TB_ENOENT);
