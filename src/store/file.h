@@ -43,9 +43,11 @@ int tb__file_write_atomic(const char *path, const void *data, size_t len, mode_t
  * failure `af` is left closed (abort is a harmless no-op). */
 int tb__afile_open(tb__afile *af, const char *path, mode_t mode, tb__errbuf *eb);
 
-/* Asks that the rest of the file bypass the page cache (O_DIRECT): for large files written once
- * and read rarely, the domain segments of a load, whose copies into the page cache, writeback
- * and the eviction they force cost the kernel more CPU than the load's own parsing. Writes are
+/* Asks that the rest of the file bypass the page cache (O_DIRECT): for large files their writer
+ * does not read back (a load's domain segments, snapshot columns and look-up image), whose copies
+ * into the page cache, writeback and the eviction they force cost the kernel more CPU than the
+ * disk write (on a virtual machine every fresh page-cache page is a fault on the host: writing
+ * 3 GB took 5.9 s of CPU buffered, 0.1 s this way). Later readers read them from disk. Writes are
  * then gathered into aligned blocks of 4 MiB (a user-space copy) and the last partial block goes
  * through the page cache at the end. Where the file system refuses O_DIRECT, or a write is
  * refused later, the file is simply written through the page cache: the bytes and the

@@ -42,6 +42,9 @@ static const char k_magic[8] = {'T', 'B', 'C', 'O', 'L', '1', '\0', '\0'};
 #define MAX_ROWS ((uint64_t)1 << 40)
 
 #define COL_MODE 0444 /* column files are immutable once written */
+/* Columns of this many bytes or more are written past the page cache (docs/snapshot.md, the
+ * writer's step 2); a smaller one would be all partial last block, which goes through it. */
+#define DIRECT_MIN ((uint64_t)4 << 20)
 
 static size_t type_width(int t)
 {
@@ -293,6 +296,7 @@ static int write_col(tb__snap_writer *w, const char *name, int type, uint32_t nd
         goto out_free;
     }
     if ((rc = tb__afile_open(&af, path, COL_MODE, &w->err))) goto out_free;
+    if (payload >= DIRECT_MIN && (rc = tb__afile_direct(&af, &w->err))) goto out_abort;
     if (w->key && meta_is_c2(meta)) {
         /* The same bytes, as a sealed stream: the manifest's size and checksum stay those of the
          * plaintext (docs/snapshot.md, "Sealed columns"). */
