@@ -47,6 +47,7 @@ struct tb__reader {
     char *name;
 
     int fd;                   /* -1 for memory sources */
+    uint64_t got, dropped;    /* bytes read from fd; of those, let go from the page cache */
     const unsigned char *mem; /* memory source */
     size_t mem_len, mem_pos;
 
@@ -155,6 +156,21 @@ static int make_room(tb__reader *r, size_t chunk)
     return 0;
 }
 
+/* Counts n bytes read from the file and, every DROP_STEP bytes, lets the page cache go of what has
+ * been read (POSIX_FADV_DONTNEED): an extract is read once, front to back, into our own buffer. At
+ * 10M customers a load reads 14 GB of extracts while it holds 10 GB of its own; the kernel then
+ * had to reclaim gigabytes, and took the load's write-ahead log (written first, so the oldest)
+ * rather than extracts already read, and the checkpoint read 3 GB of it back from disk. */
+#define DROP_STEP ((uint64_t)64 << 20)
+static void note_read(tb__reader *r, size_t n)
+{
+    r->got += n;
+    if (r->got - r->dropped < DROP_STEP) return;
+    (void)posix_fadvise(r->fd, (off_t)r->dropped, (off_t)(r->got - r->dropped),
+                        POSIX_FADV_DONTNEED);
+    r->dropped = r->got;
+}
+
 static int fill(tb__reader *r)
 {
     size_t chunk = r->opts.chunk_size;
@@ -183,6 +199,7 @@ static int fill(tb__reader *r)
     }
     if (n == 0) r->eof = 1;
     r->end += (size_t)n;
+    note_read(r, (size_t)n);
     return 0;
 }
 
@@ -252,6 +269,7 @@ static int fill_conv(tb__reader *r)
                                     r->name, (unsigned long long)(r->raw_conv + r->raw_len));
         }
         n = (size_t)got;
+        note_read(r, n);
     }
     if (n == 0) {
         if (r->raw_len == 0) {

@@ -1,12 +1,16 @@
 /* meta.c — the meta store: meta.db (SQLite in WAL mode) inside the data directory, its schema
  * migrations, the statement cache and transaction helpers engines use (meta.h), and settings. */
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "store/mdx.h"
+#include "store/metavfs.h"
 #include "store/store_int.h"
 
 /* How long a statement waits for a lock another connection holds (a reader's checkpoint, a second
@@ -652,7 +656,8 @@ int tb__meta_sync_log(tb_db *db)
                             : tb__meta_seterr_sqlite(db, src, "cannot sync the write-ahead log");
 }
 
-#define SORT_CACHE_KIB 4096 /* bench/RESULTS.md: 2-8 MiB runs sort fastest on this machine */
+#define WAL_AUTOCHECKPOINT 1000 /* pages: SQLite's own default */
+#define SORT_CACHE_KIB     4096 /* bench/RESULTS.md: 2-8 MiB runs sort fastest on this machine */
 
 int tb__meta_flush(tb_db *db)
 {
@@ -702,15 +707,49 @@ static void end_bulk(tb_db *db)
     db->err = saved;
 }
 
+int tb__meta_checkpoint(tb_db *db, uint64_t *direct_bytes)
+{
+    if (direct_bytes) *direct_bytes = 0;
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(db->sql, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK) f = NULL;
+    tb__metavfs_direct(f, 1, NULL);
+    int src = sqlite3_wal_checkpoint_v2(db->sql, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int src2 = tb__metavfs_direct(f, 0, direct_bytes);
+    if (src == SQLITE_OK && src2 != SQLITE_OK) src = src2;
+    return src == SQLITE_OK ? 0
+                            : tb__meta_seterr_sqlite(db, src, "cannot checkpoint the meta store");
+}
+
 int tb__meta_commit(tb_db *db)
 {
     sqlite3_stmt *st;
+    int bulk = db->bulk;
     int rc = tb__meta_stmt(db, TB__STMT_COMMIT, "COMMIT", &st);
+    /* A bulk transaction's log is copied into the database by tb__meta_checkpoint below, past
+     * the page cache, rather than by the checkpoint SQLite runs itself after a large COMMIT. */
+    if (bulk) sqlite3_wal_autocheckpoint(db->sql, 0);
     if (rc == 0) rc = tb__meta_run(db, st, "cannot commit a meta-store transaction");
     /* A COMMIT that fails (SQLITE_BUSY, I/O) leaves the transaction open; end it here so that
      * the caller's "it's over either way" holds. */
     if (rc) tb__meta_rollback(db);
     end_bulk(db);
+    if (bulk) {
+        sqlite3_wal_autocheckpoint(db->sql, WAL_AUTOCHECKPOINT);
+        /* The transaction is durable in the log: a checkpoint that fails only leaves it there,
+         * for the next one. */
+        if (!rc) {
+            tb__errbuf saved = db->err;
+            uint64_t direct;
+            struct timespec t0;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            if (tb__meta_checkpoint(db, &direct))
+                tb__log_warn("store", "%s", db->err.msg);
+            else
+                tb__log_debug("store", "checkpoint: %.2f s, %" PRIu64 " MB past the page cache",
+                              tb__seconds_since(&t0), direct >> 20);
+            db->err = saved;
+        }
+    }
     return rc;
 }
 
@@ -824,7 +863,7 @@ int tb__meta_open(tb_db *db, int create)
     int oflags = (writer ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
                  (writer && create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX |
                  SQLITE_OPEN_EXRESCODE;
-    int src = sqlite3_open_v2(path, &db->sql, oflags, NULL);
+    int src = sqlite3_open_v2(path, &db->sql, oflags, tb__metavfs_name());
     if (src != SQLITE_OK) {
         rc = tb__meta_seterr_sqlite(db, src, what);
         goto out_free;

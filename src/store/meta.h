@@ -320,6 +320,14 @@ void tb__meta_rollback(tb_db *db);
  * third of the cost of such a commit. Every other transaction keeps the checks. */
 int tb__meta_begin_bulk(tb_db *db);
 
+/* Copies what the write-ahead log holds into meta.db (a PASSIVE checkpoint: frames a reader
+ * still needs stay in the log), the pages written in a row gathered into 4 MiB blocks and written
+ * past the page cache where the file system allows (store/metavfs.h). tb__meta_commit runs it
+ * after a bulk transaction, whose log can hold gigabytes. Returns 0 or TB_ESTORE (detail on db);
+ * a failure loses nothing: the log keeps its frames. *direct_bytes (may be NULL): the bytes
+ * written past the page cache. Not inside a transaction. */
+int tb__meta_checkpoint(tb_db *db, uint64_t *direct_bytes);
+
 /* Writes the open transaction's changed pages to the write-ahead log now, uncommitted (a crash
  * keeps ignoring them; a rollback discards them), so that the COMMIT of a big transaction only
  * writes what changed since. A writer calls it when it has written most of its rows and has other

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -306,6 +307,85 @@ static void bulk_transaction(void **state)
     tb_db_close(db);
 }
 
+/* Rows of `t` that do not hold their generation's value (`gen` 0 or 1): 8,000 bytes per row. */
+static void assert_generation(tb_db *db, int gen)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM t WHERE v IS NOT replace(printf('%%.8000c', 'a'), 'a', "
+             "char(65 + (k + %d) %% 26))",
+             gen);
+    assert_query(db, sql, "0");
+    assert_query(db, "SELECT count(*) FROM t", "4000");
+}
+
+/* A checkpoint writes the log's pages into meta.db past the page cache (store/metavfs.c), and a
+ * reader that had the old pages in the page cache reads the new ones from the file once the log is
+ * gone; a bulk COMMIT runs it itself. */
+static void checkpoint_past_page_cache(void **state)
+{
+    char *probe = tbt_join(*state, "probe");
+    int pfd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0600);
+    int direct_ok = pfd >= 0; /* the file system takes O_DIRECT (not tmpfs) */
+    if (pfd >= 0) close(pfd);
+    free(probe);
+
+    tb_db *w = open_db(*state, TB_OPEN_CREATE);
+    sqlite3 *raw = tb__db_sqlite(w);
+    assert_int_equal(
+        sqlite3_exec(raw,
+                     "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT);"
+                     "WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c "
+                     "WHERE k < 4000) INSERT INTO t SELECT k, replace(printf('%.8000c',"
+                     " 'a'), 'a', char(65 + k % 26)) FROM c;"
+                     "PRAGMA wal_checkpoint(TRUNCATE);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    tb_db *r = open_db(*state, TB_OPEN_READONLY);
+    assert_generation(r, 0); /* read from meta.db: its pages are in the page cache now */
+
+    /* The next generation stays in the log until tb__meta_checkpoint copies it. */
+    sqlite3_wal_autocheckpoint(raw, 0);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "UPDATE t SET v = replace(printf('%.8000c', 'a'), 'a', "
+                                  "char(65 + (k + 1) % 26))",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    uint64_t direct = 0;
+    assert_int_equal(tb__meta_checkpoint(w, &direct), 0);
+    if (direct_ok)
+        assert_true(direct >= (uint64_t)30 << 20); /* 4,000 rows of 8,000 bytes and more */
+    else
+        assert_int_equal(direct, 0);
+    assert_int_equal(tb__meta_checkpoint(w, &direct), 0);
+    assert_int_equal(direct, 0); /* nothing left to copy */
+    assert_int_equal(sqlite3_exec(raw, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                     SQLITE_OK); /* the log emptied: readers read meta.db alone */
+    assert_generation(r, 1);
+    assert_query(r, "PRAGMA integrity_check", "ok");
+
+    /* A bulk COMMIT copies its log itself; SQLite's own checkpoints are back on after it. */
+    assert_int_equal(tb__meta_begin_bulk(w), 0);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "UPDATE t SET v = replace(printf('%.8000c', 'a'), 'a', "
+                                  "char(65 + k % 26))",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(tb__meta_commit(w), 0);
+    assert_int_equal(tb__meta_checkpoint(w, &direct), 0);
+    assert_int_equal(direct, 0);
+    assert_query(w, "PRAGMA wal_autocheckpoint", "1000");
+    assert_int_equal(sqlite3_exec(raw, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_generation(r, 0);
+    tb_db_close(r);
+    tb_db_close(w);
+    w = open_db(*state, 0);
+    assert_generation(w, 0);
+    assert_query(w, "PRAGMA integrity_check", "ok");
+    tb_db_close(w);
+}
+
 /* Sort mode: only inside a transaction; small cache and two helper threads while on; the
  * handle's own cache size back after, and rows written before it still there. */
 static void sort_mode(void **state)
@@ -400,6 +480,8 @@ int main(void)
                                         tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(bulk_transaction, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(sort_mode, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(checkpoint_past_page_cache, tbt_setup_tmpdir,
+                                        tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(close_inside_transaction, tbt_setup_tmpdir,
                                         tbt_teardown_tmpdir),
     };

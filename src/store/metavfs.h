@@ -1,0 +1,30 @@
+/* metavfs.h — the SQLite VFS the meta store opens its files with: the system's own (unix), with
+ * one addition. While a checkpoint copies the write-ahead log into meta.db (tb__metavfs_direct on),
+ * the pages it writes in a row are gathered into aligned blocks of 4 MiB and written past the page
+ * cache (O_DIRECT). A load's checkpoint copies gigabytes of master data; through the page cache,
+ * each fresh page of it is a fault on a virtual machine's host, and that copy was most of the
+ * load's COMMIT (docs/storage.md, "Checkpoints past the page cache").
+ *
+ * Everything else (reads, locks, the WAL index, the journal and WAL files) is the unix VFS's own:
+ * connections opened with it and without it share a database as any two SQLite connections do.
+ * Thread-safety: as SQLite's; the direct mode belongs to the one connection that turned it on. */
+#ifndef TB_STORE_METAVFS_H
+#define TB_STORE_METAVFS_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* The VFS's name, registered (not as the default) on first call. Returns NULL when the system has
+ * no default VFS or registration failed (then the meta store opens with SQLite's default). */
+const char *tb__metavfs_name(void);
+
+/* Turns gathering direct writes on (`on` 1) or off (0) for the main database file `f` (from
+ * SQLITE_FCNTL_FILE_POINTER). On: opens a second descriptor with O_DIRECT and a 4 MiB block;
+ * where the file system refuses O_DIRECT, or `f` was not opened by this VFS, nothing changes
+ * (returns 0: writes go through the page cache as usual). Off: writes what is gathered and closes
+ * the descriptor; returns 0 or an SQLite error code (the bytes are then not known to be written,
+ * and the checkpoint that wrote them has already failed with the same error). *written (may be
+ * NULL) gets the bytes written past the page cache since `on`. */
+int tb__metavfs_direct(sqlite3_file *f, int on, uint64_t *written);
+
+#endif
