@@ -165,8 +165,9 @@ static int make_room(tb__reader *r, size_t chunk)
 static void note_read(tb__reader *r, size_t n)
 {
     r->got += n;
-    if (r->got - r->dropped < DROP_STEP) return;
-    (void)posix_fadvise(r->fd, (off_t)r->dropped, (off_t)(r->got - r->dropped),
+    if (n && r->got - r->dropped < DROP_STEP) return;
+    /* At the end (n 0), the rest of the file: length 0 means to its end. */
+    (void)posix_fadvise(r->fd, (off_t)r->dropped, n ? (off_t)(r->got - r->dropped) : 0,
                         POSIX_FADV_DONTNEED);
     r->dropped = r->got;
 }

@@ -743,7 +743,10 @@ int tb__meta_commit(tb_db *db)
             struct timespec t0;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             if (tb__meta_checkpoint(db, &direct))
-                tb__log_warn("store", "%s", db->err.msg);
+                tb__log_error("store",
+                              "%s (the transaction is committed; run 'tagbase check')"
+                              "verifies the store)",
+                              db->err.msg);
             else
                 tb__log_debug("store", "checkpoint: %.2f s, %" PRIu64 " MB past the page cache",
                               tb__seconds_since(&t0), direct >> 20);

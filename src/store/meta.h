@@ -323,9 +323,10 @@ int tb__meta_begin_bulk(tb_db *db);
 /* Copies what the write-ahead log holds into meta.db (a PASSIVE checkpoint: frames a reader
  * still needs stay in the log), the pages written in a row gathered into 4 MiB blocks and written
  * past the page cache where the file system allows (store/metavfs.h). tb__meta_commit runs it
- * after a bulk transaction, whose log can hold gigabytes. Returns 0 or TB_ESTORE (detail on db);
- * a failure loses nothing: the log keeps its frames. *direct_bytes (may be NULL): the bytes
- * written past the page cache. Not inside a transaction. */
+ * after a bulk transaction, whose log can hold gigabytes. Returns 0 or TB_ESTORE (detail on db):
+ * the log then keeps the frames SQLite was told were not copied (docs/storage.md, "Checkpoints
+ * past the page cache", for the one case where that is not enough). *direct_bytes (may be NULL):
+ * the bytes written past the page cache. Not inside a transaction. */
 int tb__meta_checkpoint(tb_db *db, uint64_t *direct_bytes);
 
 /* Writes the open transaction's changed pages to the write-ahead log now, uncommitted (a crash

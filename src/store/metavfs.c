@@ -76,8 +76,8 @@ static int write_block(int fd, const char *p, size_t n, sqlite3_int64 at, uint64
         ssize_t k = pwrite(fd, p, n, at);
         if (k < 0) {
             if (errno == EINTR) continue;
-            if (errno == EINVAL && direct) { /* accepted the flag, not the write */
-                fcntl(fd, F_SETFL, fl);
+            if (direct) { /* refused past the cache (EINVAL: the flag taken, not the write): */
+                fcntl(fd, F_SETFL, fl); /* through it, as SQLite would have written it */
                 direct = 0;
                 continue;
             }
@@ -234,10 +234,45 @@ static int x_check_reserved(sqlite3_file *f, int *out)
 {
     return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
 }
+/* After the checkpoint's last page: SQLite ignores what this returns and, in a checkpoint that
+ * a reader cut short, syncs nothing, so a block that failed here would be taken for written. It is
+ * written again through SQLite's own xWrite (the page cache); if that fails too, the checkpoint
+ * is reported failed by tb__metavfs_direct (off). */
+static int ckpt_done(dfile *d)
+{
+    dmode *x = d->x;
+    if (flush(x, 1) == SQLITE_OK) return SQLITE_OK;
+    pthread_mutex_lock(&x->mu); /* the writer is idle: err stops every hand-over */
+    int rc = d->real->pMethods->xWrite(d->real, x->blk[!x->cur], (int)x->wlen, x->wat);
+    if (rc == SQLITE_OK && x->blen)
+        rc = d->real->pMethods->xWrite(d->real, x->blk[x->cur], (int)x->blen, x->at);
+    if (rc == SQLITE_OK) {
+        x->err = 0;
+        x->blen = 0;
+    }
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
 static int x_file_control(sqlite3_file *f, int op, void *arg)
 {
     dfile *d = (dfile *)f;
-    if (d->x && flush(d->x, 1) != SQLITE_OK) return SQLITE_IOERR_WRITE; /* a size hint truncates */
+    if (d->x) {
+        if (op == SQLITE_FCNTL_CKPT_DONE) return ckpt_done(d);
+        if (flush(d->x, 1) != SQLITE_OK) return SQLITE_IOERR_WRITE;
+        if (op == SQLITE_FCNTL_SIZE_HINT) {
+            /* The checkpoint is about to grow the file: its blocks are placed now, so that none
+             * written later (after the copy, where SQLite no longer looks) finds the disk full.
+             * Where they cannot be (no space, or no fallocate(2) here), the checkpoint goes
+             * through the page cache, its errors SQLite's own. */
+            struct stat st;
+            sqlite3_int64 want = *(const sqlite3_int64 *)arg;
+            if (fstat(d->x->fd, &st) != 0 ||
+                (want > st.st_size &&
+                 fallocate(d->x->fd, 0, st.st_size, (off_t)(want - st.st_size)) != 0))
+                direct_end(d, NULL);
+        }
+    }
     return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
 }
 static int x_sector_size(sqlite3_file *f)
@@ -357,8 +392,8 @@ int tb__metavfs_direct(sqlite3_file *f, int on, uint64_t *written)
     sqlite3_int64 mmap = -1; /* a query: the connection's mapping limit, unchanged */
     if (x_file_control(f, SQLITE_FCNTL_MMAP_SIZE, &mmap) != SQLITE_OK || mmap != 0)
         return SQLITE_OK; /* mapped pages would not see writes that bypass the page cache */
-    if (u->methods != d->real->pMethods || u->h < 0 || fstat(u->h, &st) != 0 ||
-        st.st_dev != d->dev || st.st_ino != d->ino)
+    if (u->vfs != vfs.pAppData || u->h < 0 || fstat(u->h, &st) != 0 || st.st_dev != d->dev ||
+        st.st_ino != d->ino)
         return SQLITE_OK; /* not the layout we know: the page cache it is */
     dmode *x = calloc(1, sizeof *x);
     if (!x) return SQLITE_OK;

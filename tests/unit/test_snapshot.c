@@ -250,8 +250,9 @@ static void fork_and_join(void **state)
     free(dir);
 }
 
-/* The 8 MB column is written past the page cache (4 MiB and more: two aligned blocks and none
- * left over), the 4 MB one through it; both must read back byte for byte. */
+/* The 8 MB column is written past the page cache (4 MiB and more: one aligned block of 4 MiB, the
+ * other 3.8 MB through the cache at the end), the 4 MB one through it; both read back byte for
+ * byte. */
 static void million_rows(void **state)
 {
     const uint64_t n = 1000000;
