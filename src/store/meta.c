@@ -735,17 +735,16 @@ int tb__meta_commit(tb_db *db)
     end_bulk(db);
     if (bulk) {
         sqlite3_wal_autocheckpoint(db->sql, WAL_AUTOCHECKPOINT);
-        /* The transaction is durable in the log: a checkpoint that fails only leaves it there,
-         * for the next one. */
+        /* The transaction is durable in the log: a checkpoint that fails leaves it there for
+         * the next one (docs/storage.md, "Checkpoints past the page cache", for the one case it
+         * cannot, which is logged as an error). */
         if (!rc) {
             tb__errbuf saved = db->err;
             uint64_t direct;
             struct timespec t0;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             if (tb__meta_checkpoint(db, &direct))
-                tb__log_error("store",
-                              "%s (the transaction is committed; run 'tagbase check')"
-                              "verifies the store)",
+                tb__log_error("store", "%s (the transaction is committed; run 'tagbase check')",
                               db->err.msg);
             else
                 tb__log_debug("store", "checkpoint: %.2f s, %" PRIu64 " MB past the page cache",

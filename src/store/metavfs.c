@@ -258,7 +258,11 @@ static int x_file_control(sqlite3_file *f, int op, void *arg)
 {
     dfile *d = (dfile *)f;
     if (d->x) {
-        if (op == SQLITE_FCNTL_CKPT_DONE) return ckpt_done(d);
+        if (op == SQLITE_FCNTL_CKPT_DONE) {
+            int rc = ckpt_done(d);
+            REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+            return rc;
+        }
         if (flush(d->x, 1) != SQLITE_OK) return SQLITE_IOERR_WRITE;
         if (op == SQLITE_FCNTL_SIZE_HINT) {
             /* The checkpoint is about to grow the file: its blocks are placed now, so that none
