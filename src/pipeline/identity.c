@@ -603,6 +603,61 @@ int tb__idres_lookup_len(const tb__idres *r, const char *system, const char *key
     return 0;
 }
 
+/* Rows looked up together: each stage below starts the memory reads of the next for all of them,
+ * so that their cache misses overlap instead of following one another. */
+#define MANY_GROUP 32
+
+/* A batch of look-ups in four stages, each a pass over a group of keys: the hash and its slot's
+ * fetch; the probe of the slot and the fetch of its key entry; the fetch of the key's text and of
+ * its golden record; the compare and the merge chain. One at a time, a look-up is four misses in
+ * gigabytes of tables, one after another (at 10M customers, a third of the parallel phase's
+ * appliers). A slot whose hash matches but whose key does not (a collision) takes ht_find's
+ * whole probe again. */
+void tb__idres_lookup_many(const tb__idres *r, const char *system, const char *const *key,
+                           const size_t *len, size_t n, uint32_t *gid)
+{
+    int s = system ? find_sys(r, system) : -1;
+    if (s < 0 || !r->keytab.cap) {
+        for (size_t i = 0; i < n; i++)
+            gid[i] = TB__GID_NONE;
+        return;
+    }
+    const struct htab *t = &r->keytab;
+    size_t mask = t->cap - 1;
+    uint64_t h[MANY_GROUP];
+    uint32_t v[MANY_GROUP];
+    for (size_t at = 0; at < n; at += MANY_GROUP) {
+        size_t m = n - at < MANY_GROUP ? n - at : MANY_GROUP;
+        const char *const *k = key + at;
+        const size_t *l = len + at;
+        for (size_t i = 0; i < m; i++) {
+            h[i] = key_hash((uint8_t)s, k[i], l[i]);
+            __builtin_prefetch(&t->s[h[i] & mask]);
+        }
+        for (size_t i = 0; i < m; i++) {
+            size_t j = h[i] & mask;
+            while (t->s[j].h && t->s[j].h != h[i])
+                j = (j + 1) & mask;
+            v[i] = t->s[j].h ? t->s[j].v : UINT32_MAX;
+            if (v[i] != UINT32_MAX) __builtin_prefetch(&r->keys[v[i]]);
+        }
+        for (size_t i = 0; i < m; i++) {
+            if (v[i] == UINT32_MAX) continue;
+            __builtin_prefetch(r->pool + r->keys[v[i]].off);
+            __builtin_prefetch(&r->party[r->keys[v[i]].gid].merged);
+        }
+        for (size_t i = 0; i < m; i++) {
+            struct key_probe p = {(uint8_t)s, k[i], l[i]};
+            if (v[i] != UINT32_MAX && !key_eq(r, v[i], &p)) {
+                int found;
+                size_t slot = ht_find(r, t, h[i], key_eq, &p, &found);
+                v[i] = found ? t->s[slot].v : UINT32_MAX;
+            }
+            gid[at + i] = v[i] == UINT32_MAX ? TB__GID_NONE : root(r, r->keys[v[i]].gid);
+        }
+    }
+}
+
 int tb__idres_lookup_cert(const tb__idres *r, tb__party_kind kind, const char *cert_no,
                           uint32_t *gid)
 {

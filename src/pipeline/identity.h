@@ -130,6 +130,13 @@ int tb__idres_lookup(const tb__idres *r, const char *system, const char *key, ui
 int tb__idres_lookup_len(const tb__idres *r, const char *system, const char *key, size_t len,
                          uint32_t *gid);
 
+/* tb__idres_lookup_len of `n` keys of `system` at once: gid[i] is key i's live gid, or
+ * TB__GID_NONE when unknown (as TB_ENOENT). key[i] is len[i] bytes, not necessarily terminated.
+ * Faster than one at a time where the tables are far larger than the cache: the memory reads of
+ * the keys overlap. Safe wherever tb__idres_lookup is. */
+void tb__idres_lookup_many(const tb__idres *r, const char *system, const char *const *key,
+                           const size_t *len, size_t n, uint32_t *gid);
+
 /* A hint for a tb__idres_lookup(r, system, key) to come: fetches the slot it will read into the
  * CPU cache, so that work done in between (a row's checks) hides the memory latency of a table
  * far larger than the cache. `key` is `len` bytes, not necessarily NUL-terminated. No effect on

@@ -608,24 +608,13 @@ static void bind_fields(const tb__std_type *t, binding *b)
     b->legal_rep = tb__std_field_index(t, "legal_rep");
 }
 
-/* The last customer number a file looked up and what was found. A customer's rows come together
- * in most extracts (7.5 transactions a customer at 10M, one after another), and the look-up
- * hashes the number and reads three places in gigabytes of tables at random; a repeat is one
- * compare. Only while the resolver cannot change (the files that only look up). */
-typedef struct lookup_memo {
-    char key[128]; /* as allocate() looks it up: at most 127 bytes */
-    size_t len;
-    uint32_t gid;
-    int rc, set; /* rc: 0 or TB_ENOENT */
-} lookup_memo;
-
 /* The golden record a valid row is about: observed (identity sources: a system's customer number
  * with a certificate), or looked up by customer number or by certificate. 1 with *gid, 0 when the
- * row names nobody known (or nobody at all: *transmitted 0), <0 on error. `memo` (may be NULL)
- * remembers the last look-up by customer number; the caller passes one only while no row can
- * change the resolver. */
+ * row names nobody known (or nobody at all: *transmitted 0), <0 on error. `known` (may be NULL)
+ * is the gid its customer number was already looked up to (TB__GID_NONE: nobody); the caller
+ * passes one only while no row can change the resolver. */
 static int allocate(load *L, const job *j, const binding *b, const tb__record *rec, uint32_t *gid,
-                    int *transmitted, lookup_memo *memo)
+                    int *transmitted, const uint32_t *known)
 {
     const tb__std_type *t = j->t;
     const tb__field *f = rec->fields;
@@ -659,18 +648,11 @@ static int allocate(load *L, const job *j, const binding *b, const tb__record *r
         return 1;
     }
     int rc;
-    if (k && memo && memo->set && memo->len == klen && memcmp(memo->key, k, klen) == 0) {
-        rc = memo->rc;
-        *gid = memo->gid;
+    if (k && known) {
+        *gid = *known;
+        rc = *gid == TB__GID_NONE ? TB_ENOENT : 0;
     } else if (k) {
         rc = tb__idres_lookup_len(L->idr, t->key_system ? t->key_system : "core", k, klen, gid);
-        if (memo && (rc == 0 || rc == TB_ENOENT)) {
-            memcpy(memo->key, k, klen);
-            memo->len = klen;
-            memo->gid = *gid;
-            memo->rc = rc;
-            memo->set = 1;
-        }
     } else {
         rc = tb__idres_lookup_cert(L->idr, kind, c, gid);
     }
@@ -760,7 +742,6 @@ typedef struct applier {
     load *L;
     job *j;
     applied_counts *n; /* the applier's own (rowpipe) */
-    lookup_memo *memo; /* the applier's own (rowpipe); NULL for a file that changes the resolver */
     const binding *b;
     tb__profile_binding *pb;
     tb__seg_writer *w;
@@ -769,14 +750,15 @@ typedef struct applier {
 } applier;
 
 /* Transmission, allocation and collection of one valid row, then its flagged row in the file's
- * segment (aggregation). 0 or a negative TB_E* (detail on a->L->eb). */
-static int apply_row(const applier *a, const tb__record *rec)
+ * segment (aggregation); `known` as allocate() takes it. 0 or a negative TB_E* (detail on
+ * a->L->eb). */
+static int apply_row(const applier *a, const tb__record *rec, const uint32_t *known)
 {
     load *L = a->L;
     applied_counts *n = a->n;
     uint32_t gid = TB__SEG_NO_GID;
     int transmitted = 0;
-    int rc = allocate(L, a->j, a->b, rec, &gid, &transmitted, a->memo);
+    int rc = allocate(L, a->j, a->b, rec, &gid, &transmitted, known);
     if (rc < 0) return rc;
     n->transmitted += (uint64_t)transmitted;
     if (rc == 1) {
@@ -851,10 +833,14 @@ typedef struct pbatch {
 typedef struct rowpipe {
     applier a;        /* the applier's copy: its own load (error buffer) */
     applied_counts n; /* a.n points here */
-    lookup_memo memo; /* a.memo points here in a file that only looks up */
-    load la;          /* a.L points here */
-    tb__errbuf err;   /* the applier's error */
-    int threaded;     /* batches applied by a thread of their own (tid) */
+    /* a file that only looks up: the batch's customer numbers, looked up together (resolve) */
+    const char *key[PIPE_ROWS];
+    size_t key_len[PIPE_ROWS];
+    uint32_t key_gid[PIPE_ROWS];
+    uint32_t row_key[PIPE_ROWS]; /* a row's index into them; UINT32_MAX: none */
+    load la;                     /* a.L points here */
+    tb__errbuf err;              /* the applier's error */
+    int threaded;                /* batches applied by a thread of their own (tid) */
     pthread_t tid;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -941,6 +927,32 @@ static void expect_rest(rowpipe *p, const pbatch *bt)
     }
 }
 
+/* Looks up the customer numbers of a batch of a file that only looks up, all at once
+ * (tb__idres_lookup_many): p->row_key[i] is row i's index into p->key_gid, UINT32_MAX for a row
+ * that has none or is not applied. A customer's rows come together in most extracts (7.5
+ * transactions a customer at 10M): a number that repeats the row before's is looked up once. The
+ * key is cut as allocate() cuts it. */
+static void resolve(rowpipe *p, const pbatch *bt)
+{
+    const tb__std_type *t = p->a.j->t;
+    uint32_t kf = (uint32_t)t->key_field, n = 0;
+    for (size_t i = 0; i < bt->n; i++) {
+        const prow *r = &bt->rows[i];
+        const pfield *k = kf < r->nf ? &bt->f[r->f0 + kf] : NULL;
+        p->row_key[i] = UINT32_MAX;
+        if (r->drop || !k || k->is_null) continue;
+        const char *key = bt->bytes.data + k->off;
+        size_t len = k->len < 127 ? k->len : 127;
+        if (!n || p->key_len[n - 1] != len || memcmp(p->key[n - 1], key, len) != 0) {
+            p->key[n] = key;
+            p->key_len[n++] = len;
+        }
+        p->row_key[i] = n - 1;
+    }
+    tb__idres_lookup_many(p->la.idr, t->key_system ? t->key_system : "core", p->key, p->key_len, n,
+                          p->key_gid);
+}
+
 /* Applies a batch's rows but those judged repeats, in order; p->rc. */
 static int apply_batch(rowpipe *p, pbatch *bt)
 {
@@ -958,9 +970,12 @@ static int apply_batch(rowpipe *p, pbatch *bt)
                           "%s: identity tables taken at %.2f s after %" PRIu64 " rows (%.2f s)",
                           p->a.j->name, at, p->applied, tb__seconds_since(&p->la.t0) - at);
     }
+    /* the resolver does not change under a file that only looks up */
+    int many = ahead && !p->a.grows;
+    if (many) resolve(p, bt);
     for (size_t i = 0; p->rc == 0 && i < bt->n; i++) {
         /* the golden record of the row 8 ahead, fetched while this one is applied */
-        if (ahead && i + 8 < bt->n && (uint32_t)t->key_field < bt->rows[i + 8].nf)
+        if (ahead && !many && i + 8 < bt->n && (uint32_t)t->key_field < bt->rows[i + 8].nf)
             prefetch_row(p, bt, &bt->rows[i + 8], system);
         const prow *r = &bt->rows[i];
         if (r->drop) continue;
@@ -969,7 +984,9 @@ static int apply_batch(rowpipe *p, pbatch *bt)
             fs[f] = (tb__field){bt->bytes.data + pf->off, pf->len, pf->is_null};
         }
         tb__record rec = {fs, r->nf, r->line, r->offset, bt->bytes.data + r->raw, r->raw_len, 0};
-        p->rc = apply_row(&p->a, &rec);
+        const uint32_t *known =
+            many && p->row_key[i] != UINT32_MAX ? &p->key_gid[p->row_key[i]] : NULL;
+        p->rc = apply_row(&p->a, &rec, known);
     }
     p->applied += bt->n;
     if (p->asked || p->spans) /* how far the prep thread's faulting is ahead */
@@ -1033,7 +1050,6 @@ static int pipe_start(const applier *a, int threaded, rowpipe **out, tb__errbuf 
     p->a = *a;
     p->a.L = &p->la;
     p->a.n = &p->n;
-    p->a.memo = a->grows ? NULL : &p->memo;
     if (a->grows) tb__idres_mark_now(a->L->idr, &p->mark);
     /* no thread: the file's batches are applied on this one */
     p->threaded = threaded && pthread_create(&p->tid, NULL, pipe_run, p) == 0;
@@ -1278,7 +1294,7 @@ static int process(load *L, uint32_t index)
     int identity = t->key_field >= 0 && t->cert_field >= 0;
     /* Hive text without an extra NULL token is already the segment's row format. */
     int hive = ro.format == TB__READER_HIVE && !ro.null_token && !ro.encoding;
-    applier ap = {L, j, NULL, NULL, &b, pb, w, identity, hive, !parallel_ok(j)};
+    applier ap = {L, j, NULL, &b, pb, w, identity, hive, !parallel_ok(j)};
     rowpipe *pp = NULL;
     if (!rc) rc = pipe_start(&ap, j->pipelined, &pp, L->eb);
     if (pp && pp->threaded)

@@ -622,6 +622,84 @@ static void grow_in_steps(void **state)
         tb_db_close(db[k]);
 }
 
+/* Look-ups in a batch (tb__idres_lookup_many) answer as one at a time does: across more keys than
+ * a group, with keys that repeat, are unknown, are cut from a longer buffer, of a party merged
+ * into another, of an unknown system, and none at all. */
+static void lookup_many_agrees(void **state)
+{
+    enum { N = 1500 };
+    tb_db *db = open_db(*state);
+    tb__idres *r;
+    assert_int_equal(tb__idres_open(db, &r), 0);
+    char key[N][16], card[N][16], id[24];
+    for (int i = 0; i < N; i++) {
+        snprintf(key[i], sizeof key[i], "8%011d", i);
+        snprintf(card[i], sizeof card[i], "C%012d", i);
+        /* a valid resident ID is not needed here: the resolver matches certificates as text */
+        snprintf(id, sizeof id, "1101051990%08d", i);
+        tb__party_obs o = person("core", key[i], id, "某", "13800001111", 19000);
+        assert_int_equal(tb__idres_observe(r, &o, NULL, NULL), 0);
+        if (i % 3 == 0) {
+            tb__party_obs c = person("card", card[i], id, "某", "13800001111", 19000);
+            assert_int_equal(tb__idres_observe(r, &c, NULL, NULL), 0);
+        }
+    }
+    uint32_t into, from;
+    assert_int_equal(tb__idres_lookup(r, "core", key[7], &into), 0);
+    assert_int_equal(tb__idres_lookup(r, "core", key[9], &from), 0);
+    commit(r, db, "20261121", 1);
+    tb__idres_free(r);
+    int64_t mid;
+    assert_int_equal(tb__customer_merge(db, into, from, "steward", "same person", &mid), 0);
+    assert_int_equal(tb__idres_open(db, &r), 0);
+
+    static const char *want[2 * N + 8];
+    static size_t len[2 * N + 8];
+    static uint32_t got[2 * N + 8];
+    const char *systems[] = {"core", "card", "nobody"};
+    for (int s = 0; s < 3; s++) {
+        size_t n = 0;
+        for (int i = 0; i < N; i++) {
+            const char *k = s == 1 ? card[i] : key[i];
+            want[n] = k;
+            len[n++] = strlen(k);
+            if (i % 5 == 0) { /* the same again, as a customer's next row */
+                want[n] = k;
+                len[n++] = strlen(k);
+            }
+            if (i % 7 == 0) { /* a prefix of a known key, from a longer buffer */
+                want[n] = k;
+                len[n++] = strlen(k) - 1;
+            }
+        }
+        want[n] = "nobody-at-all";
+        len[n++] = 13;
+        tb__idres_lookup_many(r, systems[s], want, len, n, got);
+        size_t known = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t one;
+            int rc = tb__idres_lookup_len(r, systems[s], want[i], len[i], &one);
+            assert_true(rc == 0 || rc == TB_ENOENT);
+            assert_int_equal(got[i], rc == 0 ? one : TB__GID_NONE);
+            known += rc == 0;
+        }
+        /* every full key of a known system is known; every third customer has a card */
+        assert_int_equal(known, s == 0   ? N + (N + 4) / 5
+                                : s == 1 ? (N + 2) / 3 + (N + 14) / 15
+                                         : 0);
+    }
+    /* the merged party's key leads to the one it was merged into */
+    want[0] = key[9];
+    len[0] = strlen(key[9]);
+    tb__idres_lookup_many(r, "core", want, len, 1, got);
+    assert_int_equal(got[0], into);
+    got[0] = 12345;
+    tb__idres_lookup_many(r, "core", want, len, 0, got);
+    assert_int_equal(got[0], 12345); /* nothing asked, nothing written */
+    tb__idres_free(r);
+    tb_db_close(db);
+}
+
 /* The optional name + mobile rule links a row without a cert; off by default. */
 static void name_mobile_rule(void **state)
 {
@@ -1194,6 +1272,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(truth, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(write_in_two_parts, tbt_setup_tmpdir, tbt_teardown_tmpdir),
         cmocka_unit_test_setup_teardown(grow_in_steps, tbt_setup_tmpdir, tbt_teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(lookup_many_agrees, tbt_setup_tmpdir, tbt_teardown_tmpdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
