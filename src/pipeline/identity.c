@@ -1963,11 +1963,16 @@ static int relation_row(void *arg, size_t row, tb__meta_val *v)
 static int commit_rows(const tb__idres *r, const tb__idres *since, tb_db *db,
                        const char *batch_date, int64_t load_id, int keys)
 {
-    /* What is new: after the image `since`, or after the store. */
+    /* What is new: after the image `since`, or after the store. The golden records alone are
+     * written in two parts; the keys, history, conflicts and relations all by the last part
+     * (`keys`), each table in one pass: relations and conflicts written by the first part were
+     * the ones the second part's inserts then split and updated, pages already in the
+     * write-ahead log. SQLite writes such a page over its earlier frame and, at the COMMIT, reads
+     * back every frame from the first one it overwrote to recompute their checksums: at 10M
+     * customers half the log, 1.5 GB, read and every frame's header written again. */
     uint32_t party0 = since ? since->nparty : r->nsaved_party;
     uint32_t key0 = r->nsaved_keys;
-    size_t hist0 = since ? since->nhist : 0, confl0 = since ? since->nconfl : 0,
-           rel0 = since ? since->nrel : 0;
+    size_t hist0 = keys ? 0 : r->nhist, confl0 = keys ? 0 : r->nconfl, rel0 = keys ? 0 : r->nrel;
     char now[TB__TIME_TEXT_LEN];
     tb__now_text(now);
     struct rowctx x = {.r = r, .db = db, .batch_date = batch_date, .now = now, .load_id = load_id};

@@ -235,9 +235,11 @@ void tb__idres_written(tb__idres *r);
  * are still being observed: tb__idres_write_first(image, ...) on another thread writes the copy
  * while `r` goes on, then tb__idres_write_since(r, image, ...) writes what `r` added or changed
  * after the copy (a party that differs from its copy is updated) and finishes as tb__idres_write
- * does (a bulk first load's indexes are rebuilt), in the same transaction. The keys all wait for
- * the second step, which writes them in one sorted pass (the copy's keys, spread over the whole key
- * space, would turn the second step's inserts into random ones). The two write what one
+ * does (a bulk first load's indexes are rebuilt), in the same transaction. Only golden records
+ * are written in two steps: the keys, history, conflicts and relations all wait for the second,
+ * which writes each table in one sorted pass (the copy's keys, spread over the whole key space,
+ * would turn the second step's inserts into random ones, and its relations' pages would be
+ * written twice, which makes SQLite read back the log at the COMMIT). The two write what one
  * tb__idres_write(r) would have; then tb__idres_written(r) if r takes more rows (a caller that
  * frees r next need not). Caller frees the copy with tb__idres_free after tb__idres_write_since,
  * and before `r`: the copy may borrow r's string pool (append-only: the part the copy sees never

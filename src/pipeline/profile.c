@@ -533,6 +533,12 @@ int tb__profile_finish(tb__profile *p, uint32_t nrows)
     return 0;
 }
 
+int tb__profile_finish_attr(tb__profile *p, size_t i, uint32_t nrows)
+{
+    if (i >= NATTRS || attrs[i].op == OP_DERIVED) return TB_EINVAL;
+    return grow_col(p, i, nrows);
+}
+
 int tb__profile_emit(tb__profile *p, uint32_t nrows, tb__profile_put_fn put, void *arg)
 {
     int rc = tb__profile_finish(p, nrows);

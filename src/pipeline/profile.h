@@ -101,6 +101,11 @@ int tb__profile_emit(tb__profile *p, uint32_t nrows, tb__profile_put_fn put, voi
  * nrows, AUM derived; TB_ENOMEM), then tb__profile_emit_range for attributes [from, to) of the
  * tb__profile_nattrs() there are, from as many threads as there are disjoint ranges. */
 int tb__profile_finish(tb__profile *p, uint32_t nrows);
+/* tb__profile_finish for attribute i alone, which must not be derived (its business type is not
+ * "derived"): grown to nrows, NULL where no row reached it. For a column written out as soon as
+ * the rows of its business type are all in, while other threads still add to other columns (each
+ * column is its writer's alone). TB_ENOMEM; TB_EINVAL for a derived or unknown attribute. */
+int tb__profile_finish_attr(tb__profile *p, size_t i, uint32_t nrows);
 int tb__profile_emit_range(tb__profile *p, size_t from, size_t to, tb__profile_put_fn put,
                            void *arg);
 

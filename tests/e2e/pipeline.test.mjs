@@ -390,6 +390,11 @@ test('bad inputs: unknown business type, a missing column, GB18030 CSV', () => {
 
   // The same CSV with a column renamed in its header: that file is rejected, naming the column;
   // the rest of the batch loads.
+  const loanCols = (load) => Object.fromEntries(Object.entries(
+    hashDir(join(data, 'snapshots', `20261121-${load}`)))
+    .filter(([f]) => f.startsWith('loan_') && !f.startsWith('loan_propensity')));
+  const loansBefore = loanCols(2);
+  assert.equal(Object.keys(loansBefore).length, 5);
   const broken = join(csv.dir, 'loans.csv');
   const text = readFileSync(broken, 'utf8').replace('loan_type', 'loan_kind');
   writeFileSync(broken, text);
@@ -403,6 +408,9 @@ test('bad inputs: unknown business type, a missing column, GB18030 CSV', () => {
   assert.equal(again.load_id, 3);
   assert.ok(existsSync(join(data, 'domains', '20261121', '2', 'loans.csv.seg')));
   assert.ok(!existsSync(join(data, 'domains', '20261121', '3', 'loans.csv.seg')));
+  // ... and so do their profile columns: collected again from that segment, not written while the
+  // other files were read (the loans file that was read added nothing).
+  assert.deepEqual(loanCols(3), loansBefore);
   const st = JSON.parse(ok(['pipeline', 'status', '--data', data, '--json', '--batch', '20261121']));
   const seg = st.batches[0].files.find((f) => f.file === 'loans.csv');
   assert.match(seg.error, /loan_kind/); // the newest attempt, and why it failed
