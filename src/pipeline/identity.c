@@ -1397,8 +1397,7 @@ int tb__idres_reserve(tb__idres *r, const tb__idres_plan *pl, tb__span out[3])
 
 size_t tb__idres_footprint(const tb__idres *r)
 {
-    return r->pool_len + (size_t)r->nparty * sizeof *r->party + (size_t)r->nkeys * sizeof *r->keys +
-           r->nhist * sizeof *r->hist + r->nconfl * sizeof *r->confl + r->nrel * sizeof *r->rel;
+    return r->pool_len + (size_t)r->nparty * sizeof *r->party + (size_t)r->nkeys * sizeof *r->keys;
 }
 
 void tb__idres_memory(const tb__idres *r, tb__idres_mem *m)
@@ -1459,12 +1458,7 @@ tb__idres *tb__idres_freeze(const tb__idres *r, void *mem, size_t bytes)
     memcpy(f->sys, r->sys, sizeof r->sys);
     f->nsys = r->nsys;
     f->bulk_min = r->bulk_min;
-    f->hist = dup_array(r->hist, r->nhist, sizeof *r->hist, &fail);
-    f->nhist = f->hist_cap = r->nhist;
-    f->confl = dup_array(r->confl, r->nconfl, sizeof *r->confl, &fail);
-    f->nconfl = f->confl_cap = r->nconfl;
-    f->rel = dup_array(r->rel, r->nrel, sizeof *r->rel, &fail);
-    f->nrel = f->rel_cap = r->nrel;
+    /* no history, conflicts or relations: tb__idres_write_since writes them all from `r` */
     if (fail) {
         tb__idres_free(f);
         return NULL;
@@ -1694,7 +1688,7 @@ static int party_row(void *arg, size_t row, tb__meta_val *v)
  * inserting a million rows into a B-tree index in random order costs several times more than
  * sorting them once at CREATE INDEX. The SQL must stay identical to the migration's (test_identity
  * checks the schema is unchanged after a bulk commit). The look-ups of golden records themselves
- * are in the look-up image (store/mdx.h), written after the rows. */
+ * are in the look-up image (store/mdx.h), built beside the rows (image_start). */
 static const struct {
     tb__stmt_id drop_id, create_id;
     const char *drop, *create;
@@ -1864,7 +1858,7 @@ static int write_steps(const tb__idres *r, const tb__idres *since, tb_db *db,
             rc = irc;
     }
     tb__log_debug("identity",
-                  "%u parties from %u, %u keys: rows %.2f s, indexes %.2f s, image %.2f s",
+                  "%u parties from %u, %u keys: rows %.2f s, indexes %.2f s, image (waited) %.2f s",
                   r->nparty - (since ? since->nparty : r->nsaved_party),
                   since ? since->nparty : r->nsaved_party, last ? r->nkeys - r->nsaved_keys : 0,
                   rows_s, index_s, last ? tb__seconds_since(&t0) - rows_s - index_s : 0.0);
@@ -2004,8 +1998,9 @@ static int relation_row(void *arg, size_t row, tb__meta_val *v)
 }
 
 /* Writes the session's rows (tb__idres_commit has checked the transaction): each table's new rows
- * in one INSERT ... SELECT from tb_rows (store/meta.h); the keys only with `keys`, all those new
- * since the store (tb__idres_write_first leaves them to tb__idres_write_since). */
+ * in one INSERT ... SELECT from tb_rows (store/meta.h); the golden records new since `since` (or
+ * the store), and only with `keys` the keys new since the store and all of the session's history,
+ * conflicts and relations (tb__idres_write_first leaves them to tb__idres_write_since). */
 static int commit_rows(const tb__idres *r, const tb__idres *since, tb_db *db,
                        const char *batch_date, int64_t load_id, int keys)
 {

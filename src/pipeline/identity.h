@@ -230,8 +230,8 @@ int tb__idres_commit(tb__idres *r, tb_db *db, const char *batch_date, int64_t lo
 int tb__idres_write(const tb__idres *r, tb_db *db, const char *batch_date, int64_t load_id);
 void tb__idres_written(tb__idres *r);
 
-/* A copy of the session's state at this moment (the golden records, keys, strings, history,
- * conflicts and relations; no look-up tables), for a caller that starts persisting while rows
+/* A copy of the session's state at this moment (the golden records, keys and strings; no
+ * history, conflicts, relations or look-up tables), for a caller that starts persisting while rows
  * are still being observed: tb__idres_write_first(image, ...) on another thread writes the copy
  * while `r` goes on, then tb__idres_write_since(r, image, ...) writes what `r` added or changed
  * after the copy (a party that differs from its copy is updated) and finishes as tb__idres_write

@@ -2267,9 +2267,10 @@ static int column_final(const load *L, size_t k)
         if (!L->jobs[i].done && L->jobs[i].t && strcmp(L->jobs[i].t->name, type) == 0) return 0;
     for (size_t i = 0; i < L->nearlier; i++) {
         if (strcmp(L->earlier[i].type, type) != 0) continue;
-        int replaced = 0; /* as collect_earlier decides it */
+        int replaced = 0; /* as collect_earlier decides it, once the file is done */
         for (size_t j = 0; j < L->njobs && !replaced; j++)
-            replaced = strcmp(L->jobs[j].name, L->earlier[i].file) == 0 && !L->jobs[j].err;
+            replaced = L->jobs[j].done && strcmp(L->jobs[j].name, L->earlier[i].file) == 0 &&
+                       !L->jobs[j].err;
         if (!replaced) return 0;
     }
     return 1;
