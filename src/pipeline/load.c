@@ -609,6 +609,8 @@ static void bind_fields(const tb__std_type *t, binding *b)
     b->legal_rep = tb__std_field_index(t, "legal_rep");
 }
 
+#define KEY_CAP 128 /* a customer number is looked up by its first KEY_CAP - 1 bytes */
+
 /* The golden record a valid row is about: observed (identity sources: a system's customer number
  * with a certificate), or looked up by customer number or by certificate. 1 with *gid, 0 when the
  * row names nobody known (or nobody at all: *transmitted 0), <0 on error. `known` (may be NULL)
@@ -619,7 +621,7 @@ static int allocate(load *L, const job *j, const binding *b, const tb__record *r
 {
     const tb__std_type *t = j->t;
     const tb__field *f = rec->fields;
-    char key[128], cert[64], ctype[16];
+    char key[KEY_CAP], cert[64], ctype[16];
     size_t klen = 0, clen = 0;
     const char *k = t->key_field >= 0 ? cstrn(&f[t->key_field], key, sizeof key, &klen) : NULL;
     const char *c = t->cert_field >= 0 ? cstrn(&f[t->cert_field], cert, sizeof cert, &clen) : NULL;
@@ -943,7 +945,7 @@ static void resolve(rowpipe *p, const pbatch *bt)
         p->row_key[i] = UINT32_MAX;
         if (r->drop || !k || k->is_null) continue;
         const char *key = bt->bytes.data + k->off;
-        size_t len = k->len < 127 ? k->len : 127;
+        size_t len = k->len < KEY_CAP - 1 ? k->len : KEY_CAP - 1;
         if (!n || p->key_len[n - 1] != len || memcmp(p->key[n - 1], key, len) != 0) {
             p->key[n] = key;
             p->key_len[n++] = len;
@@ -2307,13 +2309,12 @@ static void *goldwriter_run(void *arg)
     g->rc = put_golden(g->L, g->w, tb__idres_count(g->L->idr));
     if (g->rc) tb__seterr(&g->err, g->rc, "snapshot: %s", tb__snap_writer_errmsg(g->w));
     g->secs = tb__seconds_since(&t0);
-    uint8_t *tried = calloc(g->na, 1);
-    if (!tried) return NULL; /* the rest is written at the end */
+    /* a column is written (g->col[k]) or the loop ends on its error */
     while (!g->rc) {
         size_t k = g->na;
         pthread_mutex_lock(&next_mu);
         for (;;) {
-            for (k = 0; k < g->na && (tried[k] || !column_final(g->L, k)); k++)
+            for (k = 0; k < g->na && (g->col[k] || !column_final(g->L, k)); k++)
                 ;
             if (k < g->na || g->stop) break;
             pthread_cond_wait(&done_cv, &next_mu);
@@ -2321,10 +2322,8 @@ static void *goldwriter_run(void *arg)
         int stop = g->stop;
         pthread_mutex_unlock(&next_mu);
         if (stop || k == g->na) break;
-        tried[k] = 1;
         if ((g->rc = write_column(g, k, 1, &g->err)) == 0) g->early++;
     }
-    free(tried);
     return NULL;
 }
 
